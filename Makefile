@@ -1,0 +1,39 @@
+# The front door. `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Rebuilt only when a dependency declaration changes, so a second `make setup` installs nothing.
+VENV_STAMP := $(VENV)/.installed
+DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
+
+.PHONY: help setup engine test lint
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV_STAMP) ## Create .venv with the tooling, both components and the test tools (idempotent)
+
+$(VENV_STAMP): $(DEPS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		-e '.[dev]' -e components/publisher -e 'components/subscriber[train]'
+	touch $@
+
+engine: setup ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
+	$(PY) -m scripts engine
+
+test: setup ## Run every test suite (starts a Docker engine if none answers)
+	$(PY) -m scripts engine
+	$(PY) -m pytest
+
+lint: setup ## ruff, mypy and terraform fmt -check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	 else echo "WARNING: terraform not found: terraform fmt -check skipped" >&2; fi

@@ -1,0 +1,1 @@
+"""XGBoost wine-quality inference as a Greengrass container component."""

@@ -1,0 +1,5 @@
+import sys
+
+from subscriber.app import main
+
+sys.exit(main())

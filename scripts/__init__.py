@@ -1,0 +1,1 @@
+"""Deploy tooling: engine, image, artifacts, component versions, deployments, rollout."""

@@ -1,0 +1,90 @@
+"""`python -m scripts <command>`: the deploy tooling's one command line.
+
+Exit codes: 0 done, 1 the work failed (the message says why), 2 the command line was wrong.
+Human output by default; `--json` prints one JSON document on stdout (progress then goes to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts import engine, image
+
+Result = dict[str, Any]
+# Errors that end a command with exit code 1 and their message, never a traceback.
+EXPECTED_ERRORS = (engine.EngineError, image.ImageError)
+
+
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    run: Callable[[argparse.Namespace, engine.Progress], Result]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+
+
+def _engine(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    client = engine.ensure_engine(progress=progress)
+    base = engine.ensure_base_image(client, progress=progress)
+    return {"engine_version": client.version().get("Version", "?"), "base_image": base}
+
+
+def _image_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="XGBoost JSON/UBJ model to bake into the image")
+    parser.add_argument("--tag", default=image.DEFAULT_TAG, help=f"image name (default: {image.DEFAULT_TAG})")
+
+
+def _image(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    client = engine.ensure_engine(progress=progress)
+    built = image.build(client, args.model, args.tag, progress)
+    return {"image": built.tag, "id": built.image_id, "size_mb": round(built.size_bytes / 1e6, 1),
+            "base_image": built.base_image}
+
+
+COMMANDS: dict[str, Command] = {
+    "engine": Command("make sure a Docker engine answers (started as root if needed) and the base image exists",
+                      _engine),
+    "image": Command("build the subscriber image with a model baked in; prints its name and size",
+                     _image, _image_arguments),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts",
+        description="Build, publish and deploy the edge ML components to AWS IoT Greengrass.",
+        epilog="Exit codes: 0 done, 1 failed (message on stderr), 2 bad command line. "
+               "Run `python -m scripts COMMAND --help` for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        cmd = sub.add_parser(name, help=command.summary, description=command.summary)
+        command.arguments(cmd)
+        cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = COMMANDS[args.command]
+    out = sys.stderr if args.json else sys.stdout
+
+    def progress(message: str) -> None:
+        print(message, file=out, flush=True)
+
+    try:
+        result = command.run(args, progress)
+    except EXPECTED_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,87 @@
+"""Build the subscriber image with the model baked in, online or offline alike.
+
+The wheels are always downloaded on the host and installed in the image with `--no-index`: the same build
+works on a machine whose containers cannot reach PyPI (TLS re-signed on the way, or no network), and pip's
+own cache on the host makes a rebuild cheap.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from scripts.engine import Progress, ensure_base_image
+
+REPO = Path(__file__).resolve().parent.parent
+CONTEXT = REPO / "components" / "subscriber"
+DEFAULT_TAG = "edgeml/subscriber:local"
+
+
+class ImageError(RuntimeError):
+    """The image could not be built; the message carries the failing step's output."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    image_id: str
+    size_bytes: int
+    base_image: str
+
+
+def runtime_requirements(context: Path = CONTEXT) -> list[str]:
+    with (context / "pyproject.toml").open("rb") as handle:
+        return list(tomllib.load(handle)["project"]["dependencies"])
+
+
+def download_wheels(requirements: list[str], wheelhouse: Path, progress: Progress) -> None:
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+           "--only-binary=:all:", "--dest", str(wheelhouse), *requirements]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ImageError(f"pip download failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}")
+
+
+def stage_model(model: Path, context: Path = CONTEXT) -> str:
+    if not model.is_file():
+        raise ImageError(f"model file {model} does not exist: run `make model`, or pass MODEL_PATH=<file>")
+    if model.suffix not in (".json", ".ubj"):
+        raise ImageError(f"model file {model} must be XGBoost JSON (.json) or UBJ (.ubj)")
+    folder = context / "model"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    shutil.copyfile(model, folder / f"model{model.suffix}")
+    return f"model{model.suffix}"
+
+
+def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, progress: Progress = print) -> BuiltImage:
+    base = ensure_base_image(client, progress)
+    download_wheels(runtime_requirements(), CONTEXT / "wheelhouse", progress)
+    model_file = stage_model(model)
+    progress(f"building {tag} from {base}")
+    buildargs = {"BASE_IMAGE": base, "MODEL_FILE": model_file, "PIP_ARGS": "--no-index --find-links /wheels"}
+    image_id = None
+    try:
+        for chunk in client.api.build(path=str(CONTEXT), tag=tag, buildargs=buildargs, rm=True, forcerm=True,
+                                      decode=True):
+            if "error" in chunk:
+                raise ImageError(f"docker build failed: {chunk['error'].strip()}")
+            line = str(chunk.get("stream", "")).rstrip()
+            if line.startswith("Step "):
+                progress(f"  {line}")
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+    except docker.errors.APIError as exc:
+        raise ImageError(f"docker build failed: {exc.explanation or exc}") from exc
+    image = client.images.get(tag)
+    return BuiltImage(tag=tag, image_id=image_id or image.id, size_bytes=int(image.attrs["Size"]), base_image=base)
+
