@@ -11,7 +11,15 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup engine test lint
+.PHONY: help setup engine test lint model image bench
+
+# Data and models: the shared seed where it sits beside the checkout, else the public sources.
+SEED := ../shared/seed
+WINE_DATA ?= $(wildcard $(SEED)/wine_concat.csv)
+REFERENCE_MODEL ?= $(wildcard $(SEED)/xgboost_wine_quality.json)
+TRAINED_MODEL := build/model/model.json
+MODEL_PATH ?= $(TRAINED_MODEL)
+IMAGE ?= edgeml/subscriber:local
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +38,18 @@ engine: setup ## Make sure a Docker engine answers and the subscriber's base ima
 test: setup ## Run every test suite (starts a Docker engine if none answers)
 	$(PY) -m scripts engine
 	$(PY) -m pytest
+
+model: $(TRAINED_MODEL) ## Train the wine-quality model into build/model (WINE_DATA=<csv>, else downloaded)
+
+$(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.py
+	$(PY) -m subscriber_training.wine --out $(dir $@) $(if $(WINE_DATA),--data $(WINE_DATA)) \
+		$(if $(REFERENCE_MODEL),--reference $(REFERENCE_MODEL))
+
+image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model)
+	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE)
+
+bench: setup ## Inference latency, ours vs the reference's way (needs the seed model and samples)
+	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 
 lint: setup ## ruff, mypy and terraform fmt -check
 	$(PY) -m ruff check .

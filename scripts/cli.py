@@ -42,15 +42,21 @@ def _image_arguments(parser: argparse.ArgumentParser) -> None:
 def _image(args: argparse.Namespace, progress: engine.Progress) -> Result:
     client = engine.ensure_engine(progress=progress)
     built = image.build(client, args.model, args.tag, progress)
-    return {"image": built.tag, "id": built.image_id, "size_mb": round(built.size_bytes / 1e6, 1),
-            "base_image": built.base_image}
+    return {
+        "image": built.tag,
+        "id": built.image_id,
+        "size_mb": round(built.size_bytes / 1e6, 1),
+        "base_image": built.base_image,
+    }
 
 
 COMMANDS: dict[str, Command] = {
-    "engine": Command("make sure a Docker engine answers (started as root if needed) and the base image exists",
-                      _engine),
-    "image": Command("build the subscriber image with a model baked in; prints its name and size",
-                     _image, _image_arguments),
+    "engine": Command(
+        "make sure a Docker engine answers (started as root if needed) and the base image exists", _engine
+    ),
+    "image": Command(
+        "build the subscriber image with a model baked in; prints its name and size", _image, _image_arguments
+    ),
 }
 
 
@@ -59,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m scripts",
         description="Build, publish and deploy the edge ML components to AWS IoT Greengrass.",
         epilog="Exit codes: 0 done, 1 failed (message on stderr), 2 bad command line. "
-               "Run `python -m scripts COMMAND --help` for a command's options.",
+        "Run `python -m scripts COMMAND --help` for a command's options.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():

@@ -56,10 +56,14 @@ class Dockerd:
         cmd = ["dockerd", "--host", self.url]
         if self.state_dir is not None:
             cmd += [
-                "--data-root", str(self.state_dir / "data"),
-                "--exec-root", str(self.state_dir / "exec"),
-                "--pidfile", str(self.state_dir / "dockerd.pid"),
-                "--bridge", "none",
+                "--data-root",
+                str(self.state_dir / "data"),
+                "--exec-root",
+                str(self.state_dir / "exec"),
+                "--pidfile",
+                str(self.state_dir / "dockerd.pid"),
+                "--bridge",
+                "none",
                 "--iptables=false",
             ]
         return cmd
@@ -103,8 +107,9 @@ def start_dockerd(spec: Dockerd, timeout: float = 60.0, progress: Progress = _sa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise EngineError(f"dockerd exited with {proc.returncode}; last lines of {spec.log_path}:\n"
-                              + _tail(spec.log_path))
+            raise EngineError(
+                f"dockerd exited with {proc.returncode}; last lines of {spec.log_path}:\n" + _tail(spec.log_path)
+            )
         if spec.socket.exists() and connect(spec.url, timeout=2) is not None:
             return proc
         time.sleep(0.25)
@@ -157,8 +162,10 @@ def ensure_base_image(client: docker.DockerClient, progress: Progress = _say) ->
         client.images.pull(PUBLIC_BASE_IMAGE)
         return PUBLIC_BASE_IMAGE
     except docker.errors.APIError as exc:
-        progress(f"cannot pull {PUBLIC_BASE_IMAGE} ({exc.explanation or exc}); building {LOCAL_BASE_IMAGE} "
-                 "from Debian packages instead (once per machine, about a minute)")
+        progress(
+            f"cannot pull {PUBLIC_BASE_IMAGE} ({exc.explanation or exc}); building {LOCAL_BASE_IMAGE} "
+            "from Debian packages instead (once per machine, about a minute)"
+        )
     build_local_base_image(client, progress)
     return LOCAL_BASE_IMAGE
 
@@ -166,28 +173,44 @@ def ensure_base_image(client: docker.DockerClient, progress: Progress = _say) ->
 def build_local_base_image(client: docker.DockerClient, progress: Progress = _say) -> None:
     if shutil.which("debootstrap") is None:
         if os.geteuid() != 0:
-            raise EngineError("building the base image offline needs debootstrap and root: "
-                              "`sudo apt-get install debootstrap`, then run again as root")
+            raise EngineError(
+                "building the base image offline needs debootstrap and root: "
+                "`sudo apt-get install debootstrap`, then run again as root"
+            )
         _apt_install("debootstrap", progress=progress)
     with tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        cmd = ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-               "bookworm", str(rootfs), DEBIAN_MIRROR]
+        cmd = [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-venv,ca-certificates",
+            "bookworm",
+            str(rootfs),
+            DEBIAN_MIRROR,
+        ]
         progress(f"$ {' '.join(cmd)}")
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise EngineError(f"debootstrap failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
         # Package caches and docs are dead weight in an image.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-                     "usr/share/info", "usr/share/locale"):
+        for junk in (
+            "var/cache/apt/archives",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "usr/share/locale",
+        ):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
         tarball = Path(tmp) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."], check=True)
         repository, tag = LOCAL_BASE_IMAGE.rsplit(":", 1)
         progress(f"importing {LOCAL_BASE_IMAGE} ({tarball.stat().st_size / 1e6:.0f} MB)")
         client.api.import_image_from_file(
-            str(tarball), repository=repository, tag=tag,
-            changes=['ENV LANG=C.UTF-8', 'CMD ["python3"]'],
+            str(tarball),
+            repository=repository,
+            tag=tag,
+            changes=["ENV LANG=C.UTF-8", 'CMD ["python3"]'],
         )
     if not image_exists(client, LOCAL_BASE_IMAGE):
         raise EngineError(f"docker import reported no error but {LOCAL_BASE_IMAGE} is not there")

@@ -44,8 +44,19 @@ def runtime_requirements(context: Path = CONTEXT) -> list[str]:
 def download_wheels(requirements: list[str], wheelhouse: Path, progress: Progress) -> None:
     wheelhouse.mkdir(parents=True, exist_ok=True)
     progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-           "--only-binary=:all:", "--dest", str(wheelhouse), *requirements]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(wheelhouse),
+        *requirements,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ImageError(f"pip download failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}")
@@ -71,8 +82,9 @@ def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, prog
     buildargs = {"BASE_IMAGE": base, "MODEL_FILE": model_file, "PIP_ARGS": "--no-index --find-links /wheels"}
     image_id = None
     try:
-        for chunk in client.api.build(path=str(CONTEXT), tag=tag, buildargs=buildargs, rm=True, forcerm=True,
-                                      decode=True):
+        for chunk in client.api.build(
+            path=str(CONTEXT), tag=tag, buildargs=buildargs, rm=True, forcerm=True, decode=True
+        ):
             if "error" in chunk:
                 raise ImageError(f"docker build failed: {chunk['error'].strip()}")
             line = str(chunk.get("stream", "")).rstrip()
@@ -84,4 +96,3 @@ def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, prog
         raise ImageError(f"docker build failed: {exc.explanation or exc}") from exc
     image = client.images.get(tag)
     return BuiltImage(tag=tag, image_id=image_id or image.id, size_bytes=int(image.attrs["Size"]), base_image=base)
-

@@ -16,7 +16,7 @@ import logging
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
@@ -35,7 +35,7 @@ class Config:
     error_topic: str = "edgeml/errors"
     iot_core_topic: str = ""  # empty: do not forward results to AWS IoT Core
     iot_core_qos: str = "0"
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_component(cls, values: dict[str, Any]) -> Config:
@@ -46,8 +46,10 @@ class Config:
             error_topic=str(values.get("errorTopic", default.error_topic)),
             iot_core_topic=str(values.get("iotCoreTopic", default.iot_core_topic)),
             iot_core_qos=str(values.get("iotCoreQos", default.iot_core_qos)),
-            limits=Limits(int(values.get("maxMessageBytes", default.limits.max_body_bytes)),
-                          int(values.get("maxRecords", default.limits.max_records))),
+            limits=Limits(
+                int(values.get("maxMessageBytes", default.limits.max_body_bytes)),
+                int(values.get("maxRecords", default.limits.max_records)),
+            ),
         )
 
 
@@ -76,11 +78,15 @@ class Subscriber:
             log.warning(outcome.log_line())
         target = self.config.result_topic if outcome.ok else self.config.error_topic
         try:
-            self.ipc.publish_to_topic(topic=target,
-                                      publish_message=PublishMessage(json_message=JsonMessage(message=outcome.record)))
+            self.ipc.publish_to_topic(
+                topic=target, publish_message=PublishMessage(json_message=JsonMessage(message=outcome.record))
+            )
             if outcome.ok and self.config.iot_core_topic:
-                self.ipc.publish_to_iot_core(topic_name=self.config.iot_core_topic, qos=self.config.iot_core_qos,
-                                             payload=json.dumps(outcome.record).encode())
+                self.ipc.publish_to_iot_core(
+                    topic_name=self.config.iot_core_topic,
+                    qos=self.config.iot_core_qos,
+                    payload=json.dumps(outcome.record).encode(),
+                )
         except Exception as exc:  # a refused publish must not stop the loop; the next message may go through
             log.error("could not publish to %s: %s: %s", target, type(exc).__name__, exc)
 
@@ -92,10 +98,18 @@ class Subscriber:
         self.closed.set()
 
     def run(self) -> None:
-        self.ipc.subscribe_to_topic(topic=self.config.input_topic, on_stream_event=self.on_message,
-                                    on_stream_error=self.on_error, on_stream_closed=self.on_closed)
-        log.info("subscribed to %s; results to %s, errors to %s", self.config.input_topic,
-                 self.config.result_topic, self.config.error_topic)
+        self.ipc.subscribe_to_topic(
+            topic=self.config.input_topic,
+            on_stream_event=self.on_message,
+            on_stream_error=self.on_error,
+            on_stream_closed=self.on_closed,
+        )
+        log.info(
+            "subscribed to %s; results to %s, errors to %s",
+            self.config.input_topic,
+            self.config.result_topic,
+            self.config.error_topic,
+        )
 
 
 def main() -> int:

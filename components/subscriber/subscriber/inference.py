@@ -83,13 +83,14 @@ class Model:
                     raise InvalidInput("missing_feature", f"record {index} has no feature {name!r}") from None
                 # bool is an int in Python, but `true` is not a measurement.
                 if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise InvalidInput("not_numeric", f"record {index} feature {name!r} is {value!r}, "
-                                                      "not a finite number")
+                    raise InvalidInput(
+                        "not_numeric", f"record {index} feature {name!r} is {value!r}, not a finite number"
+                    )
                 row.append(value)
             rows.append(row)
         return rows
 
-    def predict(self, records: list[Any]) -> list[float] | list[list[float]]:
+    def predict(self, records: list[Any]) -> list[float | list[float]]:
         raw = self._booster.predict(self.rows(records))
         return [shortest_float32(v) if isinstance(v, float) else [shortest_float32(x) for x in v] for v in raw]
 
@@ -148,11 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m subscriber.inference",
         description="Score one event read from stdin: "
-                    '{"body": "<JSON list of records>", "isBase64Encoded": false}. Prints the result JSON.',
+        '{"body": "<JSON list of records>", "isBase64Encoded": false}. Prints the result JSON.',
         epilog="Exit codes: 0 scored, 1 the event was rejected (status 400), 2 bad usage or unusable model.",
     )
-    parser.add_argument("--model", type=Path, default=os.environ.get(MODEL_PATH_ENV),
-                        help=f"XGBoost JSON/UBJ model file (default: ${MODEL_PATH_ENV})")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=os.environ.get(MODEL_PATH_ENV),
+        help=f"XGBoost JSON/UBJ model file (default: ${MODEL_PATH_ENV})",
+    )
     args = parser.parse_args(argv)
     if args.model is None:
         parser.error(f"--model is required when {MODEL_PATH_ENV} is not set")

@@ -17,8 +17,15 @@ from pathlib import Path
 
 _c_ulong_p = ctypes.POINTER(ctypes.c_uint64)
 _PREDICT_CONFIG = json.dumps(
-    {"type": 0, "training": False, "iteration_begin": 0, "iteration_end": 0, "strict_shape": False,
-     "cache_id": 0, "missing": float("nan")}
+    {
+        "type": 0,
+        "training": False,
+        "iteration_begin": 0,
+        "iteration_end": 0,
+        "strict_shape": False,
+        "cache_id": 0,
+        "missing": float("nan"),
+    }
 ).encode()
 
 
@@ -85,23 +92,34 @@ class Booster:
     def _feature_names(self) -> list[str]:
         length = ctypes.c_uint64()
         names = ctypes.POINTER(ctypes.c_char_p)()
-        _check(_lib().XGBoosterGetStrFeatureInfo(self._handle, b"feature_name", ctypes.byref(length),
-                                                 ctypes.byref(names)))
+        _check(
+            _lib().XGBoosterGetStrFeatureInfo(self._handle, b"feature_name", ctypes.byref(length), ctypes.byref(names))
+        )
         return [names[i].decode() for i in range(length.value)]
 
-    def predict(self, rows: Sequence[Sequence[float]]) -> list[float] | list[list[float]]:
+    def predict(self, rows: Sequence[Sequence[float]]) -> list[float | list[float]]:
         """Predictions for dense rows of `num_features` floats: one float a row, or a list for multi-output."""
         n_rows, n_cols = len(rows), self.num_features
         buffer = (ctypes.c_float * (n_rows * n_cols))(*[value for row in rows for value in row])
-        interface = json.dumps({"data": [ctypes.addressof(buffer), False], "shape": [n_rows, n_cols],
-                                "typestr": "<f4", "version": 3}).encode()
+        interface = (
+            f'{{"data": [{ctypes.addressof(buffer)}, false], "shape": [{n_rows}, {n_cols}], '
+            f'"typestr": "<f4", "version": 3}}'
+        ).encode()
         shape = _c_ulong_p()
         dims = ctypes.c_uint64()
         result = ctypes.POINTER(ctypes.c_float)()
         with self._lock:
-            _check(_lib().XGBoosterPredictFromDense(self._handle, interface, _PREDICT_CONFIG, None,
-                                                    ctypes.byref(shape), ctypes.byref(dims),
-                                                    ctypes.byref(result)))
+            _check(
+                _lib().XGBoosterPredictFromDense(
+                    self._handle,
+                    interface,
+                    _PREDICT_CONFIG,
+                    None,
+                    ctypes.byref(shape),
+                    ctypes.byref(dims),
+                    ctypes.byref(result),
+                )
+            )
             sizes = [int(shape[i]) for i in range(dims.value)]
             total = 1
             for size in sizes:
@@ -110,7 +128,7 @@ class Booster:
         if len(sizes) <= 1 or total == n_rows:
             return flat
         width = total // n_rows
-        return [flat[i * width:(i + 1) * width] for i in range(n_rows)]
+        return [flat[i * width : (i + 1) * width] for i in range(n_rows)]
 
     def __del__(self) -> None:
         if getattr(self, "_handle", None) and _LIB is not None:

@@ -42,15 +42,24 @@ class MessageProcessor:
         except InvalidInput as exc:
             return Outcome(False, {"topic": topic, "error": exc.reason, "message": str(exc), "bytes": size})
         elapsed_ms = (time.perf_counter() - started) * 1000
-        return Outcome(True, {"topic": topic, "predictions": predictions, "records": len(records),
-                              "inference_ms": round(elapsed_ms, 3)})
+        return Outcome(
+            True,
+            {
+                "topic": topic,
+                "predictions": predictions,
+                "records": len(records),
+                "inference_ms": round(elapsed_ms, 3),
+            },
+        )
 
     def _event(self, message: bytes | dict[str, Any]) -> Any:
         if isinstance(message, dict):
             return message
         if len(message) > self.limits.max_body_bytes:
-            raise InvalidInput("too_large",
-                               f"the message is {len(message)} bytes, over the {self.limits.max_body_bytes} limit")
+            raise InvalidInput(
+                "too_large",
+                f"the message is {len(message)} bytes, over the {self.limits.max_body_bytes} limit",
+            )
         try:
             return json.loads(message)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

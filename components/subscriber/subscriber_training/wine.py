@@ -27,14 +27,31 @@ import numpy as np
 import xgboost as xgb
 
 MEASUREMENTS = [
-    "fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides", "free sulfur dioxide",
-    "total sulfur dioxide", "density", "pH", "sulphates", "alcohol",
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
 ]
 FEATURES = [*MEASUREMENTS, "color_red", "color_white"]
 UCI_URL = "https://archive.ics.uci.edu/static/public/186/wine+quality.zip"
 SEED = 42
-PARAMS = {"objective": "reg:squarederror", "eta": 0.05, "max_depth": 6, "subsample": 0.8,
-          "colsample_bytree": 0.8, "min_child_weight": 3, "seed": SEED, "nthread": 2}
+PARAMS = {
+    "objective": "reg:squarederror",
+    "eta": 0.05,
+    "max_depth": 6,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 3,
+    "seed": SEED,
+    "nthread": 2,
+}
 ROUNDS = 600
 
 
@@ -75,7 +92,10 @@ def load_csv(path: Path) -> Dataset:
 
 def download_uci(url: str = UCI_URL) -> Dataset:
     """The two UCI files joined with a colour column and duplicate rows removed, as `wine_concat.csv` was made."""
-    print(f"downloading the UCI Wine Quality data from {url} (set WINE_DATA to use a local CSV)", file=sys.stderr)
+    print(
+        f"downloading the UCI Wine Quality data from {url} (set WINE_DATA to use a local CSV)",
+        file=sys.stderr,
+    )
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             archive = zipfile.ZipFile(io.BytesIO(response.read()))
@@ -86,7 +106,7 @@ def download_uci(url: str = UCI_URL) -> Dataset:
     for color in ("red", "white"):
         text = archive.read(f"winequality-{color}.csv").decode()
         for row in csv.DictReader(io.StringIO(text), delimiter=";"):
-            key = tuple(row.values()) + (color,)
+            key = (*row.values(), color)
             if key not in seen:
                 seen.add(key)
                 rows.append({**row, "color": color})
@@ -97,12 +117,18 @@ def split(data: Dataset, test_fraction: float = 0.2, seed: int = SEED) -> tuple[
     order = np.random.default_rng(seed).permutation(len(data.quality))
     cut = int(len(order) * (1 - test_fraction))
     train, test = order[:cut], order[cut:]
-    return (Dataset(data.features[train], data.quality[train]), Dataset(data.features[test], data.quality[test]))
+    return (
+        Dataset(data.features[train], data.quality[train]),
+        Dataset(data.features[test], data.quality[test]),
+    )
 
 
 def metrics(predicted: Sequence[float] | np.ndarray, actual: np.ndarray) -> dict[str, float]:
     error = np.asarray(predicted, dtype=np.float64) - actual
-    return {"rmse": round(math.sqrt(float(np.mean(error**2))), 4), "mae": round(float(np.mean(np.abs(error))), 4)}
+    return {
+        "rmse": round(math.sqrt(float(np.mean(error**2))), 4),
+        "mae": round(float(np.mean(np.abs(error))), 4),
+    }
 
 
 def train(data: Dataset) -> xgb.Booster:
@@ -123,22 +149,35 @@ def run(data: Dataset, out: Path, reference: Path | None) -> dict[str, object]:
     model_path = out / "model.json"
     booster.save_model(model_path)
     report: dict[str, object] = {
-        "model": str(model_path), "rows": {"train": len(train_set.quality), "test": len(test_set.quality)},
-        "seed": SEED, "params": PARAMS, "rounds": ROUNDS, "held_out": evaluate(booster, test_set),
+        "model": str(model_path),
+        "rows": {"train": len(train_set.quality), "test": len(test_set.quality)},
+        "seed": SEED,
+        "params": PARAMS,
+        "rounds": ROUNDS,
+        "held_out": evaluate(booster, test_set),
     }
     if reference is not None:
-        report["reference"] = {"model": str(reference),
-                               "held_out": evaluate(xgb.Booster(model_file=str(reference)), test_set),
-                               "note": "the reference's training rows are unknown and may include these"}
+        report["reference"] = {
+            "model": str(reference),
+            "held_out": evaluate(xgb.Booster(model_file=str(reference)), test_set),
+            "note": "the reference's training rows are unknown and may include these",
+        }
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m subscriber_training.wine", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=os.environ.get("WINE_DATA") or None,
-                        help="wine CSV (default: $WINE_DATA, else download from UCI)")
+    parser = argparse.ArgumentParser(
+        prog="python -m subscriber_training.wine",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("WINE_DATA") or None,
+        help="wine CSV (default: $WINE_DATA, else download from UCI)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for model.json and metrics.json")
     parser.add_argument("--reference", type=Path, help="a model to score on the same held-out rows")
     args = parser.parse_args(argv)

@@ -1,0 +1,5 @@
+import sys
+
+from publisher.app import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""Recipe templates in, checked recipes out.
+
+Templates are the components' `recipe.yaml` with `{{name}}` placeholders (Greengrass's own `{...}` variables
+are left alone). `check` refuses the mistakes that break a device or widen its rights, naming each one:
+the reference project made several of them (see `../shared/docs/architecture.md`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATES = {
+    "publisher": REPO / "components" / "publisher" / "recipe.yaml",
+    "subscriber": REPO / "components" / "subscriber" / "recipe.yaml",
+}
+MAX_RECIPE_BYTES = 16_000  # the greengrassv2 CreateComponentVersion limit for an inline recipe
+SOCKET_VAR = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
+DOCKER_DEPENDENCIES = ("aws.greengrass.DockerApplicationManager", "aws.greengrass.TokenExchangeService")
+LIFECYCLE_STEPS = ("Install", "Startup", "Run", "Shutdown", "Recover")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+
+class RecipeError(ValueError):
+    """A template that cannot be rendered, or a recipe that must not be published."""
+
+
+def render(template: str, values: dict[str, str]) -> dict[str, Any]:
+    missing = sorted({name for name in _PLACEHOLDER.findall(template) if name not in values})
+    if missing:
+        raise RecipeError(f"no value for template placeholder(s): {', '.join(missing)}")
+    text = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    try:
+        recipe = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"the rendered recipe is not valid YAML: {exc}") from None
+    if not isinstance(recipe, dict):
+        raise RecipeError("a recipe must be a YAML/JSON mapping")
+    return recipe
+
+
+def render_component(kind: str, values: dict[str, str]) -> dict[str, Any]:
+    recipe = render(TEMPLATES[kind].read_text(), values)
+    check(recipe)
+    return recipe
+
+
+def to_json(recipe: dict[str, Any]) -> str:
+    """The canonical text of a recipe: what is uploaded, sized and compared."""
+    return json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+
+
+def _scripts(manifest: dict[str, Any]) -> dict[str, str]:
+    lifecycle = manifest.get("Lifecycle") or {}
+    scripts = {}
+    for step, body in lifecycle.items():
+        if isinstance(body, dict):
+            body = body.get("Script") or body.get("script")
+        if isinstance(body, str) and step in LIFECYCLE_STEPS:
+            scripts[step] = body
+    return scripts
+
+
+def _docker_run_problems(step: str, script: str, images: list[str]) -> list[str]:
+    problems = []
+    for command in re.split(r";|&&|\|\||\n", script):
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            problems.append(f"Lifecycle.{step}: cannot parse shell words: {exc}")
+            continue
+        if words[:1] == ["exec"]:
+            words = words[1:]
+        if words[:2] != ["docker", "run"]:
+            continue
+        image_at = next((i for i, word in enumerate(words) if word in images), None)
+        if image_at is None:
+            problems.append(f"Lifecycle.{step}: `docker run` does not run the image of a docker: artifact")
+            continue
+        late_flags = [word for word in words[image_at + 1 :] if word.startswith("-")]
+        if late_flags:
+            problems.append(
+                f"Lifecycle.{step}: docker flags after the image go to the container, not to "
+                f"Docker: {' '.join(late_flags)}"
+            )
+        mount = f"${SOCKET_VAR}:${SOCKET_VAR}"
+        if mount not in words:
+            problems.append(f'Lifecycle.{step}: the IPC socket must be mounted as -v "{mount}"')
+        for variable in (SOCKET_VAR, "SVCUID"):
+            if variable not in words and not any(w.startswith(f"{variable}=") for w in words):
+                problems.append(f"Lifecycle.{step}: `docker run` must pass -e {variable}")
+    return problems
+
+
+def _access_control_problems(recipe: dict[str, Any]) -> list[str]:
+    configuration = (recipe.get("ComponentConfiguration") or {}).get("DefaultConfiguration") or {}
+    problems = []
+    for service, policies in (configuration.get("accessControl") or {}).items():
+        for policy_id, policy in (policies or {}).items():
+            where = f"accessControl.{service}.{policy_id}"
+            if "*" in (policy.get("operations") or []):
+                problems.append(f"{where}: operations must be listed, not '*'")
+            resources = policy.get("resources") or []
+            if not resources:
+                problems.append(f"{where}: no resources: the policy grants nothing")
+            if any(str(resource).strip() in ("*", "#") for resource in resources):
+                problems.append(f"{where}: resources must name topics, not '*'")
+    return problems
+
+
+def problems(recipe: dict[str, Any]) -> list[str]:
+    """Every reason not to publish this recipe; empty when it is fine."""
+    found = [
+        f"missing {key}"
+        for key in ("RecipeFormatVersion", "ComponentName", "ComponentVersion", "Manifests")
+        if not recipe.get(key)
+    ]
+    version = str(recipe.get("ComponentVersion", ""))
+    if version and not _SEMVER.match(version):
+        found.append(f"ComponentVersion {version!r} is not MAJOR.MINOR.PATCH")
+    size = len(to_json(recipe).encode())
+    if size >= MAX_RECIPE_BYTES:
+        found.append(f"the recipe is {size} bytes; Greengrass takes at most {MAX_RECIPE_BYTES}")
+    found += _access_control_problems(recipe)
+    dependencies = recipe.get("ComponentDependencies") or {}
+    for index, manifest in enumerate(recipe.get("Manifests") or []):
+        artifacts = [str(a.get("URI", "")) for a in manifest.get("Artifacts") or []]
+        images = [uri.removeprefix("docker:") for uri in artifacts if uri.startswith("docker:")]
+        if images:
+            found += [
+                f"Manifests[{index}] runs a container but does not depend on {name}"
+                for name in DOCKER_DEPENDENCIES
+                if name not in dependencies
+            ]
+        for step, script in _scripts(manifest).items():
+            if "pip install" in script:
+                found.append(
+                    f"Lifecycle.{step}: `pip install` on the device is not reproducible; ship the "
+                    "dependencies in the artifact or image"
+                )
+            if "/greengrass/v2/ipc.socket" in script:
+                found.append(f"Lifecycle.{step}: the IPC socket path is hard-coded; use ${SOCKET_VAR}")
+            found += _docker_run_problems(step, script, images)
+    return found
+
+
+def check(recipe: dict[str, Any]) -> None:
+    found = problems(recipe)
+    if found:
+        name = recipe.get("ComponentName", "?")
+        raise RecipeError(f"recipe {name} is not publishable:\n  - " + "\n  - ".join(found))

@@ -1,0 +1,52 @@
+"""Shared fixtures: the repository, the seed data beside it, and a Docker engine."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from subscriber.inference import Model
+
+from scripts import engine
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("EDGEML_SHARED", REPO.parent / "shared"))
+SEED = SHARED / "seed"
+
+
+@pytest.fixture(scope="session")
+def seed() -> Path:
+    if not (SEED / "xgboost_wine_quality.json").is_file():
+        pytest.skip(f"the seed data is not at {SEED} (set EDGEML_SHARED to the shared/ folder)")
+    return SEED
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = engine.ensure_engine(progress=lambda message: None)
+    except engine.EngineError as exc:
+        pytest.skip(f"no Docker engine: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient) -> str:
+    return engine.ensure_base_image(docker_client, progress=lambda message: None)
+
+
+@pytest.fixture(scope="session")
+def reference_model(seed: Path) -> Model:
+    return Model(seed / "xgboost_wine_quality.json")
+
+
+@pytest.fixture(scope="session")
+def samples(seed: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads((seed / "samples.json").read_text())
+    return records

@@ -1,0 +1,118 @@
+"""Both recipe templates render to publishable recipes, and each known mistake is refused by name."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from scripts import recipes
+
+VALUES = {
+    "publisher": {
+        "component_name": "com.edgeml.Publisher",
+        "component_version": "1.2.3",
+        "artifact_uri": "s3://bucket/artifacts/abc/publisher.zip",
+    },
+    "subscriber": {
+        "component_name": "com.edgeml.Subscriber",
+        "component_version": "1.2.3",
+        "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml@sha256:" + "a" * 64,
+    },
+}
+
+
+@pytest.fixture(params=sorted(VALUES))
+def rendered(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return recipes.render_component(request.param, VALUES[request.param])
+
+
+def subscriber() -> dict[str, Any]:
+    return recipes.render_component("subscriber", VALUES["subscriber"])
+
+
+def run_script(recipe: dict[str, Any]) -> str:
+    script: str = recipe["Manifests"][0]["Lifecycle"]["Run"]
+    return script
+
+
+def test_templates_render_without_problems(rendered: dict[str, Any]) -> None:
+    assert recipes.problems(rendered) == []
+    assert rendered["ComponentVersion"] == "1.2.3"
+    assert "{{" not in recipes.to_json(rendered)
+
+
+def test_greengrass_variables_are_left_for_the_nucleus() -> None:
+    assert "{configuration:/dockerNetwork}" in run_script(subscriber())
+    publisher = recipes.render_component("publisher", VALUES["publisher"])
+    assert publisher["Manifests"][0]["Lifecycle"]["Setenv"]["PYTHONPATH"] == "{artifacts:decompressedPath}/publisher"
+
+
+def test_access_is_limited_to_the_topics_each_component_uses() -> None:
+    policies = subscriber()["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"]
+    granted = {
+        (op, res)
+        for policy in policies["aws.greengrass.ipc.pubsub"].values()
+        for op in policy["operations"]
+        for res in policy["resources"]
+    }
+    assert granted == {
+        ("aws.greengrass#SubscribeToTopic", "local/topic"),
+        ("aws.greengrass#PublishToTopic", "edgeml/predictions"),
+        ("aws.greengrass#PublishToTopic", "edgeml/errors"),
+    }
+
+
+def test_a_missing_placeholder_value_is_named() -> None:
+    with pytest.raises(recipes.RecipeError, match=r"placeholder\(s\): image"):
+        recipes.render_component("subscriber", {k: v for k, v in VALUES["subscriber"].items() if k != "image"})
+
+
+def mutated(change: str) -> dict[str, Any]:
+    recipe = copy.deepcopy(subscriber())
+    lifecycle = recipe["Manifests"][0]["Lifecycle"]
+    image = VALUES["subscriber"]["image"]
+    if change == "flag_after_image":
+        lifecycle["Run"] = run_script(recipe).replace(image, f"{image} --network=host")
+    elif change == "hard_coded_socket":
+        lifecycle["Run"] = run_script(recipe).replace(
+            '"$AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT:$AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"',
+            "/greengrass/v2/ipc.socket:/greengrass/v2/ipc.socket",
+        )
+    elif change == "no_svcuid":
+        lifecycle["Run"] = run_script(recipe).replace("-e SVCUID", "")
+    elif change == "no_dependencies":
+        del recipe["ComponentDependencies"]
+    elif change == "wildcard_access":
+        policies = recipe["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"]
+        next(iter(policies["aws.greengrass.ipc.pubsub"].values()))["resources"] = ["*"]
+    elif change == "pip_install":
+        lifecycle["Install"] = "pip install xgboost"
+    elif change == "too_big":
+        recipe["ComponentDescription"] = "x" * recipes.MAX_RECIPE_BYTES
+    elif change == "bad_version":
+        recipe["ComponentVersion"] = "1.0"
+    return recipe
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "flag_after_image",
+            "docker flags after the image go to the container, not to Docker: --network=host",
+        ),
+        ("hard_coded_socket", "the IPC socket path is hard-coded"),
+        ("no_svcuid", "must pass -e SVCUID"),
+        ("no_dependencies", "does not depend on aws.greengrass.DockerApplicationManager"),
+        ("wildcard_access", "resources must name topics, not '*'"),
+        ("pip_install", "`pip install` on the device"),
+        ("too_big", "Greengrass takes at most 16000"),
+        ("bad_version", "is not MAJOR.MINOR.PATCH"),
+    ],
+)
+def test_each_known_mistake_is_refused(change: str, message: str) -> None:
+    with pytest.raises(recipes.RecipeError) as caught:
+        recipes.check(mutated(change))
+    assert message in str(caught.value)
