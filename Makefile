@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup engine test lint model image bench
+.PHONY: help setup engine test lint model image bench demo
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -20,6 +20,7 @@ REFERENCE_MODEL ?= $(wildcard $(SEED)/xgboost_wine_quality.json)
 TRAINED_MODEL := build/model/model.json
 MODEL_PATH ?= $(TRAINED_MODEL)
 IMAGE ?= edgeml/subscriber:local
+DEMO_MESSAGES ?= 5
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +49,9 @@ $(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.p
 image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model)
 	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE)
 
+demo: setup $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
+	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
+
 bench: setup ## Inference latency, ours vs the reference's way (needs the seed model and samples)
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 
@@ -55,5 +59,5 @@ lint: setup ## ruff, mypy and terraform fmt -check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
-	 else echo "WARNING: terraform not found: terraform fmt -check skipped" >&2; fi
+	@if ! command -v terraform >/dev/null; then echo "WARNING: terraform not found: fmt -check skipped" >&2; \
+	 elif [ -d terraform ]; then terraform fmt -check -recursive terraform; fi

@@ -1,0 +1,1 @@
+"""A faithful local AWS IoT Greengrass v2 core: IPC server, recipe lifecycle, local deployments."""

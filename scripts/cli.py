@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import engine, image
+from scripts import artifacts, demo, engine, image, recipes
 
 Result = dict[str, Any]
 # Errors that end a command with exit code 1 and their message, never a traceback.
-EXPECTED_ERRORS = (engine.EngineError, image.ImageError)
+EXPECTED_ERRORS = (engine.EngineError, image.ImageError, artifacts.ArtifactError, recipes.RecipeError, demo.DemoError)
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,46 @@ def _image(args: argparse.Namespace, progress: engine.Progress) -> Result:
     }
 
 
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="XGBoost JSON/UBJ model to bake into the image")
+    parser.add_argument("--messages", type=int, default=5, help="stop after this many predictions (default: 5)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between published messages")
+    parser.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
+
+
+def _demo(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    client = engine.ensure_engine(progress=progress)
+    result = demo.run(
+        client,
+        args.model,
+        args.messages,
+        args.interval,
+        args.timeout,
+        progress,
+        on_prediction=print if not args.json else progress,
+    )
+    if result.core_exit_code != 0 or result.containers_left:
+        raise demo.DemoError(
+            f"localgg exited with {result.core_exit_code} and left {result.containers_left} "
+            f"container(s) named {demo.CONTAINER}"
+        )
+    return {
+        "predictions": result.predictions,
+        "messages": len(result.predictions),
+        "seconds": round(result.seconds, 1),
+        "containers_left": result.containers_left,
+    }
+
+
 COMMANDS: dict[str, Command] = {
     "engine": Command(
         "make sure a Docker engine answers (started as root if needed) and the base image exists", _engine
     ),
     "image": Command(
         "build the subscriber image with a model baked in; prints its name and size", _image, _image_arguments
+    ),
+    "demo": Command(
+        "run the publisher and the subscriber container under localgg and print predictions", _demo, _demo_arguments
     ),
 }
 

@@ -1,0 +1,5 @@
+import sys
+
+from localgg.cli import main
+
+sys.exit(main())

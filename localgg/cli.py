@@ -1,0 +1,106 @@
+"""`python -m localgg run ...`: a local Greengrass core in the foreground, until SIGINT or SIGTERM.
+
+Exit codes: 0 stopped by a signal (every component stopped, containers included), 1 the deployment could
+not be applied (nothing was started), 2 bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from localgg.core import Core, CoreError
+from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
+
+log = logging.getLogger("localgg")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m localgg",
+        description="A local AWS IoT Greengrass v2 core: runs components from their recipes and serves Greengrass "
+        "IPC to the unmodified awsiotsdk.",
+        epilog="Exit codes: 0 stopped by SIGINT/SIGTERM, 1 the deployment was refused, 2 bad command line.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="run a core with a local deployment until SIGINT/SIGTERM",
+        description="Run a core with a local deployment (flags as `greengrass-cli deployment "
+        "create`) until SIGINT/SIGTERM. Logs: ROOT/logs/<component>.log and "
+        "ROOT/logs/greengrass.log; IPC socket: ROOT/ipc.socket; component states: "
+        "ROOT/status.json.",
+    )
+    run.add_argument("--root", type=Path, required=True, help="the core's folder (like /greengrass/v2)")
+    run.add_argument("--recipe-dir", "--recipeDir", type=Path, help="folder of <name>-<version>.json|yaml recipes")
+    run.add_argument("--artifact-dir", "--artifactDir", type=Path, help="folder of <name>/<version>/<artifact>")
+    run.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        metavar="NAME=VERSION",
+        help="deploy this component version (repeatable)",
+    )
+    run.add_argument("--remove", action="append", default=[], metavar="NAME", help="remove this component")
+    run.add_argument(
+        "--update-config",
+        "--updateConfig",
+        metavar="JSON|@FILE",
+        help='configuration changes: {"NAME": {"MERGE": {...}, "RESET": ["/key"]}}',
+    )
+    run.add_argument("--thing-name", default="localgg-core", help="AWS_IOT_THING_NAME for components")
+    run.add_argument("--region", default="us-east-1", help="AWS_REGION for components")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+async def run(args: argparse.Namespace) -> int:
+    request = DeploymentRequest(
+        args.recipe_dir,
+        args.artifact_dir,
+        parse_merge(args.merge),
+        tuple(args.remove),
+        parse_update_config(args.update_config),
+    )
+    core = Core(args.root, args.thing_name, args.region)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await core.start()
+    try:
+        await core.deploy(request)
+    except DeploymentError as exc:
+        log.error("deployment refused: %s", exc)
+        await core.stop()
+        return 1
+    log.info("deployment applied: %s", ", ".join(f"{n}={core.recipes[n].version}" for n in core.order))
+    await stop.wait()
+    log.info("stopping")
+    await core.stop()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.root.mkdir(parents=True, exist_ok=True)
+    (args.root / "logs").mkdir(exist_ok=True)
+    handlers: list[logging.Handler] = [
+        logging.StreamHandler(sys.stderr),
+        logging.FileHandler(args.root / "logs" / "greengrass.log"),
+    ]
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        handlers=handlers,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(run(args))
+    except (DeploymentError, CoreError) as exc:
+        log.error("%s", exc)
+        return 1

@@ -1,0 +1,115 @@
+"""Component configuration: the `services.<name>.configuration` tree, its updates and their watchers."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+Watcher = Callable[[str, list[str]], None]  # (component, changed key path)
+PROTECTED_KEYS = ("accessControl",)
+
+
+class KeyNotFound(LookupError):
+    pass
+
+
+class UpdateRefused(ValueError):
+    pass
+
+
+class StaleUpdate(ValueError):
+    pass
+
+
+def deep_merge(target: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _remove_path(tree: dict[str, Any], path: str) -> None:
+    """RESET of a JSON pointer (`/a/b`): the key goes; the recipe default, if any, comes back by the caller."""
+    keys = [k for k in path.split("/") if k]
+    node: Any = tree
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and keys:
+        node.pop(keys[-1], None)
+    elif not keys:
+        tree.clear()
+
+
+class ConfigStore:
+    def __init__(self) -> None:
+        self._trees: dict[str, dict[str, Any]] = {}
+        self._stamps: dict[str, float] = {}
+        self._watchers: list[Watcher] = []
+
+    def set_component(
+        self,
+        component: str,
+        default: dict[str, Any],
+        merge: dict[str, Any] | None = None,
+        reset: list[str] | None = None,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        """A deployment's view: the previous tree (or the recipe default), then RESET paths, then MERGE."""
+        tree = copy.deepcopy(previous if previous is not None else default)
+        if reset:
+            for path in reset:
+                _remove_path(tree, path)
+            # A reset key falls back to the recipe default.
+            fresh = copy.deepcopy(default)
+            deep_merge(fresh, tree)
+            tree = fresh
+        deep_merge(tree, merge or {})
+        self._trees[component] = tree
+        self._stamps[component] = time.time()
+
+    def remove_component(self, component: str) -> None:
+        self._trees.pop(component, None)
+        self._stamps.pop(component, None)
+
+    def has(self, component: str) -> bool:
+        return component in self._trees
+
+    def tree(self, component: str) -> dict[str, Any]:
+        return self._trees.get(component, {})
+
+    def get(self, component: str, key_path: list[str]) -> Any:
+        """GetConfiguration's answer: the whole map, an interior map, or `{leaf: value}`."""
+        if component not in self._trees:
+            raise KeyNotFound("Key not found")
+        node: Any = self._trees[component]
+        for key in key_path:
+            if not isinstance(node, dict) or key not in node:
+                raise KeyNotFound("Key not found")
+            node = node[key]
+        if isinstance(node, dict):
+            return copy.deepcopy(node)
+        return {key_path[-1]: copy.deepcopy(node)}
+
+    def update(self, component: str, key_path: list[str], value: dict[str, Any], timestamp: float | None) -> None:
+        """UpdateConfiguration by a component of its own configuration."""
+        if (key_path and key_path[0] in PROTECTED_KEYS) or (not key_path and any(k in value for k in PROTECTED_KEYS)):
+            raise UpdateRefused(f"Config update is not allowed for following fields {list(PROTECTED_KEYS)}")
+        if timestamp is not None and timestamp < self._stamps.get(component, 0):
+            raise StaleUpdate("Proposed timestamp is older than the config's latest modified timestamp")
+        node = self._trees.setdefault(component, {})
+        for key in key_path:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        deep_merge(node, value)
+        self._stamps[component] = timestamp if timestamp is not None else time.time()
+        for watcher in list(self._watchers):
+            watcher(component, key_path)
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None

@@ -1,0 +1,205 @@
+"""The local core: the IPC server, the configuration, and the components of the current deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from localgg.authorization import Authorizer
+from localgg.config import ConfigStore
+from localgg.deployment import DeploymentError, DeploymentRequest, prepare_artifacts, resolve
+from localgg.ipc import IotCoreBridge, IpcServices
+from localgg.lifecycle import Component, State
+from localgg.recipe import Paths, Recipe, Step, interpolate
+from localgg.server import Tokens, serve
+
+log = logging.getLogger("localgg.core")
+GGC_VERSION = "2.14.0"
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
+DEPENDENCY_TIMEOUT = 300.0
+
+
+class CoreError(RuntimeError):
+    pass
+
+
+def check_docker_image(image: str) -> None:
+    """What the Docker application manager does: the image is there, or it is pulled."""
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DeploymentError(f"docker image {image} cannot be checked: no Docker engine answers ({exc})") from None
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+    except docker.errors.APIError as exc:
+        raise DeploymentError(
+            f"docker image {image} is neither present nor pullable: {exc.explanation or exc}"
+        ) from None
+
+
+class Core:
+    def __init__(
+        self,
+        root: Path,
+        thing_name: str = "localgg-core",
+        region: str = "us-east-1",
+        iot_core: IotCoreBridge | None = None,
+        docker_check: Callable[[str], None] = check_docker_image,
+    ) -> None:
+        self.root = root.resolve()
+        self.socket = self.root / "ipc.socket"
+        if len(str(self.socket)) > MAX_SOCKET_PATH:
+            raise CoreError(f"{self.socket} is longer than a Unix socket path may be; use a shorter --root")
+        self.thing_name = thing_name
+        self.region = region
+        self.docker_check = docker_check
+        self.config = ConfigStore()
+        self.authorizer = Authorizer()
+        self.tokens = Tokens()
+        self.services = IpcServices(self.config, self.authorizer, self._reported, iot_core)
+        self.recipes: dict[str, Recipe] = {}
+        self.components: dict[str, Component] = {}
+        self.order: list[str] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._starting: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        self._server = await serve(self.socket, self.services, self.tokens)
+
+    # Deployments -------------------------------------------------------------------------------------------
+
+    async def deploy(self, request: DeploymentRequest) -> None:
+        """Apply a deployment: everything is checked and prepared before any running component is touched."""
+        order = resolve(request, self.recipes)
+        changed = [r for r in order if self.recipes.get(r.name) != r or r.name in request.update_config]
+        loop = asyncio.get_running_loop()
+        for recipe in changed:
+            paths = Paths(self.root, recipe.name, recipe.version)
+            await loop.run_in_executor(None, prepare_artifacts, recipe, paths, request.artifact_dir, self.docker_check)
+        wanted = {r.name for r in order}
+        for name in reversed(self.order):
+            if name not in wanted or any(r.name == name for r in changed):
+                await self._stop_component(name, forget=name not in wanted)
+        for recipe in changed:
+            update = request.update_config.get(recipe.name, {})
+            previous = self.config.tree(recipe.name) if self.config.has(recipe.name) else None
+            self.config.set_component(
+                recipe.name, recipe.default_configuration, update.get("MERGE"), update.get("RESET"), previous
+            )
+            self.authorizer.load(recipe.name, self.config.tree(recipe.name).get("accessControl"))
+            self.recipes[recipe.name] = recipe
+        self.order = [r.name for r in order]
+        for recipe in changed:
+            self.components[recipe.name] = self._component(recipe)
+            task = asyncio.create_task(self._start_when_ready(self.components[recipe.name]))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+        self._write_status()
+
+    def _component(self, recipe: Recipe) -> Component:
+        paths = Paths(self.root, recipe.name, recipe.version)
+        configuration = self.config.tree(recipe.name)
+        others = {name: Paths(self.root, name, r.version) for name, r in self.recipes.items()}
+
+        def expand(text: str) -> str:
+            return interpolate(text, paths, configuration, self.thing_name, others)
+
+        steps = {
+            name: Step(expand(step.script), step.timeout, {k: expand(v) for k, v in step.env.items()})
+            for name, step in recipe.steps.items()
+        }
+        env = {**os.environ, **self._environment(recipe.name), **{k: expand(v) for k, v in recipe.env.items()}}
+        return Component(
+            recipe,
+            steps,
+            env,
+            paths.work,
+            self.root / "logs" / f"{recipe.name}.log",
+            on_state=lambda name, state: self._write_status(),
+        )
+
+    def _environment(self, name: str) -> dict[str, str]:
+        token = self.tokens.issue(name)
+        return {
+            "SVCUID": token,
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
+            "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH": str(self.socket),
+            "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": str(self.socket),
+            "AWS_IOT_THING_NAME": self.thing_name,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "GGC_VERSION": GGC_VERSION,
+        }
+
+    async def _start_when_ready(self, component: Component) -> None:
+        for dependency in component.recipe.dependencies:
+            other = self.components.get(dependency)
+            if other is None:
+                continue  # built in
+            try:
+                state = await other.wait_for(State.RUNNING, State.FINISHED, State.BROKEN, timeout=DEPENDENCY_TIMEOUT)
+            except TimeoutError:
+                state = other.state
+            if state not in (State.RUNNING, State.FINISHED):
+                log.error("%s not started: its dependency %s is %s", component.name, dependency, state.value)
+                return
+        component.start()
+
+    async def _stop_component(self, name: str, forget: bool) -> None:
+        component = self.components.pop(name, None)
+        if component is not None:
+            await component.stop()
+        if forget:
+            self.recipes.pop(name, None)
+            self.config.remove_component(name)
+            self.authorizer.forget(name)
+            self.tokens.revoke(name)
+
+    # State ---------------------------------------------------------------------------------------------------
+
+    def _reported(self, name: str, state: str) -> None:
+        component = self.components.get(name)
+        if component is not None:
+            component.report(state)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "thingName": self.thing_name,
+            "socket": str(self.socket),
+            "components": {
+                name: {
+                    "version": self.recipes[name].version,
+                    "state": self.components[name].state.value if name in self.components else "FINISHED",
+                }
+                for name in self.order
+            },
+        }
+
+    def _write_status(self) -> None:
+        path = self.root / "status.json"
+        path.with_suffix(".tmp").write_text(json.dumps(self.status(), indent=2))
+        path.with_suffix(".tmp").replace(path)
+
+    async def stop(self) -> None:
+        """Every component stopped, dependents first; then the IPC server closes."""
+        for name in reversed(self.order):
+            await self._stop_component(name, forget=False)
+        if self._server is not None:
+            self._server.close()
+        self.socket.unlink(missing_ok=True)
+        self._write_status()

@@ -1,0 +1,192 @@
+"""Local deployments, with the flags of `greengrass-cli deployment create`.
+
+A deployment is the desired set of components: the current one, minus `--remove`, plus `--merge NAME=VERSION`
+(recipes from `--recipeDir`, artifacts from `<artifactDir>/<NAME>/<VERSION>/`), with `--update-config`
+(`{"NAME": {"MERGE": {...}, "RESET": ["/json/pointer"]}}`) applied to configurations. Dependencies must be in
+the set or be one of the nucleus's built-in components; the start order puts dependencies first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localgg.recipe import Paths, Recipe, RecipeError, find, parse
+
+# Components a real core provides itself; a recipe may depend on them without deploying them.
+BUILT_IN = frozenset(
+    {
+        "aws.greengrass.Nucleus",
+        "aws.greengrass.DockerApplicationManager",
+        "aws.greengrass.TokenExchangeService",
+        "aws.greengrass.Cli",
+        "aws.greengrass.LogManager",
+        "aws.greengrass.ShadowManager",
+        "aws.greengrass.SecretManager",
+        "aws.greengrass.StreamManager",
+    }
+)
+
+
+class DeploymentError(ValueError):
+    """A deployment that cannot be applied; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class DeploymentRequest:
+    recipe_dir: Path | None = None
+    artifact_dir: Path | None = None
+    merge: dict[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    update_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def parse_merge(values: list[str]) -> dict[str, str]:
+    merge = {}
+    for value in values:
+        name, sep, version = value.partition("=")
+        if not sep or not name or not version:
+            raise DeploymentError(f"--merge {value!r}: expected NAME=VERSION")
+        merge[name] = version
+    return merge
+
+
+def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
+    if not value:
+        return {}
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        update = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DeploymentError(f"--update-config is not JSON: {exc}") from None
+    if not isinstance(update, dict) or not all(isinstance(v, dict) for v in update.values()):
+        raise DeploymentError('--update-config must look like {"NAME": {"MERGE": {...}, "RESET": [...]}}')
+    for name, change in update.items():
+        unknown = set(change) - {"MERGE", "RESET"}
+        if unknown:
+            raise DeploymentError(f"--update-config for {name}: unknown keys {sorted(unknown)} (MERGE, RESET)")
+    return update
+
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+_CONSTRAINT = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*(\d+(?:\.\d+){0,2})")
+
+
+def _version(text: str) -> tuple[int, int, int]:
+    match = _VERSION.match(text)
+    if not match:
+        raise DeploymentError(f"{text!r} is not a semantic version")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def satisfies(version: str, requirement: str) -> bool:
+    """npm-style ranges as recipes write them: `>=2.0.0 <3.0.0`, `^1.2.0`, `~1.2.0`, `=1.0.0`, `*`."""
+    have = _version(version)
+    for token in requirement.replace(",", " ").split():
+        if token in ("*", "x"):
+            continue
+        match = _CONSTRAINT.match(token)
+        if not match:
+            raise DeploymentError(f"version requirement {requirement!r} is not understood")
+        op, number = match.group(1) or "=", match.group(2)
+        parts = [int(p) for p in number.split(".")] + [0, 0]
+        want = (parts[0], parts[1], parts[2])
+        checks = {
+            ">=": have >= want,
+            "<=": have <= want,
+            ">": have > want,
+            "<": have < want,
+            "=": have == want,
+            "^": want <= have < (want[0] + 1, 0, 0),
+            "~": want <= have < (want[0], want[1] + 1, 0),
+        }
+        if not checks[op]:
+            return False
+    return True
+
+
+def start_order(recipes: dict[str, Recipe]) -> list[Recipe]:
+    """Dependencies first; a cycle is an error that names it."""
+    order: list[Recipe] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = [*trail[trail.index(name) :], name]
+            raise DeploymentError(f"dependency cycle: {' -> '.join(cycle)}")
+        state[name] = "visiting"
+        for dependency in recipes[name].dependencies:
+            if dependency in recipes:
+                visit(dependency, [*trail, name])
+        state[name] = "done"
+        order.append(recipes[name])
+
+    for name in sorted(recipes):
+        visit(name, [])
+    return order
+
+
+def resolve(request: DeploymentRequest, current: dict[str, Recipe]) -> list[Recipe]:
+    """The components of the new desired state, in start order."""
+    unknown_removals = [name for name in request.remove if name not in current and name not in request.merge]
+    if unknown_removals:
+        raise DeploymentError(f"--remove names components that are not deployed: {', '.join(unknown_removals)}")
+    desired = {name: recipe for name, recipe in current.items() if name not in request.remove}
+    if request.merge and request.recipe_dir is None:
+        raise DeploymentError("--merge needs --recipeDir")
+    for name, version in request.merge.items():
+        try:
+            assert request.recipe_dir is not None
+            desired[name] = parse(find(request.recipe_dir, name, version))
+        except RecipeError as exc:
+            raise DeploymentError(str(exc)) from None
+    for name in request.update_config:
+        if name not in desired:
+            raise DeploymentError(f"--update-config names {name}, which is not in the deployment")
+    for recipe in desired.values():
+        for dependency, spec in recipe.dependencies.items():
+            if dependency in BUILT_IN:
+                continue
+            if dependency not in desired:
+                raise DeploymentError(
+                    f"{recipe.name} depends on {dependency}, which is neither in this deployment "
+                    "nor a built-in component"
+                )
+            requirement = str(spec.get("VersionRequirement", "*"))
+            if not satisfies(desired[dependency].version, requirement):
+                raise DeploymentError(
+                    f"{recipe.name} needs {dependency} {requirement}; the deployment has {desired[dependency].version}"
+                )
+    return start_order(desired)
+
+
+def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, docker_check: Any) -> None:
+    """Copy (and unzip) a component's artifacts into the core; docker: images must exist or be pullable."""
+    for artifact in recipe.artifacts:
+        image = artifact.docker_image
+        if image is not None:
+            docker_check(image)
+            continue
+        if artifact_dir is None:
+            raise DeploymentError(f"{recipe.name}: artifact {artifact.uri} needs --artifactDir")
+        source = artifact_dir / recipe.name / recipe.version / artifact.filename
+        if not source.is_file():
+            raise DeploymentError(f"{recipe.name}: artifact {artifact.uri} is missing: no file {source}")
+        paths.artifacts.mkdir(parents=True, exist_ok=True)
+        target = paths.artifacts / artifact.filename
+        shutil.copyfile(source, target)
+        if artifact.unarchive:
+            destination = paths.decompressed / Path(artifact.filename).stem
+            shutil.rmtree(destination, ignore_errors=True)
+            try:
+                with zipfile.ZipFile(target) as archive:
+                    archive.extractall(destination)
+            except zipfile.BadZipFile:
+                raise DeploymentError(f"{recipe.name}: artifact {source} is not a zip file") from None

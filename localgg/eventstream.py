@@ -1,0 +1,214 @@
+"""The `application/vnd.amazon.eventstream` frame codec. No I/O: bytes in, messages out, and back.
+
+Frame: total_length u32 | headers_length u32 | prelude_crc u32 | headers | payload | message_crc u32, all
+big-endian; both CRCs are plain CRC-32 (zlib), the message CRC covering everything before it, prelude CRC
+included. Limits are those of aws-c-event-stream, which both the SDK and the nucleus are built on.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+MAX_MESSAGE_SIZE = 24 * 1024 * 1024
+MAX_HEADER_NAME = 255
+MAX_HEADER_VALUE = 32_767
+MAX_HEADERS = 1024
+PRELUDE = 12
+OVERHEAD = 16  # prelude plus the trailing message CRC
+
+_U32x3 = struct.Struct(">III")
+_U32 = struct.Struct(">I")
+
+
+class HeaderType(IntEnum):
+    BOOL_TRUE = 0
+    BOOL_FALSE = 1
+    BYTE = 2
+    INT16 = 3
+    INT32 = 4
+    INT64 = 5
+    BYTE_BUF = 6
+    STRING = 7
+    TIMESTAMP = 8
+    UUID = 9
+
+
+HeaderValue = bool | int | bytes | str | uuid.UUID
+_FIXED = {
+    HeaderType.BYTE: struct.Struct(">b"),
+    HeaderType.INT16: struct.Struct(">h"),
+    HeaderType.INT32: struct.Struct(">i"),
+    HeaderType.INT64: struct.Struct(">q"),
+    HeaderType.TIMESTAMP: struct.Struct(">q"),
+}
+_LEN16 = struct.Struct(">H")
+
+
+class FramingError(ValueError):
+    """The byte stream is not a valid event stream; the connection cannot continue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    name: str
+    type: HeaderType
+    value: HeaderValue
+
+    @classmethod
+    def int32(cls, name: str, value: int) -> Header:
+        return cls(name, HeaderType.INT32, value)
+
+    @classmethod
+    def string(cls, name: str, value: str) -> Header:
+        return cls(name, HeaderType.STRING, value)
+
+
+@dataclass(slots=True)
+class Message:
+    headers: list[Header] = field(default_factory=list)
+    payload: bytes = b""
+
+    def header(self, name: str) -> Header | None:
+        """Header names are matched case-insensitively, as aws-c-event-stream and the Python SDK do."""
+        lowered = name.lower()
+        for header in self.headers:
+            if header.name.lower() == lowered:
+                return header
+        return None
+
+
+def _encode_header(header: Header) -> bytes:
+    name = header.name.encode()
+    if not 0 < len(name) <= MAX_HEADER_NAME:
+        raise ValueError(f"header name {header.name!r} must be 1-{MAX_HEADER_NAME} bytes")
+    head = bytes((len(name),)) + name + bytes((header.type,))
+    kind, value = header.type, header.value
+    if kind in (HeaderType.BOOL_TRUE, HeaderType.BOOL_FALSE):
+        return head
+    if kind in _FIXED:
+        return head + _FIXED[kind].pack(value)
+    if kind == HeaderType.UUID:
+        raw = value.bytes if isinstance(value, uuid.UUID) else bytes(value)  # type: ignore[arg-type]
+        if len(raw) != 16:
+            raise ValueError("a UUID header value is 16 bytes")
+        return head + raw
+    raw = value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+    if len(raw) > MAX_HEADER_VALUE:
+        raise ValueError(f"header {header.name!r} value is {len(raw)} bytes, over {MAX_HEADER_VALUE}")
+    return head + _LEN16.pack(len(raw)) + raw
+
+
+def encode(message: Message) -> bytes:
+    headers = b"".join(_encode_header(h) for h in message.headers)
+    total = OVERHEAD + len(headers) + len(message.payload)
+    if total > MAX_MESSAGE_SIZE:
+        raise ValueError(f"message of {total} bytes exceeds the {MAX_MESSAGE_SIZE}-byte event-stream limit")
+    prelude = struct.pack(">II", total, len(headers))
+    prelude_crc = zlib.crc32(prelude)
+    body = prelude + _U32.pack(prelude_crc) + headers + message.payload
+    return body + _U32.pack(zlib.crc32(body[8:], prelude_crc))
+
+
+def decode_headers(block: bytes | memoryview) -> list[Header]:
+    headers: list[Header] = []
+    view = memoryview(block)
+    at, end = 0, len(view)
+    while at < end:
+        if len(headers) >= MAX_HEADERS:
+            raise FramingError(f"more than {MAX_HEADERS} headers")
+        name_len = view[at]
+        if name_len == 0 or at + 1 + name_len + 1 > end:
+            raise FramingError("truncated or empty header name")
+        try:
+            name = bytes(view[at + 1 : at + 1 + name_len]).decode()
+        except UnicodeDecodeError:
+            raise FramingError("header name is not UTF-8") from None
+        at += 1 + name_len
+        try:
+            kind = HeaderType(view[at])
+        except ValueError:
+            raise FramingError(f"header {name!r} has unknown type {view[at]}") from None
+        at += 1
+        value: HeaderValue
+        if kind == HeaderType.BOOL_TRUE:
+            value = True
+        elif kind == HeaderType.BOOL_FALSE:
+            value = False
+        elif kind in _FIXED:
+            codec = _FIXED[kind]
+            if at + codec.size > end:
+                raise FramingError(f"header {name!r} value is truncated")
+            (value,) = codec.unpack_from(view, at)
+            at += codec.size
+        elif kind == HeaderType.UUID:
+            if at + 16 > end:
+                raise FramingError(f"header {name!r} value is truncated")
+            value = uuid.UUID(bytes=bytes(view[at : at + 16]))
+            at += 16
+        else:
+            if at + 2 > end:
+                raise FramingError(f"header {name!r} length is truncated")
+            (length,) = _LEN16.unpack_from(view, at)
+            at += 2
+            if length > MAX_HEADER_VALUE or at + length > end:
+                raise FramingError(f"header {name!r} value length {length} is invalid")
+            raw = bytes(view[at : at + length])
+            at += length
+            if kind == HeaderType.STRING:
+                try:
+                    value = raw.decode()
+                except UnicodeDecodeError:
+                    raise FramingError(f"header {name!r} string is not UTF-8") from None
+            else:
+                value = raw
+        headers.append(Header(name, kind, value))
+    return headers
+
+
+class Decoder:
+    """Feed bytes as they come; take whole messages out. Any corruption raises FramingError, for good."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._failed: FramingError | None = None
+
+    def feed(self, data: bytes) -> list[Message]:
+        if self._failed is not None:
+            raise self._failed
+        self._buffer += data
+        messages = []
+        try:
+            while (message := self._next()) is not None:
+                messages.append(message)
+        except FramingError as exc:
+            self._failed = exc
+            raise
+        return messages
+
+    def _next(self) -> Message | None:
+        buffer = self._buffer
+        if len(buffer) < PRELUDE:
+            return None
+        total, headers_len, prelude_crc = _U32x3.unpack_from(buffer)
+        if zlib.crc32(memoryview(buffer)[:8]) != prelude_crc:
+            raise FramingError("prelude CRC mismatch")
+        if total < OVERHEAD or total > MAX_MESSAGE_SIZE:
+            raise FramingError(f"message length {total} is outside {OVERHEAD}..{MAX_MESSAGE_SIZE}")
+        if headers_len > total - OVERHEAD:
+            raise FramingError(f"headers length {headers_len} does not fit a {total}-byte message")
+        if len(buffer) < total:
+            return None
+        view = memoryview(buffer)
+        (message_crc,) = _U32.unpack_from(view, total - 4)
+        if zlib.crc32(view[8 : total - 4], prelude_crc) != message_crc:
+            view.release()
+            raise FramingError("message CRC mismatch")
+        headers = decode_headers(view[PRELUDE : PRELUDE + headers_len])
+        payload = bytes(view[PRELUDE + headers_len : total - 4])
+        view.release()
+        del buffer[:total]
+        return Message(headers, payload)

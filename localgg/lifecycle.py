@@ -1,0 +1,239 @@
+"""One component's lifecycle, as the nucleus runs a generic external service.
+
+NEW -> Install -> INSTALLED -> Startup|Run -> STARTING/RUNNING -> FINISHED (Run exited 0) or ERRORED.
+An error runs Recover and restarts the component; the third error makes it BROKEN, and it stays down.
+Scripts run with `sh -c` in the component's work folder, in their own process group, with the recipe's
+environment; their output goes line by line to `<root>/logs/<component>.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+
+from localgg.recipe import Recipe, Step
+
+log = logging.getLogger("localgg.lifecycle")
+MAX_ERRORS = 3
+RESTART_DELAY = 0.5
+STOP_GRACE = 10.0
+
+
+class State(StrEnum):
+    NEW = "NEW"
+    INSTALLED = "INSTALLED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    FINISHED = "FINISHED"
+    ERRORED = "ERRORED"
+    BROKEN = "BROKEN"
+
+
+class ComponentLog:
+    def __init__(self, path: Path, component: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.component = component
+        self._file = path.open("a", buffering=1)
+
+    def write(self, stream: str, line: str) -> None:
+        if self._file.closed:  # output that arrives after the component stopped
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        self._file.write(f"{stamp} [{'WARN' if stream == 'stderr' else 'INFO'}] {self.component}: {stream}. {line}\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Component:
+    def __init__(
+        self,
+        recipe: Recipe,
+        steps: dict[str, Step],
+        env: dict[str, str],
+        work: Path,
+        log_path: Path,
+        on_state: Callable[[str, State], None] = lambda name, state: None,
+    ) -> None:
+        self.recipe = recipe
+        self.name = recipe.name
+        self.steps = steps  # already interpolated
+        self.env = env
+        self.work = work
+        self.log = ComponentLog(log_path, self.name)
+        self.on_state = on_state
+        self.state = State.NEW
+        self.errors = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._pumps: list[asyncio.Task[None]] = []
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._reported_error = False
+        self._changed = asyncio.Event()
+
+    def _set(self, state: State) -> None:
+        if state is not self.state:
+            log.info("%s: %s -> %s", self.name, self.state.value, state.value)
+            self.state = state
+            self.log.write("lifecycle", f"state {state.value}")
+            self.on_state(self.name, state)
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def wait_for(self, *states: State, timeout: float | None = None) -> State:
+        async with asyncio.timeout(timeout):
+            while self.state not in states:
+                await self._changed.wait()
+        return self.state
+
+    # Scripts -----------------------------------------------------------------------------------------------
+
+    async def _spawn(self, step: str) -> asyncio.subprocess.Process:
+        spec = self.steps[step]
+        self.work.mkdir(parents=True, exist_ok=True)
+        process = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            spec.script,
+            cwd=self.work,
+            env={**self.env, **spec.env},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        self._pumps = [task for task in self._pumps if not task.done()]
+        for stream, reader in (("stdout", process.stdout), ("stderr", process.stderr)):
+            self._pumps.append(asyncio.create_task(self._pump(stream, reader)))
+        return process
+
+    async def _pump(self, stream: str, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            self.log.write(stream, line.decode(errors="replace").rstrip("\n"))
+
+    async def _run_step(self, step: str) -> bool:
+        """Run a step to its end; False on a non-zero exit or a timeout."""
+        if step not in self.steps:
+            return True
+        timeout = self.steps[step].timeout
+        process = await self._spawn(step)
+        try:
+            code = await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            self.log.write("lifecycle", f"{step} timed out after {timeout:.0f}s")
+            await _kill(process)
+            return False
+        if code != 0:
+            self.log.write("lifecycle", f"{step} exited with {code}")
+        return code == 0
+
+    # Supervision -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"component {self.name}")
+
+    async def _supervise(self) -> None:
+        installed = False
+        while not self._stopping:
+            if not installed:
+                installed = await self._run_step("Install")
+                if not installed:
+                    if await self._errored():
+                        return
+                    continue
+                self._set(State.INSTALLED)
+            ok = await self._start_once()
+            if self._stopping:
+                return
+            if ok:
+                self._set(State.FINISHED)
+                return
+            if await self._errored():
+                return
+
+    async def _start_once(self) -> bool:
+        """Startup or Run; True when the component finished cleanly (or runs on after Startup)."""
+        self._reported_error = False
+        self._set(State.STARTING)
+        if "Startup" in self.steps:
+            if not await self._run_step("Startup"):
+                return False
+            self._set(State.RUNNING)
+            await self._wait_stopping_or_error()
+            return not self._reported_error
+        if "Run" not in self.steps:
+            return True
+        self._process = await self._spawn("Run")
+        self._set(State.RUNNING)
+        code = await self._process.wait()
+        self._process = None
+        if not self._stopping and code != 0:
+            self.log.write("lifecycle", f"Run exited with {code}")
+        return code == 0 and not self._reported_error
+
+    async def _wait_stopping_or_error(self) -> None:
+        while not self._stopping and not self._reported_error:
+            await self._changed.wait()
+
+    async def _errored(self) -> bool:
+        """Count an error; True when the component is now BROKEN."""
+        self.errors += 1
+        self._set(State.ERRORED)
+        if self.errors >= MAX_ERRORS:
+            self._set(State.BROKEN)
+            return True
+        await self._run_step("Recover")
+        await asyncio.sleep(RESTART_DELAY)
+        return self._stopping
+
+    def report(self, state: str) -> None:
+        """UpdateState from the component itself over IPC."""
+        if state == "RUNNING" and self.state is State.STARTING:
+            self._set(State.RUNNING)
+        elif state == "ERRORED" and self.state in (State.STARTING, State.RUNNING):
+            self._reported_error = True
+            self.log.write("lifecycle", "the component reported ERRORED")
+            if self._process is not None:
+                _signal_group(self._process, signal.SIGTERM)
+            self._changed.set()
+
+    async def stop(self) -> None:
+        """Shutdown script, then SIGTERM to what is still running, SIGKILL after a grace period."""
+        if self._supervisor is None:
+            return
+        self._stopping = True
+        if self.state in (State.STARTING, State.RUNNING):
+            self._set(State.STOPPING)
+            await self._run_step("Shutdown")
+        if self._process is not None:
+            _signal_group(self._process, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self._process.wait(), STOP_GRACE)
+            except TimeoutError:
+                await _kill(self._process)
+        self._changed.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._supervisor, STOP_GRACE)
+        if self.state is not State.BROKEN:
+            self._set(State.FINISHED)
+        self.log.close()
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    _signal_group(process, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        await process.wait()

@@ -1,0 +1,120 @@
+"""The thin I/O layer: an asyncio Unix-socket server feeding bytes to `rpc.ServerConnection`.
+
+The socket file is made as the nucleus makes it: a stale file is removed first, and the socket is readable
+and writable by everyone (components run as other users, containers as their own uid).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import string
+from pathlib import Path
+
+from localgg import rpc
+from localgg.ipc import IpcServices
+
+log = logging.getLogger("localgg.server")
+REJECT_CLOSE_DELAY = 2.0  # let the client read CONNECT_ACK(rejected) and close first: it then reports AccessDenied
+
+
+def new_token() -> str:
+    """A per-component SVCUID: 16 random upper-case letters, as the nucleus makes them."""
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(16))
+
+
+class Tokens:
+    """SVCUID -> component name; a component's token changes every time the core starts."""
+
+    def __init__(self) -> None:
+        self._by_token: dict[str, str] = {}
+        self._by_component: dict[str, str] = {}
+
+    def issue(self, component: str) -> str:
+        if component not in self._by_component:
+            token = new_token()
+            self._by_component[component] = token
+            self._by_token[token] = component
+        return self._by_component[component]
+
+    def revoke(self, component: str) -> None:
+        token = self._by_component.pop(component, None)
+        if token is not None:
+            self._by_token.pop(token, None)
+
+    def component(self, token: str | None) -> str | None:
+        return self._by_token.get(token) if token else None
+
+
+class IpcConnection(asyncio.Protocol):
+    def __init__(self, services: IpcServices, tokens: Tokens) -> None:
+        self.services = services
+        self.tokens = tokens
+        self.rpc = rpc.ServerConnection()
+        self.component = "?"
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        for event in self.rpc.receive_data(data):
+            if isinstance(event, rpc.OperationRequested):
+                if not event.terminated:  # a request that closes its own stream is not run, as in the nucleus
+                    self.services.call(self, event.stream_id, event.operation, event.payload)
+            elif isinstance(event, rpc.StreamClosed):
+                self.services.stream_closed(self, event.stream_id)
+            elif isinstance(event, rpc.ConnectRequested):
+                self._connect(event)
+            elif isinstance(event, rpc.ProtocolViolation):
+                log.warning("%s: protocol error: %s", self.component, event.reason)
+        self._flush()
+        if self.rpc.closed and self.transport is not None:
+            self.transport.close()
+
+    def _connect(self, event: rpc.ConnectRequested) -> None:
+        component = self.tokens.component(event.auth_token)
+        accepted = event.version == rpc.VERSION and component is not None
+        self.rpc.accept(accepted)
+        if accepted:
+            self.component = component or "?"
+            log.info("connection authenticated as %s", self.component)
+        else:
+            log.warning("CONNECT rejected: Unrecognized client connecting to GGC over IPC")
+            loop = asyncio.get_running_loop()
+            loop.call_later(REJECT_CLOSE_DELAY, lambda: self.transport.close() if self.transport else None)
+
+    def _flush(self) -> None:
+        data = self.rpc.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    # Peer: what the services use to answer and to deliver events.
+
+    def send(self, stream_id: int, model_type: str, payload: bytes, terminate: bool) -> None:
+        self.rpc.send(stream_id, model_type, payload, terminate)
+        self._flush()
+
+    def send_error(self, stream_id: int, model_type: str | None, payload: bytes, content_type: str) -> None:
+        self.rpc.send_error(stream_id, model_type, payload, content_type)
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        streams = self.rpc.connection_lost()
+        if streams:
+            log.info("(%s) disconnected; dropping %d streams", self.component, len(streams))
+        self.services.peer_closed(self, streams)
+
+
+async def serve(path: Path, services: IpcServices, tokens: Tokens) -> asyncio.AbstractServer:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        path.unlink()  # a socket left by a crash makes clients fail with "connection refused"
+    loop = asyncio.get_running_loop()
+    server = await loop.create_unix_server(lambda: IpcConnection(services, tokens), str(path))
+    os.chmod(path, 0o666)
+    log.info("IPC server listening on %s", path)
+    return server

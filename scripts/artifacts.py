@@ -1,0 +1,61 @@
+"""The publisher's artifact: a zip of its package and vendored wheels, so the device installs nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PUBLISHER = REPO / "components" / "publisher"
+ZIP_NAME = "publisher.zip"
+# Fixed timestamps make the zip's bytes, and so its content address, depend on the content alone.
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class ArtifactError(RuntimeError):
+    pass
+
+
+def _requirements() -> list[str]:
+    with (PUBLISHER / "pyproject.toml").open("rb") as handle:
+        return list(tomllib.load(handle)["project"]["dependencies"])
+
+
+def build_publisher_zip(out_dir: Path) -> Path:
+    """`out_dir/publisher.zip`: the `publisher` package plus its pinned dependencies, for this platform."""
+    with tempfile.TemporaryDirectory(prefix="edgeml-publisher-") as tmp:
+        staging = Path(tmp)
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--no-compile",
+            "--target",
+            str(staging),
+            *_requirements(),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ArtifactError(f"vendoring the publisher's dependencies failed:\n{done.stderr.strip()[-2000:]}")
+        shutil.copytree(
+            PUBLISHER / "publisher", staging / "publisher", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / ZIP_NAME
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(p for p in staging.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                info = zipfile.ZipInfo(str(path.relative_to(staging)), _EPOCH)
+                info.external_attr = (path.stat().st_mode & 0o777) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+    return target
