@@ -16,7 +16,7 @@ from localgg.deployment import DeploymentError, DeploymentRequest, prepare_artif
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.lifecycle import Component, State
 from localgg.recipe import Paths, Recipe, Step, interpolate
-from localgg.server import Tokens, serve
+from localgg.server import IpcServer, Tokens
 
 log = logging.getLogger("localgg.core")
 GGC_VERSION = "2.14.0"
@@ -74,12 +74,12 @@ class Core:
         self.recipes: dict[str, Recipe] = {}
         self.components: dict[str, Component] = {}
         self.order: list[str] = []
-        self._server: asyncio.AbstractServer | None = None
+        self.server = IpcServer(self.socket, self.services, self.tokens)
         self._starting: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        self._server = await serve(self.socket, self.services, self.tokens)
+        await self.server.start()
 
     # Deployments -------------------------------------------------------------------------------------------
 
@@ -199,7 +199,5 @@ class Core:
         """Every component stopped, dependents first; then the IPC server closes."""
         for name in reversed(self.order):
             await self._stop_component(name, forget=False)
-        if self._server is not None:
-            self._server.close()
-        self.socket.unlink(missing_ok=True)
+        self.server.close()
         self._write_status()

@@ -49,9 +49,10 @@ class Tokens:
 
 
 class IpcConnection(asyncio.Protocol):
-    def __init__(self, services: IpcServices, tokens: Tokens) -> None:
+    def __init__(self, services: IpcServices, tokens: Tokens, live: set[IpcConnection]) -> None:
         self.services = services
         self.tokens = tokens
+        self.live = live
         self.rpc = rpc.ServerConnection()
         self.component = "?"
         self.transport: asyncio.Transport | None = None
@@ -59,6 +60,7 @@ class IpcConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.live.add(self)
 
     def data_received(self, data: bytes) -> None:
         for event in self.rpc.receive_data(data):
@@ -103,18 +105,38 @@ class IpcConnection(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.live.discard(self)
         streams = self.rpc.connection_lost()
         if streams:
             log.info("(%s) disconnected; dropping %d streams", self.component, len(streams))
         self.services.peer_closed(self, streams)
 
 
-async def serve(path: Path, services: IpcServices, tokens: Tokens) -> asyncio.AbstractServer:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() or path.is_symlink():
-        path.unlink()  # a socket left by a crash makes clients fail with "connection refused"
-    loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: IpcConnection(services, tokens), str(path))
-    os.chmod(path, 0o666)
-    log.info("IPC server listening on %s", path)
-    return server
+class IpcServer:
+    """The listening socket and its live connections; closing it disconnects every client, as a core stop does."""
+
+    def __init__(self, path: Path, services: IpcServices, tokens: Tokens) -> None:
+        self.path = path
+        self.services = services
+        self.tokens = tokens
+        self.connections: set[IpcConnection] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            self.path.unlink()  # a socket left by a crash makes clients fail with "connection refused"
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(
+            lambda: IpcConnection(self.services, self.tokens, self.connections), str(self.path)
+        )
+        os.chmod(self.path, 0o666)
+        log.info("IPC server listening on %s", self.path)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        self.path.unlink(missing_ok=True)

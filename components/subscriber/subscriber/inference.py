@@ -50,8 +50,11 @@ def shortest_float32(value: float) -> float:
     target = struct.pack("<f", value)
     for digits in range(1, 10):
         candidate = float(f"{value:.{digits}g}")
-        if struct.pack("<f", candidate) == target:
-            return candidate
+        try:
+            if struct.pack("<f", candidate) == target:
+                return candidate
+        except OverflowError:  # near the float32 maximum a shorter decimal can round out of range
+            continue
     return value
 
 

@@ -1,0 +1,108 @@
+"""A Core on its own event-loop thread, recipes written on the fly, and real SDK clients for it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from awsiot.greengrasscoreipc import connect
+from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+from localgg.core import Core
+from localgg.deployment import DeploymentRequest
+
+T = TypeVar("T")
+PUBLISH, SUBSCRIBE = "aws.greengrass#PublishToTopic", "aws.greengrass#SubscribeToTopic"
+
+
+def pubsub(*resources: str, operations: tuple[str, ...] = (PUBLISH, SUBSCRIBE)) -> dict[str, Any]:
+    return {"aws.greengrass.ipc.pubsub": {"policy:1": {"operations": list(operations), "resources": list(resources)}}}
+
+
+def write_recipe(
+    folder: Path,
+    name: str,
+    version: str = "1.0.0",
+    configuration: dict[str, Any] | None = None,
+    lifecycle: dict[str, Any] | None = None,
+    dependencies: dict[str, Any] | None = None,
+    artifacts: list[dict[str, Any]] | None = None,
+    platform: dict[str, str] | None = None,
+) -> Path:
+    recipe: dict[str, Any] = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": name,
+        "ComponentVersion": version,
+        "ComponentConfiguration": {"DefaultConfiguration": configuration or {}},
+        "Manifests": [
+            {"Platform": platform or {"os": "linux"}, "Lifecycle": lifecycle or {}, "Artifacts": artifacts or []}
+        ],
+    }
+    if dependencies:
+        recipe["ComponentDependencies"] = dependencies
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
+class CoreThread:
+    def __init__(self, docker_check: Any = lambda image: None) -> None:
+        # Unix socket paths are short: keep the root out of pytest's long tmp paths.
+        self.root = Path(tempfile.mkdtemp(prefix="gg-", dir="/tmp"))
+        self.recipes = self.root / "recipes"
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.core = self.call(self._make(docker_check))
+        self.call(self.core.start())
+        self.clients: list[GreengrassCoreIPCClientV2] = []
+
+    async def _make(self, docker_check: Any) -> Core:
+        return Core(self.root / "core", thing_name="test-thing", region="eu-west-1", docker_check=docker_check)
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def deploy(
+        self,
+        *names: str,
+        version: str = "1.0.0",
+        artifact_dir: Path | None = None,
+        update_config: dict[str, Any] | None = None,
+        remove: tuple[str, ...] = (),
+    ) -> None:
+        request = DeploymentRequest(
+            self.recipes, artifact_dir, {n: version for n in names}, remove, update_config or {}
+        )
+        self.call(self.core.deploy(request))
+
+    def component(self, name: str, **recipe: Any) -> str:
+        """A component with no lifecycle: an identity with configuration and policies, for SDK clients."""
+        write_recipe(self.recipes, name, **recipe)
+        self.deploy(name)
+        return self.core.tokens.issue(name)
+
+    def client(self, name: str) -> GreengrassCoreIPCClientV2:
+        ipc = GreengrassCoreIPCClientV2(
+            client=connect(ipc_socket=str(self.core.socket), authtoken=self.core.tokens.issue(name))
+        )
+        self.clients.append(ipc)
+        return ipc
+
+    def close(self) -> None:
+        for ipc in self.clients:
+            try:
+                ipc.close()
+            except Exception:
+                pass
+        self.call(self.core.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
