@@ -161,7 +161,7 @@ def test_responses_errors_and_events_carry_the_model_type(conn: ServerConnection
         (1, rpc.TERMINATE_STREAM, 2),
         (0, rpc.TERMINATE_STREAM, 1),
     ]
-    assert [m.header("service-model-type").value if m.header("service-model-type") else None for m in out] == [
+    assert [getattr(m.header("service-model-type"), "value", None) for m in out] == [
         "aws.greengrass#SubscribeToTopicResponse",
         "aws.greengrass#SubscriptionResponseMessage",
         "aws.greengrass#UnauthorizedError",
