@@ -99,26 +99,48 @@ class Component:
     async def _spawn(self, step: str) -> asyncio.subprocess.Process:
         spec = self.steps[step]
         self.work.mkdir(parents=True, exist_ok=True)
-        process = await asyncio.create_subprocess_exec(
-            "sh",
-            "-c",
-            spec.script,
-            cwd=self.work,
-            env={**self.env, **spec.env},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        assert process.stdout is not None and process.stderr is not None
+        # Our own pipes, not asyncio's: a script may leave a daemon holding its output open, and its end must
+        # still be seen when the script itself exits (as the nucleus sees it).
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "sh",
+                "-c",
+                spec.script,
+                cwd=self.work,
+                env={**self.env, **spec.env},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=err_write,
+                start_new_session=True,
+            )
+        finally:
+            os.close(out_write)
+            os.close(err_write)
         self._pumps = [task for task in self._pumps if not task.done()]
-        for stream, reader in (("stdout", process.stdout), ("stderr", process.stderr)):
-            self._pumps.append(asyncio.create_task(self._pump(stream, reader)))
+        for stream, fd in (("stdout", out_read), ("stderr", err_read)):
+            self._pumps.append(asyncio.create_task(self._pump(stream, fd)))
         return process
 
-    async def _pump(self, stream: str, reader: asyncio.StreamReader) -> None:
-        while line := await reader.readline():
-            self.log.write(stream, line.decode(errors="replace").rstrip("\n"))
+    async def _pump(self, stream: str, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0)
+        )
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # over the limit: note it and keep draining
+                    self.log.write(stream, "(a line longer than 1 MiB was dropped)")
+                    continue
+                if not line:
+                    break
+                self.log.write(stream, line.decode(errors="replace").rstrip("\n"))
+        finally:
+            transport.close()
 
     async def _run_step(self, step: str) -> bool:
         """Run a step to its end; False on a non-zero exit or a timeout."""
@@ -214,12 +236,14 @@ class Component:
         if self.state in (State.STARTING, State.RUNNING):
             self._set(State.STOPPING)
             await self._run_step("Shutdown")
-        if self._process is not None:
-            _signal_group(self._process, signal.SIGTERM)
+        process = self._process  # the supervisor clears it when the process exits
+        if process is not None:
+            _signal_group(process, signal.SIGTERM)
             try:
-                await asyncio.wait_for(self._process.wait(), STOP_GRACE)
+                await asyncio.wait_for(process.wait(), STOP_GRACE)
             except TimeoutError:
-                await _kill(self._process)
+                pass
+            await _kill(process)  # whatever is left of the process group: no orphans
         self._changed.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(self._supervisor, STOP_GRACE)

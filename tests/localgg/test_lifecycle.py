@@ -1,0 +1,175 @@
+"""Component lifecycles: restarts, BROKEN, environment, variables, shutdown order, no orphaned processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from localgg.lifecycle import State
+from tests.localgg.harness import CoreThread, write_recipe
+
+
+def wait_state(gg: CoreThread, name: str, *states: State, timeout: float = 20) -> State:
+    async def waiting() -> State:
+        return await gg.core.components[name].wait_for(*states, timeout=timeout)
+
+    return gg.call(waiting(), timeout + 5)
+
+
+def work(gg: CoreThread, name: str) -> Path:
+    return gg.core.root / "work" / name
+
+
+def alive(*, pid: int | None = None, pgid: int | None = None) -> bool:
+    """Whether a live (not zombie) process has this pid or process group: this sandbox's PID 1 may not reap."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if state != "Z" and (int(stat.parent.name) == pid or group == pgid):
+            return True
+    return False
+
+
+def eventually_dead(*, pid: int | None = None, pgid: int | None = None, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid=pid, pgid=pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait_file(path: Path, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was not written")
+
+
+def test_three_errors_make_a_component_broken_with_recover_between(gg: CoreThread) -> None:
+    write_recipe(gg.recipes, "Flaky", lifecycle={"Run": "echo run >> runs; exit 3", "Recover": "echo r >> recovered"})
+    gg.deploy("Flaky")
+    assert wait_state(gg, "Flaky", State.BROKEN) is State.BROKEN
+    assert (work(gg, "Flaky") / "runs").read_text().split() == ["run"] * 3
+    assert (work(gg, "Flaky") / "recovered").read_text().split() == ["r"] * 2
+    log = (gg.core.root / "logs" / "Flaky.log").read_text()
+    assert "Run exited with 3" in log and "state BROKEN" in log
+
+
+def test_a_step_timeout_is_an_error(gg: CoreThread) -> None:
+    write_recipe(gg.recipes, "Slow", lifecycle={"Install": {"Script": "sleep 30", "Timeout": 0.3}, "Run": "true"})
+    gg.deploy("Slow")
+    assert wait_state(gg, "Slow", State.BROKEN, timeout=30) is State.BROKEN
+    assert "Install timed out" in (gg.core.root / "logs" / "Slow.log").read_text()
+
+
+def test_environment_and_recipe_variables(gg: CoreThread, tmp_path: Path) -> None:
+    write_recipe(
+        gg.recipes,
+        "Env",
+        configuration={"greeting": "hi there", "n": {"x": 1}},
+        lifecycle={
+            "Setenv": {"FROM_RECIPE": "{configuration:/greeting}"},
+            "Run": "env > env.txt; echo '{configuration:/n}|{work:path}|{iot:thingName}|"
+            "{kernel:rootPath}|{artifacts:path}|{unknown:thing}' > vars.txt",
+        },
+    )
+    gg.deploy("Env")
+    wait_state(gg, "Env", State.FINISHED)
+    env = dict(line.split("=", 1) for line in (work(gg, "Env") / "env.txt").read_text().splitlines() if "=" in line)
+    token = gg.core.tokens.issue("Env")
+    assert env["SVCUID"] == env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == token
+    assert len(token) == 16 and token.isupper()
+    assert env["AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"] == str(gg.core.socket)
+    assert env["AWS_IOT_THING_NAME"] == "test-thing" and env["AWS_REGION"] == "eu-west-1"
+    assert env["FROM_RECIPE"] == "hi there"
+    root = gg.core.root
+    assert (work(gg, "Env") / "vars.txt").read_text().strip() == (
+        f'{{"x": 1}}|{root}/work/Env|test-thing|{root}|{root}/packages/artifacts/Env/1.0.0|{{unknown:thing}}'
+    )
+
+
+def test_startup_services_run_until_shutdown(gg: CoreThread) -> None:
+    write_recipe(
+        gg.recipes,
+        "Daemon",
+        lifecycle={"Startup": "sleep 300 & echo $! > pid", "Shutdown": "kill $(cat pid); echo stopped > shutdown"},
+    )
+    gg.deploy("Daemon")
+    assert wait_state(gg, "Daemon", State.RUNNING) is State.RUNNING
+    pid = int(wait_file(work(gg, "Daemon") / "pid"))
+    assert alive(pid=pid)
+    gg.call(gg.core.stop())
+    assert (work(gg, "Daemon") / "shutdown").read_text().strip() == "stopped"
+    assert eventually_dead(pid=pid), "the Startup service outlived its Shutdown"
+
+
+def test_dependencies_start_first_and_stop_last(gg: CoreThread) -> None:
+    order = gg.root / "order.txt"
+    for name, deps in (("Base", None), ("App", {"Base": {"VersionRequirement": ">=1.0.0", "DependencyType": "HARD"}})):
+        write_recipe(
+            gg.recipes,
+            name,
+            dependencies=deps,
+            lifecycle={
+                "Run": f"echo start-{name} >> {order}; exec sleep 300",
+                "Shutdown": f"echo stop-{name} >> {order}",
+            },
+        )
+    gg.deploy("App", "Base")
+    wait_state(gg, "App", State.RUNNING)
+    gg.call(gg.core.stop())
+    assert order.read_text().split() == ["start-Base", "start-App", "stop-App", "stop-Base"]
+
+
+def test_stopping_leaves_no_orphaned_processes(gg: CoreThread) -> None:
+    write_recipe(gg.recipes, "Forker", lifecycle={"Run": "sleep 300 & sleep 301 & echo $$ > pgid; wait"})
+    gg.deploy("Forker")
+    pgid = int(wait_file(work(gg, "Forker") / "pgid"))
+    assert alive(pgid=pgid)
+    gg.call(gg.core.stop())
+    assert eventually_dead(pgid=pgid)
+
+
+def test_sigterm_stops_every_component_and_exits_zero(tmp_path: Path) -> None:
+    root = Path(f"/tmp/gg-cli-{os.getpid()}")
+    recipes = tmp_path / "recipes"
+    write_recipe(recipes, "Svc", lifecycle={"Run": "echo $$ > pgid; exec sleep 300", "Shutdown": "echo bye > bye"})
+    core = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localgg",
+            "run",
+            "--root",
+            str(root),
+            "--recipe-dir",
+            str(recipes),
+            "--merge",
+            "Svc=1.0.0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pgid = int(wait_file(root / "work" / "Svc" / "pgid"))
+        core.send_signal(signal.SIGTERM)
+        assert core.wait(timeout=30) == 0
+        assert (root / "work" / "Svc" / "bye").read_text().strip() == "bye"
+        assert eventually_dead(pgid=pgid)
+        assert not (root / "ipc.socket").exists()
+        assert "Svc" in (root / "logs" / "greengrass.log").read_text()
+    finally:
+        core.kill()
+        subprocess.run(["rm", "-rf", str(root)], check=False)
