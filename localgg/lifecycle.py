@@ -239,10 +239,8 @@ class Component:
         process = self._process  # the supervisor clears it when the process exits
         if process is not None:
             _signal_group(process, signal.SIGTERM)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), STOP_GRACE)
-            except TimeoutError:
-                pass
             await _kill(process)  # whatever is left of the process group: no orphans
         self._changed.set()
         with contextlib.suppress(asyncio.CancelledError):
