@@ -215,6 +215,12 @@ class IpcServices:
             log.info("%s stream %d %s -> InternalServerError (%s)", peer.component, stream_id, operation, exc)
             peer.send_error(stream_id, None, b"InternalServerError", "text/plain")
             return
+        except Exception as exc:  # a bug here must cost one call, not the connection (the nucleus: ServiceError)
+            log.exception("%s stream %d %s failed", peer.component, stream_id, operation)
+            peer.send_error(
+                stream_id, NS + "ServiceError", IpcError("ServiceError", str(exc)).payload(), "application/json"
+            )
+            return
         streaming = (id(peer), stream_id) in self._streams
         peer.send(stream_id, f"{operation}Response", json.dumps(response or {}).encode(), terminate=not streaming)
 

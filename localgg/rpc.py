@@ -104,23 +104,28 @@ class ServerConnection:
         self.open_streams: set[int] = set()
         self.last_stream_id = 0
         self._decoder = Decoder()
+        self._pending: list[Message] = []
         self._out: list[bytes] = []
 
     # Input -------------------------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[Event]:
+        """Events for the bytes received. After a ConnectRequested the rest waits for `accept()`, which must be
+        followed by `receive_data(b"")` to handle what came with the CONNECT."""
         if self.state in (State.CLOSED, State.REJECTED):
             return []
         try:
-            messages = self._decoder.feed(data)
+            self._pending += self._decoder.feed(data)
         except FramingError as exc:
+            self._pending.clear()
             return [self._violation(f"malformed frame: {exc}")]
         events: list[Event] = []
-        for message in messages:
-            event = self._receive(message)
+        while self._pending and self.state is not State.AWAITING_DECISION:
+            event = self._receive(self._pending.pop(0))
             if event is not None:
                 events.append(event)
             if self.closed:
+                self._pending.clear()
                 break
         return events
 
@@ -151,8 +156,6 @@ class ServerConnection:
             return ConnectRequested(str(version.value) if version is not None else None, _auth_token(message.payload))
         if kind is MessageType.CONNECT:
             return self._violation("a second CONNECT on one connection")
-        if self.state is State.AWAITING_DECISION:
-            return self._violation(f"{kind.name} received before CONNECT_ACK")
         if kind is MessageType.PING:
             echo = [h for h in message.headers if not h.name.startswith(":")]
             self._out.append(_frame(MessageType.PING_RESPONSE, 0, 0, echo, message.payload))
@@ -206,6 +209,8 @@ class ServerConnection:
             raise RuntimeError(f"accept() in state {self.state}")
         self._out.append(_frame(MessageType.CONNECT_ACK, CONNECTION_ACCEPTED if accepted else 0, 0))
         self.state = State.CONNECTED if accepted else State.REJECTED
+        if not accepted:
+            self._pending.clear()
 
     def send(self, stream_id: int, model_type: str, payload: bytes, terminate: bool) -> None:
         """A response or a stream event: `service-model-type` names the shape the client deserializes."""

@@ -64,18 +64,21 @@ class IpcConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         for event in self.rpc.receive_data(data):
-            if isinstance(event, rpc.OperationRequested):
-                if not event.terminated:  # a request that closes its own stream is not run, as in the nucleus
-                    self.services.call(self, event.stream_id, event.operation, event.payload)
-            elif isinstance(event, rpc.StreamClosed):
-                self.services.stream_closed(self, event.stream_id)
-            elif isinstance(event, rpc.ConnectRequested):
-                self._connect(event)
-            elif isinstance(event, rpc.ProtocolViolation):
-                log.warning("%s: protocol error: %s", self.component, event.reason)
+            self._handle(event)
         self._flush()
         if self.rpc.closed and self.transport is not None:
             self.transport.close()
+
+    def _handle(self, event: rpc.Event) -> None:
+        if isinstance(event, rpc.OperationRequested):
+            if not event.terminated:  # a request that closes its own stream is not run, as in the nucleus
+                self.services.call(self, event.stream_id, event.operation, event.payload)
+        elif isinstance(event, rpc.StreamClosed):
+            self.services.stream_closed(self, event.stream_id)
+        elif isinstance(event, rpc.ConnectRequested):
+            self._connect(event)
+        elif isinstance(event, rpc.ProtocolViolation):
+            log.warning("%s: protocol error: %s", self.component, event.reason)
 
     def _connect(self, event: rpc.ConnectRequested) -> None:
         component = self.tokens.component(event.auth_token)
@@ -84,6 +87,8 @@ class IpcConnection(asyncio.Protocol):
         if accepted:
             self.component = component or "?"
             log.info("connection authenticated as %s", self.component)
+            for pending in self.rpc.receive_data(b""):  # frames that arrived with the CONNECT
+                self._handle(pending)
         else:
             log.warning("CONNECT rejected: Unrecognized client connecting to GGC over IPC")
             loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import tempfile
 import threading
@@ -53,12 +54,26 @@ def write_recipe(
     return path
 
 
+class _ErrorRecorder(logging.Handler):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.errors = errors
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.errors.append(self.format(record))
+
+
 class CoreThread:
     def __init__(self, docker_check: Any = lambda image: None) -> None:
         # Unix socket paths are short: keep the root out of pytest's long tmp paths.
         self.root = Path(tempfile.mkdtemp(prefix="gg-", dir="/tmp"))
         self.recipes = self.root / "recipes"
         self.loop = asyncio.new_event_loop()
+        # Asyncio logs and swallows exceptions raised in protocol callbacks: record them so tests can fail on them.
+        self.errors: list[str] = []
+        self.loop.set_exception_handler(lambda loop, context: self.errors.append(str(context)))
+        self._log_handler = _ErrorRecorder(self.errors)
+        logging.getLogger("localgg").addHandler(self._log_handler)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.core = self.call(self._make(docker_check))
@@ -104,4 +119,5 @@ class CoreThread:
         self.call(self.core.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        logging.getLogger("localgg").removeHandler(self._log_handler)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from localgg.lifecycle import State
 from tests.localgg.harness import CoreThread, write_recipe
 

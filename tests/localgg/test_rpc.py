@@ -87,12 +87,6 @@ def test_a_second_connect_is_a_protocol_error(conn: ServerConnection) -> None:
     assert "second CONNECT" in violation(conn, connect_frame())
 
 
-def test_messages_before_the_ack_are_a_protocol_error() -> None:
-    connection = ServerConnection()
-    connection.receive_data(connect_frame())
-    assert "before CONNECT_ACK" in violation(connection, frame(MessageType.PING))
-
-
 @pytest.mark.parametrize("missing", [":message-type", ":message-flags", ":stream-id"])
 def test_missing_mandatory_headers_are_a_protocol_error(conn: ServerConnection, missing: str) -> None:
     headers = [Header.int32(n, 0) for n in (":message-type", ":message-flags", ":stream-id") if n != missing]
@@ -196,3 +190,18 @@ def test_any_sequence_of_frames_leaves_a_consistent_machine(chunks: list[bytes])
         assert conn.open_streams <= set(range(1, conn.last_stream_id + 1))
     if conn.closed:
         assert conn.receive_data(request(conn.last_stream_id + 1)) == []
+
+
+def test_frames_that_arrive_with_the_connect_wait_for_the_decision() -> None:
+    connection = ServerConnection()
+    assert connection.receive_data(connect_frame() + request(1)) == [rpc.ConnectRequested("0.1.0", "TOKEN")]
+    connection.accept(True)
+    (event,) = connection.receive_data(b"")
+    assert isinstance(event, rpc.OperationRequested) and event.stream_id == 1
+
+
+def test_frames_that_arrive_with_a_rejected_connect_are_dropped() -> None:
+    connection = ServerConnection()
+    connection.receive_data(connect_frame() + request(1) + connect_frame())
+    connection.accept(False)
+    assert connection.receive_data(b"") == []
