@@ -13,6 +13,7 @@ import pytest
 from subscriber.inference import Model
 
 from scripts import engine
+from tests.localgg.harness import CoreThread
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("EDGEML_SHARED", REPO.parent / "shared"))
@@ -50,3 +51,11 @@ def reference_model(seed: Path) -> Model:
 def samples(seed: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads((seed / "samples.json").read_text())
     return records
+
+
+@pytest.fixture
+def gg() -> Iterator[CoreThread]:
+    """A localgg core on its own thread (see tests/localgg/harness.py)."""
+    core = CoreThread()
+    yield core
+    core.close()

@@ -1,0 +1,127 @@
+"""The subscriber's IPC loop, unmodified, as a component of localgg (a process here; the container runs in the
+demo test): valid messages are answered on the results topic, bad ones on the error topic, none stops it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMessage
+
+from localgg.lifecycle import State
+from scripts import recipes
+from tests.conftest import REPO
+from tests.localgg.harness import CoreThread, pubsub, write_recipe
+
+NAME = "com.edgeml.WineQualitySubscriber"
+
+
+def deploy_subscriber(gg: CoreThread, model: Path, configuration: dict[str, Any] | None = None) -> None:
+    """The real recipe's configuration and policies; Run starts the package as a process instead of a container."""
+    rendered = recipes.render_component(
+        "subscriber", {"component_name": NAME, "component_version": "1.0.0", "image": "unused"}
+    )
+    default = rendered["ComponentConfiguration"]["DefaultConfiguration"] | (configuration or {})
+    write_recipe(
+        gg.recipes,
+        NAME,
+        configuration=default,
+        lifecycle={
+            "Setenv": {"MODEL_PATH": str(model), "PYTHONPATH": str(REPO / "components" / "subscriber")},
+            "Run": f"exec {sys.executable} -m subscriber",
+        },
+    )
+    gg.deploy(NAME)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        with self.lock:
+            self.records.append((event.json_message.context.topic, event.json_message.message))
+
+    def wait(self, count: int, timeout: float = 20) -> list[tuple[str, dict[str, Any]]]:
+        deadline = time.monotonic() + timeout
+        while len(self.records) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.records)
+
+
+def test_each_message_gets_one_answer_and_bad_ones_do_not_stop_it(
+    gg: CoreThread, seed: Path, samples: list[Any]
+) -> None:
+    gg.component("Tester", configuration={"accessControl": pubsub("local/topic", "edgeml/*")})
+    answers = Collector()
+    tester = gg.client("Tester")
+    tester.subscribe_to_topic(topic="edgeml/+", on_stream_event=answers, receive_mode="RECEIVE_ALL_MESSAGES")
+    deploy_subscriber(gg, seed / "xgboost_wine_quality.json")
+    log = gg.core.root / "logs" / f"{NAME}.log"
+    deadline = time.monotonic() + 30
+    while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.1)
+
+    good = json.dumps({"body": json.dumps(samples), "isBase64Encoded": False}).encode()
+    good_b64 = json.dumps(
+        {"body": base64.b64encode(json.dumps(samples).encode()).decode(), "isBase64Encoded": True}
+    ).encode()
+    stream: list[bytes | dict[str, Any]] = [
+        good,
+        b"{not json",
+        good_b64,
+        b'{"body": "[]"}',
+        {"body": samples},
+        b'{"body": "!!", "isBase64Encoded": true}',
+        b"x" * 300_000,
+        good,
+    ]
+    for message in stream:
+        publish = (
+            PublishMessage(json_message=JsonMessage(message=message))
+            if isinstance(message, dict)
+            else PublishMessage(binary_message=BinaryMessage(message=message))
+        )
+        tester.publish_to_topic(topic="local/topic", publish_message=publish)
+
+    got = answers.wait(len(stream))
+    assert [topic for topic, _ in got] == [
+        "edgeml/predictions",
+        "edgeml/errors",
+        "edgeml/predictions",
+        "edgeml/errors",
+        "edgeml/predictions",
+        "edgeml/errors",
+        "edgeml/errors",
+        "edgeml/predictions",
+    ]
+    assert all(record["predictions"] == [6.573914, 4.869721] for topic, record in got if topic == "edgeml/predictions")
+    assert [record["error"] for topic, record in got if topic == "edgeml/errors"] == [
+        "invalid_json",
+        "empty",
+        "bad_base64",
+        "too_large",
+    ]
+    assert gg.core.components[NAME].state is State.RUNNING
+    text = log.read_text()
+    assert text.count("result: [6.573914 4.869721]") == 4
+    assert "rejected message on local/topic: invalid_json" in text
+
+
+def test_a_missing_model_is_a_clear_error_and_the_component_breaks(gg: CoreThread, tmp_path: Path) -> None:
+    deploy_subscriber(gg, tmp_path / "absent.json")
+
+    async def broken() -> State:
+        return await gg.core.components[NAME].wait_for(State.BROKEN, timeout=60)
+
+    assert gg.call(broken(), 70) is State.BROKEN
+    assert (
+        f"model file {tmp_path / 'absent.json'} does not exist" in (gg.core.root / "logs" / f"{NAME}.log").read_text()
+    )
