@@ -15,8 +15,16 @@ from pathlib import Path
 
 from localgg.core import Core, CoreError
 from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
+from localgg.mqtt import BridgeError, MqttBridge
 
 log = logging.getLogger("localgg")
+
+
+def host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
+    return host or "127.0.0.1", int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--thing-name", default="localgg-core", help="AWS_IOT_THING_NAME for components")
     run.add_argument("--region", default="us-east-1", help="AWS_REGION for components")
+    run.add_argument(
+        "--mqtt-broker",
+        metavar="HOST:PORT",
+        type=host_port,
+        help="an MQTT broker standing in for AWS IoT Core (PublishToIoTCore, SubscribeToIoTCore)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -66,7 +80,12 @@ async def run(args: argparse.Namespace) -> int:
         tuple(args.remove),
         parse_update_config(args.update_config),
     )
-    core = Core(args.root, args.thing_name, args.region)
+    bridge = None
+    if args.mqtt_broker:
+        host, port = args.mqtt_broker
+        bridge = MqttBridge(host, port, f"localgg-{args.thing_name}", asyncio.get_running_loop())
+        bridge.connect()
+    core = Core(args.root, args.thing_name, args.region, iot_core=bridge)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -82,6 +101,8 @@ async def run(args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("stopping")
     await core.stop()
+    if bridge is not None:
+        bridge.close()
     log.info("stopped")
     return 0
 
@@ -101,6 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(run(args))
-    except (DeploymentError, CoreError) as exc:
+    except (DeploymentError, CoreError, BridgeError) as exc:
         log.error("%s", exc)
         return 1

@@ -12,6 +12,7 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 MAX_MESSAGE_SIZE = 24 * 1024 * 1024
 MAX_HEADER_NAME = 255
@@ -52,8 +53,8 @@ class FramingError(ValueError):
     """The byte stream is not a valid event stream; the connection cannot continue."""
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
+    # A tuple rather than a dataclass: the server builds a handful per message, and tuples are cheap.
     name: str
     type: HeaderType
     value: HeaderValue
@@ -71,14 +72,15 @@ class Header:
 class Message:
     headers: list[Header] = field(default_factory=list)
     payload: bytes = b""
+    _index: dict[str, Header] | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> Header | None:
         """Header names are matched case-insensitively, as aws-c-event-stream and the Python SDK do."""
-        lowered = name.lower()
-        for header in self.headers:
-            if header.name.lower() == lowered:
-                return header
-        return None
+        if self._index is None:
+            self._index = {}
+            for header in self.headers:
+                self._index.setdefault(header.name.lower(), header)
+        return self._index.get(name.lower())
 
 
 def _encode_header(header: Header) -> bytes:
@@ -102,69 +104,78 @@ def _encode_header(header: Header) -> bytes:
     return head + _LEN16.pack(len(raw)) + raw
 
 
+def encode_headers(headers: list[Header]) -> bytes:
+    return b"".join(_encode_header(h) for h in headers)
+
+
 def encode(message: Message) -> bytes:
-    headers = b"".join(_encode_header(h) for h in message.headers)
-    total = OVERHEAD + len(headers) + len(message.payload)
+    return encode_raw(encode_headers(message.headers), message.payload)
+
+
+def encode_raw(headers: bytes, payload: bytes) -> bytes:
+    """A frame from an already encoded header block (the server caches the blocks it sends again and again)."""
+    total = OVERHEAD + len(headers) + len(payload)
     if total > MAX_MESSAGE_SIZE:
         raise ValueError(f"message of {total} bytes exceeds the {MAX_MESSAGE_SIZE}-byte event-stream limit")
     prelude = struct.pack(">II", total, len(headers))
     prelude_crc = zlib.crc32(prelude)
-    body = prelude + _U32.pack(prelude_crc) + headers + message.payload
+    body = prelude + _U32.pack(prelude_crc) + headers + payload
     return body + _U32.pack(zlib.crc32(body[8:], prelude_crc))
 
 
-def decode_headers(block: bytes | memoryview) -> list[Header]:
+_TYPES = tuple(HeaderType)
+
+
+def decode_headers(block: bytes) -> list[Header]:
+    # The hot path of every request: plain bytes, local names, no enum calls.
     headers: list[Header] = []
-    view = memoryview(block)
-    at, end = 0, len(view)
+    at, end = 0, len(block)
     while at < end:
         if len(headers) >= MAX_HEADERS:
             raise FramingError(f"more than {MAX_HEADERS} headers")
-        name_len = view[at]
-        if name_len == 0 or at + 1 + name_len + 1 > end:
+        name_len = block[at]
+        if name_len == 0 or at + 2 + name_len > end:
             raise FramingError("truncated or empty header name")
         try:
-            name = bytes(view[at + 1 : at + 1 + name_len]).decode()
+            name = block[at + 1 : at + 1 + name_len].decode()
         except UnicodeDecodeError:
             raise FramingError("header name is not UTF-8") from None
         at += 1 + name_len
-        try:
-            kind = HeaderType(view[at])
-        except ValueError:
-            raise FramingError(f"header {name!r} has unknown type {view[at]}") from None
+        code = block[at]
         at += 1
+        if code > 9:
+            raise FramingError(f"header {name!r} has unknown type {code}")
+        kind = _TYPES[code]
         value: HeaderValue
-        if kind == HeaderType.BOOL_TRUE:
-            value = True
-        elif kind == HeaderType.BOOL_FALSE:
-            value = False
-        elif kind in _FIXED:
-            codec = _FIXED[kind]
-            if at + codec.size > end:
-                raise FramingError(f"header {name!r} value is truncated")
-            (value,) = codec.unpack_from(view, at)
-            at += codec.size
-        elif kind == HeaderType.UUID:
-            if at + 16 > end:
-                raise FramingError(f"header {name!r} value is truncated")
-            value = uuid.UUID(bytes=bytes(view[at : at + 16]))
-            at += 16
-        else:
+        if code <= 1:
+            value = code == 0
+        elif code == 6 or code == 7:
             if at + 2 > end:
                 raise FramingError(f"header {name!r} length is truncated")
-            (length,) = _LEN16.unpack_from(view, at)
+            length = (block[at] << 8) | block[at + 1]
             at += 2
             if length > MAX_HEADER_VALUE or at + length > end:
                 raise FramingError(f"header {name!r} value length {length} is invalid")
-            raw = bytes(view[at : at + length])
+            raw = block[at : at + length]
             at += length
-            if kind == HeaderType.STRING:
+            if code == 7:
                 try:
                     value = raw.decode()
                 except UnicodeDecodeError:
                     raise FramingError(f"header {name!r} string is not UTF-8") from None
             else:
                 value = raw
+        elif code == 9:
+            if at + 16 > end:
+                raise FramingError(f"header {name!r} value is truncated")
+            value = uuid.UUID(bytes=block[at : at + 16])
+            at += 16
+        else:
+            codec = _FIXED[kind]
+            if at + codec.size > end:
+                raise FramingError(f"header {name!r} value is truncated")
+            (value,) = codec.unpack_from(block, at)
+            at += codec.size
         headers.append(Header(name, kind, value))
     return headers
 
@@ -207,7 +218,7 @@ class Decoder:
         if zlib.crc32(view[8 : total - 4], prelude_crc) != message_crc:
             view.release()
             raise FramingError("message CRC mismatch")
-        headers = decode_headers(view[PRELUDE : PRELUDE + headers_len])
+        headers = decode_headers(bytes(view[PRELUDE : PRELUDE + headers_len]))
         payload = bytes(view[PRELUDE + headers_len : total - 4])
         view.release()
         del buffer[:total]

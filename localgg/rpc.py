@@ -13,12 +13,15 @@ A violation queues PROTOCOL_ERROR and closes the connection: no further input is
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import lru_cache
 
-from localgg.eventstream import Decoder, FramingError, Header, HeaderType, Message, encode
+from localgg.eventstream import Decoder, FramingError, Header, HeaderType, Message, encode_headers, encode_raw
 
 INT32_MAX = 2**31 - 1
+_I32 = struct.Struct(">i")
 VERSION = "0.1.0"
 JSON = "application/json"
 
@@ -78,15 +81,32 @@ class ProtocolViolation:
 Event = ConnectRequested | OperationRequested | StreamClosed | ProtocolViolation
 
 
+@lru_cache(maxsize=1024)
+def _fixed_headers(message_type: MessageType, flags: int, content_type: str | None, model_type: str | None) -> bytes:
+    headers = [Header.int32(":message-type", message_type), Header.int32(":message-flags", flags)]
+    if content_type is not None:
+        headers.append(Header.string(":content-type", content_type))
+    if model_type is not None:
+        headers.append(Header.string("service-model-type", model_type))
+    return encode_headers(headers)
+
+
+_STREAM_ID = encode_headers([Header.int32(":stream-id", 0)])[:-4]
+
+
 def _frame(
-    message_type: MessageType, flags: int, stream_id: int, extra: list[Header] | None = None, payload: bytes = b""
+    message_type: MessageType,
+    flags: int,
+    stream_id: int,
+    content_type: str | None = None,
+    model_type: str | None = None,
+    payload: bytes = b"",
+    extra: list[Header] | None = None,
 ) -> bytes:
-    headers = [
-        Header.int32(":message-type", message_type),
-        Header.int32(":message-flags", flags),
-        Header.int32(":stream-id", stream_id),
-    ]
-    return encode(Message(headers + (extra or []), payload))
+    headers = _fixed_headers(message_type, flags, content_type, model_type) + _STREAM_ID + _I32.pack(stream_id)
+    if extra:
+        headers += encode_headers(extra)
+    return encode_raw(headers, payload)
 
 
 def _auth_token(payload: bytes) -> str | None:
@@ -158,7 +178,7 @@ class ServerConnection:
             return self._violation("a second CONNECT on one connection")
         if kind is MessageType.PING:
             echo = [h for h in message.headers if not h.name.startswith(":")]
-            self._out.append(_frame(MessageType.PING_RESPONSE, 0, 0, echo, message.payload))
+            self._out.append(_frame(MessageType.PING_RESPONSE, 0, 0, payload=message.payload, extra=echo))
             return None
         if kind is MessageType.PING_RESPONSE:
             return None
@@ -188,15 +208,8 @@ class ServerConnection:
         return OperationRequested(stream_id, str(operation.value), message.payload, terminate)
 
     def _violation(self, reason: str) -> ProtocolViolation:
-        self._out.append(
-            _frame(
-                MessageType.PROTOCOL_ERROR,
-                0,
-                0,
-                [Header.string(":content-type", JSON)],
-                json.dumps({"message": reason}).encode(),
-            )
-        )
+        payload = json.dumps({"message": reason}).encode()
+        self._out.append(_frame(MessageType.PROTOCOL_ERROR, 0, 0, JSON, payload=payload))
         self.state = State.CLOSED
         self.open_streams.clear()
         return ProtocolViolation(reason)
@@ -216,19 +229,16 @@ class ServerConnection:
         """A response or a stream event: `service-model-type` names the shape the client deserializes."""
         if stream_id not in self.open_streams and not terminate:
             return  # the client closed it: whatever we would send is dropped there anyway
-        headers = [Header.string(":content-type", JSON), Header.string("service-model-type", model_type)]
-        self._out.append(
-            _frame(MessageType.APPLICATION_MESSAGE, TERMINATE_STREAM if terminate else 0, stream_id, headers, payload)
-        )
+        flags = TERMINATE_STREAM if terminate else 0
+        self._out.append(_frame(MessageType.APPLICATION_MESSAGE, flags, stream_id, JSON, model_type, payload))
         if terminate:
             self.open_streams.discard(stream_id)
 
     def send_error(self, stream_id: int, model_type: str | None, payload: bytes, content_type: str = JSON) -> None:
         """An error always ends its stream. `model_type=None` is the nucleus's unmodeled error."""
-        headers = [Header.string(":content-type", content_type)]
-        if model_type is not None:
-            headers.append(Header.string("service-model-type", model_type))
-        self._out.append(_frame(MessageType.APPLICATION_ERROR, TERMINATE_STREAM, stream_id, headers, payload))
+        self._out.append(
+            _frame(MessageType.APPLICATION_ERROR, TERMINATE_STREAM, stream_id, content_type, model_type, payload)
+        )
         self.open_streams.discard(stream_id)
 
     def close_stream(self, stream_id: int) -> None:
