@@ -222,8 +222,8 @@ class IpcServices:
             )
             return
         streaming = (id(peer), stream_id) in self._streams
-        body = json.dumps(response).encode() if response else b"{}"
-        peer.send(stream_id, f"{operation}Response", body, terminate=not streaming)
+        payload = json.dumps(response).encode() if response else b"{}"
+        peer.send(stream_id, f"{operation}Response", payload, terminate=not streaming)
 
     def stream_closed(self, peer: Peer, stream_id: int) -> None:
         subscription = self._streams.pop((id(peer), stream_id), None)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 log = logging.getLogger("localgg.mqtt")
 Deliver = Callable[[str, bytes, bool], None]
@@ -24,7 +25,7 @@ class BridgeError(OSError):
 class MqttBridge:
     def __init__(self, host: str, port: int, client_id: str, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         self._client.on_message = self._on_message
         self._connected = threading.Event()
         self._client.on_connect = lambda client, userdata, flags, reason, properties: self._connected.set()

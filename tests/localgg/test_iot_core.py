@@ -11,6 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from awsiot.greengrasscoreipc.model import InvalidArgumentsError, UnauthorizedError
+from paho.mqtt.enums import CallbackAPIVersion
 
 from localgg.mqtt import BridgeError, MqttBridge
 from tests.localgg.harness import CoreThread
@@ -36,7 +37,7 @@ def bridged(gg: CoreThread, mosquitto: tuple[str, int]) -> Iterator[CoreThread]:
 
 
 def outside_client(mosquitto: tuple[str, int]) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
     client.connect(*mosquitto)
     client.loop_start()
     return client
@@ -86,5 +87,5 @@ def test_mqtt_style_policies_and_argument_checks(bridged: CoreThread) -> None:
 
 def test_an_unreachable_broker_is_a_clear_error() -> None:
     bridge = MqttBridge("127.0.0.1", 1, "nobody", asyncio.new_event_loop())
-    with pytest.raises(BridgeError, match="cannot reach the MQTT broker at 127.0.0.1:1"):
+    with pytest.raises(BridgeError, match=r"cannot reach the MQTT broker at 127\.0\.0\.1:1"):
         bridge.connect(timeout=2)
