@@ -52,8 +52,9 @@ image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked i
 demo: setup $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
-bench: setup ## Inference latency, ours vs the reference's way (needs the seed model and samples)
+bench: setup ## Benchmarks: inference latency (ours vs the reference's way) and IPC throughput through localgg
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
+	$(PY) -m benchmarks.ipc
 
 lint: setup ## ruff, mypy and terraform fmt -check
 	$(PY) -m ruff check .

@@ -83,9 +83,11 @@ def one_run(count: int, size: int, inflight: int) -> dict[str, Any]:
             stderr=subprocess.DEVNULL,
             cwd=REPO,
         )
+        deadline = time.monotonic() + 60
         while not (tmp / "ready").exists():
-            if core.poll() is not None:
-                raise RuntimeError("localgg exited before the subscriber was ready")
+            if core.poll() is not None or time.monotonic() > deadline:
+                core.kill()
+                raise RuntimeError(f"the subscriber was not ready; see {tmp}/core/logs")
             time.sleep(0.01)
         cpu_before = cpu_seconds(core.pid)
         deadline = time.monotonic() + 600
@@ -111,6 +113,8 @@ def one_run(count: int, size: int, inflight: int) -> dict[str, Any]:
         "p50_latency_ms": round(latencies[len(latencies) // 2] / 1e6, 3),
         "p99_latency_ms": round(latencies[int(len(latencies) * 0.99)] / 1e6, 3),
         "server_cpu_us_per_msg": round((cpu_after - cpu_before) / count * 1e6, 1),
+        "publisher_cpu_us_per_msg": round(pub["cpu_s"] / count * 1e6, 1),
+        "subscriber_cpu_us_per_msg": round(sub["cpu_s"] / count * 1e6, 1),
     }
 
 
@@ -127,7 +131,8 @@ def main() -> None:
             print(
                 f"{size:>6} B  {result['mode']:<26} {result['msg_per_s']:>7} msg/s  "
                 f"p50 {result['p50_latency_ms']:>7.3f} ms  p99 {result['p99_latency_ms']:>8.3f} ms  "
-                f"server {result['server_cpu_us_per_msg']:>5.1f} µs/msg  ({result['delivered']}/{count})",
+                f"CPU µs/msg: server {result['server_cpu_us_per_msg']:>5.1f} pub {result['publisher_cpu_us_per_msg']:>5.1f} "
+                f"sub {result['subscriber_cpu_us_per_msg']:>5.1f}  ({result['delivered']}/{count})",
                 flush=True,
             )
     OUT.parent.mkdir(parents=True, exist_ok=True)

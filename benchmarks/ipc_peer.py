@@ -33,9 +33,19 @@ def subscribe(count: int, out: Path, ready: Path) -> None:
 
     ipc = GreengrassCoreIPCClientV2()
     ipc.subscribe_to_topic(topic=TOPIC, on_stream_event=on_event)
+    cpu = time.process_time()
     ready.write_text("ready")
     done.wait(600)
-    out.write_text(json.dumps({"received": len(latencies), "latencies_ns": latencies, "end_ns": time.monotonic_ns()}))
+    out.write_text(
+        json.dumps(
+            {
+                "received": len(latencies),
+                "latencies_ns": latencies,
+                "end_ns": time.monotonic_ns(),
+                "cpu_s": time.process_time() - cpu,
+            }
+        )
+    )
 
 
 def publish(count: int, size: int, inflight: int, out: Path, ready: Path) -> None:
@@ -44,6 +54,7 @@ def publish(count: int, size: int, inflight: int, out: Path, ready: Path) -> Non
     ipc = GreengrassCoreIPCClientV2()
     padding = b"x" * max(0, size - _STAMP.size)
     pending: collections.deque[object] = collections.deque()
+    cpu = time.process_time()
     start = time.monotonic_ns()
     for _ in range(count):
         message = PublishMessage(binary_message=BinaryMessage(message=_STAMP.pack(time.monotonic_ns()) + padding))
@@ -55,7 +66,7 @@ def publish(count: int, size: int, inflight: int, out: Path, ready: Path) -> Non
             pending.popleft().result()  # type: ignore[attr-defined]
     while pending:
         pending.popleft().result()  # type: ignore[attr-defined]
-    out.write_text(json.dumps({"start_ns": start, "end_ns": time.monotonic_ns()}))
+    out.write_text(json.dumps({"start_ns": start, "end_ns": time.monotonic_ns(), "cpu_s": time.process_time() - cpu}))
 
 
 def main() -> None:

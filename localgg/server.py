@@ -12,6 +12,7 @@ import os
 import secrets
 import string
 from pathlib import Path
+from typing import cast
 
 from localgg import rpc
 from localgg.ipc import IpcServices
@@ -56,10 +57,10 @@ class IpcConnection(asyncio.Protocol):
         self.rpc = rpc.ServerConnection()
         self.component = "?"
         self.transport: asyncio.Transport | None = None
+        self._flush_scheduled = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.live.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -95,19 +96,27 @@ class IpcConnection(asyncio.Protocol):
             loop.call_later(REJECT_CLOSE_DELAY, lambda: self.transport.close() if self.transport else None)
 
     def _flush(self) -> None:
+        self._flush_scheduled = False
         data = self.rpc.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def _schedule_flush(self) -> None:
+        # Frames queued during one loop iteration leave in one write: under load, one syscall carries many
+        # responses or events instead of one each. Order is kept: everything goes through one queue.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     # Peer: what the services use to answer and to deliver events.
 
     def send(self, stream_id: int, model_type: str, payload: bytes, terminate: bool) -> None:
         self.rpc.send(stream_id, model_type, payload, terminate)
-        self._flush()
+        self._schedule_flush()
 
     def send_error(self, stream_id: int, model_type: str | None, payload: bytes, content_type: str) -> None:
         self.rpc.send_error(stream_id, model_type, payload, content_type)
-        self._flush()
+        self._schedule_flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.live.discard(self)
