@@ -131,7 +131,8 @@ def main() -> None:
             print(
                 f"{size:>6} B  {result['mode']:<26} {result['msg_per_s']:>7} msg/s  "
                 f"p50 {result['p50_latency_ms']:>7.3f} ms  p99 {result['p99_latency_ms']:>8.3f} ms  "
-                f"CPU µs/msg: server {result['server_cpu_us_per_msg']:>5.1f} pub {result['publisher_cpu_us_per_msg']:>5.1f} "
+                f"CPU µs/msg: server {result['server_cpu_us_per_msg']:>5.1f} "
+                f"pub {result['publisher_cpu_us_per_msg']:>5.1f} "
                 f"sub {result['subscriber_cpu_us_per_msg']:>5.1f}  ({result['delivered']}/{count})",
                 flush=True,
             )
