@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup engine test lint model image bench demo
+.PHONY: help setup engine test lint model image bench demo plan
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -21,16 +21,24 @@ TRAINED_MODEL := build/model/model.json
 MODEL_PATH ?= $(TRAINED_MODEL)
 IMAGE ?= edgeml/subscriber:local
 DEMO_MESSAGES ?= 5
+TARGET ?= local
+CHECKOV_STAMP := .venv-checkov/.installed
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV_STAMP) ## Create .venv with the tooling, both components and the test tools (idempotent)
+setup: $(VENV_STAMP) $(CHECKOV_STAMP) ## Create .venv (tooling, components, test tools) and .venv-checkov (idempotent)
 
 $(VENV_STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check \
 		-e '.[dev]' -e components/publisher -e 'components/subscriber[train]'
+	touch $@
+
+# checkov pins an old boto3 and overwrites python-hcl2: it lives in a virtual environment of its own.
+$(CHECKOV_STAMP): Makefile
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
 engine: setup ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
@@ -51,6 +59,9 @@ image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked i
 
 demo: setup $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
+
+plan: setup ## terraform plan of the cloud side: against local moto by default, TARGET=aws for a real account
+	$(PY) -m scripts plan --target $(TARGET)
 
 bench: setup ## Benchmarks: inference latency (ours vs the reference's way) and IPC throughput through localgg
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import artifacts, demo, engine, image, recipes
+from scripts import artifacts, demo, engine, image, infra, recipes
 
 Result = dict[str, Any]
 # Errors that end a command with exit code 1 and their message, never a traceback.
@@ -81,12 +81,28 @@ def _demo(args: argparse.Namespace, progress: engine.Progress) -> Result:
     }
 
 
+def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        choices=["local", "aws"],
+        default="local",
+        help="local: against moto on a loopback port (no AWS account); aws: the normal credential chain",
+    )
+
+
+def _plan(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    return infra.plan(args.target, progress)
+
+
 COMMANDS: dict[str, Command] = {
     "engine": Command(
         "make sure a Docker engine answers (started as root if needed) and the base image exists", _engine
     ),
     "image": Command(
         "build the subscriber image with a model baked in; prints its name and size", _image, _image_arguments
+    ),
+    "plan": Command(
+        "terraform plan of the cloud side, locally against moto or against a real account", _plan, _plan_arguments
     ),
     "demo": Command(
         "run the publisher and the subscriber container under localgg and print predictions", _demo, _demo_arguments

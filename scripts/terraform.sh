@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# terraform with this project's CLI configuration: the hashicorp/aws provider from an offline filesystem mirror
+# where the machine has one (found once, remembered in build/terraform.rc), the registry otherwise.
+# Usage: scripts/terraform.sh [-chdir=DIR] COMMAND [ARGS...]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+rc="$repo/build/terraform.rc"
+if ! command -v terraform >/dev/null; then
+  echo "error: terraform is not on the PATH (install Terraform >= 1.6)" >&2
+  exit 127
+fi
+if [[ ! -f "$rc" ]]; then
+  mkdir -p "$repo/build"
+  mirror="${TF_PROVIDER_MIRROR:-}"
+  if [[ -z "$mirror" ]]; then
+    for candidate in /opt/tf-plugins /usr/share/terraform/plugins; do
+      [[ -d "$candidate/registry.terraform.io/hashicorp/aws" ]] && mirror="$candidate" && break
+    done
+  fi
+  if [[ -z "$mirror" ]]; then
+    found="$(find / -xdev -type d -path '*registry.terraform.io/hashicorp/aws' -print -quit 2>/dev/null || true)"
+    [[ -n "$found" ]] && mirror="${found%/registry.terraform.io/hashicorp/aws}"
+  fi
+  if [[ -n "$mirror" ]]; then
+    cat > "$rc" <<RC
+provider_installation {
+  filesystem_mirror {
+    path    = "$mirror"
+    include = ["registry.terraform.io/hashicorp/aws"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hashicorp/aws"]
+  }
+}
+RC
+  else
+    echo "# no offline provider mirror found: providers come from the registry" > "$rc"
+  fi
+fi
+export TF_CLI_CONFIG_FILE="$rc"
+exec terraform "$@"

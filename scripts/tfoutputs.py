@@ -1,0 +1,63 @@
+"""Terraform outputs: the deploy pipeline's only input from Terraform.
+
+Read from a saved `terraform output -json` file or from a Terraform working folder (python-terraform, with
+errors raised); a missing output is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from python_terraform import Terraform, TerraformCommandError
+
+# Every output the scripts read. terraform/outputs.tf and terraform/README.md must declare each (a test checks).
+REQUIRED_OUTPUTS = (
+    "region",
+    "account_id",
+    "repository_url",
+    "repository_arn",
+    "artifact_bucket",
+    "artifact_prefix",
+    "token_exchange_role_arn",
+    "role_alias",
+    "iot_policy_name",
+    "thing_group_name",
+    "thing_group_arn",
+)
+
+
+class OutputsError(RuntimeError):
+    """Outputs missing or unreadable; the message names which and where."""
+
+
+def _values(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    values = {name: item["value"] if isinstance(item, dict) and "value" in item else item for name, item in raw.items()}
+    missing = [name for name in REQUIRED_OUTPUTS if name not in values]
+    if missing:
+        raise OutputsError(
+            f"{source} lacks the Terraform output(s) {', '.join(missing)}: "
+            "run `terraform apply` in terraform/ (or `make apply`) first"
+        )
+    return values
+
+
+def from_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OutputsError(f"cannot read Terraform outputs from {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise OutputsError(f"{path} is not the JSON of `terraform output -json`")
+    return _values(raw, str(path))
+
+
+def from_workdir(workdir: Path, state: Path | None = None) -> dict[str, Any]:
+    terraform = Terraform(working_dir=str(workdir), state=str(state) if state else None)
+    try:
+        raw = terraform.output(raise_on_error=True)
+    except TerraformCommandError as exc:
+        raise OutputsError(f"`terraform output` failed in {workdir}: {exc.err or exc}") from None
+    # python-terraform answers {} or None outside an applied workspace instead of failing.
+    return _values(raw or {}, f"the Terraform state of {workdir}")

@@ -1,0 +1,46 @@
+# The cloud side of the edge ML kit. Component versions and deployments are not here on purpose: they are
+# immutable, per release, and the AWS provider has no Greengrass v2 resources; scripts/ owns them and reads
+# this module's outputs.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+}
+
+module "artifact_bucket" {
+  source = "./modules/artifact-bucket"
+
+  # Account and region make the name unique without hard-coding a global name.
+  bucket_name             = "${var.name_prefix}-artifacts-${local.account_id}-${local.region}"
+  force_destroy           = var.force_destroy
+  noncurrent_version_days = var.noncurrent_version_days
+}
+
+module "container_registry" {
+  source = "./modules/container-registry"
+
+  name         = "${var.name_prefix}/subscriber"
+  keep_images  = var.keep_images
+  force_delete = var.force_destroy
+}
+
+module "token_exchange" {
+  source = "./modules/token-exchange"
+
+  name_prefix            = var.name_prefix
+  artifact_bucket_arn    = module.artifact_bucket.bucket_arn
+  artifact_prefix        = var.artifact_prefix
+  repository_arn         = module.container_registry.repository_arn
+  telemetry_topic_prefix = var.telemetry_topic_prefix
+}
+
+module "thing_group" {
+  source = "./modules/thing-group"
+
+  name            = "${var.name_prefix}-cores"
+  core_devices    = var.core_devices
+  iot_policy_name = module.token_exchange.iot_policy_name
+}

@@ -1,0 +1,131 @@
+# What a core device may do: the IAM role it assumes through the IoT credentials provider (token exchange
+# service), the role alias that names it, and the IoT policy for the device certificate.
+# Policies are jsonencode()d so that tests can read them back exactly.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  arn_prefix = "arn:${data.aws_partition.current.partition}"
+  region     = data.aws_region.current.name
+  account    = data.aws_caller_identity.current.account_id
+  iot_arn    = "${local.arn_prefix}:iot:${local.region}:${local.account}"
+  # An IoT policy variable, not a Terraform interpolation.
+  thing = "$${iot:Connection.Thing.ThingName}"
+}
+
+resource "aws_iam_role" "this" {
+  name                 = "${var.name_prefix}-token-exchange"
+  description          = "Assumed by Greengrass core devices through the AWS IoT credentials provider."
+  max_session_duration = 3600
+  tags                 = var.tags
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "credentials.iot.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  name = "least-privilege"
+  role = aws_iam_role.this.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadComponentArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["${var.artifact_bucket_arn}/${var.artifact_prefix}/*"]
+      },
+      {
+        Sid      = "PullComponentImages"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        Resource = [var.repository_arn]
+      },
+      {
+        # GetAuthorizationToken has no resource-level permissions.
+        Sid      = "LogInToTheRegistry"
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "WriteGreengrassLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = ["${local.arn_prefix}:logs:${local.region}:${local.account}:log-group:/aws/greengrass/*"]
+      },
+    ]
+  })
+}
+
+resource "aws_iot_role_alias" "this" {
+  alias               = "${var.name_prefix}-token-exchange"
+  role_arn            = aws_iam_role.this.arn
+  credential_duration = var.credential_duration
+  tags                = var.tags
+}
+
+resource "aws_iot_policy" "core_device" {
+  name = "${var.name_prefix}-core-device"
+  tags = var.tags
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ConnectAsItsOwnThing"
+        Effect   = "Allow"
+        Action   = ["iot:Connect"]
+        Resource = ["${local.iot_arn}:client/${local.thing}"]
+      },
+      {
+        Sid    = "PublishAndReceiveOnItsOwnTopics"
+        Effect = "Allow"
+        Action = ["iot:Publish", "iot:Receive"]
+        Resource = [
+          "${local.iot_arn}:topic/$aws/things/${local.thing}/*",
+          "${local.iot_arn}:topic/${var.telemetry_topic_prefix}/${local.thing}/*",
+        ]
+      },
+      {
+        Sid    = "SubscribeToItsOwnTopics"
+        Effect = "Allow"
+        Action = ["iot:Subscribe"]
+        Resource = [
+          "${local.iot_arn}:topicfilter/$aws/things/${local.thing}/*",
+          "${local.iot_arn}:topicfilter/${var.telemetry_topic_prefix}/${local.thing}/*",
+        ]
+      },
+      {
+        Sid      = "UseItsOwnShadows"
+        Effect   = "Allow"
+        Action   = ["iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow"]
+        Resource = ["${local.iot_arn}:thing/${local.thing}"]
+      },
+      {
+        Sid      = "AssumeTheTokenExchangeRole"
+        Effect   = "Allow"
+        Action   = ["iot:AssumeRoleWithCertificate"]
+        Resource = [aws_iot_role_alias.this.arn]
+      },
+      {
+        # The Greengrass data-plane actions a core needs; they have no resource-level permissions.
+        Sid    = "GreengrassDataPlane"
+        Effect = "Allow"
+        Action = [
+          "greengrass:GetComponentVersionArtifact",
+          "greengrass:ResolveComponentCandidates",
+          "greengrass:GetDeploymentConfiguration",
+          "greengrass:ListThingGroupsForCoreDevice",
+        ]
+        Resource = ["*"]
+      },
+    ]
+  })
+}

@@ -1,0 +1,151 @@
+# The exact rights of a core device, checked statement by statement against a mocked provider.
+
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/edgeml-token-exchange" }
+  }
+  mock_resource "aws_iot_role_alias" {
+    defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:rolealias/edgeml-token-exchange" }
+  }
+}
+
+variables {
+  name_prefix         = "edgeml"
+  artifact_bucket_arn = "arn:aws:s3:::edgeml-artifacts-123456789012-eu-west-1"
+  repository_arn      = "arn:aws:ecr:eu-west-1:123456789012:repository/edgeml/subscriber"
+}
+
+run "role_is_trusted_by_the_iot_credentials_provider_only" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_iam_role.this.assume_role_policy) == {
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Principal = { Service = "credentials.iot.amazonaws.com" }
+        Action    = "sts:AssumeRole"
+      }]
+    }
+    error_message = "the role must be assumable by credentials.iot.amazonaws.com and nothing else"
+  }
+}
+
+run "role_policy_is_least_privilege" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.this.policy).Statement == [
+      {
+        Sid      = "ReadComponentArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["arn:aws:s3:::edgeml-artifacts-123456789012-eu-west-1/artifacts/*"]
+      },
+      {
+        Sid      = "PullComponentImages"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        Resource = ["arn:aws:ecr:eu-west-1:123456789012:repository/edgeml/subscriber"]
+      },
+      {
+        Sid      = "LogInToTheRegistry"
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "WriteGreengrassLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/greengrass/*"]
+      },
+    ]
+    error_message = "the token exchange role grants more or other than artifacts, this repository and Greengrass logs"
+  }
+}
+
+run "role_alias_names_the_role" {
+  command = apply
+
+  assert {
+    condition     = aws_iot_role_alias.this.role_arn == aws_iam_role.this.arn && aws_iot_role_alias.this.alias == "edgeml-token-exchange"
+    error_message = "the role alias must point at the token exchange role"
+  }
+}
+
+run "iot_policy_is_scoped_to_the_thing" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_iot_policy.core_device.policy).Statement == [
+      {
+        Sid      = "ConnectAsItsOwnThing"
+        Effect   = "Allow"
+        Action   = ["iot:Connect"]
+        Resource = ["arn:aws:iot:eu-west-1:123456789012:client/$${iot:Connection.Thing.ThingName}"]
+      },
+      {
+        Sid    = "PublishAndReceiveOnItsOwnTopics"
+        Effect = "Allow"
+        Action = ["iot:Publish", "iot:Receive"]
+        Resource = [
+          "arn:aws:iot:eu-west-1:123456789012:topic/$aws/things/$${iot:Connection.Thing.ThingName}/*",
+          "arn:aws:iot:eu-west-1:123456789012:topic/edgeml/$${iot:Connection.Thing.ThingName}/*",
+        ]
+      },
+      {
+        Sid    = "SubscribeToItsOwnTopics"
+        Effect = "Allow"
+        Action = ["iot:Subscribe"]
+        Resource = [
+          "arn:aws:iot:eu-west-1:123456789012:topicfilter/$aws/things/$${iot:Connection.Thing.ThingName}/*",
+          "arn:aws:iot:eu-west-1:123456789012:topicfilter/edgeml/$${iot:Connection.Thing.ThingName}/*",
+        ]
+      },
+      {
+        Sid      = "UseItsOwnShadows"
+        Effect   = "Allow"
+        Action   = ["iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow"]
+        Resource = ["arn:aws:iot:eu-west-1:123456789012:thing/$${iot:Connection.Thing.ThingName}"]
+      },
+      {
+        Sid      = "AssumeTheTokenExchangeRole"
+        Effect   = "Allow"
+        Action   = ["iot:AssumeRoleWithCertificate"]
+        Resource = ["arn:aws:iot:eu-west-1:123456789012:rolealias/edgeml-token-exchange"]
+      },
+      {
+        Sid    = "GreengrassDataPlane"
+        Effect = "Allow"
+        Action = [
+          "greengrass:GetComponentVersionArtifact",
+          "greengrass:ResolveComponentCandidates",
+          "greengrass:GetDeploymentConfiguration",
+          "greengrass:ListThingGroupsForCoreDevice",
+        ]
+        Resource = ["*"]
+      },
+    ]
+    error_message = "the core device policy must be scoped to the connecting thing, its topics and the role alias"
+  }
+}
+
+run "a_bad_prefix_is_refused" {
+  command = plan
+
+  variables {
+    name_prefix = "1-not-a-name!"
+  }
+
+  expect_failures = [var.name_prefix]
+}

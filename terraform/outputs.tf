@@ -1,0 +1,56 @@
+# The only input the deploy scripts take from Terraform (scripts read them by these names; a test checks them).
+
+output "region" {
+  description = "AWS Region of the stack."
+  value       = local.region
+}
+
+output "account_id" {
+  description = "AWS account of the stack."
+  value       = local.account_id
+}
+
+output "repository_url" {
+  description = "ECR repository URL for the subscriber image."
+  value       = module.container_registry.repository_url
+}
+
+output "repository_arn" {
+  description = "ECR repository ARN."
+  value       = module.container_registry.repository_arn
+}
+
+output "artifact_bucket" {
+  description = "Name of the S3 bucket for component artifacts."
+  value       = module.artifact_bucket.bucket_name
+}
+
+output "artifact_prefix" {
+  description = "Key prefix for component artifacts (devices may read only below it)."
+  value       = var.artifact_prefix
+}
+
+output "token_exchange_role_arn" {
+  description = "ARN of the IAM role core devices assume through the role alias."
+  value       = module.token_exchange.role_arn
+}
+
+output "role_alias" {
+  description = "IoT role alias name (nucleus setting iotRoleAlias)."
+  value       = module.token_exchange.role_alias_name
+}
+
+output "iot_policy_name" {
+  description = "IoT policy to attach to core device certificates."
+  value       = module.token_exchange.iot_policy_name
+}
+
+output "thing_group_name" {
+  description = "Thing group that deployments target."
+  value       = module.thing_group.name
+}
+
+output "thing_group_arn" {
+  description = "ARN of the thing group (the deployment target ARN)."
+  value       = module.thing_group.arn
+}

@@ -1,0 +1,56 @@
+# The root module's wiring and the outputs the deploy scripts read.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::edgeml-artifacts-123456789012-eu-west-1" }
+  }
+  mock_resource "aws_ecr_repository" {
+    defaults = {
+      arn            = "arn:aws:ecr:eu-west-1:123456789012:repository/edgeml/subscriber"
+      repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml/subscriber"
+    }
+  }
+}
+
+run "outputs_name_everything_the_scripts_need" {
+  command = apply
+
+  assert {
+    condition     = output.artifact_bucket == "edgeml-artifacts-123456789012-eu-west-1"
+    error_message = "the bucket name is made unique by account and region"
+  }
+
+  assert {
+    condition     = output.repository_url == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml/subscriber"
+    error_message = "repository_url must be the registry URL of the repository"
+  }
+
+  assert {
+    condition     = output.role_alias == "edgeml-token-exchange" && output.thing_group_name == "edgeml-cores"
+    error_message = "role alias and thing group are named after the prefix"
+  }
+
+  assert {
+    condition     = output.region == "eu-west-1" && output.account_id == "123456789012" && output.artifact_prefix == "artifacts"
+    error_message = "region, account and artifact prefix come out as given"
+  }
+}
+
+run "the_prefix_is_validated" {
+  command = plan
+
+  variables {
+    name_prefix = "Edge_ML"
+  }
+
+  expect_failures = [var.name_prefix]
+}

@@ -1,0 +1,91 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (bucket, repository, role, role alias, policy, thing group)."
+  type        = string
+  default     = "edgeml"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name_prefix))
+    error_message = "name_prefix must be 2-20 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS Region of every resource."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like eu-west-1."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (Project and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "artifact_prefix" {
+  description = "Key prefix in the artifact bucket under which component artifacts are stored and readable by devices."
+  type        = string
+  default     = "artifacts"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.artifact_prefix))
+    error_message = "artifact_prefix must be a key prefix without leading or trailing slashes."
+  }
+}
+
+variable "keep_images" {
+  description = "How many subscriber images the ECR lifecycle policy keeps."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.keep_images >= 1 && var.keep_images <= 1000
+    error_message = "keep_images must be between 1 and 1000."
+  }
+}
+
+variable "noncurrent_version_days" {
+  description = "Days a replaced artifact object version is kept."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1."
+  }
+}
+
+variable "telemetry_topic_prefix" {
+  description = "Devices may publish to AWS IoT Core under <prefix>/<thing name>/*."
+  type        = string
+  default     = "edgeml"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]+$", var.telemetry_topic_prefix))
+    error_message = "telemetry_topic_prefix must be one topic level without wildcards."
+  }
+}
+
+variable "core_devices" {
+  description = "Core device things to create in the thing group, by name; give a PEM `csr` to issue a certificate (no private key ever reaches state)."
+  type = map(object({
+    csr = optional(string)
+  }))
+  default = {}
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` remove a bucket with objects and a repository with images (for test stacks)."
+  type        = bool
+  default     = false
+}
+
+variable "s3_use_path_style" {
+  description = "Path-style S3 addressing, for a local stand-in endpoint such as moto."
+  type        = bool
+  default     = false
+}
