@@ -115,11 +115,12 @@ def test_order_is_kept_per_subscription(pair: CoreThread) -> None:
     assert [int(m) for _, m in inbox.wait(500)] == list(range(500))
 
 
-def test_ten_mebibyte_payloads(pair: CoreThread) -> None:
+@pytest.mark.parametrize("mebibytes", [10, 17])  # 17 MiB is about the largest binary payload the SDK can send
+def test_large_payloads(pair: CoreThread, mebibytes: int) -> None:
     inbox = subscribe(pair, "Sub", "demo/big")
-    data = bytes(range(256)) * (10 * 1024 * 1024 // 256)
+    data = bytes(range(256)) * (mebibytes * 1024 * 1024 // 256)
     pair.client("Pub").publish_to_topic(topic="demo/big", publish_message=binary(data))
-    assert inbox.wait(1, timeout=30) == [("demo/big", data)]
+    assert inbox.wait(1, timeout=60) == [("demo/big", data)]
 
 
 def test_denied_operations_name_the_principal_and_resource(pair: CoreThread) -> None:

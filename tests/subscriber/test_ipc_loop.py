@@ -125,3 +125,60 @@ def test_a_missing_model_is_a_clear_error_and_the_component_breaks(gg: CoreThrea
     assert (
         f"model file {tmp_path / 'absent.json'} does not exist" in (gg.core.root / "logs" / f"{NAME}.log").read_text()
     )
+
+
+def test_results_are_forwarded_to_iot_core_when_configured(
+    gg: CoreThread, seed: Path, samples: list[Any], mosquitto: tuple[str, int]
+) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from localgg.mqtt import MqttBridge
+
+    bridge = MqttBridge(*mosquitto, "localgg-subscriber-test", gg.loop)
+    bridge.connect()
+    gg.core.services.iot_core = bridge
+    cloud_messages: list[dict[str, Any]] = []
+    subscribed = threading.Event()
+    cloud = mqtt.Client(CallbackAPIVersion.VERSION2)
+    cloud.on_message = lambda client, userdata, message: cloud_messages.append(json.loads(message.payload))
+    cloud.on_subscribe = lambda *args: subscribed.set()
+    cloud.connect(*mosquitto)
+    cloud.loop_start()
+    cloud.subscribe("edgeml/test-thing/predictions", qos=1)
+    assert subscribed.wait(5)
+    policy = {
+        "aws.greengrass.ipc.mqttproxy": {
+            f"{NAME}:mqttproxy:1": {
+                "operations": ["aws.greengrass#PublishToIoTCore"],
+                "resources": ["edgeml/+/predictions"],
+            }
+        }
+    }
+    rendered = recipes.render_component(
+        "subscriber", {"component_name": NAME, "component_version": "1.0.0", "image": "unused"}
+    )
+    access = rendered["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"] | policy
+    gg.component("Tester", configuration={"accessControl": pubsub("local/topic")})
+    deploy_subscriber(
+        gg,
+        seed / "xgboost_wine_quality.json",
+        {"iotCoreTopic": "edgeml/test-thing/predictions", "iotCoreQos": "1", "accessControl": access},
+    )
+    log = gg.core.root / "logs" / f"{NAME}.log"
+    deadline = time.monotonic() + 30
+    while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    gg.client("Tester").publish_to_topic(
+        topic="local/topic",
+        publish_message=PublishMessage(
+            binary_message=BinaryMessage(message=json.dumps({"body": json.dumps(samples)}).encode())
+        ),
+    )
+    deadline = time.monotonic() + 10
+    while not cloud_messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cloud.loop_stop()
+    bridge.close()
+    assert cloud_messages and cloud_messages[0]["predictions"] == [6.573914, 4.869721]
