@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from scripts.aws import calling
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLISHER = REPO / "components" / "publisher"
@@ -59,3 +66,34 @@ def build_publisher_zip(out_dir: Path) -> Path:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
     return target
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    uri: str
+    created: bool  # False: the same bytes were already there, nothing was sent
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload(s3: Any, bucket: str, prefix: str, component: str, path: Path) -> Uploaded:
+    """Store `path` at `<prefix>/<component>/<sha256>/<name>`: one key per content, so an unchanged artifact is
+    never sent again and a recipe's URI always names exactly the bytes it was rendered with."""
+    key = f"{prefix}/{component}/{sha256(path)}/{path.name}"
+    with calling(f"check s3://{bucket}/{key}"):
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            return Uploaded(f"s3://{bucket}/{key}", created=False)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+    # Artifacts are megabytes: one PUT, whose errors are plain ClientErrors (upload_file wraps them).
+    with calling(f"upload {path.name} to s3://{bucket}/{key}"), path.open("rb") as body:
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return Uploaded(f"s3://{bucket}/{key}", created=True)
