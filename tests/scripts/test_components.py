@@ -114,7 +114,7 @@ def test_a_version_that_fails_shows_its_errors(gg: tuple[Any, Stubber]) -> None:
         {"arn": arn},
     )
     with pytest.raises(
-        components.ComponentError, match="FAILED: artifact check failed s3://bucket/x.zip: ACCESS_DENIED"
+        components.ComponentError, match=r"FAILED: artifact check failed s3://bucket/x\.zip: ACCESS_DENIED"
     ):
         components.wait_deployable(client, arn, attempts=3, sleep=lambda s: None)
 
