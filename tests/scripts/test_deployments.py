@@ -27,7 +27,7 @@ def gg() -> Iterator[tuple[Any, Stubber]]:
 
 
 def test_the_desired_state_keeps_other_components_and_their_configuration() -> None:
-    before = {
+    before: deployments.Components = {
         OTHER: {"componentVersion": "3.1.0"},
         PUB: {"componentVersion": "1.0.0", "configurationUpdate": {"merge": '{"interval": 2}'}},
     }
