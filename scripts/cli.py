@@ -14,7 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import artifacts, demo, engine, image, infra, recipes
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from scripts import (
+    artifacts,
+    aws,
+    components,
+    demo,
+    engine,
+    image,
+    infra,
+    pipeline,
+    recipes,
+    rollout,
+    tfoutputs,
+)
 
 Result = dict[str, Any]
 # Errors that end a command with exit code 1 and their message, never a traceback.
@@ -94,6 +110,75 @@ def _plan(args: argparse.Namespace, progress: engine.Progress) -> Result:
     return infra.plan(args.target, progress)
 
 
+def _outputs_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--outputs", type=Path, help="a saved `terraform output -json` file")
+    source.add_argument(
+        "--terraform-dir",
+        type=Path,
+        default=infra.WORKDIR,
+        help="read the outputs from this applied Terraform folder (default: terraform/)",
+    )
+
+
+def _read_outputs(args: argparse.Namespace) -> dict[str, Any]:
+    return tfoutputs.from_file(args.outputs) if args.outputs else tfoutputs.from_workdir(args.terraform_dir)
+
+
+def _device_table(devices: list[rollout.Device]) -> Table:
+    table = Table(title="core devices", expand=False)
+    for column in ("device", "health", "deployment", "components", "reason"):
+        table.add_column(column)
+    for device in devices:
+        states = ", ".join(
+            f"{name.rsplit('.', 1)[-1]} {c.version} {c.state}" for name, c in sorted(device.components.items())
+        )
+        table.add_row(device.thing, device.health, device.execution or "waiting", states or "-", device.reason or "")
+    return table
+
+
+def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    _outputs_arguments(parser)
+    parser.add_argument("--model", type=Path, required=True, help="XGBoost JSON/UBJ model to bake into the image")
+    parser.add_argument(
+        "--bump",
+        choices=components.BUMPS,
+        default="patch",
+        help="which version part a changed component gets (default: patch)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show what the deployment would change, and stop")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
+
+
+def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    outputs = _read_outputs(args)
+    session = aws.session(outputs["region"])
+    clients = pipeline.Clients(
+        aws.client(session, "greengrassv2"),
+        aws.client(session, "s3"),
+        aws.client(session, "ecr"),
+        engine.ensure_engine(progress=progress),
+    )
+    options = pipeline.Options(args.model, args.bump, args.dry_run, args.timeout)
+    workdir = infra.REPO / "build" / "deploy"
+    if args.json:
+        return pipeline.deploy(outputs, clients, options, progress, lambda devices: None, workdir)
+    with Live(_device_table([]), console=Console(), auto_refresh=False) as live:
+        return pipeline.deploy(
+            outputs,
+            clients,
+            options,
+            progress,
+            lambda devices: live.update(_device_table(devices), refresh=True),
+            workdir,
+        )
+
+
+def _status(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    outputs = _read_outputs(args)
+    return pipeline.status(outputs, aws.client(aws.session(outputs["region"]), "greengrassv2"))
+
+
 COMMANDS: dict[str, Command] = {
     "engine": Command(
         "make sure a Docker engine answers (started as root if needed) and the base image exists", _engine
@@ -104,6 +189,12 @@ COMMANDS: dict[str, Command] = {
     "plan": Command(
         "terraform plan of the cloud side, locally against moto or against a real account", _plan, _plan_arguments
     ),
+    "deploy": Command(
+        "build, publish and deploy both components to the thing group, then follow every device",
+        _deploy,
+        _deploy_arguments,
+    ),
+    "status": Command("the per-device view of the thing group's current deployment", _status, _outputs_arguments),
     "demo": Command(
         "run the publisher and the subscriber container under localgg and print predictions", _demo, _demo_arguments
     ),

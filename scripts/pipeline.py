@@ -1,0 +1,154 @@
+"""`deploy`: Terraform outputs -> image -> artifacts -> component versions -> deployment -> rollout.
+
+Safe to run again and again: an image already in the registry is not pushed, an artifact already in S3 is not
+uploaded, an unchanged recipe reuses its version, and an unchanged desired state creates no deployment.
+Recipes are checked before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from scripts import artifacts, components, deployments, image, recipes, registry, rollout
+from scripts.engine import Progress
+
+PUBLISHER = "com.edgeml.WineQualityPublisher"
+SUBSCRIBER = "com.edgeml.WineQualitySubscriber"
+DEPLOYMENT_NAME = "edgeml"
+
+
+@dataclass(frozen=True)
+class Clients:
+    gg: Any
+    s3: Any
+    ecr: Any
+    docker: docker.DockerClient
+
+
+@dataclass(frozen=True)
+class Options:
+    model: Path
+    bump: str = "patch"
+    dry_run: bool = False
+    rollout_timeout: float = 900.0
+    poll_interval: float = 5.0
+    policies: deployments.Policies = field(default_factory=deployments.Policies)
+
+
+def check_templates() -> None:
+    """Render both templates with stand-in values: a broken recipe stops the run before any upload."""
+    stand_in = {"component_version": "1.0.0"}
+    recipes.render_component(
+        "publisher", {**stand_in, "component_name": PUBLISHER, "artifact_uri": "s3://bucket/prefix/publisher.zip"}
+    )
+    recipes.render_component(
+        "subscriber", {**stand_in, "component_name": SUBSCRIBER, "image": "registry/repository@sha256:" + "0" * 64}
+    )
+
+
+def publish_image(clients: Clients, model: Path, repository_url: str, progress: Progress) -> tuple[str, bool]:
+    """The image, pinned by digest; pushed only when its tag (its content) is not in the registry yet."""
+    built = image.build(clients.docker, model, image.DEFAULT_TAG, progress)
+    tag = "img-" + built.image_id.removeprefix("sha256:")[:16]  # content-derived: tags are immutable in ECR
+    registry.login(clients.docker, clients.ecr, repository_url)
+    try:
+        digest = clients.docker.images.get_registry_data(f"{repository_url}:{tag}").id
+        progress(f"image {repository_url}:{tag} is already in the registry")
+        return f"{repository_url}@{digest}", False
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code not in (401, 403, 404):
+            raise registry.PushError(f"cannot query {repository_url}: {exc.explanation or exc}") from exc
+    progress(f"pushing {repository_url}:{tag}")
+    return registry.push(clients.docker, built.tag, repository_url, tag, progress), True
+
+
+def deploy(
+    outputs: dict[str, Any],
+    clients: Clients,
+    options: Options,
+    progress: Progress,
+    on_rollout: Callable[[list[rollout.Device]], None],
+    workdir: Path,
+) -> dict[str, Any]:
+    region, account = outputs["region"], outputs["account_id"]
+    check_templates()
+    pinned, pushed = publish_image(clients, options.model, outputs["repository_url"], progress)
+    zip_path = artifacts.build_publisher_zip(workdir / "publisher")
+    uploaded = artifacts.upload(clients.s3, outputs["artifact_bucket"], outputs["artifact_prefix"], PUBLISHER, zip_path)
+    progress(f"artifact {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
+    registered = [
+        components.register(clients.gg, "subscriber", SUBSCRIBER, {"image": pinned}, region, account, options.bump),
+        components.register(
+            clients.gg, "publisher", PUBLISHER, {"artifact_uri": uploaded.uri}, region, account, options.bump
+        ),
+    ]
+    for item in registered:
+        progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
+    group = outputs["thing_group_arn"]
+    _, before = deployments.current(clients.gg, group)
+    after = deployments.desired(before, {item.name: item.version for item in registered})
+    changes = deployments.changes(before, after)
+    result: dict[str, Any] = {
+        "image": pinned,
+        "image_pushed": pushed,
+        "artifact": uploaded.uri,
+        "artifact_uploaded": uploaded.created,
+        "components": {item.name: {"version": item.version, "created": item.created} for item in registered},
+        "changes": [str(change) for change in changes],
+        "deployment": None,
+        "devices": [],
+    }
+    for change in changes:
+        progress(f"  {change}")
+    if not changes:
+        progress(f"{outputs['thing_group_name']} already runs these versions: no deployment created")
+        return result
+    if options.dry_run:
+        progress("dry run: no deployment created")
+        return result
+    deployment_id = deployments.create(clients.gg, group, DEPLOYMENT_NAME, after, options.policies)
+    result["deployment"] = deployment_id
+    progress(f"deployment {deployment_id} created for {outputs['thing_group_name']}; following the devices")
+    devices = rollout.follow(
+        clients.gg,
+        group,
+        deployment_id,
+        {PUBLISHER, SUBSCRIBER},
+        options.rollout_timeout,
+        on_rollout,
+        options.poll_interval,
+    )
+    result["devices"] = [device_record(d) for d in devices]
+    return result
+
+
+def status(outputs: dict[str, Any], gg: Any) -> dict[str, Any]:
+    """The per-device view of the group's current deployment."""
+    deployment_id, current = deployments.current(gg, outputs["thing_group_arn"])
+    devices = rollout.snapshot(gg, outputs["thing_group_arn"], deployment_id, set(current) or {PUBLISHER, SUBSCRIBER})
+    return {
+        "deployment": deployment_id,
+        "components": {name: spec.get("componentVersion") for name, spec in current.items()},
+        "devices": [device_record(d) for d in devices],
+    }
+
+
+def device_record(device: rollout.Device) -> dict[str, Any]:
+    return {
+        "thing": device.thing,
+        "health": device.health,
+        "deployment_status": device.execution,
+        "reason": device.reason,
+        "components": {
+            name: {"version": c.version, "state": c.state, "details": c.details}
+            for name, c in device.components.items()
+        },
+    }
