@@ -29,6 +29,7 @@ from scripts import (
     pipeline,
     recipes,
     rollout,
+    teardown,
     tfoutputs,
 )
 
@@ -174,6 +175,25 @@ def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
         )
 
 
+def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
+    _outputs_arguments(parser)
+    parser.add_argument("--yes", action="store_true", required=True, help="really delete (required: there is no undo)")
+    parser.add_argument("--keep-infrastructure", action="store_true", help="skip the final terraform destroy")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
+
+
+def _destroy(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    outputs = _read_outputs(args)
+    session = aws.session(outputs["region"])
+    gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
+
+    def infrastructure() -> None:
+        if not args.keep_infrastructure:
+            infra.destroy(progress)
+
+    return teardown.destroy(outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, args.timeout)
+
+
 def _status(args: argparse.Namespace, progress: engine.Progress) -> Result:
     outputs = _read_outputs(args)
     return pipeline.status(outputs, aws.client(aws.session(outputs["region"]), "greengrassv2"))
@@ -193,6 +213,11 @@ COMMANDS: dict[str, Command] = {
         "build, publish and deploy both components to the thing group, then follow every device",
         _deploy,
         _deploy_arguments,
+    ),
+    "destroy": Command(
+        "remove the components from the devices, delete versions, artifacts and images, then the infrastructure",
+        _destroy,
+        _destroy_arguments,
     ),
     "status": Command("the per-device view of the thing group's current deployment", _status, _outputs_arguments),
     "demo": Command(

@@ -77,3 +77,9 @@ def plan(target: str, progress: Progress) -> dict[str, object]:
     else:
         code = run({})
     return {"target": target, "changes": code == 2}
+
+
+def destroy(progress: Progress) -> None:
+    """`terraform destroy` of the applied stack in terraform/, with the normal AWS credential chain."""
+    if terraform(["destroy", "-auto-approve", "-input=false"], {}, progress) != 0:
+        raise InfraError("terraform destroy failed (see above); the stack may be partly deleted: run it again")

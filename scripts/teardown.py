@@ -1,0 +1,116 @@
+"""`destroy`: take our components off the devices, then delete everything the pipeline and Terraform made.
+
+Order matters: devices first (a deployment without our components, others' kept), so nothing is left running
+that points at deleted versions, images or artifacts; then component versions, S3 objects (every version under
+the artifact prefix), ECR images, and last `terraform destroy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from scripts import components, deployments, rollout
+from scripts.aws import calling
+from scripts.engine import Progress
+from scripts.pipeline import PUBLISHER, SUBSCRIBER
+
+OURS = (PUBLISHER, SUBSCRIBER)
+
+
+def remove_from_devices(
+    gg: Any,
+    outputs: dict[str, Any],
+    policies: deployments.Policies,
+    timeout: float,
+    on_rollout: Callable[[list[rollout.Device]], None],
+    interval: float,
+) -> str | None:
+    group = outputs["thing_group_arn"]
+    _, before = deployments.current(gg, group)
+    after = {name: spec for name, spec in before.items() if name not in OURS}
+    if after == before:
+        return None
+    deployment_id = deployments.create(gg, group, "edgeml-teardown", after, policies)
+    try:
+        rollout.follow(gg, group, deployment_id, set(OURS), timeout, on_rollout, interval)
+    except rollout.RolloutError as exc:
+        if "no core devices" not in str(exc):
+            raise
+    return deployment_id
+
+
+def delete_component_versions(gg: Any, region: str, account: str) -> list[str]:
+    deleted = []
+    for name in OURS:
+        arn = components.component_arn(region, account, name)
+        versions: list[dict[str, Any]] = []
+        with calling(f"list the versions of {name}"):
+            try:
+                for page in gg.get_paginator("list_component_versions").paginate(arn=arn):
+                    versions += page.get("componentVersions", [])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+        for version in versions:
+            with calling(f"delete {name} {version['componentVersion']}"):
+                gg.delete_component(arn=version["arn"])
+            deleted.append(f"{name} {version['componentVersion']}")
+    return deleted
+
+
+def purge_artifacts(s3: Any, bucket: str, prefix: str) -> int:
+    count = 0
+    with calling(f"purge s3://{bucket}/{prefix}/"):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if doomed:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+                count += len(doomed)
+    return count
+
+
+def purge_images(ecr: Any, repository_url: str) -> int:
+    name = repository_url.split("/", 1)[1]
+    count = 0
+    with calling(f"purge the images of {name}"):
+        for page in ecr.get_paginator("list_images").paginate(repositoryName=name):
+            ids = page.get("imageIds", [])
+            if ids:
+                ecr.batch_delete_image(repositoryName=name, imageIds=ids)
+                count += len(ids)
+    return count
+
+
+def destroy(
+    outputs: dict[str, Any],
+    gg: Any,
+    s3: Any,
+    ecr: Any,
+    progress: Progress,
+    on_rollout: Callable[[list[rollout.Device]], None],
+    destroy_infrastructure: Callable[[], None],
+    timeout: float = 900.0,
+    interval: float = 5.0,
+) -> dict[str, Any]:
+    deployment = remove_from_devices(gg, outputs, deployments.Policies(), timeout, on_rollout, interval)
+    progress(
+        f"devices: {'deployment ' + deployment + ' removed our components' if deployment else 'nothing to remove'}"
+    )
+    versions = delete_component_versions(gg, outputs["region"], outputs["account_id"])
+    progress(f"component versions deleted: {', '.join(versions) or 'none'}")
+    objects = purge_artifacts(s3, outputs["artifact_bucket"], outputs["artifact_prefix"])
+    images = purge_images(ecr, outputs["repository_url"])
+    progress(f"purged {objects} artifact object versions and {images} images")
+    destroy_infrastructure()
+    return {
+        "deployment": deployment,
+        "component_versions_deleted": versions,
+        "artifact_versions_deleted": objects,
+        "images_deleted": images,
+    }

@@ -1,0 +1,145 @@
+"""Teardown: our components off the devices first, then versions, S3 object versions, ECR images and Terraform.
+S3 and the ECR API are moto as a real endpoint; greengrassv2 is botocore's Stubber (moto has none)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from scripts import pipeline, teardown
+
+REGION, ACCOUNT = "eu-west-1", "123456789012"
+GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
+PUB, SUB, OTHER = pipeline.PUBLISHER, pipeline.SUBSCRIBER, "com.other.Team"
+
+
+@pytest.fixture
+def cloud(moto_endpoint: str) -> Iterator[dict[str, Any]]:
+    session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3, ecr = session.client("s3", endpoint_url=moto_endpoint), session.client("ecr", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket="td-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket="td-bucket", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket="td-bucket", Key="artifacts/com.x/abc/publisher.zip", Body=body)
+    s3.put_object(Bucket="td-bucket", Key="elsewhere/keep.txt", Body=b"not ours")
+    ecr.create_repository(repositoryName="td/subscriber")
+    manifest = (
+        '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", '
+        '"config": {"digest": "sha256:' + "1" * 64 + '", "size": 1, "mediaType": '
+        '"application/vnd.docker.container.image.v1+json"}, "layers": []}'
+    )
+    ecr.put_image(repositoryName="td/subscriber", imageManifest=manifest, imageTag="img-1")
+    outputs = {
+        "region": REGION,
+        "account_id": ACCOUNT,
+        "thing_group_arn": GROUP,
+        "artifact_bucket": "td-bucket",
+        "artifact_prefix": "artifacts",
+        "repository_url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/td/subscriber",
+    }
+    yield {"s3": s3, "ecr": ecr, "outputs": outputs}
+    for version in s3.list_object_versions(Bucket="td-bucket").get("Versions", []):
+        s3.delete_object(Bucket="td-bucket", Key=version["Key"], VersionId=version["VersionId"])
+    s3.delete_bucket(Bucket="td-bucket")
+    ecr.delete_repository(repositoryName="td/subscriber", force=True)
+
+
+def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[str, Any]) -> None:
+    gg = boto3.client("greengrassv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(gg)
+    stub.activate()
+    stub.add_response(
+        "list_deployments",
+        {"deployments": [{"deploymentId": "d-1", "isLatestForTarget": True}]},
+        {"targetArn": GROUP, "historyFilter": "LATEST_ONLY"},
+    )
+    stub.add_response(
+        "get_deployment",
+        {
+            "components": {
+                PUB: {"componentVersion": "1.0.1"},
+                SUB: {"componentVersion": "1.0.0"},
+                OTHER: {"componentVersion": "3.0.0"},
+            }
+        },
+        {"deploymentId": "d-1"},
+    )
+    stub.add_response(
+        "create_deployment",
+        {"deploymentId": "d-2"},
+        {
+            "targetArn": GROUP,
+            "deploymentName": "edgeml-teardown",
+            "components": {OTHER: {"componentVersion": "3.0.0"}},
+            "deploymentPolicies": ANY,
+            "iotJobConfiguration": ANY,
+            "clientToken": ANY,
+        },
+    )
+    stub.add_response(
+        "list_core_devices",
+        {"coreDevices": [{"coreDeviceThingName": "core-1", "status": "HEALTHY"}]},
+        {"thingGroupArn": GROUP},
+    )
+    stub.add_response(
+        "list_effective_deployments",
+        {
+            "effectiveDeployments": [
+                {
+                    "deploymentId": "d-2",
+                    "deploymentName": "edgeml-teardown",
+                    "targetArn": GROUP,
+                    "coreDeviceExecutionStatus": "SUCCEEDED",
+                    "creationTimestamp": 0,
+                    "modifiedTimestamp": 0,
+                }
+            ]
+        },
+        {"coreDeviceThingName": "core-1"},
+    )
+    stub.add_response("list_installed_components", {"installedComponents": []}, {"coreDeviceThingName": "core-1"})
+    for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"])):
+        arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{name}"
+        stub.add_response(
+            "list_component_versions",
+            {
+                "componentVersions": [
+                    {"componentName": name, "componentVersion": v, "arn": f"{arn}:versions:{v}"} for v in versions
+                ]
+            },
+            {"arn": arn},
+        )
+        for version in versions:
+            stub.add_response("delete_component", {}, {"arn": f"{arn}:versions:{version}"})
+    order: list[str] = []
+
+    def terraform_destroy() -> None:
+        order.append("terraform destroy")
+        assert cloud["s3"].list_object_versions(Bucket="td-bucket", Prefix="artifacts/").get("Versions") is None
+        assert cloud["ecr"].list_images(repositoryName="td/subscriber")["imageIds"] == []
+
+    result = teardown.destroy(
+        cloud["outputs"],
+        gg,
+        cloud["s3"],
+        cloud["ecr"],
+        lambda message: None,
+        lambda devices: None,
+        terraform_destroy,
+        interval=0,
+    )
+    stub.assert_no_pending_responses()
+    assert order == ["terraform destroy"]
+    assert result == {
+        "deployment": "d-2",
+        "artifact_versions_deleted": 2,
+        "images_deleted": 1,
+        "component_versions_deleted": [f"{PUB} 1.0.0", f"{PUB} 1.0.1", f"{SUB} 1.0.0"],
+    }
+    assert [v["Key"] for v in cloud["s3"].list_object_versions(Bucket="td-bucket")["Versions"]] == [
+        "elsewhere/keep.txt"
+    ]
