@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup engine test lint model image bench demo plan
+.PHONY: help setup engine test lint model image bench demo plan apply deploy status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -62,6 +62,26 @@ demo: setup $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predi
 
 plan: setup ## terraform plan of the cloud side: against local moto by default, TARGET=aws for a real account
 	$(PY) -m scripts plan --target $(TARGET)
+
+# Until the local cloud exists, everything past `plan` talks to a real account: say so explicitly.
+REQUIRE_AWS = @[ "$(TARGET)" = aws ] || { echo "this runs against AWS: add TARGET=aws (a local cloud is not built yet)" >&2; exit 2; }
+
+apply: setup ## terraform apply of the cloud side in your account (TARGET=aws; asks before changing anything)
+	$(REQUIRE_AWS)
+	scripts/terraform.sh -chdir=terraform init -input=false
+	scripts/terraform.sh -chdir=terraform apply
+
+deploy: setup $(MODEL_PATH) ## Build, publish, deploy to the thing group and follow every device (TARGET=aws, DRY_RUN=1)
+	$(REQUIRE_AWS)
+	$(PY) -m scripts deploy --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run)
+
+status: setup ## Per-device view of the thing group's current deployment (TARGET=aws)
+	$(REQUIRE_AWS)
+	$(PY) -m scripts status
+
+destroy: setup ## Components off the devices; versions, artifacts, images, then the infrastructure deleted (TARGET=aws)
+	$(REQUIRE_AWS)
+	$(PY) -m scripts destroy --yes
 
 bench: setup ## Benchmarks: inference latency (ours vs the reference's way) and IPC throughput through localgg
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json

@@ -28,6 +28,7 @@ from scripts import (
     infra,
     pipeline,
     recipes,
+    registry,
     rollout,
     teardown,
     tfoutputs,
@@ -35,7 +36,19 @@ from scripts import (
 
 Result = dict[str, Any]
 # Errors that end a command with exit code 1 and their message, never a traceback.
-EXPECTED_ERRORS = (engine.EngineError, image.ImageError, artifacts.ArtifactError, recipes.RecipeError, demo.DemoError)
+EXPECTED_ERRORS = (
+    engine.EngineError,
+    image.ImageError,
+    artifacts.ArtifactError,
+    recipes.RecipeError,
+    demo.DemoError,
+    infra.InfraError,
+    aws.AwsError,
+    components.ComponentError,
+    registry.PushError,
+    rollout.RolloutError,
+    tfoutputs.OutputsError,
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""The command line: help that teaches, exit codes that mean something, one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import cli
+from tests.conftest import REPO
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", *args], capture_output=True, text=True, cwd=REPO, timeout=120, check=False
+    )
+
+
+def test_help_lists_every_command() -> None:
+    done = run("--help")
+    assert done.returncode == 0
+    for name in cli.COMMANDS:
+        assert name in done.stdout
+
+
+def test_a_wrong_command_line_exits_2() -> None:
+    assert run("nope").returncode == 2
+    assert run("destroy").returncode == 2  # --yes is required: there is no undo
+
+
+@pytest.mark.parametrize("content", [None, "{}", "not json"])
+def test_missing_outputs_are_one_clear_error(tmp_path: Path, content: str | None) -> None:
+    path = tmp_path / "outputs.json"
+    if content is not None:
+        path.write_text(content)
+    done = run("status", "--outputs", str(path))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    if content == "{}":
+        assert "lacks the Terraform output(s) region, account_id" in done.stderr
+
+
+def test_json_output_is_one_document(tmp_path: Path) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({"region": "eu-west-1"}))
+    done = run("status", "--outputs", str(path), "--json")
+    assert done.returncode == 1 and done.stdout == ""
+
+
+def test_every_error_class_of_the_tooling_is_reported_without_a_traceback() -> None:
+    # Each `class XError(...Error)` defined in scripts/ must be one the CLI turns into `error: ...` and exit 1.
+    declared = set()
+    for module in (REPO / "scripts").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
+                declared.add(node.name)
+    assert declared == {error.__name__ for error in cli.EXPECTED_ERRORS}
