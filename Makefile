@@ -83,9 +83,10 @@ destroy: setup ## Components off the devices; versions, artifacts, images, then 
 	$(REQUIRE_AWS)
 	$(PY) -m scripts destroy --yes
 
-bench: setup ## Benchmarks: inference latency (ours vs the reference's way) and IPC throughput through localgg
+bench: setup ## Benchmarks: inference latency, IPC throughput through localgg, a no-change deploy re-run
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
+	$(PY) -m benchmarks.pipeline_rerun
 
 lint: setup ## ruff, mypy and terraform fmt -check
 	$(PY) -m ruff check .

@@ -46,7 +46,8 @@ def push(client: docker.DockerClient, local_image: str, repository_url: str, tag
                 detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
                 raise PushError(f"push of {repository_url}:{tag} failed: {detail}")
             layer, status = chunk.get("id", ""), chunk.get("status", "")
-            if layer and status in ("Pushed", "Layer already exists") and (layer, status) not in reported:
+            final = status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")
+            if layer and final and (layer, status) not in reported:
                 reported.add((layer, status))
                 progress(f"  {layer}: {status}")
             digest = chunk.get("aux", {}).get("Digest", digest)
