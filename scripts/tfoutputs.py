@@ -54,9 +54,11 @@ def from_file(path: Path) -> dict[str, Any]:
 
 
 def from_workdir(workdir: Path, state: Path | None = None) -> dict[str, Any]:
-    terraform = Terraform(working_dir=str(workdir), state=str(state) if state else None)
+    terraform = Terraform(working_dir=str(workdir))
+    # Keyword options become command-line flags (`-state=...`); the constructor's `state` is not used by output.
+    options = {"state": str(state)} if state else {}
     try:
-        raw = terraform.output(raise_on_error=True)
+        raw = terraform.output(raise_on_error=True, **options)
     except TerraformCommandError as exc:
         raise OutputsError(f"`terraform output` failed in {workdir}: {exc.err or exc}") from None
     # python-terraform answers {} or None outside an applied workspace instead of failing.

@@ -48,6 +48,10 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
         "thing_group_name": "edgeml-cores",
     }
     yield {"s3": s3, "ecr": ecr, "outputs": outputs}
+    for version in s3.list_object_versions(Bucket="pipe-artifacts").get("Versions", []):
+        s3.delete_object(Bucket="pipe-artifacts", Key=version["Key"], VersionId=version["VersionId"])
+    s3.delete_bucket(Bucket="pipe-artifacts")
+    ecr.delete_repository(repositoryName="pipe/subscriber", force=True)
 
 
 def run(cloud: dict[str, Any], docker_client: docker.DockerClient, gg: Any, seed: Path, tmp: Path) -> dict[str, Any]:
