@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
 import tempfile
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from scripts import wheels
 from scripts.aws import calling
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,36 +22,11 @@ ZIP_NAME = "publisher.zip"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class ArtifactError(RuntimeError):
-    pass
-
-
-def _requirements() -> list[str]:
-    with (PUBLISHER / "pyproject.toml").open("rb") as handle:
-        return list(tomllib.load(handle)["project"]["dependencies"])
-
-
 def build_publisher_zip(out_dir: Path) -> Path:
     """`out_dir/publisher.zip`: the `publisher` package plus its pinned dependencies, for this platform."""
     with tempfile.TemporaryDirectory(prefix="edgeml-publisher-") as tmp:
         staging = Path(tmp)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--no-compile",
-            "--target",
-            str(staging),
-            *_requirements(),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise ArtifactError(f"vendoring the publisher's dependencies failed:\n{done.stderr.strip()[-2000:]}")
+        wheels.pip("install", wheels.declared(PUBLISHER), "--no-compile", "--target", str(staging))
         shutil.copytree(
             PUBLISHER / "publisher", staging / "publisher", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )

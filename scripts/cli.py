@@ -19,7 +19,6 @@ from rich.live import Live
 from rich.table import Table
 
 from scripts import (
-    artifacts,
     aws,
     components,
     demo,
@@ -32,6 +31,7 @@ from scripts import (
     rollout,
     teardown,
     tfoutputs,
+    wheels,
 )
 
 Result = dict[str, Any]
@@ -39,7 +39,6 @@ Result = dict[str, Any]
 EXPECTED_ERRORS = (
     engine.EngineError,
     image.ImageError,
-    artifacts.ArtifactError,
     recipes.RecipeError,
     demo.DemoError,
     infra.InfraError,
@@ -48,6 +47,7 @@ EXPECTED_ERRORS = (
     registry.PushError,
     rollout.RolloutError,
     tfoutputs.OutputsError,
+    wheels.WheelsError,
 )
 
 

@@ -8,15 +8,13 @@ own cache on the host makes a rebuild cheap.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 
+from scripts import wheels
 from scripts.engine import Progress, ensure_base_image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,30 +34,11 @@ class BuiltImage:
     base_image: str
 
 
-def runtime_requirements(context: Path = CONTEXT) -> list[str]:
-    with (context / "pyproject.toml").open("rb") as handle:
-        return list(tomllib.load(handle)["project"]["dependencies"])
-
-
-def download_wheels(requirements: list[str], wheelhouse: Path, progress: Progress) -> None:
+def download_wheels(wheelhouse: Path, progress: Progress) -> None:
+    requirements = wheels.declared(CONTEXT)
     wheelhouse.mkdir(parents=True, exist_ok=True)
     progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--dest",
-        str(wheelhouse),
-        *requirements,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ImageError(f"pip download failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}")
+    wheels.pip("download", requirements, "--dest", str(wheelhouse))
 
 
 def stage_model(model: Path, context: Path = CONTEXT) -> str:
@@ -76,7 +55,7 @@ def stage_model(model: Path, context: Path = CONTEXT) -> str:
 
 def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, progress: Progress = print) -> BuiltImage:
     base = ensure_base_image(client, progress)
-    download_wheels(runtime_requirements(), CONTEXT / "wheelhouse", progress)
+    download_wheels(CONTEXT / "wheelhouse", progress)
     model_file = stage_model(model)
     progress(f"building {tag} from {base}")
     buildargs = {"BASE_IMAGE": base, "MODEL_FILE": model_file, "PIP_ARGS": "--no-index --find-links /wheels"}

@@ -114,3 +114,16 @@ def moto_endpoint() -> Iterator[str]:
     server, url = moto_iot.start()
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def reference_image(docker_client: docker.DockerClient, seed: Path) -> str:
+    """The subscriber image with the reference model baked in, built (offline where need be) once per session."""
+    from scripts import image
+
+    return image.build(
+        docker_client,
+        seed / "xgboost_wine_quality.json",
+        "edgeml/subscriber:test-reference",
+        progress=lambda message: None,
+    ).tag

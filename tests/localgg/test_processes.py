@@ -11,7 +11,6 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import image
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub
 
@@ -54,14 +53,9 @@ def test_publisher_and_subscriber_processes(gg: CoreThread) -> None:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_sdk_in_a_container_with_the_socket_mounted(
-    gg: CoreThread, docker_client: docker.DockerClient, seed: Path
+    gg: CoreThread, docker_client: docker.DockerClient, reference_image: str
 ) -> None:
-    tag = image.build(
-        docker_client,
-        seed / "xgboost_wine_quality.json",
-        "edgeml/subscriber:test-reference",
-        progress=lambda message: None,
-    ).tag
+    tag = reference_image  # built once per session (tests/conftest.py)
     gg.component("Boxed", configuration={"accessControl": pubsub("box/*")})
     gg.component("Host", configuration={"accessControl": pubsub("box/*")})
     socket_path = str(gg.core.socket)

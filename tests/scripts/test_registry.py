@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import boto3
 import docker
 import pytest
 
-from scripts import aws, image
+from scripts import aws
 from scripts import registry as reg
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -25,34 +23,24 @@ def ecr(moto_endpoint: str) -> object:
     )
 
 
-@pytest.fixture(scope="module")
-def built(docker_client: docker.DockerClient, seed: Path) -> str:
-    return image.build(
-        docker_client,
-        seed / "xgboost_wine_quality.json",
-        "edgeml/subscriber:test-reference",
-        progress=lambda message: None,
-    ).tag
-
-
 def test_push_pins_the_image_by_the_digest_the_registry_serves(
-    docker_client: docker.DockerClient, ecr: object, registry: str, built: str
+    docker_client: docker.DockerClient, ecr: object, registry: str, reference_image: str
 ) -> None:
     repository = f"{registry}/edgeml/subscriber"
     reg.login(docker_client, ecr, repository)
     layers: list[str] = []
-    pinned = reg.push(docker_client, built, repository, "v1", layers.append)
+    pinned = reg.push(docker_client, reference_image, repository, "v1", layers.append)
     assert pinned.startswith(f"{repository}@sha256:")
     assert layers, "push progress is reported per layer"
     pulled = docker_client.images.pull(pinned)
     assert pinned in pulled.attrs["RepoDigests"]
-    again = reg.push(docker_client, built, repository, "v1-again", lambda message: None)
+    again = reg.push(docker_client, reference_image, repository, "v1-again", lambda message: None)
     assert again == pinned  # the same image has the same digest, whatever its tag
 
 
-def test_a_failed_push_is_an_error_not_silence(docker_client: docker.DockerClient, built: str) -> None:
+def test_a_failed_push_is_an_error_not_silence(docker_client: docker.DockerClient, reference_image: str) -> None:
     with pytest.raises(reg.PushError, match=r"push of 127\.0\.0\.1:1/edgeml/subscriber:v1 failed"):
-        reg.push(docker_client, built, "127.0.0.1:1/edgeml/subscriber", "v1", lambda message: None)
+        reg.push(docker_client, reference_image, "127.0.0.1:1/edgeml/subscriber", "v1", lambda message: None)
 
 
 def test_aws_errors_become_one_clear_message() -> None:

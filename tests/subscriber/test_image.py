@@ -13,16 +13,6 @@ from scripts import image
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def reference_image(docker_client: docker.DockerClient, seed: Path) -> str:
-    return image.build(
-        docker_client,
-        seed / "xgboost_wine_quality.json",
-        "edgeml/subscriber:test-reference",
-        progress=lambda message: None,
-    ).tag
-
-
 def test_container_cli_reproduces_the_reference(
     docker_client: docker.DockerClient, reference_image: str, seed: Path
 ) -> None:

@@ -10,22 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from subscriber.inference import Limits, Model
 from subscriber.processing import MessageProcessor
+from subscriber_training import wine
 
-FEATURES = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-    "color_red",
-    "color_white",
-]
+FEATURES = wine.FEATURES
 LIMITS = Limits(max_body_bytes=64 * 1024, max_records=50)
 
 finite = st.floats(min_value=0, max_value=500, allow_nan=False, width=32)

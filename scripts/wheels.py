@@ -1,0 +1,39 @@
+"""What ships to devices is installed from pinned binary wheels: a component's declared dependencies, exactly,
+without resolving more (the list in its pyproject.toml is complete by contract)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+
+class WheelsError(RuntimeError):
+    """pip could not fetch or install the wheels; the message carries pip's own words."""
+
+
+def declared(project: Path) -> list[str]:
+    with (project / "pyproject.toml").open("rb") as handle:
+        return list(tomllib.load(handle)["project"]["dependencies"])
+
+
+def pip(action: str, requirements: list[str], *options: str) -> None:
+    """`pip download|install` of exactly these binary wheels (`options` say where to, e.g. --dest or --target)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        action,
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        *options,
+        *requirements,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise WheelsError(
+            f"pip {action} of {' '.join(requirements)} failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}"
+        )
