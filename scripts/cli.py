@@ -139,15 +139,18 @@ def _read_outputs(args: argparse.Namespace) -> dict[str, Any]:
     return tfoutputs.from_file(args.outputs) if args.outputs else tfoutputs.from_workdir(args.terraform_dir)
 
 
-def _device_table(devices: list[rollout.Device]) -> Table:
+def _device_table(records: list[dict[str, Any]]) -> Table:
+    """The per-device view, from `pipeline.device_record`s: the live table of `deploy` and the output of `status`."""
     table = Table(title="core devices", expand=False)
     for column in ("device", "health", "deployment", "components", "reason"):
         table.add_column(column)
-    for device in devices:
+    for record in records:
         states = ", ".join(
-            f"{name.rsplit('.', 1)[-1]} {c.version} {c.state}" for name, c in sorted(device.components.items())
+            f"{name.rsplit('.', 1)[-1]} {c['version']} {c['state']}" for name, c in sorted(record["components"].items())
         )
-        table.add_row(device.thing, device.health, device.execution or "waiting", states or "-", device.reason or "")
+        table.add_row(
+            record["thing"], record["health"], record["deployment_status"] or "waiting", states or "-", record["reason"]
+        )
     return table
 
 
@@ -183,7 +186,7 @@ def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
             clients,
             options,
             progress,
-            lambda devices: live.update(_device_table(devices), refresh=True),
+            lambda devices: live.update(_device_table([pipeline.device_record(d) for d in devices]), refresh=True),
             workdir,
         )
 
@@ -209,7 +212,11 @@ def _destroy(args: argparse.Namespace, progress: engine.Progress) -> Result:
 
 def _status(args: argparse.Namespace, progress: engine.Progress) -> Result:
     outputs = _read_outputs(args)
-    return pipeline.status(outputs, aws.client(aws.session(outputs["region"]), "greengrassv2"))
+    result = pipeline.status(outputs, aws.client(aws.session(outputs["region"]), "greengrassv2"))
+    if args.json:
+        return result
+    Console().print(_device_table(result["devices"]))
+    return {key: value for key, value in result.items() if key != "devices"}  # the table showed them
 
 
 COMMANDS: dict[str, Command] = {

@@ -59,3 +59,21 @@ def test_every_error_class_of_the_tooling_is_reported_without_a_traceback() -> N
             if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
                 declared.add(node.name)
     assert declared == {error.__name__ for error in cli.EXPECTED_ERRORS}
+
+
+def test_the_device_table_shows_each_device_and_its_components() -> None:
+    from rich.console import Console
+
+    record = {
+        "thing": "core-1",
+        "health": "HEALTHY",
+        "deployment_status": None,
+        "reason": "",
+        "components": {
+            "com.edgeml.WineQualitySubscriber": {"version": "1.0.1", "state": "BROKEN", "details": "exit 1"}
+        },
+    }
+    console = Console(record=True, width=200)
+    console.print(cli._device_table([record]))
+    text = console.export_text()
+    assert "core-1" in text and "waiting" in text and "WineQualitySubscriber 1.0.1 BROKEN" in text
