@@ -20,7 +20,6 @@ from functools import lru_cache
 
 from localgg.eventstream import Decoder, FramingError, Header, HeaderType, Message, encode_headers, encode_raw
 
-INT32_MAX = 2**31 - 1
 _I32 = struct.Struct(">i")
 VERSION = "0.1.0"
 JSON = "application/json"
