@@ -11,8 +11,11 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
+from localgg.cloud.greengrassv2 import ControlPlane
+from localgg.cloud.server import serve
 from localgg.core import Core, CoreError
 from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
 from localgg.mqtt import BridgeError, MqttBridge
@@ -69,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="an MQTT broker standing in for AWS IoT Core (PublishToIoTCore, SubscribeToIoTCore)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    cloud = sub.add_parser(
+        "cloud",
+        help="serve a local greengrassv2 control plane until SIGINT/SIGTERM",
+        description="Serve the greengrassv2 API (component versions, deployments, core devices) "
+        "on 127.0.0.1. Point boto3 at it with AWS_ENDPOINT_URL_GREENGRASSV2.",
+    )
+    cloud.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    cloud.add_argument("--region", default="eu-west-1", help="Region in the ARNs it makes")
+    cloud.add_argument("--account", default="123456789012", help="account in the ARNs it makes")
     return parser
 
 
@@ -107,8 +119,22 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_cloud(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server, url = serve(ControlPlane(args.region, args.account), args.port)
+    print(f"AWS_ENDPOINT_URL_GREENGRASSV2={url}", flush=True)
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "cloud":
+        return serve_cloud(args)
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / "logs").mkdir(exist_ok=True)
     handlers: list[logging.Handler] = [

@@ -1,0 +1,1 @@
+"""The local cloud: AWS APIs that moto lacks, served on loopback for the pipeline and the local core."""
