@@ -53,20 +53,25 @@ def next_version(current: str | None, bump: str) -> str:
     ]
 
 
-def latest(gg: Any, arn: str) -> tuple[str, str] | None:
-    """(version, version ARN) of the newest registered version, or None for a component never registered."""
-    versions: list[dict[str, Any]] = []
+def versions(gg: Any, arn: str) -> list[dict[str, Any]]:
+    """Every registered version of a component ([] for a component never registered)."""
+    found: list[dict[str, Any]] = []
     with calling(f"list the versions of {arn}"):
         try:
             for page in gg.get_paginator("list_component_versions").paginate(arn=arn):
-                versions += page.get("componentVersions", [])
+                found += page.get("componentVersions", [])
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise
-    if not versions:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+    return found
+
+
+def latest(gg: Any, arn: str) -> tuple[str, str] | None:
+    """(version, version ARN) of the newest registered version, or None for a component never registered."""
+    registered = versions(gg, arn)
+    if not registered:
         return None
-    newest = max(versions, key=lambda v: _semver(v["componentVersion"]))
+    newest = max(registered, key=lambda v: _semver(v["componentVersion"]))
     return newest["componentVersion"], newest["arn"]
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from scripts import components, deployments, rollout
 from scripts.aws import calling
 from scripts.engine import Progress
@@ -45,16 +43,7 @@ def remove_from_devices(
 def delete_component_versions(gg: Any, region: str, account: str) -> list[str]:
     deleted = []
     for name in OURS:
-        arn = components.component_arn(region, account, name)
-        versions: list[dict[str, Any]] = []
-        with calling(f"list the versions of {name}"):
-            try:
-                for page in gg.get_paginator("list_component_versions").paginate(arn=arn):
-                    versions += page.get("componentVersions", [])
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                    raise
-        for version in versions:
+        for version in components.versions(gg, components.component_arn(region, account, name)):
             with calling(f"delete {name} {version['componentVersion']}"):
                 gg.delete_component(arn=version["arn"])
             deleted.append(f"{name} {version['componentVersion']}")
