@@ -131,8 +131,12 @@ def test_denied_operations_name_the_principal_and_resource(pair: CoreThread) -> 
         "Principal Pub is not authorized to perform aws.greengrass.ipc.pubsub:"
         "aws.greengrass#PublishToTopic on resource forbidden/topic"
     )
-    with pytest.raises(UnauthorizedError, match=""):
+    with pytest.raises(UnauthorizedError) as denied_subscribe:
         publisher.subscribe_to_topic(topic="forbidden/#", on_stream_event=lambda e: None)
+    assert denied_subscribe.value.message == (
+        "Principal Pub is not authorized to perform aws.greengrass.ipc.pubsub:"
+        "aws.greengrass#SubscribeToTopic on resource forbidden/#"
+    )
     with pytest.raises(UnauthorizedError) as empty:
         pair.client("Sub").subscribe_to_topic(topic="", on_stream_event=lambda e: None)
     assert empty.value.message == "Resource cannot be empty"
