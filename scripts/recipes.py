@@ -96,6 +96,10 @@ def _docker_run_problems(step: str, script: str, images: list[str]) -> list[str]
         for variable in (SOCKET_VAR, "SVCUID"):
             if variable not in words and not any(w.startswith(f"{variable}=") for w in words):
                 problems.append(f"Lifecycle.{step}: `docker run` must pass -e {variable}")
+        if "--rm" not in words:
+            problems.append(f"Lifecycle.{step}: `docker run` without --rm leaves a stopped container per restart")
+        if "--name" not in words and not any(w.startswith("--name=") for w in words):
+            problems.append(f"Lifecycle.{step}: `docker run` needs --name, so that Shutdown can stop the container")
     return problems
 
 
@@ -148,6 +152,10 @@ def problems(recipe: dict[str, Any]) -> list[str]:
             if "/greengrass/v2/ipc.socket" in script:
                 found.append(f"Lifecycle.{step}: the IPC socket path is hard-coded; use ${SOCKET_VAR}")
             found += _docker_run_problems(step, script, images)
+        runs_container = any("docker run" in script for script in _scripts(manifest).values())
+        shutdown = _scripts(manifest).get("Shutdown", "")
+        if runs_container and "docker stop" not in shutdown and "docker rm" not in shutdown:
+            found.append(f"Manifests[{index}] runs a container but its Shutdown does not stop it (docker stop)")
     return found
 
 

@@ -93,6 +93,12 @@ def mutated(change: str) -> dict[str, Any]:
         recipe["ComponentDescription"] = "x" * recipes.MAX_RECIPE_BYTES
     elif change == "bad_version":
         recipe["ComponentVersion"] = "1.0"
+    elif change == "no_shutdown":
+        del lifecycle["Shutdown"]
+    elif change == "no_rm":
+        lifecycle["Run"] = run_script(recipe).replace("--rm ", "")
+    elif change == "no_name":
+        lifecycle["Run"] = run_script(recipe).replace("--name edgeml-subscriber", "")
     return recipe
 
 
@@ -110,6 +116,9 @@ def mutated(change: str) -> dict[str, Any]:
         ("pip_install", "`pip install` on the device"),
         ("too_big", "Greengrass takes at most 16000"),
         ("bad_version", "is not MAJOR.MINOR.PATCH"),
+        ("no_shutdown", "its Shutdown does not stop it"),
+        ("no_rm", "without --rm"),
+        ("no_name", "needs --name"),
     ],
 )
 def test_each_known_mistake_is_refused(change: str, message: str) -> None:
