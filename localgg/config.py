@@ -57,8 +57,11 @@ class ConfigStore:
         reset: list[str] | None = None,
         previous: dict[str, Any] | None = None,
     ) -> None:
-        """A deployment's view: the previous tree (or the recipe default), then RESET paths, then MERGE."""
-        tree = copy.deepcopy(previous if previous is not None else default)
+        """A deployment's view, as the nucleus merges it: the recipe default under the values already on the
+        device (a new default does not overwrite them; new keys are added), then RESET paths, then MERGE."""
+        tree = copy.deepcopy(default)
+        if previous is not None:
+            deep_merge(tree, previous)
         if reset:
             for path in reset:
                 _remove_path(tree, path)

@@ -156,3 +156,11 @@ def test_docker_artifacts_must_be_present_or_pullable(docker_client: docker.Dock
     check_docker_image(base_image)
     with pytest.raises(DeploymentError, match="edgeml/absent:never is neither present nor pullable"):
         check_docker_image("edgeml/absent:never")
+
+
+def test_a_new_version_keeps_the_devices_values_and_adds_new_keys(gg: CoreThread) -> None:
+    write_recipe(gg.recipes, "Conf", configuration={"a": 1})
+    gg.deploy("Conf", update_config={"Conf": {"MERGE": {"a": 10}}})
+    write_recipe(gg.recipes, "Conf", version="1.1.0", configuration={"a": 2, "b": 3})
+    gg.deploy("Conf", version="1.1.0")
+    assert gg.core.config.tree("Conf") == {"a": 10, "b": 3}
