@@ -60,28 +60,20 @@ image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked i
 demo: setup $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
-plan: setup ## terraform plan of the cloud side: against local moto by default, TARGET=aws for a real account
+plan: setup ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
 	$(PY) -m scripts plan --target $(TARGET)
 
-# Until the local cloud exists, everything past `plan` talks to a real account: say so explicitly.
-REQUIRE_AWS = @[ "$(TARGET)" = aws ] || { echo "this runs against AWS: add TARGET=aws (a local cloud is not built yet)" >&2; exit 2; }
+apply: setup ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
+	$(PY) -m scripts apply --target $(TARGET)
 
-apply: setup ## terraform apply of the cloud side in your account (TARGET=aws; asks before changing anything)
-	$(REQUIRE_AWS)
-	scripts/terraform.sh -chdir=terraform init -input=false
-	scripts/terraform.sh -chdir=terraform apply
+deploy: setup $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1)
+	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run)
 
-deploy: setup $(MODEL_PATH) ## Build, publish, deploy to the thing group and follow every device (TARGET=aws, DRY_RUN=1)
-	$(REQUIRE_AWS)
-	$(PY) -m scripts deploy --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run)
+status: setup ## Per-device view of the thing group's current deployment
+	$(PY) -m scripts status --target $(TARGET)
 
-status: setup ## Per-device view of the thing group's current deployment (TARGET=aws)
-	$(REQUIRE_AWS)
-	$(PY) -m scripts status
-
-destroy: setup ## Components off the devices; versions, artifacts, images, then the infrastructure deleted (TARGET=aws)
-	$(REQUIRE_AWS)
-	$(PY) -m scripts destroy --yes
+destroy: setup ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped
+	$(PY) -m scripts destroy --target $(TARGET) --yes
 
 bench: setup ## Benchmarks: inference latency, IPC throughput through localgg, a no-change deploy re-run
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+from docker.errors import DockerException
+
 from localgg.cloud.greengrassv2 import ControlPlane
 from localgg.core import Core
 from localgg.deployment import DeploymentError, DeploymentRequest
@@ -31,7 +34,7 @@ class DeviceAgent:
         self,
         core: Core,
         plane: ControlPlane,
-        groups: list[str],
+        groups: Callable[[], list[str]],
         s3: Any,
         ecr: Any,
         registry_login: Callable[[str, str, str], None],
@@ -44,14 +47,19 @@ class DeviceAgent:
         self.recipe_dir, self.artifact_dir = workdir / "recipes", workdir / "artifacts"
         self.settle_timeout = settle_timeout
         self.stable_for = stable_for
-        plane.register_core_device(core.thing_name, groups)
 
     async def run(self, interval: float = 1.0) -> None:
         while True:
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except (ClientError, BotoCoreError) as exc:  # the cloud did not answer: a device keeps polling
+                log.warning("cannot reach the cloud: %s", exc)
             await asyncio.sleep(interval)
 
     async def poll_once(self) -> str | None:
+        # Group membership can change under a device (a thing group created or deleted by Terraform): asked anew.
+        groups = await asyncio.get_running_loop().run_in_executor(None, self.groups)
+        self.plane.register_core_device(self.core.thing_name, groups)
         deployment = self.plane.next_deployment(self.core.thing_name)
         if deployment is None:
             return None
@@ -63,7 +71,7 @@ class DeviceAgent:
             await asyncio.get_running_loop().run_in_executor(None, self._fetch, wanted)
             await self._apply(wanted)
             broken = await self._settle(wanted)
-        except (DeploymentError, RecipeError, OSError) as exc:
+        except (DeploymentError, RecipeError, OSError, ClientError, BotoCoreError, DockerException) as exc:
             broken = [f"the deployment could not be applied: {exc}"]
         if not broken:
             self.plane.report(self.core.thing_name, deployment_id, "SUCCEEDED", installed=self.installed())

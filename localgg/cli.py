@@ -1,7 +1,8 @@
 """`python -m localgg run ...`: a local Greengrass core in the foreground, until SIGINT or SIGTERM.
+`python -m localgg stack ...`: the local cloud with such a core as its core device (see localgg.cloud.stack).
 
 Exit codes: 0 stopped by a signal (every component stopped, containers included), 1 the deployment could
-not be applied (nothing was started), 2 bad command line.
+not be applied or the stack could not start (nothing was left running), 2 bad command line.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import asyncio
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 
-from localgg.cloud.greengrassv2 import ControlPlane
-from localgg.cloud.server import serve
+from localgg.cloud import stack
+from localgg.cloud.registry import RegistryUnavailable
 from localgg.core import Core, CoreError
 from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
 from localgg.mqtt import BridgeError, MqttBridge
@@ -71,16 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=host_port,
         help="an MQTT broker standing in for AWS IoT Core (PublishToIoTCore, SubscribeToIoTCore)",
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    cloud = sub.add_parser(
-        "cloud",
-        help="serve a local greengrassv2 control plane until SIGINT/SIGTERM",
-        description="Serve the greengrassv2 API (component versions, deployments, core devices) "
-        "on 127.0.0.1. Point boto3 at it with AWS_ENDPOINT_URL_GREENGRASSV2.",
+    stack = sub.add_parser(
+        "stack",
+        help="run the local cloud and a core device in it until SIGINT/SIGTERM",
+        description="Run moto (S3, ECR, IAM, IoT, STS), a registry standing in for ECR's, the greengrassv2 control "
+        "plane and a localgg core provisioned as a core device of THING_GROUP, until SIGINT/SIGTERM. ROOT/stack.json "
+        "appears when every part answers and gives their endpoints; `make deploy` starts this for you.",
     )
-    cloud.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    cloud.add_argument("--region", default="eu-west-1", help="Region in the ARNs it makes")
-    cloud.add_argument("--account", default="123456789012", help="account in the ARNs it makes")
+    stack.add_argument("--root", type=Path, required=True, help="the stack's folder (state, logs, registry data)")
+    stack.add_argument("--thing-name", default="localgg-core", help="the core device's thing name")
+    stack.add_argument("--thing-group", default="edgeml-cores", help="the thing group the device joins once it exists")
+    stack.add_argument("--region", default="eu-west-1", help="the local cloud's Region")
+    for command in (run, stack):
+        command.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
@@ -119,35 +122,22 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_cloud(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    server, url = serve(ControlPlane(args.region, args.account), args.port)
-    print(f"AWS_ENDPOINT_URL_GREENGRASSV2={url}", flush=True)
-    stop.wait()
-    server.shutdown()
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "cloud":
-        return serve_cloud(args)
     args.root.mkdir(parents=True, exist_ok=True)
-    (args.root / "logs").mkdir(exist_ok=True)
-    handlers: list[logging.Handler] = [
-        logging.StreamHandler(sys.stderr),
-        logging.FileHandler(args.root / "logs" / "greengrass.log"),
-    ]
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if args.command == "run":
+        (args.root / "logs").mkdir(exist_ok=True)
+        handlers.append(logging.FileHandler(args.root / "logs" / "greengrass.log"))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         handlers=handlers,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "stack":
+            return asyncio.run(stack.run(args.root, args.thing_name, args.thing_group, args.region))
         return asyncio.run(run(args))
-    except (DeploymentError, CoreError, BridgeError) as exc:
+    except (DeploymentError, CoreError, BridgeError, RegistryUnavailable) as exc:
         log.error("%s", exc)
         return 1

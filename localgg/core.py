@@ -187,6 +187,7 @@ class Core:
                     "state": self.components[name].state.value if name in self.components else "FINISHED",
                 }
                 for name in self.order
+                if name in self.recipes  # while a deployment removes components, the order still names them
             },
         }
 

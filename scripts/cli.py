@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from localgg.cloud.stack import StackInfo
 from scripts import (
     aws,
     components,
@@ -25,6 +27,7 @@ from scripts import (
     engine,
     image,
     infra,
+    localcloud,
     pipeline,
     recipes,
     registry,
@@ -35,6 +38,7 @@ from scripts import (
 )
 
 Result = dict[str, Any]
+PREDICTIONS_TIMEOUT = 60.0
 # Errors that end a command with exit code 1 and their message, never a traceback.
 EXPECTED_ERRORS = (
     engine.EngineError,
@@ -42,6 +46,7 @@ EXPECTED_ERRORS = (
     recipes.RecipeError,
     demo.DemoError,
     infra.InfraError,
+    localcloud.LocalCloudError,
     aws.AwsError,
     components.ComponentError,
     registry.PushError,
@@ -111,32 +116,59 @@ def _demo(args: argparse.Namespace, progress: engine.Progress) -> Result:
     }
 
 
-def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
-        choices=["local", "aws"],
+        choices=infra.TARGETS,
         default="local",
-        help="local: against moto on a loopback port (no AWS account); aws: the normal credential chain",
+        help="local (default): the local cloud in build/local, started if need be, no AWS account; "
+        "aws: the normal credential chain and the Terraform state in terraform/",
     )
 
 
-def _plan(args: argparse.Namespace, progress: engine.Progress) -> Result:
-    return infra.plan(args.target, progress)
-
-
 def _outputs_arguments(parser: argparse.ArgumentParser) -> None:
+    _target_arguments(parser)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--outputs", type=Path, help="a saved `terraform output -json` file")
+    source.add_argument("--outputs", type=Path, help="with --target aws: a saved `terraform output -json` file")
     source.add_argument(
         "--terraform-dir",
         type=Path,
         default=infra.WORKDIR,
-        help="read the outputs from this applied Terraform folder (default: terraform/)",
+        help="with --target aws: read the outputs from this applied Terraform folder (default: terraform/)",
     )
 
 
-def _read_outputs(args: argparse.Namespace) -> dict[str, Any]:
+def _workspace(args: argparse.Namespace, progress: engine.Progress) -> infra.Workspace:
+    """The target's workspace. Local: the running cloud (started if need be), with this process's environment
+    pointed at it, since boto3 and python-terraform read it there."""
+    if args.target == "aws":
+        return infra.Workspace("aws")
+    if getattr(args, "outputs", None) is not None:
+        raise infra.InfraError("--outputs applies to --target aws; the local cloud has its own Terraform state")
+    space = infra.local_workspace(progress)
+    os.environ.update(space.env)
+    return space
+
+
+def _existing_workspace(args: argparse.Namespace, progress: engine.Progress) -> infra.Workspace | None:
+    """As `_workspace`, but None rather than starting a local cloud that is not running."""
+    return None if args.target == "local" and localcloud.find() is None else _workspace(args, progress)
+
+
+def _read_outputs(args: argparse.Namespace, space: infra.Workspace) -> dict[str, Any]:
+    if space.target == "local":
+        return infra.outputs(space)
     return tfoutputs.from_file(args.outputs) if args.outputs else tfoutputs.from_workdir(args.terraform_dir)
+
+
+def _plan(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    space = _workspace(args, progress)
+    return infra.plan(space, progress)
+
+
+def _apply(args: argparse.Namespace, progress: engine.Progress) -> Result:
+    space = _workspace(args, progress)
+    return infra.apply(space, progress)
 
 
 def _device_table(records: list[dict[str, Any]]) -> Table:
@@ -168,7 +200,8 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
-    outputs = _read_outputs(args)
+    space = _workspace(args, progress)
+    outputs = infra.apply(space, progress) if space.cloud else _read_outputs(args, space)
     session = aws.session(outputs["region"])
     clients = pipeline.Clients(
         aws.client(session, "greengrassv2"),
@@ -176,19 +209,38 @@ def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
         aws.client(session, "ecr"),
         engine.ensure_engine(progress=progress),
     )
-    options = pipeline.Options(args.model, args.bump, args.dry_run, args.timeout)
+    # The local device polls every second; a real fleet answers on the scale of seconds to minutes.
+    options = pipeline.Options(args.model, args.bump, args.dry_run, args.timeout, 1.0 if space.cloud else 5.0)
     workdir = infra.REPO / "build" / "deploy"
     if args.json:
-        return pipeline.deploy(outputs, clients, options, progress, lambda devices: None, workdir)
-    with Live(_device_table([]), console=Console(), auto_refresh=False) as live:
-        return pipeline.deploy(
-            outputs,
-            clients,
-            options,
-            progress,
-            lambda devices: live.update(_device_table([pipeline.device_record(d) for d in devices]), refresh=True),
-            workdir,
+        result = pipeline.deploy(outputs, clients, options, progress, lambda devices: None, workdir)
+    else:
+        with Live(_device_table([]), console=Console(), auto_refresh=False) as live:
+            result = pipeline.deploy(
+                outputs,
+                clients,
+                options,
+                progress,
+                lambda devices: live.update(_device_table([pipeline.device_record(d) for d in devices]), refresh=True),
+                workdir,
+            )
+    if space.cloud and not args.dry_run:
+        result["predictions"] = _predictions_flowing(space.cloud, progress)
+    return result
+
+
+def _predictions_flowing(cloud: StackInfo, progress: engine.Progress, count: int = 2) -> list[str]:
+    log = localcloud.subscriber_log(cloud, pipeline.SUBSCRIBER)
+    progress(f"waiting for {count} new predictions in {log}")
+    found = localcloud.predictions(log, count, PREDICTIONS_TIMEOUT, log.stat().st_size if log.exists() else 0)
+    if len(found) < count:
+        raise localcloud.LocalCloudError(
+            f"the devices run the deployment, but the subscriber wrote {len(found)} of {count} predictions "
+            f"within {PREDICTIONS_TIMEOUT:.0f}s: see {log}"
         )
+    for line in found:
+        progress(f"  prediction: {line}")
+    return found
 
 
 def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,19 +251,33 @@ def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _destroy(args: argparse.Namespace, progress: engine.Progress) -> Result:
-    outputs = _read_outputs(args)
+    space = _existing_workspace(args, progress)
+    if space is None:
+        localcloud.stop(progress)
+        progress("local cloud: not running; nothing to destroy")
+        return {"local_cloud_stopped": False}
+    outputs = _read_outputs(args, space)
     session = aws.session(outputs["region"])
     gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
 
     def infrastructure() -> None:
         if not args.keep_infrastructure:
-            infra.destroy(progress)
+            infra.destroy(space, progress)
 
-    return teardown.destroy(outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, args.timeout)
+    interval = 1.0 if space.cloud else 5.0
+    result = teardown.destroy(
+        outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, args.timeout, interval
+    )
+    if space.cloud and not args.keep_infrastructure:
+        result["local_cloud_stopped"] = localcloud.stop(progress)
+    return result
 
 
 def _status(args: argparse.Namespace, progress: engine.Progress) -> Result:
-    outputs = _read_outputs(args)
+    space = _existing_workspace(args, progress)
+    if space is None:
+        raise localcloud.LocalCloudError("the local cloud is not running: `make deploy` starts it")
+    outputs = _read_outputs(args, space)
     result = pipeline.status(outputs, aws.client(aws.session(outputs["region"]), "greengrassv2"))
     if args.json:
         return result
@@ -226,8 +292,11 @@ COMMANDS: dict[str, Command] = {
     "image": Command(
         "build the subscriber image with a model baked in; prints its name and size", _image, _image_arguments
     ),
-    "plan": Command(
-        "terraform plan of the cloud side, locally against moto or against a real account", _plan, _plan_arguments
+    "plan": Command("terraform plan of the cloud side (local cloud by default)", _plan, _target_arguments),
+    "apply": Command(
+        "terraform apply of the cloud side: the local cloud without asking, a real account after asking",
+        _apply,
+        _target_arguments,
     ),
     "deploy": Command(
         "build, publish and deploy both components to the thing group, then follow every device",

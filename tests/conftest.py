@@ -95,7 +95,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, i
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's distribution registry on a loopback port, standing in for the ECR registry; yields host:port."""
-    from tests.support import registry as local_registry
+    from localgg.cloud import registry as local_registry
 
     try:
         server, host = local_registry.start(tmp_path_factory.mktemp("registry"))
@@ -107,11 +107,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto as a real HTTP endpoint (with the IoT tagging extension Terraform needs)."""
-    from tests.support import moto_iot
+def moto_endpoint(registry: str) -> Iterator[str]:
+    """moto as a real HTTP endpoint, as the local cloud runs it: IoT tagging added, ECR bound to the registry."""
+    from localgg.cloud import moto_aws
 
-    server, url = moto_iot.start()
+    server, url = moto_aws.start(registry=registry)
     yield url
     server.stop()
 

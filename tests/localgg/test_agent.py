@@ -35,7 +35,7 @@ def fleet(gg: CoreThread) -> Iterator[tuple[ControlPlane, Any, DeviceAgent]]:
         return DeviceAgent(
             gg.core,
             plane,
-            [GROUP],
+            lambda: [GROUP],
             s3=None,
             ecr=None,
             registry_login=lambda *a: None,
@@ -69,10 +69,10 @@ def deploy(gg: CoreThread, client: Any, agent: DeviceAgent, number: str) -> tupl
 
 def test_a_deployment_is_applied_and_reported(gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]) -> None:
     plane, client, agent = fleet
-    assert plane.devices["test-thing"].groups == {GROUP}
     version(client, "1.0.0", "exec sleep 300")
     deployment, outcome = deploy(gg, client, agent, "1.0.0")
     assert outcome == "SUCCEEDED"
+    assert plane.devices["test-thing"].groups == {GROUP}  # registered with the groups it was asked for
     (device,) = rollout.follow(client, GROUP, deployment, {NAME}, timeout=5, on_update=lambda d: None, interval=0)
     assert (device.execution, device.components[NAME].version, device.components[NAME].state) == (
         "SUCCEEDED",

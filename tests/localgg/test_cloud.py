@@ -136,29 +136,3 @@ def test_deleted_versions_are_gone(cloud: tuple[ControlPlane, Any]) -> None:
     with pytest.raises(gg.exceptions.ResourceNotFoundException):
         gg.describe_component(arn=arn)
     assert gg.list_components()["components"] == []
-
-
-def test_the_endpoint_runs_as_its_own_process() -> None:
-    import signal
-    import subprocess
-    import sys
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "localgg", "cloud"], stdout=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("AWS_ENDPOINT_URL_GREENGRASSV2=http://127.0.0.1:")
-        gg = boto3.client(
-            "greengrassv2",
-            region_name="eu-west-1",
-            endpoint_url=line.split("=", 1)[1],
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
-        assert gg.list_components()["components"] == []
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()

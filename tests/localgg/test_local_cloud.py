@@ -41,7 +41,7 @@ def stack(
         return DeviceAgent(
             gg.core,
             plane,
-            [GROUP],
+            lambda: [GROUP],
             s3,
             ecr,
             lambda host, user, password: docker_client.login(user, password, registry=host),

@@ -1,5 +1,6 @@
 """Teardown: our components off the devices first, then versions, S3 object versions, ECR images and Terraform.
-S3 and the ECR API are moto as a real endpoint; greengrassv2 is botocore's Stubber (moto has none)."""
+S3 and the ECR API are moto as a real endpoint, its images in a real registry; greengrassv2 is botocore's Stubber
+here (the control plane's own tests and the local cloud's cover it over HTTP)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import pipeline, teardown
+from tests.support.registry import push_manifest
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
@@ -18,7 +20,7 @@ PUB, SUB, OTHER = pipeline.PUBLISHER, pipeline.SUBSCRIBER, "com.other.Team"
 
 
 @pytest.fixture
-def cloud(moto_endpoint: str) -> Iterator[dict[str, Any]]:
+def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
     session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     s3, ecr = session.client("s3", endpoint_url=moto_endpoint), session.client("ecr", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="td-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -26,20 +28,17 @@ def cloud(moto_endpoint: str) -> Iterator[dict[str, Any]]:
     for body in (b"v1", b"v2"):
         s3.put_object(Bucket="td-bucket", Key="artifacts/com.x/abc/publisher.zip", Body=body)
     s3.put_object(Bucket="td-bucket", Key="elsewhere/keep.txt", Body=b"not ours")
-    ecr.create_repository(repositoryName="td/subscriber")
-    manifest = (
-        '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", '
-        '"config": {"digest": "sha256:' + "1" * 64 + '", "size": 1, "mediaType": '
-        '"application/vnd.docker.container.image.v1+json"}, "layers": []}'
-    )
-    ecr.put_image(repositoryName="td/subscriber", imageManifest=manifest, imageTag="img-1")
+    uri = ecr.create_repository(repositoryName="td/subscriber")["repository"]["repositoryUri"]
+    assert uri == f"{registry}/td/subscriber"  # ECR names the local registry
+    digest = push_manifest(registry, "td/subscriber", "img-1")
+    assert ecr.list_images(repositoryName="td/subscriber")["imageIds"] == [{"imageDigest": digest, "imageTag": "img-1"}]
     outputs = {
         "region": REGION,
         "account_id": ACCOUNT,
         "thing_group_arn": GROUP,
         "artifact_bucket": "td-bucket",
         "artifact_prefix": "artifacts",
-        "repository_url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/td/subscriber",
+        "repository_url": uri,
     }
     yield {"s3": s3, "ecr": ecr, "outputs": outputs}
     for version in s3.list_object_versions(Bucket="td-bucket").get("Versions", []):

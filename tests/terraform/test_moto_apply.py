@@ -1,7 +1,7 @@
 """`terraform apply` with the real AWS provider against moto as a real HTTP endpoint; every policy read back with
 boto3 and compared exactly; re-plan shows no changes; destroy leaves nothing.
 
-moto lacks IoT tagging, which the provider needs: tests/support/moto_iot.py adds it (test-only)."""
+moto lacks IoT tagging, which the provider needs: localgg/cloud/moto_aws.py adds it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
+from localgg.cloud import moto_aws
 from scripts import tfoutputs
 from tests.conftest import REPO
-from tests.support import moto_iot
 from tests.terraform.conftest import Run
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ THING = "${iot:Connection.Thing.ThingName}"
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server, url = moto_iot.start()
+    server, url = moto_aws.start()
     yield url
     server.stop()
 

@@ -1,0 +1,189 @@
+"""moto as the local AWS: S3, ECR, IAM, IoT and STS on one loopback endpoint, with what this project needs added.
+
+- IoT tagging. moto 5.x has no IoT TagResource/UntagResource/ListTagsForResource, and Terraform's AWS provider
+  retries ListTagsForResource for over ten minutes, so `terraform apply` would hang on every IoT resource. The
+  three operations are added, and the tags that create calls carry are recorded.
+- Policy conditions. moto treats a condition key that is absent from the request as a match, and answers DENIED
+  for a statement whose condition fails, so the artifact bucket's "deny unless TLS" statement denies every
+  request (moto knows nothing of the transport). In IAM a condition on an absent key is false (bar `Null` and
+  `...IfExists`), and a statement whose condition is false does not apply: that is what it does here.
+- ECR bound to a real registry. Repository URIs name the local registry instead of `*.dkr.ecr.*.amazonaws.com`,
+  and ListImages, BatchDeleteImage and DeleteRepository act on the images pushed there, so `docker push` after an
+  ECR-token login and the ECR image API see the same images, as on AWS.
+
+It patches moto's response classes in this process; `start()` serves everything on a loopback port.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ecr import models as ecr_models
+from moto.ecr.exceptions import RepositoryNotEmptyException
+from moto.ecr.responses import ECRResponse
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iot.responses import IoTResponse
+from moto.server import ThreadedMotoServer
+
+from localgg.cloud.net import free_port
+from localgg.cloud.registry import RegistryApi
+
+_TAGS: dict[str, dict[str, str]] = {}
+_LOCK = threading.Lock()
+
+
+def _tag(arn: str, tags: list[dict[str, str]] | None) -> None:
+    with _LOCK:
+        _TAGS.setdefault(arn, {}).update({t["Key"]: t["Value"] for t in tags or []})
+
+
+def _list_tags_for_resource(self: IoTResponse) -> ActionResult:
+    with _LOCK:
+        tags = dict(_TAGS.get(self._get_param("resourceArn"), {}))
+    return ActionResult({"tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+
+
+def _tag_resource(self: IoTResponse) -> EmptyResult:
+    _tag(self._get_param("resourceArn"), self._get_param("tags"))
+    return EmptyResult()
+
+
+def _untag_resource(self: IoTResponse) -> EmptyResult:
+    with _LOCK:
+        tags = _TAGS.get(self._get_param("resourceArn"), {})
+        for key in self._get_param("tagKeys") or []:
+            tags.pop(key, None)
+    return EmptyResult()
+
+
+def _recording_tags(create: Callable[[IoTResponse], ActionResult], arn_field: str) -> Callable[[IoTResponse], Any]:
+    def wrapper(self: IoTResponse) -> ActionResult:
+        result = create(self)
+        created = result.result
+        if isinstance(created, dict) and created.get(arn_field):
+            _tag(created[arn_field], self._get_param("tags"))
+        return result
+
+    return wrapper
+
+
+def install_iot_tagging() -> None:
+    """Patch moto's IoT responses (idempotent)."""
+    if getattr(IoTResponse, "_edgeml_tagging", False):
+        return
+    IoTResponse.list_tags_for_resource = _list_tags_for_resource  # type: ignore[attr-defined]
+    IoTResponse.tag_resource = _tag_resource  # type: ignore[attr-defined]
+    IoTResponse.untag_resource = _untag_resource  # type: ignore[attr-defined]
+    for method, arn_field in (
+        ("create_thing_group", "thingGroupArn"),
+        ("create_role_alias", "roleAliasArn"),
+        ("create_policy", "policyArn"),
+        ("create_thing_type", "thingTypeArn"),
+    ):
+        setattr(IoTResponse, method, _recording_tags(getattr(IoTResponse, method), arn_field))
+    IoTResponse._edgeml_tagging = True  # type: ignore[attr-defined]
+
+
+def _conditions_hold(statement: IAMPolicyStatement, context: dict[str, str]) -> bool:
+    for operator, values in (statement._statement.get("Condition") or {}).items():
+        if operator != "Null" and not operator.endswith("IfExists") and any(key not in context for key in values):
+            return False
+    return bool(statement._check_conditions(context))
+
+
+def install_condition_semantics() -> None:
+    """A statement applies only when its conditions hold (idempotent)."""
+    if getattr(IAMPolicyStatement, "_edgeml_conditions", False):
+        return
+    original = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(
+        self: IAMPolicyStatement,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> PermissionResult:
+        if not _conditions_hold(self, incoming_condition_values or {}):
+            return PermissionResult.NEUTRAL
+        return original(self, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+    IAMPolicyStatement._edgeml_conditions = True  # type: ignore[attr-defined]
+
+
+_REGISTRY: list[RegistryApi] = []  # the registry that ECR's image operations act on, once bound
+
+
+def _registry(self: ECRResponse) -> RegistryApi:
+    # Raises RepositoryNotFoundException, as ECR does, before the registry is asked anything.
+    self.ecr_backend._get_repository(self._get_param("repositoryName"), self._get_param("registryId"))
+    return _REGISTRY[0]
+
+
+def _list_images(self: ECRResponse) -> ActionResult:
+    images = _registry(self).images(self._get_param("repositoryName"))
+    return ActionResult({"imageIds": [{"imageDigest": digest, "imageTag": tag} for digest, tag in images]})
+
+
+def _batch_delete_image(self: ECRResponse) -> ActionResult:
+    registry, name = _registry(self), self._get_param("repositoryName")
+    deleted, failures = [], []
+    for image_id in self._get_param("imageIds") or []:
+        digest = image_id.get("imageDigest") or registry.digest(name, image_id.get("imageTag", ""))
+        if digest and registry.delete(name, digest):
+            deleted.append(
+                {"imageDigest": digest, **({"imageTag": image_id["imageTag"]} if "imageTag" in image_id else {})}
+            )
+        else:
+            failures.append(
+                {"imageId": image_id, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}
+            )
+    return ActionResult({"imageIds": deleted, "failures": failures})
+
+
+def _deleting_images(delete: Callable[[ECRResponse], ActionResult]) -> Callable[[ECRResponse], ActionResult]:
+    def wrapper(self: ECRResponse) -> ActionResult:
+        registry, name = _registry(self), self._get_param("repositoryName")
+        images = registry.images(name)
+        if images and not self._get_param("force"):
+            raise RepositoryNotEmptyException(name, self._get_param("registryId") or self.current_account)
+        for digest in {digest for digest, _ in images}:
+            registry.delete(name, digest)
+        return delete(self)
+
+    return wrapper
+
+
+def bind_ecr_to_registry(host: str) -> None:
+    """Point moto's ECR at the registry on `host` (once per process: moto's backends are process-wide)."""
+    if _REGISTRY:
+        if _REGISTRY[0].base != RegistryApi(host).base:
+            raise RuntimeError("moto's ECR is already bound to another registry in this process")
+        return
+    _REGISTRY.append(RegistryApi(host))
+    original_init = ecr_models.Repository.__init__
+
+    def init(self: ecr_models.Repository, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.uri = f"{host}/{self.name}"
+
+    ecr_models.Repository.__init__ = init  # type: ignore[method-assign]
+    ECRResponse.list_images = _list_images  # type: ignore[method-assign]
+    ECRResponse.batch_delete_image = _batch_delete_image  # type: ignore[method-assign]
+    ECRResponse.delete_repository = _deleting_images(ECRResponse.delete_repository)  # type: ignore[method-assign,assignment]
+
+
+def start(port: int | None = None, registry: str | None = None) -> tuple[ThreadedMotoServer, str]:
+    """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging and, given a registry host, ECR bound to it."""
+    install_iot_tagging()
+    install_condition_semantics()
+    if registry is not None:
+        bind_ecr_to_registry(registry)
+    port = port or free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"

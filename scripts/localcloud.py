@@ -1,0 +1,122 @@
+"""The local cloud as the tools see it: started in the background when it is not running, found again by the next
+command through build/local/stack.json, stopped by `destroy`.
+
+It keeps everything in memory, so a stack that is gone (a reboot, a kill) takes its Terraform state with it: a
+new one starts from a clean folder rather than next to a state that describes resources nobody has any more.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from localgg.cloud.stack import STATE_FILE, StackInfo
+from scripts.engine import Progress
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = REPO / "build" / "local"
+LOG = "stack.log"
+PREDICTION = "result: "
+
+
+class LocalCloudError(RuntimeError):
+    pass
+
+
+def _process_alive(pid: int) -> bool:
+    """Running and a stack: not gone, not a zombie (PID 1 may not reap it), not a reused PID."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"localgg\0stack" in cmdline
+
+
+def find(root: Path = ROOT) -> StackInfo | None:
+    info = StackInfo.load(root)
+    return info if info is not None and _process_alive(info.pid) else None
+
+
+def _log_tail(root: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join((root / LOG).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> StackInfo:
+    """The running stack, or a new one started in the background (it outlives this command)."""
+    running = find(root)
+    if running is not None:
+        progress(f"local cloud: running (pid {running.pid}, {running.aws})")
+        return running
+    if root.exists():
+        progress(f"local cloud: not running; clearing {root} (its state went with it)")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    progress("local cloud: starting moto, a registry, the greengrassv2 control plane and a core device")
+    with (root / LOG).open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localgg", "stack", "--root", str(root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # not killed with the terminal's Ctrl-C or with make
+            cwd=REPO,
+        )
+    deadline = time.monotonic() + timeout
+    while (info := StackInfo.load(root)) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise LocalCloudError(
+                f"the local cloud did not start (see {root / LOG}):\n{_log_tail(root)}"
+                if process.returncode is not None
+                else f"the local cloud did not answer within {timeout:.0f}s (see {root / LOG})"
+            )
+        time.sleep(0.1)
+    progress(f"local cloud: ready in {timeout - (deadline - time.monotonic()):.1f}s (pid {info.pid}, log {root / LOG})")
+    return info
+
+
+def stop(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
+    """Stop the stack (its core stops every component first) and delete its folder; False if none was running."""
+    info = find(root)
+    if info is not None:
+        progress(f"local cloud: stopping pid {info.pid}")
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _process_alive(info.pid):
+            if time.monotonic() > deadline:
+                raise LocalCloudError(f"the local cloud (pid {info.pid}) did not stop within {timeout:.0f}s")
+            time.sleep(0.1)
+        if (root / STATE_FILE).exists():
+            raise LocalCloudError(f"the local cloud stopped without cleaning up; see {root / LOG}")
+    if root.exists():
+        shutil.rmtree(root)
+    return info is not None
+
+
+def subscriber_log(info: StackInfo, component: str) -> Path:
+    return Path(info.core_root) / "logs" / f"{component}.log"
+
+
+def predictions(log: Path, count: int, timeout: float, since: int = 0) -> list[str]:
+    """The first `count` prediction lines the subscriber writes after byte `since` of its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with log.open("rb") as stream:
+                stream.seek(since)
+                text = stream.read().decode(errors="replace")
+        except OSError:
+            text = ""
+        found = [line.split(PREDICTION, 1)[1] for line in text.splitlines() if PREDICTION in line]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found[:count]
+        time.sleep(0.2)
