@@ -52,6 +52,7 @@ class DeviceAgent:
         while True:
             try:
                 await self.poll_once()
+                self.plane.report_components(self.core.thing_name, self.installed())
             except (ClientError, BotoCoreError) as exc:  # the cloud did not answer: a device keeps polling
                 log.warning("cannot reach the cloud: %s", exc)
             await asyncio.sleep(interval)
@@ -76,17 +77,31 @@ class DeviceAgent:
         if not broken:
             self.plane.report(self.core.thing_name, deployment_id, "SUCCEEDED", installed=self.installed())
             return "SUCCEEDED"
-        log.error("deployment %s failed on %s: %s; rolling back", deployment_id, self.core.thing_name, broken)
-        failed_states = self.installed()
-        await self._apply(previous)
         self.plane.report(
             self.core.thing_name,
             deployment_id,
             "FAILED",
-            "FAILED_ROLLBACK_COMPLETE: " + "; ".join(broken),
-            installed=failed_states,
+            f"{await self._handle_failure(deployment, previous, broken)}: " + "; ".join(broken),
+            installed=self.installed(),
         )
         return "FAILED"
+
+    async def _handle_failure(self, deployment: dict[str, Any], previous: dict[str, str], broken: list[str]) -> str:
+        """The deployment's failure handling policy, applied; returns the nucleus's detailed status for it."""
+        policies = deployment.get("deploymentPolicies") or {}
+        if policies.get("failureHandlingPolicy", "ROLLBACK") == "DO_NOTHING":
+            log.error("deployment %s failed: %s; left as it is (DO_NOTHING)", deployment["deploymentId"], broken)
+            return "FAILED_ROLLBACK_NOT_REQUESTED"
+        log.error("deployment %s failed: %s; rolling back", deployment["deploymentId"], broken)
+        try:
+            await self._apply(previous)
+            still_broken = await self._settle(previous)
+        except (DeploymentError, RecipeError, OSError) as exc:
+            still_broken = [str(exc)]
+        if still_broken:
+            log.error("rollback of %s failed: %s", deployment["deploymentId"], still_broken)
+            return "FAILED_UNABLE_TO_ROLLBACK"
+        return "FAILED_ROLLBACK_COMPLETE"
 
     def _fetch(self, wanted: dict[str, str]) -> None:
         """Recipes into the recipe folder, artifacts into <artifacts>/<name>/<version>/, registry login."""

@@ -120,31 +120,34 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         choices=infra.TARGETS,
-        default="local",
-        help="local (default): the local cloud in build/local, started if need be, no AWS account; "
-        "aws: the normal credential chain and the Terraform state in terraform/",
+        help="local (the default): the local cloud in build/local, started if need be, no AWS account; "
+        "aws (the default with --outputs or --terraform-dir): the normal credential chain and the Terraform "
+        "state in terraform/",
     )
 
 
 def _outputs_arguments(parser: argparse.ArgumentParser) -> None:
     _target_arguments(parser)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--outputs", type=Path, help="with --target aws: a saved `terraform output -json` file")
+    source.add_argument("--outputs", type=Path, help="AWS: a saved `terraform output -json` file")
     source.add_argument(
-        "--terraform-dir",
-        type=Path,
-        default=infra.WORKDIR,
-        help="with --target aws: read the outputs from this applied Terraform folder (default: terraform/)",
+        "--terraform-dir", type=Path, help="AWS: read the outputs from this applied Terraform folder (terraform/)"
     )
+
+
+def _target(args: argparse.Namespace) -> str:
+    explicit_outputs = getattr(args, "outputs", None) or getattr(args, "terraform_dir", None)
+    target: str = args.target or ("aws" if explicit_outputs else "local")
+    if target == "local" and explicit_outputs:
+        raise infra.InfraError("--outputs and --terraform-dir are for AWS; the local cloud has its own Terraform state")
+    return target
 
 
 def _workspace(args: argparse.Namespace, progress: engine.Progress) -> infra.Workspace:
     """The target's workspace. Local: the running cloud (started if need be), with this process's environment
     pointed at it, since boto3 and python-terraform read it there."""
-    if args.target == "aws":
+    if _target(args) == "aws":
         return infra.Workspace("aws")
-    if getattr(args, "outputs", None) is not None:
-        raise infra.InfraError("--outputs applies to --target aws; the local cloud has its own Terraform state")
     space = infra.local_workspace(progress)
     os.environ.update(space.env)
     return space
@@ -152,13 +155,15 @@ def _workspace(args: argparse.Namespace, progress: engine.Progress) -> infra.Wor
 
 def _existing_workspace(args: argparse.Namespace, progress: engine.Progress) -> infra.Workspace | None:
     """As `_workspace`, but None rather than starting a local cloud that is not running."""
-    return None if args.target == "local" and localcloud.find() is None else _workspace(args, progress)
+    return None if _target(args) == "local" and localcloud.find() is None else _workspace(args, progress)
 
 
 def _read_outputs(args: argparse.Namespace, space: infra.Workspace) -> dict[str, Any]:
     if space.target == "local":
         return infra.outputs(space)
-    return tfoutputs.from_file(args.outputs) if args.outputs else tfoutputs.from_workdir(args.terraform_dir)
+    if args.outputs:
+        return tfoutputs.from_file(args.outputs)
+    return tfoutputs.from_workdir(args.terraform_dir or infra.WORKDIR)
 
 
 def _plan(args: argparse.Namespace, progress: engine.Progress) -> Result:
@@ -269,6 +274,12 @@ def _destroy(args: argparse.Namespace, progress: engine.Progress) -> Result:
         outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, args.timeout, interval
     )
     if space.cloud and not args.keep_infrastructure:
+        left = localcloud.leftovers(gg, s3, ecr)
+        if left:
+            raise localcloud.LocalCloudError(
+                "the teardown left " + "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
+            )
+        progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
         result["local_cloud_stopped"] = localcloud.stop(progress)
     return result
 

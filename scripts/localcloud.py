@@ -14,8 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from localgg.cloud.stack import STATE_FILE, StackInfo
+from scripts.aws import calling
 from scripts.engine import Progress
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +102,35 @@ def stop(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
     if root.exists():
         shutil.rmtree(root)
     return info is not None
+
+
+def leftovers(gg: Any, s3: Any, ecr: Any) -> dict[str, list[str]]:
+    """Whatever the local cloud still holds after a teardown: it is ours alone, so anything found was left behind."""
+    found: dict[str, list[str]] = {}
+    with calling("list what the local cloud still holds"):
+        components = [c["componentName"] for c in gg.list_components(scope="PRIVATE").get("components", [])]
+        buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+        objects = [
+            f"s3://{bucket}/{v['Key']}"
+            for bucket in buckets
+            for v in s3.list_object_versions(Bucket=bucket).get("Versions", [])
+        ]
+        repositories = [r["repositoryName"] for r in ecr.describe_repositories().get("repositories", [])]
+        images = [
+            f"{name}@{i['imageDigest']}"
+            for name in repositories
+            for i in ecr.list_images(repositoryName=name)["imageIds"]
+        ]
+    for kind, items in (
+        ("component", components),
+        ("bucket", buckets),
+        ("object", objects),
+        ("repository", repositories),
+        ("image", images),
+    ):
+        if items:
+            found[kind] = items
+    return found
 
 
 def subscriber_log(info: StackInfo, component: str) -> Path:

@@ -50,8 +50,9 @@ class Device:
             for name, c in sorted(self.components.items())
             if c.state in BAD_STATES
         ]
-        cause = "; ".join(broken) or "no component of ours reported an error"
-        return f"{self.thing}: deployment {self.execution}: {self.reason or 'no reason given'}; {cause}"
+        # After a rollback the components are healthy again: the reason alone then says what failed.
+        causes = [self.reason, *broken] if self.reason or broken else ["no reason given"]
+        return f"{self.thing}: deployment {self.execution}: " + "; ".join(filter(None, causes))
 
 
 def _pages(gg: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from scripts import engine
 from tests.localgg.harness import CoreThread
 
 REPO = Path(__file__).resolve().parent.parent
+TERRAFORM = REPO / "scripts" / "terraform.sh"
+Run = Callable[..., subprocess.CompletedProcess[str]]
 SHARED = Path(os.environ.get("EDGEML_SHARED", REPO.parent / "shared"))
 SEED = SHARED / "seed"
 
@@ -127,3 +129,28 @@ def reference_image(docker_client: docker.DockerClient, seed: Path) -> str:
         "edgeml/subscriber:test-reference",
         progress=lambda message: None,
     ).tag
+
+
+@pytest.fixture(scope="session")
+def terraform() -> Run:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on the PATH (.ci/run says so loudly)")
+    probe = subprocess.run([str(TERRAFORM), "version"], capture_output=True, text=True, check=False)
+    rc = (REPO / "build" / "terraform.rc").read_text()
+    if probe.returncode != 0 or "filesystem_mirror" not in rc:
+        pytest.skip("no offline mirror of the hashicorp/aws provider on this machine (.ci/run says so loudly)")
+
+    def run(
+        *args: str, cwd: Path = REPO / "terraform", env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        # Always under a timeout: the AWS provider retries some failures for many minutes.
+        return subprocess.run(
+            [str(TERRAFORM), f"-chdir={cwd}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "TF_IN_AUTOMATION": "1", **(env or {})},
+            check=False,
+        )
+
+    return run

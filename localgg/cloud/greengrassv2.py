@@ -376,3 +376,11 @@ class ControlPlane:
             if installed is not None:
                 device.installed = installed
             device.updated = time.time()
+
+    def report_components(self, thing: str, installed: list[dict[str, Any]]) -> None:
+        """A component state change outside a deployment (the fleet status service's periodic update)."""
+        with self.lock:
+            device = self._device(thing)
+            if installed != device.installed:
+                device.installed = installed
+                device.updated = time.time()

@@ -104,6 +104,25 @@ def test_a_failing_deployment_is_rolled_back_and_reported(
     assert f"{NAME} 1.0.1" in message
 
 
+def test_do_nothing_leaves_a_failed_deployment_in_place(
+    gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]
+) -> None:
+    _, client, agent = fleet
+    version(client, "1.0.0", "exec sleep 300")
+    deploy(gg, client, agent, "1.0.0")
+    version(client, "1.0.1", "echo broken >&2; exit 3")
+    policies = deployments.Policies().deployment_policies() | {"failureHandlingPolicy": "DO_NOTHING"}
+    deployment = client.create_deployment(
+        targetArn=GROUP, components={NAME: {"componentVersion": "1.0.1"}}, deploymentPolicies=policies
+    )["deploymentId"]
+    assert gg.call(agent.poll_once(), timeout=60) == "FAILED"
+    assert gg.core.recipes[NAME].version == "1.0.1"  # not rolled back
+    reason = client.list_effective_deployments(coreDeviceThingName="test-thing")["effectiveDeployments"]
+    assert [(d["deploymentId"], d["reason"].split(":")[0]) for d in reason if d["deploymentId"] == deployment] == [
+        (deployment, "FAILED_ROLLBACK_NOT_REQUESTED")
+    ]
+
+
 def test_the_agent_loop_picks_deployments_up_by_itself(
     gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]
 ) -> None:

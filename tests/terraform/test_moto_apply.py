@@ -15,8 +15,7 @@ import pytest
 
 from localgg.cloud import moto_aws
 from scripts import tfoutputs
-from tests.conftest import REPO
-from tests.terraform.conftest import Run
+from tests.conftest import REPO, Run
 
 pytestmark = pytest.mark.slow
 REGION = "eu-west-1"

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from scripts.tfoutputs import REQUIRED_OUTPUTS
-from tests.conftest import REPO
-from tests.terraform.conftest import Run
+from tests.conftest import REPO, Run
 
 ROOT = REPO / "terraform"
 MODULES = sorted(p for p in (ROOT / "modules").iterdir() if p.is_dir())

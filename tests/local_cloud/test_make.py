@@ -1,0 +1,179 @@
+"""`make deploy` and `make destroy` end to end against the local cloud, as a user runs them, on a copy of the
+checkout (so the test can edit a recipe as a user would, and never touches the developer's own local cloud).
+
+Nothing is mocked: Terraform with the real AWS provider against moto, the image through a real registry, the
+greengrassv2 control plane over HTTP, and localgg as the core device running the real components in Docker.
+The scenarios build on each other, in order: first deploy, publisher-only change, broken subscriber, destroy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import docker
+import pytest
+
+from localgg.cloud.stack import StackInfo
+from scripts import localcloud, pipeline
+from tests.conftest import REPO, Run
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
+PREDICTION = "[6.573914 4.869721]"  # the reference model on the first seed sample
+
+
+def checkout_copy(target: Path) -> Path:
+    """The checkout's files (tracked and new, not ignored) with their times, plus the wheel cache."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    for wheel in (REPO / "components/subscriber/wheelhouse").glob("*.whl"):
+        shutil.copy2(wheel, target / "components/subscriber/wheelhouse" / wheel.name)
+    return target
+
+
+class Make:
+    def __init__(self, repo: Path, model: Path) -> None:
+        self.repo, self.model = repo, model
+
+    def __call__(self, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
+        overrides = {
+            # The checkout's environments serve the copy: nothing is installed again.
+            "VENV": str(REPO / ".venv"),
+            "VENV_STAMP": str(REPO / ".venv" / ".installed"),
+            "CHECKOV_STAMP": str(REPO / ".venv-checkov" / ".installed"),
+            "MODEL_PATH": str(self.model),
+            **variables,
+        }
+        done = subprocess.run(
+            ["make", "-C", str(self.repo), target, *(f"{k}={v}" for k, v in overrides.items())],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "TERM": "dumb"},
+            check=False,
+        )
+        print(done.stdout[-6000:], done.stderr[-3000:])  # shown by pytest when a test fails
+        return done
+
+    @property
+    def root(self) -> Path:
+        return self.repo / "build" / "local"
+
+    def cloud(self) -> StackInfo:
+        info = localcloud.find(self.root)
+        assert info is not None, "the local cloud is not running"
+        return info
+
+    def client(self, service: str) -> Any:
+        info = self.cloud()
+        endpoint = info.greengrassv2 if service == "greengrassv2" else info.aws
+        return boto3.client(
+            service,
+            region_name=info.region,
+            endpoint_url=endpoint,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+
+@pytest.fixture(scope="module")
+def make(
+    terraform: Run, seed: Path, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Make]:
+    runner = Make(checkout_copy(tmp_path_factory.mktemp("checkout")), seed / "xgboost_wine_quality.json")
+    yield runner
+    localcloud.stop(lambda message: None, runner.root)  # whatever happened, nothing is left running
+
+
+def versions(make: Make, name: str) -> list[str]:
+    gg = make.client("greengrassv2")
+    arn = f"arn:aws:greengrass:{make.cloud().region}:{make.cloud().account}:components:{name}"
+    return sorted(v["componentVersion"] for v in gg.list_component_versions(arn=arn)["componentVersions"])
+
+
+def installed(make: Make) -> dict[str, tuple[str, str]]:
+    gg = make.client("greengrassv2")
+    components = gg.list_installed_components(coreDeviceThingName=make.cloud().thing)["installedComponents"]
+    return {c["componentName"]: (c["componentVersion"], c["lifecycleState"]) for c in components}
+
+
+def started_at(client: docker.DockerClient) -> str:
+    started: str = client.containers.get(CONTAINER).attrs["State"]["StartedAt"]
+    return started
+
+
+def test_first_deploy_from_a_clean_state(make: Make, docker_client: docker.DockerClient) -> None:
+    assert not make.root.exists()
+    done = make("deploy")
+    assert done.returncode == 0, done.stderr
+    assert f"prediction: {PREDICTION}" in done.stdout
+    gg, thing = make.client("greengrassv2"), make.cloud().thing
+    devices = gg.list_core_devices()["coreDevices"]
+    assert [(d["coreDeviceThingName"], d["status"]) for d in devices] == [(thing, "HEALTHY")]
+    (effective,) = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
+    assert effective["coreDeviceExecutionStatus"] == "SUCCEEDED"
+    assert installed(make) == {
+        pipeline.PUBLISHER: ("1.0.0", "RUNNING"),
+        pipeline.SUBSCRIBER: ("1.0.0", "RUNNING"),
+    }
+    log = localcloud.subscriber_log(make.cloud(), pipeline.SUBSCRIBER)
+    assert PREDICTION in log.read_text()
+    assert docker_client.containers.get(CONTAINER).status == "running"
+
+
+def test_a_publisher_change_deploys_only_the_publisher(make: Make, docker_client: docker.DockerClient) -> None:
+    recipe = make.repo / "components" / "publisher" / "recipe.yaml"
+    assert "interval: 5" in recipe.read_text()
+    recipe.write_text(recipe.read_text().replace("interval: 5", "interval: 2"))
+    before = started_at(docker_client)
+    done = make("deploy")
+    assert done.returncode == 0, done.stderr
+    assert f"changes: ['~ {pipeline.PUBLISHER} 1.0.0 -> 1.0.1']\n" in done.stdout
+    assert versions(make, pipeline.PUBLISHER) == ["1.0.0", "1.0.1"]
+    assert versions(make, pipeline.SUBSCRIBER) == ["1.0.0"]
+    assert installed(make)[pipeline.PUBLISHER] == ("1.0.1", "RUNNING")
+    assert started_at(docker_client) == before  # the subscriber's container was not restarted
+
+
+def test_a_broken_subscriber_fails_rolls_back_and_says_why(
+    make: Make, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")  # the subscriber cannot load it and exits at once
+    done = make("deploy", MODEL_PATH=str(broken))
+    assert done.returncode != 0
+    error = done.stderr
+    assert make.cloud().thing in error and pipeline.SUBSCRIBER in error
+    assert "FAILED_ROLLBACK_COMPLETE" in error and "error(s)" in error  # the cause: it kept failing
+    assert versions(make, pipeline.SUBSCRIBER) == ["1.0.0", "1.0.1"]
+    # Rolled back: the previous subscriber runs again, and predictions flow.
+    assert installed(make) == {
+        pipeline.PUBLISHER: ("1.0.1", "RUNNING"),
+        pipeline.SUBSCRIBER: ("1.0.0", "RUNNING"),
+    }
+    log = localcloud.subscriber_log(make.cloud(), pipeline.SUBSCRIBER)
+    assert localcloud.predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
+
+
+def test_destroy_leaves_nothing(make: Make, docker_client: docker.DockerClient) -> None:
+    done = make("destroy")
+    assert done.returncode == 0, done.stderr
+    assert "nothing left behind" in done.stdout  # components, buckets, objects, repositories, images: checked
+    assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
+    assert localcloud.find(make.root) is None
+    assert not make.root.exists()  # state, registry data, logs
