@@ -75,10 +75,10 @@ status: setup ## Per-device view of the thing group's current deployment
 destroy: setup ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped
 	$(PY) -m scripts destroy --target $(TARGET) --yes
 
-bench: setup ## Benchmarks: inference latency, IPC throughput through localgg, a no-change deploy re-run
+bench: setup ## Benchmarks: inference latency, IPC throughput through localgg, make deploy (first, re-run) locally
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
-	$(PY) -m benchmarks.pipeline_rerun
+	$(PY) -m benchmarks.local_deploy --model $(SEED)/xgboost_wine_quality.json
 
 lint: setup ## ruff, mypy and terraform fmt -check
 	$(PY) -m ruff check .

@@ -6,7 +6,8 @@
 - Policy conditions. moto treats a condition key that is absent from the request as a match, and answers DENIED
   for a statement whose condition fails, so the artifact bucket's "deny unless TLS" statement denies every
   request (moto knows nothing of the transport). In IAM a condition on an absent key is false (bar `Null` and
-  `...IfExists`), and a statement whose condition is false does not apply: that is what it does here.
+  `...IfExists`), and a statement whose condition is false does not apply: that is what it does here. moto
+  evaluates only StringEquals; Bool (what the TLS statement uses) is added.
 - ECR bound to a real registry. Repository URIs name the local registry instead of `*.dkr.ecr.*.amazonaws.com`,
   and ListImages, BatchDeleteImage and DeleteRepository act on the images pushed there, so `docker push` after an
   ECR-token login and the ECR image API see the same images, as on AWS.
@@ -25,6 +26,7 @@ from moto.ecr import models as ecr_models
 from moto.ecr.exceptions import RepositoryNotEmptyException
 from moto.ecr.responses import ECRResponse
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.policy_conditions import CONDITION_OPERATIONS
 from moto.iot.responses import IoTResponse
 from moto.server import ThreadedMotoServer
 
@@ -87,6 +89,11 @@ def install_iot_tagging() -> None:
     IoTResponse._edgeml_tagging = True  # type: ignore[attr-defined]
 
 
+def _bool_equals(expected_value: list[str] | str, actual_value: str) -> bool:
+    values = [expected_value] if isinstance(expected_value, str) else expected_value
+    return str(actual_value).lower() in [str(value).lower() for value in values]
+
+
 def _conditions_hold(statement: IAMPolicyStatement, context: dict[str, str]) -> bool:
     for operator, values in (statement._statement.get("Condition") or {}).items():
         if operator != "Null" and not operator.endswith("IfExists") and any(key not in context for key in values):
@@ -98,6 +105,7 @@ def install_condition_semantics() -> None:
     """A statement applies only when its conditions hold (idempotent)."""
     if getattr(IAMPolicyStatement, "_edgeml_conditions", False):
         return
+    CONDITION_OPERATIONS.setdefault("Bool", _bool_equals)
     original = IAMPolicyStatement.is_action_permitted
 
     def is_action_permitted(
