@@ -4,8 +4,8 @@ a core device once its thing group exists, stopped with nothing left, and a clea
 from __future__ import annotations
 
 import os
-from dataclasses import fields
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import boto3
