@@ -191,6 +191,30 @@ def _device_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
+class _LiveDevices:
+    """The per-device table, redrawn while a rollout is followed; nothing at all when no deployment is made."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.console = Console()
+        self.live: Live | None = None
+
+    def update(self, devices: list[rollout.Device]) -> None:
+        if not self.enabled:
+            return
+        table = _device_table([pipeline.device_record(d) for d in devices])
+        if self.live is None:
+            self.live = Live(table, console=self.console, auto_refresh=False)
+            self.live.start()
+        self.live.update(table, refresh=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            if not self.console.is_terminal:
+                self.console.line()  # a redirected Live leaves the cursor after its last frame
+
+
 def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
     _outputs_arguments(parser)
     parser.add_argument("--model", type=Path, required=True, help="XGBoost JSON/UBJ model to bake into the image")
@@ -217,21 +241,15 @@ def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
     # The local device polls every second; a real fleet answers on the scale of seconds to minutes.
     options = pipeline.Options(args.model, args.bump, args.dry_run, args.timeout, 1.0 if space.cloud else 5.0)
     workdir = infra.REPO / "build" / "deploy"
-    if args.json:
-        result = pipeline.deploy(outputs, clients, options, progress, lambda devices: None, workdir)
-    else:
-        with Live(_device_table([]), console=Console(), auto_refresh=False) as live:
-            result = pipeline.deploy(
-                outputs,
-                clients,
-                options,
-                progress,
-                lambda devices: live.update(_device_table([pipeline.device_record(d) for d in devices]), refresh=True),
-                workdir,
-            )
+    table = _LiveDevices(enabled=not args.json)
+    try:
+        result = pipeline.deploy(outputs, clients, options, progress, table.update, workdir)
+    finally:
+        table.close()
     if space.cloud and not args.dry_run:
         result["predictions"] = _predictions_flowing(space.cloud, progress)
-    return result
+    # Humans saw the devices in the table.
+    return result if args.json else {key: value for key, value in result.items() if key != "devices"}
 
 
 def _predictions_flowing(cloud: StackInfo, progress: engine.Progress, count: int = 2) -> list[str]:
@@ -357,6 +375,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
+        print_human(result)
     return 0
+
+
+def print_human(result: Result, indent: str = "") -> None:
+    """One `key: value` line each; nested mappings and lists indented below their key."""
+    for key, value in result.items():
+        if isinstance(value, dict) and value:
+            print(f"{indent}{key}:")
+            print_human(value, indent + "  ")
+        elif isinstance(value, list) and value:
+            print(f"{indent}{key}:")
+            for item in value:
+                print(f"{indent}  - {item}")
+        else:
+            print(f"{indent}{key}: {value}")

@@ -30,19 +30,26 @@ class LocalCloudError(RuntimeError):
     pass
 
 
-def _process_alive(pid: int) -> bool:
-    """Running and a stack: not gone, not a zombie (PID 1 may not reap it), not a reused PID."""
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie that nobody reaped (PID 1 may not)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def _is_stack(pid: int) -> bool:
+    """A running stack, not some other process that reuses a stale PID."""
+    try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"localgg\0stack" in cmdline
+    return not _exited(pid) and b"localgg\0stack" in cmdline
 
 
 def find(root: Path = ROOT) -> StackInfo | None:
     info = StackInfo.load(root)
-    return info if info is not None and _process_alive(info.pid) else None
+    return info if info is not None and _is_stack(info.pid) else None
 
 
 def _log_tail(root: Path, lines: int = 15) -> str:
@@ -72,9 +79,9 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
             start_new_session=True,  # not killed with the terminal's Ctrl-C or with make
             cwd=REPO,
         )
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while (info := StackInfo.load(root)) is None:
-        if process.poll() is not None or time.monotonic() > deadline:
+        if process.poll() is not None or time.monotonic() > started + timeout:
             process.kill()
             raise LocalCloudError(
                 f"the local cloud did not start (see {root / LOG}):\n{_log_tail(root)}"
@@ -82,7 +89,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
                 else f"the local cloud did not answer within {timeout:.0f}s (see {root / LOG})"
             )
         time.sleep(0.1)
-    progress(f"local cloud: ready in {timeout - (deadline - time.monotonic()):.1f}s (pid {info.pid}, log {root / LOG})")
+    progress(f"local cloud: ready in {time.monotonic() - started:.1f}s (pid {info.pid}, log {root / LOG})")
     return info
 
 
@@ -93,7 +100,7 @@ def stop(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
         progress(f"local cloud: stopping pid {info.pid}")
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _process_alive(info.pid):
+        while not _exited(info.pid):  # not `_is_stack`: an exiting process's cmdline is already empty
             if time.monotonic() > deadline:
                 raise LocalCloudError(f"the local cloud (pid {info.pid}) did not stop within {timeout:.0f}s")
             time.sleep(0.1)

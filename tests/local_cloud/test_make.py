@@ -143,7 +143,7 @@ def test_a_publisher_change_deploys_only_the_publisher(make: Make, docker_client
     before = started_at(docker_client)
     done = make("deploy")
     assert done.returncode == 0, done.stderr
-    assert f"changes: ['~ {pipeline.PUBLISHER} 1.0.0 -> 1.0.1']\n" in done.stdout
+    assert f"\nchanges:\n  - ~ {pipeline.PUBLISHER} 1.0.0 -> 1.0.1\ndeployment: " in done.stdout
     assert versions(make, pipeline.PUBLISHER) == ["1.0.0", "1.0.1"]
     assert versions(make, pipeline.SUBSCRIBER) == ["1.0.0"]
     assert installed(make)[pipeline.PUBLISHER] == ("1.0.1", "RUNNING")

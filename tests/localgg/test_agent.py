@@ -15,7 +15,6 @@ import pytest
 from localgg.agent import DeviceAgent
 from localgg.cloud.greengrassv2 import ControlPlane
 from localgg.cloud.server import serve
-from localgg.lifecycle import State
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
 
@@ -59,10 +58,13 @@ def version(client: Any, number: str, run: str) -> None:
     client.create_component_version(inlineRecipe=json.dumps(recipe).encode())
 
 
-def deploy(gg: CoreThread, client: Any, agent: DeviceAgent, number: str) -> tuple[str, str | None]:
-    deployment = deployments.create(
-        client, GROUP, "edgeml", {NAME: {"componentVersion": number}}, deployments.Policies()
-    )
+def deploy(
+    gg: CoreThread, client: Any, agent: DeviceAgent, number: str, on_failure: str = "ROLLBACK"
+) -> tuple[str, str | None]:
+    policies = deployments.Policies().deployment_policies() | {"failureHandlingPolicy": on_failure}
+    deployment = client.create_deployment(
+        targetArn=GROUP, components={NAME: {"componentVersion": number}}, deploymentPolicies=policies
+    )["deploymentId"]
     outcome = gg.call(agent.poll_once(), timeout=60)
     return deployment, outcome
 
@@ -82,45 +84,25 @@ def test_a_deployment_is_applied_and_reported(gg: CoreThread, fleet: tuple[Contr
     assert gg.call(agent.poll_once()) is None  # nothing new to do
 
 
-def test_a_failing_deployment_is_rolled_back_and_reported(
-    gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]
+@pytest.mark.parametrize(
+    ("policy", "running_after", "status"),
+    [("ROLLBACK", "1.0.0", "FAILED_ROLLBACK_COMPLETE"), ("DO_NOTHING", "1.0.1", "FAILED_ROLLBACK_NOT_REQUESTED")],
+)
+def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
+    gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent], policy: str, running_after: str, status: str
 ) -> None:
     _, client, agent = fleet
     version(client, "1.0.0", "exec sleep 300")
     deploy(gg, client, agent, "1.0.0")
     version(client, "1.0.1", "echo broken >&2; exit 3")
-    deployment, outcome = deploy(gg, client, agent, "1.0.1")
+    deployment, outcome = deploy(gg, client, agent, "1.0.1", policy)
     assert outcome == "FAILED"
-    assert gg.core.recipes[NAME].version == "1.0.0"  # rolled back
-
-    async def running() -> Any:
-        return await gg.core.components[NAME].wait_for(State.RUNNING, timeout=10)
-
-    gg.call(running())
+    assert gg.core.recipes[NAME].version == running_after
     with pytest.raises(rollout.RolloutError) as caught:
         rollout.follow(client, GROUP, deployment, {NAME}, timeout=5, on_update=lambda d: None, interval=0)
     message = str(caught.value)
-    assert message.startswith("test-thing: deployment FAILED: FAILED_ROLLBACK_COMPLETE: ")
-    assert f"{NAME} 1.0.1" in message
-
-
-def test_do_nothing_leaves_a_failed_deployment_in_place(
-    gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]
-) -> None:
-    _, client, agent = fleet
-    version(client, "1.0.0", "exec sleep 300")
-    deploy(gg, client, agent, "1.0.0")
-    version(client, "1.0.1", "echo broken >&2; exit 3")
-    policies = deployments.Policies().deployment_policies() | {"failureHandlingPolicy": "DO_NOTHING"}
-    deployment = client.create_deployment(
-        targetArn=GROUP, components={NAME: {"componentVersion": "1.0.1"}}, deploymentPolicies=policies
-    )["deploymentId"]
-    assert gg.call(agent.poll_once(), timeout=60) == "FAILED"
-    assert gg.core.recipes[NAME].version == "1.0.1"  # not rolled back
-    reason = client.list_effective_deployments(coreDeviceThingName="test-thing")["effectiveDeployments"]
-    assert [(d["deploymentId"], d["reason"].split(":")[0]) for d in reason if d["deploymentId"] == deployment] == [
-        (deployment, "FAILED_ROLLBACK_NOT_REQUESTED")
-    ]
+    assert message.startswith(f"test-thing: deployment FAILED: {status}: ")
+    assert f"{NAME} 1.0.1" in message  # the component that failed, named
 
 
 def test_the_agent_loop_picks_deployments_up_by_itself(
