@@ -23,6 +23,8 @@ OVERHEAD = 16  # prelude plus the trailing message CRC
 
 _U32x3 = struct.Struct(">III")
 _U32 = struct.Struct(">I")
+_I32 = struct.Struct(">i")
+STREAM_ID = ":stream-id"
 
 
 class HeaderType(IntEnum):
@@ -180,12 +182,61 @@ def decode_headers(block: bytes) -> list[Header]:
     return headers
 
 
+def _encoded_size(header: Header) -> int:
+    size = 2 + len(header.name.encode())
+    kind, value = header.type, header.value
+    if kind in _FIXED:
+        return size + _FIXED[kind].size
+    if kind == HeaderType.UUID:
+        return size + 16
+    if kind in (HeaderType.STRING, HeaderType.BYTE_BUF):
+        return size + 2 + len(value.encode() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    return size
+
+
+class _Template(NamedTuple):
+    """A decoded header block whose one varying part is the INT32 `:stream-id` value at `offset`."""
+
+    block: bytes
+    headers: list[Header]
+    by_name: dict[str, Header]
+    position: int
+    offset: int
+
+    @classmethod
+    def of(cls, block: bytes, message: Message) -> _Template | None:
+        offset = 0
+        for position, header in enumerate(message.headers):
+            if header.name == STREAM_ID and header.type == HeaderType.INT32:
+                if message.header(STREAM_ID) is not header:  # another spelling of it came first
+                    return None
+                return cls(block, message.headers, message._index or {}, position, offset + 2 + len(STREAM_ID))
+            offset += _encoded_size(header)
+        return None
+
+    def reuse(self, block: bytes) -> Message | None:
+        """The message for `block` if it equals this one but for the stream id, else None."""
+        at, previous = self.offset, self.block
+        if len(block) != len(previous) or block[:at] != previous[:at] or block[at + 4 :] != previous[at + 4 :]:
+            return None
+        stream_id = Header(STREAM_ID, HeaderType.INT32, _I32.unpack_from(block, at)[0])
+        headers = self.headers.copy()
+        headers[self.position] = stream_id
+        by_name = self.by_name.copy()
+        by_name[STREAM_ID] = stream_id
+        return Message(headers, b"", by_name)
+
+
 class Decoder:
-    """Feed bytes as they come; take whole messages out. Any corruption raises FramingError, for good."""
+    """Feed bytes as they come; take whole messages out. Any corruption raises FramingError, for good.
+
+    Consecutive frames from one client mostly share their header block but for the stream id (every publish
+    of a loop): such a block is not decoded again, the previous decoding is reused with the new stream id."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._failed: FramingError | None = None
+        self._template: _Template | None = None
 
     def feed(self, data: bytes) -> list[Message]:
         if self._failed is not None:
@@ -218,8 +269,13 @@ class Decoder:
         if zlib.crc32(view[8 : total - 4], prelude_crc) != message_crc:
             view.release()
             raise FramingError("message CRC mismatch")
-        headers = decode_headers(bytes(view[PRELUDE : PRELUDE + headers_len]))
+        block = bytes(view[PRELUDE : PRELUDE + headers_len])
         payload = bytes(view[PRELUDE + headers_len : total - 4])
         view.release()
         del buffer[:total]
-        return Message(headers, payload)
+        message = self._template.reuse(block) if self._template is not None else None
+        if message is None:
+            message = Message(decode_headers(block))
+            self._template = _Template.of(block, message)
+        message.payload = payload
+        return message

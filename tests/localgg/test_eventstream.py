@@ -75,6 +75,34 @@ def test_round_trip_in_any_chunking(batch: list[Message], chunk: int) -> None:
     assert out == batch
 
 
+@given(
+    st.lists(headers, max_size=6),
+    st.lists(headers, max_size=6),
+    st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), st.booleans(), st.booleans()), min_size=1, max_size=8),
+)
+def test_reused_header_decoding_equals_a_fresh_one(
+    before: list[Header], after: list[Header], frames: list[tuple[int, bool, bool]]
+) -> None:
+    """The decoder reuses the previous frame's headers when only the stream id differs: a stream of frames
+    where the stream id, another header's value and the layout vary decodes exactly as frame by frame."""
+    batch = [
+        Message(
+            [
+                *before,
+                Header.int32(":stream-id", stream_id),
+                *(after if same_layout else after[:-1]),
+                Header.string("operation", "one" if other_value else "two"),  # same length, other bytes
+            ],
+            b"x",
+        )
+        for stream_id, same_layout, other_value in frames
+    ]
+    decoder = Decoder()
+    assert [decoder.feed(encode(message))[0] for message in batch] == batch
+    for message in batch:  # lookups by name see the new stream id too
+        assert decoder.feed(encode(message))[0].header(":STREAM-ID") == message.header(":stream-id")
+
+
 @given(messages, st.data())
 def test_any_flipped_byte_is_detected(message: Message, data: st.DataObject) -> None:
     frame = bytearray(encode(message))
