@@ -137,15 +137,24 @@ def parse_policies(component: str, access_control: Any) -> dict[str, list[Policy
     return policies
 
 
+DECISIONS_KEPT = 4096
+
+
 class Authorizer:
+    """Decisions are remembered until the policies change: a component publishes to the same topics again and
+    again, and the check is on every message's path."""
+
     def __init__(self) -> None:
         self._policies: dict[str, dict[str, list[Policy]]] = {}  # component -> destination -> policies
+        self._decisions: dict[tuple[str, str, str, str | None, Mode], bool] = {}
 
     def load(self, component: str, access_control: Any) -> None:
         self._policies[component] = parse_policies(component, access_control)
+        self._decisions.clear()
 
     def forget(self, component: str) -> None:
         self._policies.pop(component, None)
+        self._decisions.clear()
 
     def _candidates(self, destination: str, principal: str, operation: str) -> Iterable[Policy]:
         # A policy grants rights only to the component that declares it.
@@ -157,6 +166,16 @@ class Authorizer:
         self, destination: str, principal: str, operation: str, resource: str | None, mode: Mode = Mode.STANDARD
     ) -> bool:
         """Raises NotAuthorized("Resource cannot be empty") for "", as the nucleus does."""
+        key = (destination, principal, operation, resource, mode)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decide(destination, principal, operation, resource, mode)
+            if len(self._decisions) >= DECISIONS_KEPT:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _decide(self, destination: str, principal: str, operation: str, resource: str | None, mode: Mode) -> bool:
         if operation not in REGISTERED_OPERATIONS.get(destination, set()):
             return False
         if resource == "":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import lru_cache
@@ -49,15 +50,16 @@ class State(Enum):
 
 
 # Events ----------------------------------------------------------------------------------------------------
+# Slotted and not frozen: one is made per request, and a frozen dataclass's __init__ costs several times more.
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ConnectRequested:
     version: str | None
     auth_token: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OperationRequested:
     stream_id: int
     operation: str
@@ -65,14 +67,14 @@ class OperationRequested:
     terminated: bool  # the request itself closed the stream: the nucleus does not execute it
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StreamClosed:
     """The client closed a stream it had open (e.g. `operation.close()` on a subscription)."""
 
     stream_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProtocolViolation:
     reason: str
 
@@ -123,7 +125,7 @@ class ServerConnection:
         self.open_streams: set[int] = set()
         self.last_stream_id = 0
         self._decoder = Decoder()
-        self._pending: list[Message] = []
+        self._pending: deque[Message] = deque()
         self._out: list[bytes] = []
 
     # Input -------------------------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ class ServerConnection:
             return [self._violation(f"malformed frame: {exc}")]
         events: list[Event] = []
         while self._pending and self.state is not State.AWAITING_DECISION:
-            event = self._receive(self._pending.pop(0))
+            event = self._receive(self._pending.popleft())
             if event is not None:
                 events.append(event)
             if self.closed:

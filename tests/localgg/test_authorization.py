@@ -94,3 +94,16 @@ def test_invalid_access_control_loads_nothing() -> None:
     auth.load("B", {PUBSUB: {"": {"operations": [PUB], "resources": ["*"]}}})
     assert not auth.is_authorized(PUBSUB, "A", PUB, "t")
     assert not auth.is_authorized(PUBSUB, "B", PUB, "t")
+
+
+def test_a_remembered_decision_follows_policy_changes() -> None:
+    auth = authorizer(["demo/*"])
+    assert auth.is_authorized(PUBSUB, "A", PUB, "other/x") is False
+    auth.load("A", {PUBSUB: {"A:1": {"operations": [PUB], "resources": ["other/*"]}}})
+    assert auth.is_authorized(PUBSUB, "A", PUB, "other/x") is True
+    auth.forget("A")
+    assert auth.is_authorized(PUBSUB, "A", PUB, "other/x") is False
+    with pytest.raises(NotAuthorized):  # an empty resource is refused every time, not remembered
+        auth.is_authorized(PUBSUB, "A", PUB, "")
+    with pytest.raises(NotAuthorized):
+        auth.is_authorized(PUBSUB, "A", PUB, "")
