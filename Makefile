@@ -78,6 +78,7 @@ destroy: setup ## Components off the devices; versions, artifacts, images, infra
 bench: setup ## Benchmarks: inference latency, IPC throughput through localgg, make deploy (first, re-run) locally
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
+	$(PY) -m benchmarks.ipc_ceiling
 	$(PY) -m benchmarks.local_deploy --model $(SEED)/xgboost_wine_quality.json
 
 lint: setup ## ruff, mypy and terraform fmt -check
