@@ -279,7 +279,14 @@ def _destroy(args: argparse.Namespace, progress: engine.Progress) -> Result:
         localcloud.stop(progress)
         progress("local cloud: not running; nothing to destroy")
         return {"local_cloud_stopped": False}
-    outputs = _read_outputs(args, space)
+    try:
+        outputs = _read_outputs(args, space)
+    except tfoutputs.OutputsError:
+        if space.cloud is None:
+            raise
+        # Nothing was applied (`make plan` started it, or an apply failed early): everything is in its memory.
+        progress("local cloud: nothing applied in it")
+        return {"local_cloud_stopped": localcloud.stop(progress)}
     session = aws.session(outputs["region"])
     gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
 

@@ -38,7 +38,7 @@ def _values(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if missing:
         raise OutputsError(
             f"{source} lacks the Terraform output(s) {', '.join(missing)}: "
-            "run `terraform apply` in terraform/ (or `make apply`) first"
+            "run `make apply` (or `make deploy`) first"
         )
     return values
 
@@ -62,4 +62,4 @@ def from_workdir(workdir: Path, state: Path | None = None) -> dict[str, Any]:
     except TerraformCommandError as exc:
         raise OutputsError(f"`terraform output` failed in {workdir}: {exc.err or exc}") from None
     # python-terraform answers {} or None outside an applied workspace instead of failing.
-    return _values(raw or {}, f"the Terraform state of {workdir}")
+    return _values(raw or {}, f"the Terraform state {state}" if state else f"the Terraform state of {workdir}")

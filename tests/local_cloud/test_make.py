@@ -177,3 +177,21 @@ def test_destroy_leaves_nothing(make: Make, docker_client: docker.DockerClient) 
     assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
     assert localcloud.find(make.root) is None
     assert not make.root.exists()  # state, registry data, logs
+
+
+def test_plan_starts_the_local_cloud_and_destroy_stops_it_with_nothing_applied(make: Make) -> None:
+    assert localcloud.find(make.root) is None
+    done = make("plan")
+    assert done.returncode == 0, done.stderr
+    assert "changes: True" in done.stdout
+    assert localcloud.find(make.root) is not None
+    status = make("status")
+    assert status.returncode != 0  # make reports a failed recipe as 2; the command itself exited 1
+    assert (
+        "lacks the Terraform output(s)" in status.stderr
+        and "run `make apply` (or `make deploy`) first" in status.stderr
+    )
+    done = make("destroy")
+    assert done.returncode == 0, done.stderr
+    assert "nothing applied in it" in done.stdout
+    assert localcloud.find(make.root) is None and not make.root.exists()
