@@ -37,8 +37,7 @@ def _values(raw: dict[str, Any], source: str) -> dict[str, Any]:
     missing = [name for name in REQUIRED_OUTPUTS if name not in values]
     if missing:
         raise OutputsError(
-            f"{source} lacks the Terraform output(s) {', '.join(missing)}: "
-            "run `make apply` (or `make deploy`) first"
+            f"{source} lacks the Terraform output(s) {', '.join(missing)}: run `make apply` (or `make deploy`) first"
         )
     return values
 
