@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup engine test lint model image bench demo plan apply deploy status destroy
+.PHONY: help setup machine engine test lint model image bench demo plan apply deploy status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -23,6 +23,8 @@ IMAGE ?= edgeml/subscriber:local
 DEMO_MESSAGES ?= 5
 TARGET ?= local
 CHECKOV_STAMP := .venv-checkov/.installed
+# The local cloud needs the machine packages (engine, registry, ...); a real account needs only what `engine` gets.
+LOCAL_MACHINE := $(if $(filter local,$(TARGET)),machine)
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,10 +43,13 @@ $(CHECKOV_STAMP): Makefile
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
-engine: setup ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
+machine: ## Install the machine packages the project needs, where missing (root; otherwise says what to run)
+	$(PYTHON) -m scripts.machine ensure
+
+engine: setup machine ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
 	$(PY) -m scripts engine
 
-test: setup ## Run every test suite (starts a Docker engine if none answers)
+test: setup machine ## Run every test suite (starts a Docker engine if none answers)
 	$(PY) -m scripts engine
 	$(PY) -m pytest
 
@@ -57,16 +62,16 @@ $(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.p
 image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model)
 	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE)
 
-demo: setup $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
+demo: setup machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
-plan: setup ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
+plan: setup $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
 	$(PY) -m scripts plan --target $(TARGET)
 
-apply: setup ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
+apply: setup $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
 	$(PY) -m scripts apply --target $(TARGET)
 
-deploy: setup $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1)
+deploy: setup $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run)
 
 status: setup ## Per-device view of the thing group's current deployment

@@ -19,20 +19,6 @@ from scripts import engine, localcloud
 from scripts.infra import REPO
 
 OUT = REPO / "build" / "benchmarks" / "local_deploy.json"
-SUBSCRIBER_IMAGE = "edgeml/subscriber"
-
-
-def remove_subscriber_images() -> int:
-    """Every tag of the subscriber image (local and registry names), so the first deploy builds it from scratch."""
-    client = engine.ensure_engine(progress=lambda message: None)
-    doomed = {
-        image.id
-        for image in client.images.list()
-        if any(tag.split(":")[0].endswith(SUBSCRIBER_IMAGE) for tag in image.tags)
-    }
-    for image_id in doomed:
-        client.images.remove(image_id, force=True)
-    return len(doomed)
 
 
 def timed_make(target: str, model: Path, log: Path) -> float:
@@ -58,7 +44,7 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     log = OUT.with_suffix(".log")
     log.write_text("")
-    removed = remove_subscriber_images()
+    removed = engine.remove_built_images(engine.ensure_engine(progress=lambda message: None))
     first = timed_make("deploy", args.model.resolve(), log)
     rerun = timed_make("deploy", args.model.resolve(), log)
     destroy = timed_make("destroy", args.model.resolve(), log)

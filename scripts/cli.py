@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from localgg.cloud.stack import StackInfo
 from scripts import (
     aws,
     components,
@@ -63,10 +62,21 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
 
 
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="remove every image the project built (not the base image), so the next build starts from nothing",
+    )
+
+
 def _engine(args: argparse.Namespace, progress: engine.Progress) -> Result:
     client = engine.ensure_engine(progress=progress)
     base = engine.ensure_base_image(client, progress=progress)
-    return {"engine_version": client.version().get("Version", "?"), "base_image": base}
+    result: Result = {"engine_version": client.version().get("Version", "?"), "base_image": base}
+    if args.cold:
+        result["built_images_removed"] = engine.remove_built_images(client)
+    return result
 
 
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
@@ -230,6 +240,8 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
     space = _workspace(args, progress)
+    log = localcloud.subscriber_log(space.cloud, pipeline.SUBSCRIBER) if space.cloud else None
+    started_at = _size(log)
     outputs = infra.apply(space, progress) if space.cloud else _read_outputs(args, space)
     session = aws.session(outputs["region"])
     clients = pipeline.Clients(
@@ -246,20 +258,25 @@ def _deploy(args: argparse.Namespace, progress: engine.Progress) -> Result:
         result = pipeline.deploy(outputs, clients, options, progress, table.update, workdir)
     finally:
         table.close()
-    if space.cloud and not args.dry_run:
-        result["predictions"] = _predictions_flowing(space.cloud, progress)
+    if log is not None and not args.dry_run:
+        # With nothing deployed, any prediction since this command started proves the devices still predict; after a
+        # deployment, only one made since it settled does.
+        since = started_at if result["deployment"] is None else _size(log)
+        result["predictions"] = _predictions_flowing(log, since, progress)
     # Humans saw the devices in the table.
     return result if args.json else {key: value for key, value in result.items() if key != "devices"}
 
 
-def _predictions_flowing(cloud: StackInfo, progress: engine.Progress, count: int = 2) -> list[str]:
-    log = localcloud.subscriber_log(cloud, pipeline.SUBSCRIBER)
-    progress(f"waiting for {count} new predictions in {log}")
-    found = localcloud.predictions(log, count, PREDICTIONS_TIMEOUT, log.stat().st_size if log.exists() else 0)
-    if len(found) < count:
+def _size(path: Path | None) -> int:
+    return path.stat().st_size if path is not None and path.exists() else 0
+
+
+def _predictions_flowing(log: Path, since: int, progress: engine.Progress) -> list[str]:
+    found = localcloud.predictions(log, 1, PREDICTIONS_TIMEOUT, since)
+    if not found:
         raise localcloud.LocalCloudError(
-            f"the devices run the deployment, but the subscriber wrote {len(found)} of {count} predictions "
-            f"within {PREDICTIONS_TIMEOUT:.0f}s: see {log}"
+            f"the devices run the deployment, but the subscriber wrote no prediction within "
+            f"{PREDICTIONS_TIMEOUT:.0f}s: see {log}"
         )
     for line in found:
         progress(f"  prediction: {line}")
@@ -323,7 +340,9 @@ def _status(args: argparse.Namespace, progress: engine.Progress) -> Result:
 
 COMMANDS: dict[str, Command] = {
     "engine": Command(
-        "make sure a Docker engine answers (started as root if needed) and the base image exists", _engine
+        "make sure a Docker engine answers (started as root if needed) and the base image exists",
+        _engine,
+        _engine_arguments,
     ),
     "image": Command(
         "build the subscriber image with a model baked in; prints its name and size", _image, _image_arguments

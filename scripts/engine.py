@@ -1,13 +1,15 @@
 """A Docker engine that answers, and the subscriber's base image, on any machine.
 
 Used alike by `.ci/run`, the Makefile and the tests, so that all three see the same engine. Where no engine
-answers and we are root, Debian's `docker.io` is installed if needed and `dockerd` started in the background;
-elsewhere the error says what to do. The base image is pulled where a registry answers, else built once from
-Debian packages (debootstrap + `docker import`) and kept under a fixed tag, so it is built once per machine.
+answers and we are root, Debian's `docker.io` is installed if needed (scripts/machine.py) and `dockerd` started in
+the background; elsewhere the error says what to do. The base image is pulled where a registry answers, else built
+once from Debian packages (debootstrap + `docker import`) and kept under a fixed tag, so it is built once per
+machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -20,6 +22,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from scripts import machine
+
 Progress = Callable[[str], None]
 
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
@@ -27,6 +31,8 @@ PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_BASE_IMAGE = "edgeml/python-base:3.11-bookworm"
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEFAULT_SOCKET = Path("/var/run/docker.sock")
+# Every image the project builds carries it (components/subscriber/Dockerfile); the base image does not.
+BUILT_LABEL = "com.edgeml.built-by=edgeml"
 
 
 class EngineError(RuntimeError):
@@ -38,7 +44,10 @@ class Dockerd:
     """Where a dockerd we start keeps its socket and state.
 
     `state_dir=None` is the machine's own engine (default paths, default bridge). A `state_dir` gives an extra,
-    isolated engine with no bridge and no iptables rules, so it can run beside the machine's one.
+    isolated engine beside the machine's one: a network namespace of its own (`unshare --net`, which leaves the
+    mounts alone, unlike `ip netns exec`, whose fresh /sys hides the cgroups from dockerd), no bridge, no iptables
+    rules. The namespace matters: dockerd started with `--bridge none` deletes `docker0` from the namespace it runs
+    in, which in the machine's namespace breaks every container of the machine's engine.
     """
 
     socket: Path = DEFAULT_SOCKET
@@ -55,6 +64,7 @@ class Dockerd:
     def command(self) -> list[str]:
         cmd = ["dockerd", "--host", self.url]
         if self.state_dir is not None:
+            cmd = ["unshare", "--net", *cmd]
             cmd += [
                 "--data-root",
                 str(self.state_dir / "data"),
@@ -83,21 +93,16 @@ def connect(url: str | None = None, timeout: float = 10.0) -> docker.DockerClien
     return client
 
 
-def _apt_install(*packages: str, progress: Progress) -> None:
-    if shutil.which("apt-get") is None:
-        raise EngineError(f"{', '.join(packages)} missing and this machine has no apt-get: install them by hand")
-    progress(f"installing Debian packages: {' '.join(packages)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise EngineError(f"`{' '.join(cmd)}` failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}")
+def _ensure_packages(*names: str, progress: Progress) -> None:
+    try:
+        machine.ensure(names, progress)
+    except machine.MissingPackage as exc:
+        raise EngineError(str(exc)) from None
 
 
 def start_dockerd(spec: Dockerd, timeout: float = 60.0, progress: Progress = _say) -> subprocess.Popen[bytes]:
     """Start dockerd in its own session (it outlives us) and wait until it answers."""
-    if shutil.which("dockerd") is None:
-        _apt_install("docker.io", progress=progress)
+    _ensure_packages("docker.io", progress=progress)
     if spec.state_dir is not None:
         spec.state_dir.mkdir(parents=True, exist_ok=True)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +118,18 @@ def start_dockerd(spec: Dockerd, timeout: float = 60.0, progress: Progress = _sa
         if spec.socket.exists() and connect(spec.url, timeout=2) is not None:
             return proc
         time.sleep(0.25)
-    proc.terminate()
+    stop_dockerd(proc)
     raise EngineError(f"dockerd did not answer within {timeout:.0f}s; see {spec.log_path}:\n{_tail(spec.log_path)}")
+
+
+def stop_dockerd(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Stop a dockerd that `start_dockerd` started (an isolated one's network namespace goes with it)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -170,18 +185,25 @@ def ensure_base_image(client: docker.DockerClient, progress: Progress = _say) ->
     return LOCAL_BASE_IMAGE
 
 
+def remove_built_images(client: docker.DockerClient) -> int:
+    """Remove every image and build layer the project built (every tag, registry names included), leaving the
+    base image: the next build then starts cold, as on a new machine. Returns how many images went."""
+    built = client.images.list(filters={"label": BUILT_LABEL})
+    for image in built:
+        with contextlib.suppress(docker.errors.ImageNotFound):  # a parent goes with its child
+            client.images.remove(image.id, force=True)
+    client.images.prune(filters={"label": BUILT_LABEL, "dangling": False})
+    return len(built)
+
+
 def build_local_base_image(client: docker.DockerClient, progress: Progress = _say) -> None:
-    if shutil.which("debootstrap") is None:
-        if os.geteuid() != 0:
-            raise EngineError(
-                "building the base image offline needs debootstrap and root: "
-                "`sudo apt-get install debootstrap`, then run again as root"
-            )
-        _apt_install("debootstrap", progress=progress)
+    _ensure_packages("debootstrap", progress=progress)
+    if os.geteuid() != 0:
+        raise EngineError("building the base image offline needs root (debootstrap): run this again as root")
     with tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         cmd = [
-            "debootstrap",
+            machine.command("debootstrap", progress),
             "--variant=minbase",
             "--include=python3,python3-venv,ca-certificates",
             "bookworm",

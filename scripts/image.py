@@ -35,10 +35,13 @@ class BuiltImage:
 
 
 def download_wheels(wheelhouse: Path, progress: Progress) -> None:
-    requirements = wheels.declared(CONTEXT)
+    """The pinned wheels into the build context; pins make a wheel already there the same bytes, so only the
+    missing ones are fetched."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
-    wheels.pip("download", requirements, "--dest", str(wheelhouse))
+    requirements = wheels.missing(wheels.declared(CONTEXT), wheelhouse)
+    if requirements:
+        progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
+        wheels.pip("download", requirements, "--dest", str(wheelhouse))
 
 
 def stage_model(model: Path, context: Path = CONTEXT) -> str:

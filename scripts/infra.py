@@ -1,16 +1,20 @@
 """Terraform for the cloud side, against the local cloud (the default) or a real account.
 
 A `Workspace` says where Terraform points: the local one sets the endpoints of the running local cloud, keeps
-its state and provider cache under build/local (never next to a real account's state in terraform/), and
-applies without asking, since it only touches a sandbox. Terraform runs through scripts/terraform.sh (the
-offline provider mirror where there is one) and always under a timeout: a provider that retries forever must
-not hang a pipeline.
+its state (the local backend's `path`) and provider cache under build/local (never next to a real account's
+state in terraform/), and applies without asking, since it only touches a sandbox. Against the local cloud,
+Terraform's own output goes to a log file and one line sums each command up; against a real account it is shown
+(on stderr, so that `--json` keeps stdout for its document), since the plan is what a person approves there.
+Terraform runs through scripts/terraform.sh (the offline provider mirror where there is one) and always under a
+timeout: a provider that retries forever must not hang a pipeline.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,10 @@ TERRAFORM = REPO / "scripts" / "terraform.sh"
 WORKDIR = REPO / "terraform"
 TIMEOUT = 900
 TARGETS = ("local", "aws")
+# Terraform's closing lines ("Apply complete! Resources: 3 added, 0 changed, 0 destroyed.", "Plan: 1 to add, ...",
+# "No changes.") and the start of its error blocks.
+SUMMARY = re.compile(r"^(Apply complete!.*|Destroy complete!.*|Plan: .*|No changes\..*)$", re.MULTILINE)
+ERROR = re.compile(r"^(?:│ )?Error: ", re.MULTILINE)
 
 
 class InfraError(RuntimeError):
@@ -37,9 +45,10 @@ class Workspace:
     variables: tuple[str, ...] = ()
     state: Path | None = None
     cloud: StackInfo | None = None
+    log: Path | None = None  # where Terraform's output goes; None: shown as it runs
 
-    def state_args(self) -> list[str]:
-        return [f"-state={self.state}"] if self.state else []
+    def init_args(self) -> list[str]:
+        return [f"-backend-config=path={self.state}"] if self.state else []
 
 
 def local_workspace(progress: Progress, root: Path = localcloud.ROOT) -> Workspace:
@@ -51,44 +60,52 @@ def local_workspace(progress: Progress, root: Path = localcloud.ROOT) -> Workspa
         ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true"),
         root / "terraform.tfstate",
         cloud,
+        root / "terraform.log",
     )
-
-
-def workspace(target: str, progress: Progress) -> Workspace:
-    return local_workspace(progress) if target == "local" else Workspace("aws")
 
 
 def terraform(
-    args: list[str], space: Workspace, progress: Progress, timeout: float = TIMEOUT, quiet: bool = False
+    args: list[str], space: Workspace, progress: Progress, ok: tuple[int, ...] = (0,), timeout: float = TIMEOUT
 ) -> int:
+    """Run one Terraform command and return its exit code, one of `ok`; InfraError with Terraform's own error
+    message otherwise."""
+    env = {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
     cmd = [str(TERRAFORM), f"-chdir={WORKDIR}", *args]
-    progress(f"$ terraform {' '.join(args)}")
     try:
-        done = subprocess.run(
-            cmd,
-            env={**os.environ, **space.env, "TF_IN_AUTOMATION": "1"},
-            timeout=timeout,
-            check=False,
-            stdout=subprocess.DEVNULL if quiet else None,
-        )
+        if space.log is None:
+            progress(f"$ terraform {' '.join(args)}")
+            code = subprocess.run(cmd, env=env, timeout=timeout, stdout=sys.stderr, check=False).returncode
+            if code not in ok:
+                raise InfraError(f"terraform {args[0]} failed (see above)")
+            return code
+        space.log.parent.mkdir(parents=True, exist_ok=True)
+        with space.log.open("a") as log:
+            log.write(f"\n$ terraform {' '.join(args)}\n")
+            log.flush()
+            code = subprocess.run(
+                [*cmd, "-no-color"], env=env, timeout=timeout, stdout=log, stderr=subprocess.STDOUT, check=False
+            ).returncode
     except subprocess.TimeoutExpired:
-        raise InfraError(f"terraform {args[0]} did not finish within {timeout:.0f}s") from None
-    return done.returncode
+        raise InfraError(f"terraform {args[0]} did not finish within {timeout:.0f}s (log: {space.log})") from None
+    output = space.log.read_text(errors="replace").rsplit("\n$ terraform ", 1)[-1]
+    if code not in ok:
+        found = ERROR.search(output)
+        message = output[found.start() :] if found else output[-3000:]
+        raise InfraError(f"terraform {args[0]} failed (log: {space.log}):\n{message.strip()}")
+    summaries = SUMMARY.findall(output)
+    shown = space.log.relative_to(REPO) if space.log.is_relative_to(REPO) else space.log
+    progress(f"terraform {args[0]}: {summaries[-1] if summaries else 'done'} (log: {shown})")
+    return code
 
 
 def init(space: Workspace, progress: Progress) -> None:
-    if terraform(["init", "-input=false"], space, progress, quiet=True) != 0:
-        raise InfraError("terraform init failed (see above)")
+    terraform(["init", "-input=false", *space.init_args()], space, progress)
 
 
 def plan(space: Workspace, progress: Progress) -> dict[str, object]:
-    """Exit codes of `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error."""
+    """`terraform plan -detailed-exitcode`: 0 no changes, 2 changes, anything else an error."""
     init(space, progress)
-    code = terraform(
-        ["plan", "-input=false", "-detailed-exitcode", *space.state_args(), *space.variables], space, progress
-    )
-    if code == 1:
-        raise InfraError("terraform plan failed (see above)")
+    code = terraform(["plan", "-input=false", "-detailed-exitcode", *space.variables], space, progress, ok=(0, 2))
     return {"target": space.target, "changes": code == 2}
 
 
@@ -96,9 +113,7 @@ def apply(space: Workspace, progress: Progress) -> dict[str, Any]:
     """`terraform apply` (asks first, except in the local sandbox); returns the outputs the scripts need."""
     init(space, progress)
     approve = ["-auto-approve"] if space.target == "local" else []
-    args = ["apply", "-input=false", *approve, *space.state_args(), *space.variables]
-    if terraform(args, space, progress) != 0:
-        raise InfraError("terraform apply failed (see above)")
+    terraform(["apply", "-input=false", *approve, *space.variables], space, progress)
     return outputs(space)
 
 
@@ -108,6 +123,7 @@ def outputs(space: Workspace) -> dict[str, Any]:
 
 def destroy(space: Workspace, progress: Progress) -> None:
     """`terraform destroy` of the applied stack."""
-    args = ["destroy", "-auto-approve", "-input=false", *space.state_args(), *space.variables]
-    if terraform(args, space, progress) != 0:
-        raise InfraError("terraform destroy failed (see above); the stack may be partly deleted: run it again")
+    try:
+        terraform(["destroy", "-auto-approve", "-input=false", *space.variables], space, progress)
+    except InfraError as exc:
+        raise InfraError(f"{exc}\nThe stack may be partly deleted: run the destroy again.") from None

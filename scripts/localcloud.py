@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from localgg.cloud.stack import STATE_FILE, StackInfo
+from scripts import machine
 from scripts.aws import calling
 from scripts.engine import Progress
 
@@ -65,6 +66,10 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
         return running
+    try:
+        machine.ensure(["docker-registry"], progress)
+    except machine.MissingPackage as exc:
+        raise LocalCloudError(str(exc)) from None
     if root.exists():
         progress(f"local cloud: not running; clearing {root} (its state went with it)")
         shutil.rmtree(root)

@@ -3,6 +3,7 @@ without resolving more (the list in its pyproject.toml is complete by contract).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -37,3 +38,20 @@ def pip(action: str, requirements: list[str], *options: str) -> None:
         raise WheelsError(
             f"pip {action} of {' '.join(requirements)} failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}"
         )
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def missing(requirements: list[str], folder: Path) -> list[str]:
+    """The pinned `name==version` requirements with no wheel of that name and version in `folder`."""
+    have = set()
+    for wheel in folder.glob("*.whl"):
+        name, version = wheel.name.split("-")[:2]
+        have.add((_canonical(name), version))
+    return [
+        requirement
+        for requirement in requirements
+        if (_canonical(requirement.split("==")[0]), requirement.split("==")[-1]) not in have
+    ]

@@ -14,10 +14,16 @@ from typing import Any
 
 import docker
 import pytest
+from hypothesis import HealthCheck, settings
 from subscriber.inference import Model
 
-from scripts import engine
+from scripts import engine, machine
 from tests.localgg.harness import CoreThread
+
+# Every property test: example counts as each test sets them, but no wall-clock judgement of the generation or the
+# run, which a loaded 2-core machine cannot keep (hypothesis' too_slow health check failed there once).
+settings.register_profile("edgeml", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("edgeml")
 
 REPO = Path(__file__).resolve().parent.parent
 TERRAFORM = REPO / "scripts" / "terraform.sh"
@@ -33,12 +39,21 @@ def seed() -> Path:
     return SEED
 
 
+def machine_command(package: str) -> str:
+    """A machine package's command, installed as the tooling installs it; a failure, never a skip, where it
+    cannot be (the message says how to install it)."""
+    try:
+        return machine.command(package, progress=lambda message: None)
+    except machine.MissingPackage as exc:
+        pytest.fail(str(exc))
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     try:
         client = engine.ensure_engine(progress=lambda message: None)
     except engine.EngineError as exc:
-        pytest.skip(f"no Docker engine: {exc}")
+        pytest.fail(f"no Docker engine: {exc}")
     yield client
     client.close()
 
@@ -70,9 +85,7 @@ def gg() -> Iterator[CoreThread]:
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """Debian's mosquitto on a free loopback port, standing in for AWS IoT Core's broker."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.path.exists(binary):
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto; .ci/run installs it)")
+    binary = machine_command("mosquitto")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -99,10 +112,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's distribution registry on a loopback port, standing in for the ECR registry; yields host:port."""
     from localgg.cloud import registry as local_registry
 
-    try:
-        server, host = local_registry.start(tmp_path_factory.mktemp("registry"))
-    except local_registry.RegistryUnavailable as exc:
-        pytest.skip(f"{exc} (.ci/run installs it)")
+    machine_command("docker-registry")
+    server, host = local_registry.start(tmp_path_factory.mktemp("registry"))
     yield host
     server.terminate()
     server.wait(timeout=10)

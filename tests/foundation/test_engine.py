@@ -16,11 +16,21 @@ from scripts import engine
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starting dockerd needs root")
 
 
+def _has_docker0() -> bool:
+    return Path("/sys/class/net/docker0").exists()
+
+
 @needs_root
 @pytest.mark.docker
 @pytest.mark.slow
-def test_helper_brings_up_an_engine_where_none_answers(tmp_path: Path) -> None:
-    # A second, isolated engine on its own socket: the machine's engine (if any) is left alone.
+def test_helper_brings_up_an_isolated_engine_and_leaves_the_machines_alone(
+    docker_client: docker.DockerClient, base_image: str
+) -> None:
+    """A second dockerd on its own socket, state and network namespace. dockerd started with `--bridge none`
+    deletes docker0 from the namespace it runs in (the offline-toolchain notes measured it): in the machine's
+    namespace that broke every later build with a RUN step. Afterwards the machine's engine still has its
+    bridge, and a container on the default bridge still starts."""
+    assert _has_docker0(), "the machine's engine should have its docker0 bridge before the test"
     short = Path(f"/tmp/edgeml-engine-{os.getpid()}")
     spec = engine.Dockerd(socket=short / "docker.sock", state_dir=short)
     assert engine.connect(spec.url, timeout=2) is None
@@ -32,9 +42,19 @@ def test_helper_brings_up_an_engine_where_none_answers(tmp_path: Path) -> None:
         assert client.version()["ApiVersion"]
         assert any("starting dockerd" in message for message in messages)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        engine.stop_dockerd(proc)
         subprocess.run(["rm", "-rf", str(short)], check=False)
+    assert _has_docker0(), "the isolated engine removed the machine's docker0 bridge"
+    out = docker_client.containers.run(
+        base_image, ["python3", "-c", "print('bridged')"], network_mode="bridge", remove=True
+    )
+    assert out.decode().strip() == "bridged"
+
+
+def test_an_isolated_engine_runs_in_a_network_namespace_of_its_own() -> None:
+    command = engine.Dockerd(socket=Path("/tmp/x.sock"), state_dir=Path("/tmp/x")).command()
+    assert command[:3] == ["unshare", "--net", "dockerd"] and "--bridge" in command
+    assert engine.Dockerd().command()[0] == "dockerd"  # the machine's own engine: its own namespace, its bridge
 
 
 def test_no_engine_and_no_right_to_start_one_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

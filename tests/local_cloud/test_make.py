@@ -3,11 +3,13 @@ checkout (so the test can edit a recipe as a user would, and never touches the d
 
 Nothing is mocked: Terraform with the real AWS provider against moto, the image through a real registry, the
 greengrassv2 control plane over HTTP, and localgg as the core device running the real components in Docker.
-The scenarios build on each other, in order: first deploy, publisher-only change, broken subscriber, destroy.
+Each test starts from no local cloud; the main one is a scenario in order (first deploy, no change through every
+`--json` command, publisher-only change, broken subscriber, destroy).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -117,11 +119,42 @@ def started_at(client: docker.DockerClient) -> str:
     return started
 
 
-def test_first_deploy_from_a_clean_state(make: Make, docker_client: docker.DockerClient) -> None:
-    assert not make.root.exists()
+def scripts_json(make: Make, command: str, *args: str) -> dict[str, Any]:
+    """`python -m scripts COMMAND --json` in the copy, as a program would run it: stdout must be one JSON document."""
+    done = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "scripts", command, "--json", *args],
+        cwd=make.repo,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    print(done.stdout[-3000:], done.stderr[-3000:])
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)  # nothing else may be on stdout
+    return document
+
+
+def test_deploy_change_break_and_destroy_as_a_user_does(make: Make, docker_client: docker.DockerClient) -> None:
+    """One scenario, in order, since each step starts from where the last one left the local cloud: a first
+    `make deploy` from nothing, the same again through every `--json` command, a publisher-only change, a broken
+    subscriber rolled back, and `destroy`."""
+    localcloud.stop(lambda message: None, make.root)
+    first_deploy(make, docker_client)
+    no_change_as_json(make)
+    publisher_change(make, docker_client)
+    broken_subscriber(make)
+    destroy(make, docker_client)
+
+
+def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     done = make("deploy")
     assert done.returncode == 0, done.stderr
     assert f"prediction: {PREDICTION}" in done.stdout
+    # The first screen: Terraform's own output is in a log, summed up in one line per command.
+    assert "terraform apply: Apply complete! Resources: " in done.stdout
+    assert "Deprecated" not in done.stdout + done.stderr and "Terraform will perform" not in done.stdout
+    assert "Apply complete!" in (make.root / "terraform.log").read_text()
     gg, thing = make.client("greengrassv2"), make.cloud().thing
     devices = gg.list_core_devices()["coreDevices"]
     assert [(d["coreDeviceThingName"], d["status"]) for d in devices] == [(thing, "HEALTHY")]
@@ -136,7 +169,21 @@ def test_first_deploy_from_a_clean_state(make: Make, docker_client: docker.Docke
     assert docker_client.containers.get(CONTAINER).status == "running"
 
 
-def test_a_publisher_change_deploys_only_the_publisher(make: Make, docker_client: docker.DockerClient) -> None:
+def no_change_as_json(make: Make) -> None:
+    deployed = scripts_json(make, "deploy", "--model", str(make.model))
+    assert deployed["image_pushed"] is False and deployed["deployment"] is None and deployed["changes"] == []
+    assert {name: c["created"] for name, c in deployed["components"].items()} == {
+        pipeline.PUBLISHER: False,
+        pipeline.SUBSCRIBER: False,
+    }
+    assert deployed["predictions"] == [PREDICTION]
+    status = scripts_json(make, "status")
+    assert status["components"] == {pipeline.PUBLISHER: "1.0.0", pipeline.SUBSCRIBER: "1.0.0"}
+    assert scripts_json(make, "plan") == {"target": "local", "changes": False}
+    assert scripts_json(make, "apply")["thing_group_name"] == make.cloud().thing_group
+
+
+def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:
     recipe = make.repo / "components" / "publisher" / "recipe.yaml"
     assert "interval: 5" in recipe.read_text()
     recipe.write_text(recipe.read_text().replace("interval: 5", "interval: 2"))
@@ -150,10 +197,8 @@ def test_a_publisher_change_deploys_only_the_publisher(make: Make, docker_client
     assert started_at(docker_client) == before  # the subscriber's container was not restarted
 
 
-def test_a_broken_subscriber_fails_rolls_back_and_says_why(
-    make: Make, docker_client: docker.DockerClient, tmp_path: Path
-) -> None:
-    broken = tmp_path / "broken.json"
+def broken_subscriber(make: Make) -> None:
+    broken = make.repo / "broken.json"
     broken.write_text("{}")  # the subscriber cannot load it and exits at once
     done = make("deploy", MODEL_PATH=str(broken))
     assert done.returncode != 0
@@ -170,20 +215,20 @@ def test_a_broken_subscriber_fails_rolls_back_and_says_why(
     assert localcloud.predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
 
 
-def test_destroy_leaves_nothing(make: Make, docker_client: docker.DockerClient) -> None:
-    done = make("destroy")
-    assert done.returncode == 0, done.stderr
-    assert "nothing left behind" in done.stdout  # components, buckets, objects, repositories, images: checked
+def destroy(make: Make, docker_client: docker.DockerClient) -> None:
+    done = scripts_json(make, "destroy", "--yes")
+    assert done["local_cloud_stopped"] is True
     assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
     assert localcloud.find(make.root) is None
     assert not make.root.exists()  # state, registry data, logs
 
 
 def test_plan_starts_the_local_cloud_and_destroy_stops_it_with_nothing_applied(make: Make) -> None:
-    assert localcloud.find(make.root) is None
+    localcloud.stop(lambda message: None, make.root)
     done = make("plan")
     assert done.returncode == 0, done.stderr
     assert "changes: True" in done.stdout
+    assert "terraform plan: Plan: " in done.stdout
     assert localcloud.find(make.root) is not None
     status = make("status")
     assert status.returncode != 0  # make reports a failed recipe as 2; the command itself exited 1

@@ -120,9 +120,8 @@ def send(path: str, data: bytes) -> None:
             pass
 
 
-@settings(
-    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-)
+# Listing the checks replaces the profile's list (tests/conftest.py), so too_slow is named again here.
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(authenticated=st.booleans(), chunks=st.lists(garbage, min_size=1, max_size=6))
 def test_garbage_never_disturbs_other_clients(
     live: tuple[CoreThread, list[bytes], str], authenticated: bool, chunks: list[bytes]

@@ -169,7 +169,7 @@ def test_connection_lost_reports_the_open_streams(conn: ServerConnection) -> Non
     assert conn.connection_lost() == {1, 2}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.lists(
         st.one_of(

@@ -30,8 +30,10 @@ def endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def env(endpoint: str) -> dict[str, str]:
+def env(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {
+        # Its own data folder: the backend configuration below never touches terraform/.terraform.
+        "TF_DATA_DIR": str(tmp_path_factory.mktemp("tfdata")),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -43,12 +45,13 @@ def env(endpoint: str) -> dict[str, str]:
 def applied(terraform: Run, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state = tmp_path_factory.mktemp("tfstate") / "terraform.tfstate"
     variables = ["-var", f"region={REGION}", "-var", "s3_use_path_style=true", "-var", "name_prefix=itest"]
-    assert terraform("init", "-backend=false", "-input=false").returncode == 0
-    done = terraform(
-        "apply", "-auto-approve", "-input=false", "-no-color", f"-state={state}", *variables, env=env, timeout=600
-    )
+    init = terraform("init", "-input=false", f"-backend-config=path={state}", env=env)
+    assert init.returncode == 0, init.stdout[-3000:] + init.stderr
+    done = terraform("apply", "-auto-approve", "-input=false", "-no-color", *variables, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    outputs = json.loads(terraform("output", "-json", f"-state={state}").stdout)
+    assert "Deprecated" not in done.stdout + done.stderr
+    assert state.is_file()  # where the local backend's `path` put it
+    outputs = json.loads(terraform("output", "-json", env=env).stdout)
     yield {"state": state, "variables": variables, "outputs": {k: v["value"] for k, v in outputs.items()}}
 
 
@@ -160,7 +163,6 @@ def test_replan_shows_no_changes(terraform: Run, env: dict[str, str], applied: d
         "-detailed-exitcode",
         "-input=false",
         "-no-color",
-        f"-state={applied['state']}",
         *applied["variables"],
         env=env,
     )
@@ -173,7 +175,6 @@ def test_destroy_leaves_nothing(terraform: Run, env: dict[str, str], applied: di
         "-auto-approve",
         "-input=false",
         "-no-color",
-        f"-state={applied['state']}",
         *applied["variables"],
         env=env,
         timeout=600,
