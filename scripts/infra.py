@@ -24,7 +24,6 @@ from scripts import localcloud, tfoutputs
 from scripts.engine import Progress
 
 REPO = Path(__file__).resolve().parent.parent
-TERRAFORM = REPO / "scripts" / "terraform.sh"
 WORKDIR = REPO / "terraform"
 TIMEOUT = 900
 TARGETS = ("local", "aws")
@@ -70,7 +69,7 @@ def terraform(
     """Run one Terraform command and return its exit code, one of `ok`; InfraError with Terraform's own error
     message otherwise."""
     env = {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
-    cmd = [str(TERRAFORM), f"-chdir={WORKDIR}", *args]
+    cmd = [str(tfoutputs.TERRAFORM), f"-chdir={WORKDIR}", *args]
     try:
         if space.log is None:
             progress(f"$ terraform {' '.join(args)}")
@@ -118,7 +117,7 @@ def apply(space: Workspace, progress: Progress) -> dict[str, Any]:
 
 
 def outputs(space: Workspace) -> dict[str, Any]:
-    return tfoutputs.from_workdir(WORKDIR, space.state)
+    return tfoutputs.from_workdir(WORKDIR)
 
 
 def destroy(space: Workspace, progress: Progress) -> None:

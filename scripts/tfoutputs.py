@@ -7,11 +7,13 @@ errors raised); a missing output is an error that names it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from python_terraform import Terraform, TerraformCommandError
 
+TERRAFORM = Path(__file__).resolve().parent / "terraform.sh"
 # Every output the scripts read. terraform/outputs.tf and terraform/README.md must declare each (a test checks).
 REQUIRED_OUTPUTS = (
     "region",
@@ -52,13 +54,14 @@ def from_file(path: Path) -> dict[str, Any]:
     return _values(raw, str(path))
 
 
-def from_workdir(workdir: Path, state: Path | None = None) -> dict[str, Any]:
-    terraform = Terraform(working_dir=str(workdir))
-    # Keyword options become command-line flags (`-state=...`); the constructor's `state` is not used by output.
-    options = {"state": str(state)} if state else {}
+def from_workdir(workdir: Path) -> dict[str, Any]:
+    """The outputs of the state that `workdir`'s backend names. python-terraform runs Terraform with this process's
+    environment, so TF_DATA_DIR there picks the initialised backend (the local cloud's state lives elsewhere)."""
+    terraform = Terraform(working_dir=str(workdir), terraform_bin_path=str(TERRAFORM))
     try:
-        raw = terraform.output(raise_on_error=True, **options)
+        raw = terraform.output(raise_on_error=True)
     except TerraformCommandError as exc:
         raise OutputsError(f"`terraform output` failed in {workdir}: {exc.err or exc}") from None
     # python-terraform answers {} or None outside an applied workspace instead of failing.
-    return _values(raw or {}, f"the Terraform state {state}" if state else f"the Terraform state of {workdir}")
+    state = os.environ.get("TF_DATA_DIR", str(workdir / ".terraform"))
+    return _values(raw or {}, f"the Terraform state of {workdir} (data: {state})")

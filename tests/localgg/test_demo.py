@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import docker
@@ -15,19 +18,21 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 def test_demo_with_the_reference_model_prints_the_reference_predictions(
     docker_client: docker.DockerClient, seed: Path
 ) -> None:
-    lines: list[str] = []
-    result = demo.run(
-        docker_client,
-        seed / "xgboost_wine_quality.json",
-        messages=3,
-        interval=0.5,
-        timeout=120,
-        progress=lambda message: None,
-        on_prediction=lines.append,
+    """Through the command line with `--json`, as a program runs it: stdout is one JSON document, the predictions
+    as they arrive go to stderr."""
+    model = str(seed / "xgboost_wine_quality.json")
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts", "demo", "--json", "--model", model, "--messages", "3", "--interval", "0.5"],
+        cwd=demo.REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-    assert result.predictions == [[6.573914, 4.869721]] * 3
-    assert lines[0] == "prediction 1: result: [6.573914 4.869721]"
-    assert result.core_exit_code == 0
-    assert result.containers_left == 0
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["predictions"] == [[6.573914, 4.869721]] * 3
+    assert "prediction 1: result: [6.573914 4.869721]" in done.stderr.splitlines()
+    assert result["containers_left"] == 0
     subscriber_log = (demo.REPO / "build" / "demo" / "core" / "logs" / f"{demo.SUBSCRIBER}.log").read_text()
     assert "state STOPPING" in subscriber_log and "signal 15: stopping" in subscriber_log

@@ -51,6 +51,28 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stdout == ""
 
 
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("command", "key"), [(["engine"], "base_image"), (["image", "--tag", "edgeml/subscriber:test-json"], "size_mb")]
+)
+def test_json_output_of_engine_and_image_is_one_document(
+    docker_client: object, seed: Path, command: list[str], key: str
+) -> None:
+    """Progress goes to stderr, the document alone to stdout (deploy, plan, apply, status and destroy are parsed
+    the same way against the local cloud in tests/local_cloud/test_make.py, demo in tests/localgg/test_demo.py)."""
+    model = ["--model", str(seed / "xgboost_wine_quality.json")] if command[0] == "image" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts", *command, *model, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert key in json.loads(done.stdout)
+
+
 def test_every_error_class_of_the_tooling_is_reported_without_a_traceback() -> None:
     # Each `class XError(...Error)` defined in scripts/ must be one the CLI turns into `error: ...` and exit 1.
     declared = set()

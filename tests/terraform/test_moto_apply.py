@@ -61,14 +61,17 @@ def client(service: str, endpoint: str) -> Any:
     )
 
 
-def test_outputs_satisfy_the_scripts(applied: dict[str, Any], tmp_path: Path) -> None:
+def test_outputs_satisfy_the_scripts(
+    applied: dict[str, Any], env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     saved = tmp_path / "outputs.json"
     saved.write_text(json.dumps({k: {"value": v} for k, v in applied["outputs"].items()}))
     values = tfoutputs.from_file(saved)
     assert values["artifact_bucket"] == f"itest-artifacts-123456789012-{REGION}"
     assert values["thing_group_name"] == "itest-cores"
-    # The same values through python-terraform, straight from the applied state.
-    assert tfoutputs.from_workdir(REPO / "terraform", applied["state"]) == values
+    # The same values through python-terraform, straight from the applied state its backend names.
+    monkeypatch.setenv("TF_DATA_DIR", env["TF_DATA_DIR"])
+    assert tfoutputs.from_workdir(REPO / "terraform") == values
 
 
 def test_token_exchange_role_read_back_exactly(applied: dict[str, Any], endpoint: str) -> None:
