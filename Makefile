@@ -46,7 +46,7 @@ $(CHECKOV_STAMP): Makefile
 machine: ## Install the machine packages the project needs, where missing (root; otherwise says what to run)
 	$(PYTHON) -m scripts.machine ensure
 
-engine: setup machine ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
+engine: $(VENV_STAMP) machine ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
 	$(PY) -m scripts engine
 
 test: setup machine ## Run every test suite (starts a Docker engine if none answers)
@@ -59,28 +59,28 @@ $(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.p
 	$(PY) -m subscriber_training.wine --out $(dir $@) $(if $(WINE_DATA),--data $(WINE_DATA)) \
 		$(if $(REFERENCE_MODEL),--reference $(REFERENCE_MODEL))
 
-image: setup $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model)
+image: $(VENV_STAMP) $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model)
 	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE)
 
-demo: setup machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
+demo: $(VENV_STAMP) machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
-plan: setup $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
+plan: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
 	$(PY) -m scripts plan --target $(TARGET)
 
-apply: setup $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
+apply: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
 	$(PY) -m scripts apply --target $(TARGET)
 
-deploy: setup $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1)
+deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run)
 
-status: setup ## Per-device view of the thing group's current deployment
+status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 	$(PY) -m scripts status --target $(TARGET)
 
-destroy: setup ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped
+destroy: $(VENV_STAMP) ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped
 	$(PY) -m scripts destroy --target $(TARGET) --yes
 
-bench: setup ## Benchmarks: inference latency, IPC throughput through localgg, make deploy (first, re-run) locally
+bench: $(VENV_STAMP) ## Benchmarks: inference latency, IPC throughput through localgg, make deploy (first, re-run) locally
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
 	$(PY) -m benchmarks.ipc_ceiling

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import engine, localcloud
+from scripts import engine, sandbox
 from scripts.infra import REPO
 
 OUT = REPO / "build" / "benchmarks" / "local_deploy.json"
@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=REPO.parent / "shared" / "seed" / "xgboost_wine_quality.json")
     args = parser.parse_args()
-    if localcloud.find() is not None:
+    if sandbox.find() is not None:
         sys.exit("a local cloud is running: `make destroy` first (this benchmark starts from none)")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     log = OUT.with_suffix(".log")

@@ -1,8 +1,7 @@
 """`python -m localgg run ...`: a local Greengrass core in the foreground, until SIGINT or SIGTERM.
-`python -m localgg stack ...`: the local cloud with such a core as its core device (see localgg.cloud.stack).
 
 Exit codes: 0 stopped by a signal (every component stopped, containers included), 1 the deployment could
-not be applied or the stack could not start (nothing was left running), 2 bad command line.
+not be applied (nothing was left running), 2 bad command line.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import signal
 import sys
 from pathlib import Path
 
-from localgg.cloud import stack
-from localgg.cloud.registry import RegistryUnavailable
 from localgg.core import Core, CoreError
 from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
 from localgg.mqtt import BridgeError, MqttBridge
@@ -71,19 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=host_port,
         help="an MQTT broker standing in for AWS IoT Core (PublishToIoTCore, SubscribeToIoTCore)",
     )
-    stack = sub.add_parser(
-        "stack",
-        help="run the local cloud and a core device in it until SIGINT/SIGTERM",
-        description="Run moto (S3, ECR, IAM, IoT, STS), a registry standing in for ECR's, the greengrassv2 control "
-        "plane and a localgg core provisioned as a core device of THING_GROUP, until SIGINT/SIGTERM. ROOT/stack.json "
-        "appears when every part answers and gives their endpoints; `make deploy` starts this for you.",
-    )
-    stack.add_argument("--root", type=Path, required=True, help="the stack's folder (state, logs, registry data)")
-    stack.add_argument("--thing-name", default="localgg-core", help="the core device's thing name")
-    stack.add_argument("--thing-group", default="edgeml-cores", help="the thing group the device joins once it exists")
-    stack.add_argument("--region", default="eu-west-1", help="the local cloud's Region")
-    for command in (run, stack):
-        command.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
@@ -124,20 +109,18 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.root.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if args.command == "run":
-        (args.root / "logs").mkdir(exist_ok=True)
-        handlers.append(logging.FileHandler(args.root / "logs" / "greengrass.log"))
+    (args.root / "logs").mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [
+        logging.StreamHandler(sys.stderr),
+        logging.FileHandler(args.root / "logs" / "greengrass.log"),
+    ]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         handlers=handlers,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.command == "stack":
-            return asyncio.run(stack.run(args.root, args.thing_name, args.thing_group, args.region))
         return asyncio.run(run(args))
-    except (DeploymentError, CoreError, BridgeError, RegistryUnavailable) as exc:
+    except (DeploymentError, CoreError, BridgeError) as exc:
         log.error("%s", exc)
         return 1

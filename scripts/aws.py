@@ -21,6 +21,8 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
+from scripts.errors import ToolError
+
 MAX_ATTEMPTS = 8
 RETRIES = Config(retries={"max_attempts": MAX_ATTEMPTS, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
 _DENIED = (
@@ -43,7 +45,7 @@ _MISSING = (
 )
 
 
-class AwsError(RuntimeError):
+class AwsError(ToolError):
     """An AWS call failed for good; the message says which action, why, and what to do."""
 
 

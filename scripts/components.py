@@ -18,12 +18,13 @@ from botocore.exceptions import ClientError
 
 from scripts import recipes
 from scripts.aws import AwsError, calling
+from scripts.errors import ToolError
 
 BUMPS = ("patch", "minor", "major")
 FIRST_VERSION = "1.0.0"
 
 
-class ComponentError(RuntimeError):
+class ComponentError(ToolError):
     """A component version that cannot be registered or never became deployable."""
 
 

@@ -20,6 +20,7 @@ import docker
 
 from scripts import artifacts, image, recipes
 from scripts.engine import Progress
+from scripts.errors import ToolError
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLISHER = "com.edgeml.WineQualityPublisher"
@@ -29,7 +30,7 @@ CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its cont
 RESULT = re.compile(r"result: \[([^\]]*)\]")
 
 
-class DemoError(RuntimeError):
+class DemoError(ToolError):
     pass
 
 

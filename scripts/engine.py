@@ -23,6 +23,7 @@ import docker
 import docker.errors
 
 from scripts import machine
+from scripts.errors import ToolError
 
 Progress = Callable[[str], None]
 
@@ -35,7 +36,7 @@ DEFAULT_SOCKET = Path("/var/run/docker.sock")
 BUILT_LABEL = "com.edgeml.built-by=edgeml"
 
 
-class EngineError(RuntimeError):
+class EngineError(ToolError):
     """The engine or the base image cannot be had; the message says why and what to do."""
 
 

@@ -16,13 +16,14 @@ import docker.errors
 
 from scripts import wheels
 from scripts.engine import Progress, ensure_base_image
+from scripts.errors import ToolError
 
 REPO = Path(__file__).resolve().parent.parent
 CONTEXT = REPO / "components" / "subscriber"
 DEFAULT_TAG = "edgeml/subscriber:local"
 
 
-class ImageError(RuntimeError):
+class ImageError(ToolError):
     """The image could not be built; the message carries the failing step's output."""
 
 

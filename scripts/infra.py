@@ -17,11 +17,11 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from localgg.cloud.stack import StackInfo
-from scripts import localcloud, tfoutputs
+from localcloud.info import StackInfo
+from scripts import sandbox, tfoutputs
 from scripts.engine import Progress
+from scripts.errors import ToolError
 
 REPO = Path(__file__).resolve().parent.parent
 WORKDIR = REPO / "terraform"
@@ -33,7 +33,7 @@ SUMMARY = re.compile(r"^(Apply complete!.*|Destroy complete!.*|Plan: .*|No chang
 ERROR = re.compile(r"^(?:│ )?Error: ", re.MULTILINE)
 
 
-class InfraError(RuntimeError):
+class InfraError(ToolError):
     pass
 
 
@@ -50,9 +50,9 @@ class Workspace:
         return [f"-backend-config=path={self.state}"] if self.state else []
 
 
-def local_workspace(progress: Progress, root: Path = localcloud.ROOT) -> Workspace:
+def local_workspace(progress: Progress, root: Path = sandbox.ROOT) -> Workspace:
     """The running local cloud (started if need be) as a Terraform workspace."""
-    cloud = localcloud.ensure(progress, root)
+    cloud = sandbox.ensure(progress, root)
     return Workspace(
         "local",
         {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},
@@ -108,7 +108,7 @@ def plan(space: Workspace, progress: Progress) -> dict[str, object]:
     return {"target": space.target, "changes": code == 2}
 
 
-def apply(space: Workspace, progress: Progress) -> dict[str, Any]:
+def apply(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
     """`terraform apply` (asks first, except in the local sandbox); returns the outputs the scripts need."""
     init(space, progress)
     approve = ["-auto-approve"] if space.target == "local" else []
@@ -116,7 +116,7 @@ def apply(space: Workspace, progress: Progress) -> dict[str, Any]:
     return outputs(space)
 
 
-def outputs(space: Workspace) -> dict[str, Any]:
+def outputs(space: Workspace) -> tfoutputs.Outputs:
     return tfoutputs.from_workdir(WORKDIR)
 
 

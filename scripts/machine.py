@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from scripts.errors import ToolError
+
 Progress = Callable[[str], None]
 # Debian keeps daemons in sbin, which is not on every user's PATH.
 SEARCH_PATH = os.pathsep.join((os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"))
@@ -40,7 +42,7 @@ PACKAGES: dict[str, Package] = {
 }
 
 
-class MissingPackage(RuntimeError):
+class MissingPackage(ToolError):
     """A machine package is missing and cannot be installed from here; the message says how to install it."""
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from scripts import artifacts, components, deployments, image, recipes, registry, rollout
+from scripts import artifacts, components, deployments, image, recipes, registry, rollout, tfoutputs
 from scripts.engine import Progress
 
 PUBLISHER = "com.edgeml.WineQualityPublisher"
@@ -71,18 +71,18 @@ def publish_image(clients: Clients, model: Path, repository_url: str, progress: 
 
 
 def deploy(
-    outputs: dict[str, Any],
+    outputs: tfoutputs.Outputs,
     clients: Clients,
     options: Options,
     progress: Progress,
     on_rollout: Callable[[list[rollout.Device]], None],
     workdir: Path,
 ) -> dict[str, Any]:
-    region, account = outputs["region"], outputs["account_id"]
+    region, account = outputs.region, outputs.account_id
     check_templates()
-    pinned, pushed = publish_image(clients, options.model, outputs["repository_url"], progress)
+    pinned, pushed = publish_image(clients, options.model, outputs.repository_url, progress)
     zip_path = artifacts.build_publisher_zip(workdir / "publisher")
-    uploaded = artifacts.upload(clients.s3, outputs["artifact_bucket"], outputs["artifact_prefix"], PUBLISHER, zip_path)
+    uploaded = artifacts.upload(clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, PUBLISHER, zip_path)
     progress(f"artifact {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
     registered = [
         components.register(clients.gg, "subscriber", SUBSCRIBER, {"image": pinned}, region, account, options.bump),
@@ -92,7 +92,7 @@ def deploy(
     ]
     for item in registered:
         progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
-    group = outputs["thing_group_arn"]
+    group = outputs.thing_group_arn
     _, before = deployments.current(clients.gg, group)
     after = deployments.desired(before, {item.name: item.version for item in registered})
     changes = deployments.changes(before, after)
@@ -109,14 +109,14 @@ def deploy(
     for change in changes:
         progress(f"  {change}")
     if not changes:
-        progress(f"{outputs['thing_group_name']} already runs these versions: no deployment created")
+        progress(f"{outputs.thing_group_name} already runs these versions: no deployment created")
         return result
     if options.dry_run:
         progress("dry run: no deployment created")
         return result
     deployment_id = deployments.create(clients.gg, group, DEPLOYMENT_NAME, after, options.policies)
     result["deployment"] = deployment_id
-    progress(f"deployment {deployment_id} created for {outputs['thing_group_name']}; following the devices")
+    progress(f"deployment {deployment_id} created for {outputs.thing_group_name}; following the devices")
     devices = rollout.follow(
         clients.gg,
         group,
@@ -130,10 +130,10 @@ def deploy(
     return result
 
 
-def status(outputs: dict[str, Any], gg: Any) -> dict[str, Any]:
+def status(outputs: tfoutputs.Outputs, gg: Any) -> dict[str, Any]:
     """The per-device view of the group's current deployment."""
-    deployment_id, current = deployments.current(gg, outputs["thing_group_arn"])
-    devices = rollout.snapshot(gg, outputs["thing_group_arn"], deployment_id, set(current) or {PUBLISHER, SUBSCRIBER})
+    deployment_id, current = deployments.current(gg, outputs.thing_group_arn)
+    devices = rollout.snapshot(gg, outputs.thing_group_arn, deployment_id, set(current) or {PUBLISHER, SUBSCRIBER})
     return {
         "deployment": deployment_id,
         "components": {name: spec.get("componentVersion") for name, spec in current.items()},

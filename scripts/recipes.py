@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from scripts.errors import ToolError
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = {
     "publisher": REPO / "components" / "publisher" / "recipe.yaml",
@@ -28,7 +30,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
-class RecipeError(ValueError):
+class RecipeError(ToolError, ValueError):
     """A template that cannot be rendered, or a recipe that must not be published."""
 
 

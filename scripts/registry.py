@@ -15,9 +15,10 @@ import docker.errors
 
 from scripts.aws import calling
 from scripts.engine import Progress
+from scripts.errors import ToolError
 
 
-class PushError(RuntimeError):
+class PushError(ToolError):
     """The image did not reach the registry; the message carries the registry's own words."""
 
 

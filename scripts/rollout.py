@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scripts.aws import calling
+from scripts.errors import ToolError
 
 SUCCEEDED = frozenset({"SUCCEEDED", "COMPLETED"})
 FAILED = frozenset({"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"})
 BAD_STATES = frozenset({"ERRORED", "BROKEN"})
 
 
-class RolloutError(RuntimeError):
+class RolloutError(ToolError):
     """At least one device failed, or the rollout did not finish in time; the message says where and why."""
 
 

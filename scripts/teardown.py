@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scripts import components, deployments, rollout
+from scripts import components, deployments, rollout, tfoutputs
 from scripts.aws import calling
 from scripts.engine import Progress
 from scripts.pipeline import PUBLISHER, SUBSCRIBER
@@ -20,13 +20,13 @@ OURS = (PUBLISHER, SUBSCRIBER)
 
 def remove_from_devices(
     gg: Any,
-    outputs: dict[str, Any],
+    outputs: tfoutputs.Outputs,
     policies: deployments.Policies,
     timeout: float,
     on_rollout: Callable[[list[rollout.Device]], None],
     interval: float,
 ) -> str | None:
-    group = outputs["thing_group_arn"]
+    group = outputs.thing_group_arn
     _, before = deployments.current(gg, group)
     after = {name: spec for name, spec in before.items() if name not in OURS}
     if after == before:
@@ -77,7 +77,7 @@ def purge_images(ecr: Any, repository_url: str) -> int:
 
 
 def destroy(
-    outputs: dict[str, Any],
+    outputs: tfoutputs.Outputs,
     gg: Any,
     s3: Any,
     ecr: Any,
@@ -91,10 +91,10 @@ def destroy(
     progress(
         f"devices: {'deployment ' + deployment + ' removed our components' if deployment else 'nothing to remove'}"
     )
-    versions = delete_component_versions(gg, outputs["region"], outputs["account_id"])
+    versions = delete_component_versions(gg, outputs.region, outputs.account_id)
     progress(f"component versions deleted: {', '.join(versions) or 'none'}")
-    objects = purge_artifacts(s3, outputs["artifact_bucket"], outputs["artifact_prefix"])
-    images = purge_images(ecr, outputs["repository_url"])
+    objects = purge_artifacts(s3, outputs.artifact_bucket, outputs.artifact_prefix)
+    images = purge_images(ecr, outputs.repository_url)
     progress(f"purged {objects} artifact object versions and {images} images")
     destroy_infrastructure()
     return {

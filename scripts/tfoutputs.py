@@ -8,43 +8,56 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from python_terraform import Terraform, TerraformCommandError
 
+from scripts.errors import ToolError
+
 TERRAFORM = Path(__file__).resolve().parent / "terraform.sh"
-# Every output the scripts read. terraform/outputs.tf and terraform/README.md must declare each (a test checks).
-REQUIRED_OUTPUTS = (
-    "region",
-    "account_id",
-    "repository_url",
-    "repository_arn",
-    "artifact_bucket",
-    "artifact_prefix",
-    "token_exchange_role_arn",
-    "role_alias",
-    "iot_policy_name",
-    "thing_group_name",
-    "thing_group_arn",
-)
 
 
-class OutputsError(RuntimeError):
+@dataclass(frozen=True)
+class Outputs:
+    """Every output the scripts read, checked once when read. terraform/outputs.tf and terraform/README.md must
+    declare each field (a test checks)."""
+
+    region: str
+    account_id: str
+    repository_url: str
+    repository_arn: str
+    artifact_bucket: str
+    artifact_prefix: str
+    token_exchange_role_arn: str
+    role_alias: str
+    iot_policy_name: str
+    thing_group_name: str
+    thing_group_arn: str
+
+
+REQUIRED_OUTPUTS = tuple(f.name for f in fields(Outputs))
+
+
+class OutputsError(ToolError):
     """Outputs missing or unreadable; the message names which and where."""
 
 
-def _values(raw: dict[str, Any], source: str) -> dict[str, Any]:
+def _values(raw: dict[str, Any], source: str) -> Outputs:
     values = {name: item["value"] if isinstance(item, dict) and "value" in item else item for name, item in raw.items()}
     missing = [name for name in REQUIRED_OUTPUTS if name not in values]
     if missing:
         raise OutputsError(
             f"{source} lacks the Terraform output(s) {', '.join(missing)}: run `make apply` (or `make deploy`) first"
         )
-    return values
+    wrong = [name for name in REQUIRED_OUTPUTS if not isinstance(values[name], str) or not values[name]]
+    if wrong:
+        raise OutputsError(f"{source}: the Terraform output(s) {', '.join(wrong)} must be non-empty strings")
+    return Outputs(**{name: values[name] for name in REQUIRED_OUTPUTS})
 
 
-def from_file(path: Path) -> dict[str, Any]:
+def from_file(path: Path) -> Outputs:
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -54,7 +67,7 @@ def from_file(path: Path) -> dict[str, Any]:
     return _values(raw, str(path))
 
 
-def from_workdir(workdir: Path) -> dict[str, Any]:
+def from_workdir(workdir: Path) -> Outputs:
     """The outputs of the state that `workdir`'s backend names. python-terraform runs Terraform with this process's
     environment, so TF_DATA_DIR there picks the initialised backend (the local cloud's state lives elsewhere)."""
     terraform = Terraform(working_dir=str(workdir), terraform_bin_path=str(TERRAFORM))

@@ -9,8 +9,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+from scripts.errors import ToolError
 
-class WheelsError(RuntimeError):
+
+class WheelsError(ToolError):
     """pip could not fetch or install the wheels; the message carries pip's own words."""
 
 

@@ -110,7 +110,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, i
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's distribution registry on a loopback port, standing in for the ECR registry; yields host:port."""
-    from localgg.cloud import registry as local_registry
+    from localcloud import registry as local_registry
 
     machine_command("docker-registry")
     server, host = local_registry.start(tmp_path_factory.mktemp("registry"))
@@ -122,7 +122,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def moto_endpoint(registry: str) -> Iterator[str]:
     """moto as a real HTTP endpoint, as the local cloud runs it: IoT tagging added, ECR bound to the registry."""
-    from localgg.cloud import moto_aws
+    from localcloud import moto_aws
 
     server, url = moto_aws.start(registry=registry)
     yield url

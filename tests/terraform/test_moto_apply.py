@@ -1,7 +1,7 @@
 """`terraform apply` with the real AWS provider against moto as a real HTTP endpoint; every policy read back with
 boto3 and compared exactly; re-plan shows no changes; destroy leaves nothing.
 
-moto lacks IoT tagging, which the provider needs: localgg/cloud/moto_aws.py adds it."""
+moto lacks IoT tagging, which the provider needs: localcloud/moto_aws.py adds it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from localgg.cloud import moto_aws
+from localcloud import moto_aws
 from scripts import tfoutputs
 from tests.conftest import REPO, Run
 
@@ -67,8 +67,8 @@ def test_outputs_satisfy_the_scripts(
     saved = tmp_path / "outputs.json"
     saved.write_text(json.dumps({k: {"value": v} for k, v in applied["outputs"].items()}))
     values = tfoutputs.from_file(saved)
-    assert values["artifact_bucket"] == f"itest-artifacts-123456789012-{REGION}"
-    assert values["thing_group_name"] == "itest-cores"
+    assert values.artifact_bucket == f"itest-artifacts-123456789012-{REGION}"
+    assert values.thing_group_name == "itest-cores"
     # The same values through python-terraform, straight from the applied state its backend names.
     monkeypatch.setenv("TF_DATA_DIR", env["TF_DATA_DIR"])
     assert tfoutputs.from_workdir(REPO / "terraform") == values

@@ -1,4 +1,4 @@
-"""What localgg/cloud/moto_aws.py changes in moto, each against moto as a real endpoint: policy conditions as
+"""What localcloud/moto_aws.py changes in moto, each against moto as a real endpoint: policy conditions as
 IAM evaluates them, and ECR's image operations acting on the real registry that `docker push` writes to."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
-from localgg.cloud import moto_aws
+from localcloud import moto_aws
 from tests.support.registry import push_manifest
 
 REGION = "eu-west-1"

@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localgg.cloud.stack import STATE_FILE, StackInfo
-from scripts import localcloud
+from localcloud.info import STATE_FILE, StackInfo
+from scripts import engine, sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -30,22 +30,22 @@ def gone(pid: int) -> bool:
 
 
 def test_a_state_file_naming_another_process_is_not_a_stack(tmp_path: Path) -> None:
-    assert localcloud.find(tmp_path) is None
+    assert sandbox.find(tmp_path) is None
     (tmp_path / STATE_FILE).write_text("{not json")
-    assert localcloud.find(tmp_path) is None
+    assert sandbox.find(tmp_path) is None
     StackInfo(os.getpid(), *["x"] * (len(fields(StackInfo)) - 1)).save(tmp_path)
     assert StackInfo.load(tmp_path) is not None
-    assert localcloud.find(tmp_path) is None  # a live PID, but this test, not a stack (a reused PID)
+    assert sandbox.find(tmp_path) is None  # a live PID, but this test, not a stack (a reused PID)
 
 
 def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
     root = tmp_path / "local"
     root.mkdir()
     (root / "terraform.tfstate").write_text("{}")  # left by a stack that is gone: cleared, not reused
-    info = localcloud.ensure(quiet, root)
+    info = sandbox.ensure(quiet, root)
     try:
         assert not (root / "terraform.tfstate").exists()
-        assert localcloud.ensure(quiet, root) == info  # found, not started twice
+        assert sandbox.ensure(quiet, root) == info  # found, not started twice
         env = info.environment()
         session = boto3.Session(
             region_name=info.region,
@@ -65,16 +65,26 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         assert device["coreDeviceThingName"] == info.thing
         assert iot.describe_thing(thingName=info.thing)["thingName"] == info.thing
     finally:
-        assert localcloud.stop(quiet, root) is True
-    assert localcloud.find(root) is None
+        assert sandbox.stop(quiet, root) is True
+    assert sandbox.find(root) is None
     assert not root.exists()
     assert gone(info.pid)
-    assert localcloud.stop(quiet, root) is False
+    assert sandbox.stop(quiet, root) is False
 
 
 def test_a_stack_that_cannot_start_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker-registry to be found
-    with pytest.raises(localcloud.LocalCloudError) as caught:
-        localcloud.ensure(quiet, tmp_path / "local")
+    with pytest.raises(sandbox.LocalCloudError) as caught:
+        sandbox.ensure(quiet, tmp_path / "local")
     assert "the local cloud did not start" in str(caught.value)
     assert "docker-registry is not installed" in str(caught.value)
+
+
+def test_the_engine_is_there_before_the_stack_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core device pulls its images through the machine's engine, so on a new machine (no dockerd running yet)
+    the engine must be started first: a fresh-machine `make deploy` failed in the stack on docker.from_env. Here an
+    engine that cannot be had stops `ensure` before any stack process or state exists."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(engine.EngineError, match="no Docker engine answers at DOCKER_HOST"):
+        sandbox.ensure(quiet, tmp_path / "local")
+    assert not (tmp_path / "local").exists()

@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from localgg.agent import DeviceAgent
-from localgg.cloud.greengrassv2 import ControlPlane
-from localgg.cloud.server import serve
+from localcloud.device import DeviceAgent
+from localcloud.greengrassv2 import ControlPlane
+from localcloud.server import serve
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
 

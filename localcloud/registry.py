@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from localgg.cloud.net import free_port, wait_until_listening
+from localcloud.net import free_port, wait_until_listening
 
 # What `docker push` stores: Docker v2 and OCI manifests and indexes. HEAD answers the digest of whichever it is.
 MANIFEST_TYPES = ", ".join(

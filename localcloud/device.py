@@ -19,13 +19,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from docker.errors import DockerException
 
-from localgg.cloud.greengrassv2 import ControlPlane
+from localcloud.greengrassv2 import ControlPlane
 from localgg.core import Core
 from localgg.deployment import DeploymentError, DeploymentRequest
 from localgg.lifecycle import State
 from localgg.recipe import RecipeError, parse
 
-log = logging.getLogger("localgg.agent")
+log = logging.getLogger("localcloud.device")
 SETTLED = (State.RUNNING, State.FINISHED, State.BROKEN)
 
 

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localgg.cloud.stack import STATE_FILE, StackInfo
-from scripts import machine
+from localcloud import info
+from localcloud.info import STATE_FILE, StackInfo
+from scripts import engine, machine
 from scripts.aws import calling
-from scripts.engine import Progress
+from scripts.errors import ToolError
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "build" / "local"
@@ -27,30 +28,12 @@ LOG = "stack.log"
 PREDICTION = "result: "
 
 
-class LocalCloudError(RuntimeError):
+class LocalCloudError(ToolError):
     pass
 
 
-def _exited(pid: int) -> bool:
-    """Gone, or a zombie that nobody reaped (PID 1 may not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except OSError:
-        return True
-
-
-def _is_stack(pid: int) -> bool:
-    """A running stack, not some other process that reuses a stale PID."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return not _exited(pid) and b"localgg\0stack" in cmdline
-
-
 def find(root: Path = ROOT) -> StackInfo | None:
-    info = StackInfo.load(root)
-    return info if info is not None and _is_stack(info.pid) else None
+    return info.find(root)
 
 
 def _log_tail(root: Path, lines: int = 15) -> str:
@@ -60,7 +43,7 @@ def _log_tail(root: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> StackInfo:
+def ensure(progress: engine.Progress, root: Path = ROOT, timeout: float = 60.0) -> StackInfo:
     """The running stack, or a new one started in the background (it outlives this command)."""
     running = find(root)
     if running is not None:
@@ -70,6 +53,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
         machine.ensure(["docker-registry"], progress)
     except machine.MissingPackage as exc:
         raise LocalCloudError(str(exc)) from None
+    engine.ensure_engine(progress)  # the core device pulls its images through it: on a new machine none runs yet
     if root.exists():
         progress(f"local cloud: not running; clearing {root} (its state went with it)")
         shutil.rmtree(root)
@@ -77,7 +61,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
     progress("local cloud: starting moto, a registry, the greengrassv2 control plane and a core device")
     with (root / LOG).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "localgg", "stack", "--root", str(root)],
+            [sys.executable, *info.COMMAND, "--root", str(root)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -85,7 +69,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
             cwd=REPO,
         )
     started = time.monotonic()
-    while (info := StackInfo.load(root)) is None:
+    while (started_info := StackInfo.load(root)) is None:
         if process.poll() is not None or time.monotonic() > started + timeout:
             process.kill()
             raise LocalCloudError(
@@ -94,26 +78,26 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
                 else f"the local cloud did not answer within {timeout:.0f}s (see {root / LOG})"
             )
         time.sleep(0.1)
-    progress(f"local cloud: ready in {time.monotonic() - started:.1f}s (pid {info.pid}, log {root / LOG})")
-    return info
+    progress(f"local cloud: ready in {time.monotonic() - started:.1f}s (pid {started_info.pid}, log {root / LOG})")
+    return started_info
 
 
-def stop(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
+def stop(progress: engine.Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
     """Stop the stack (its core stops every component first) and delete its folder; False if none was running."""
-    info = find(root)
-    if info is not None:
-        progress(f"local cloud: stopping pid {info.pid}")
-        os.kill(info.pid, signal.SIGTERM)
+    running = find(root)
+    if running is not None:
+        progress(f"local cloud: stopping pid {running.pid}")
+        os.kill(running.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while not _exited(info.pid):  # not `_is_stack`: an exiting process's cmdline is already empty
+        while not info.exited(running.pid):  # not `find`: an exiting process's cmdline is already empty
             if time.monotonic() > deadline:
-                raise LocalCloudError(f"the local cloud (pid {info.pid}) did not stop within {timeout:.0f}s")
+                raise LocalCloudError(f"the local cloud (pid {running.pid}) did not stop within {timeout:.0f}s")
             time.sleep(0.1)
         if (root / STATE_FILE).exists():
             raise LocalCloudError(f"the local cloud stopped without cleaning up; see {root / LOG}")
     if root.exists():
         shutil.rmtree(root)
-    return info is not None
+    return running is not None
 
 
 def leftovers(gg: Any, s3: Any, ecr: Any) -> dict[str, list[str]]:
@@ -143,10 +127,6 @@ def leftovers(gg: Any, s3: Any, ecr: Any) -> dict[str, list[str]]:
         if items:
             found[kind] = items
     return found
-
-
-def subscriber_log(info: StackInfo, component: str) -> Path:
-    return Path(info.core_root) / "logs" / f"{component}.log"
 
 
 def predictions(log: Path, count: int, timeout: float, since: int = 0) -> list[str]:

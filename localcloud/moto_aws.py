@@ -30,8 +30,8 @@ from moto.iam.policy_conditions import CONDITION_OPERATIONS
 from moto.iot.responses import IoTResponse
 from moto.server import ThreadedMotoServer
 
-from localgg.cloud.net import free_port
-from localgg.cloud.registry import RegistryApi
+from localcloud.net import free_port
+from localcloud.registry import RegistryApi
 
 _TAGS: dict[str, dict[str, str]] = {}
 _LOCK = threading.Lock()

@@ -9,10 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore import xform_name
 
-from localgg.cloud.greengrassv2 import ControlPlane, ServiceError
-from localgg.cloud.restjson import Protocol, Reply, RequestError
+from localcloud.greengrassv2 import ControlPlane, ServiceError
+from localcloud.restjson import Protocol, Reply, RequestError
 
-log = logging.getLogger("localgg.cloud")
+log = logging.getLogger("localcloud.greengrassv2")
 
 
 class Endpoint:

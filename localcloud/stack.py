@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,53 +28,15 @@ import boto3
 import docker
 from botocore.exceptions import ClientError
 
-from localgg.agent import DeviceAgent
-from localgg.cloud import moto_aws, registry
-from localgg.cloud.greengrassv2 import ControlPlane
-from localgg.cloud.server import serve
+from localcloud import moto_aws, registry
+from localcloud.device import DeviceAgent
+from localcloud.greengrassv2 import ControlPlane
+from localcloud.info import STATE_FILE, StackInfo
+from localcloud.server import serve
 from localgg.core import Core
 
-log = logging.getLogger("localgg.stack")
-STATE_FILE = "stack.json"
+log = logging.getLogger("localcloud.stack")
 ACCOUNT = "123456789012"  # moto's account
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    """Where each part of a running stack is: the contract between the stack and the tools that use it."""
-
-    pid: int
-    aws: str
-    greengrassv2: str
-    registry: str
-    region: str
-    account: str
-    thing: str
-    thing_group: str
-    core_root: str
-
-    def environment(self) -> dict[str, str]:
-        """The variables that point boto3, the AWS CLI and Terraform at this stack, and nowhere else."""
-        return {
-            "AWS_ENDPOINT_URL": self.aws,
-            "AWS_ENDPOINT_URL_GREENGRASSV2": self.greengrassv2,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            **CREDENTIALS,
-        }
-
-    def save(self, root: Path) -> None:
-        partial = root / (STATE_FILE + ".tmp")
-        partial.write_text(json.dumps(asdict(self), indent=2))
-        partial.replace(root / STATE_FILE)
-
-    @classmethod
-    def load(cls, root: Path) -> StackInfo | None:
-        try:
-            return cls(**json.loads((root / STATE_FILE).read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
 
 
 class Provisioning:

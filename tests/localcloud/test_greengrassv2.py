@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from localgg.cloud.greengrassv2 import ControlPlane
-from localgg.cloud.server import serve
+from localcloud.greengrassv2 import ControlPlane
+from localcloud.server import serve
 from scripts import components, deployments, rollout
 
 GROUP = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores"

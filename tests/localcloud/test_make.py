@@ -21,8 +21,8 @@ import boto3
 import docker
 import pytest
 
-from localgg.cloud.stack import StackInfo
-from scripts import localcloud, pipeline
+from localcloud.info import StackInfo
+from scripts import pipeline, sandbox
 from tests.conftest import REPO, Run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -77,7 +77,7 @@ class Make:
         return self.repo / "build" / "local"
 
     def cloud(self) -> StackInfo:
-        info = localcloud.find(self.root)
+        info = sandbox.find(self.root)
         assert info is not None, "the local cloud is not running"
         return info
 
@@ -99,7 +99,7 @@ def make(
 ) -> Iterator[Make]:
     runner = Make(checkout_copy(tmp_path_factory.mktemp("checkout")), seed / "xgboost_wine_quality.json")
     yield runner
-    localcloud.stop(lambda message: None, runner.root)  # whatever happened, nothing is left running
+    sandbox.stop(lambda message: None, runner.root)  # whatever happened, nothing is left running
 
 
 def versions(make: Make, name: str) -> list[str]:
@@ -139,7 +139,7 @@ def test_deploy_change_break_and_destroy_as_a_user_does(make: Make, docker_clien
     """One scenario, in order, since each step starts from where the last one left the local cloud: a first
     `make deploy` from nothing, the same again through every `--json` command, a publisher-only change, a broken
     subscriber rolled back, and `destroy`."""
-    localcloud.stop(lambda message: None, make.root)
+    sandbox.stop(lambda message: None, make.root)
     first_deploy(make, docker_client)
     no_change_as_json(make)
     publisher_change(make, docker_client)
@@ -164,7 +164,7 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
         pipeline.PUBLISHER: ("1.0.0", "RUNNING"),
         pipeline.SUBSCRIBER: ("1.0.0", "RUNNING"),
     }
-    log = localcloud.subscriber_log(make.cloud(), pipeline.SUBSCRIBER)
+    log = make.cloud().component_log(pipeline.SUBSCRIBER)
     assert PREDICTION in log.read_text()
     assert docker_client.containers.get(CONTAINER).status == "running"
 
@@ -211,25 +211,25 @@ def broken_subscriber(make: Make) -> None:
         pipeline.PUBLISHER: ("1.0.1", "RUNNING"),
         pipeline.SUBSCRIBER: ("1.0.0", "RUNNING"),
     }
-    log = localcloud.subscriber_log(make.cloud(), pipeline.SUBSCRIBER)
-    assert localcloud.predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
+    log = make.cloud().component_log(pipeline.SUBSCRIBER)
+    assert sandbox.predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
 
 
 def destroy(make: Make, docker_client: docker.DockerClient) -> None:
     done = scripts_json(make, "destroy", "--yes")
     assert done["local_cloud_stopped"] is True
     assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
-    assert localcloud.find(make.root) is None
+    assert sandbox.find(make.root) is None
     assert not make.root.exists()  # state, registry data, logs
 
 
 def test_plan_starts_the_local_cloud_and_destroy_stops_it_with_nothing_applied(make: Make) -> None:
-    localcloud.stop(lambda message: None, make.root)
+    sandbox.stop(lambda message: None, make.root)
     done = make("plan")
     assert done.returncode == 0, done.stderr
     assert "changes: True" in done.stdout
     assert "terraform plan: Plan: " in done.stdout
-    assert localcloud.find(make.root) is not None
+    assert sandbox.find(make.root) is not None
     status = make("status")
     assert status.returncode != 0  # make reports a failed recipe as 2; the command itself exited 1
     assert (
@@ -239,4 +239,4 @@ def test_plan_starts_the_local_cloud_and_destroy_stops_it_with_nothing_applied(m
     done = make("destroy")
     assert done.returncode == 0, done.stderr
     assert "nothing applied in it" in done.stdout
-    assert localcloud.find(make.root) is None and not make.root.exists()
+    assert sandbox.find(make.root) is None and not make.root.exists()

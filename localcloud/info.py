@@ -1,0 +1,79 @@
+"""How the tooling finds a running local cloud: the contract between the stack and the tools that use it.
+
+Standard library only, on purpose: `scripts` imports this module and nothing else of `localcloud`, so the
+tooling never loads moto, the control plane or the device (a real account's deploy included).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STATE_FILE = "stack.json"
+# The one command line that starts a stack; `find` recognises a running one by it.
+COMMAND = ("-m", "localcloud", "stack")
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Where each part of a running stack is: the contract between the stack and the tools that use it."""
+
+    pid: int
+    aws: str
+    greengrassv2: str
+    registry: str
+    region: str
+    account: str
+    thing: str
+    thing_group: str
+    core_root: str
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point boto3, the AWS CLI and Terraform at this stack, and nowhere else."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws,
+            "AWS_ENDPOINT_URL_GREENGRASSV2": self.greengrassv2,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **CREDENTIALS,
+        }
+
+    def save(self, root: Path) -> None:
+        partial = root / (STATE_FILE + ".tmp")
+        partial.write_text(json.dumps(asdict(self), indent=2))
+        partial.replace(root / STATE_FILE)
+
+    @classmethod
+    def load(cls, root: Path) -> StackInfo | None:
+        try:
+            return cls(**json.loads((root / STATE_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def component_log(self, component: str) -> Path:
+        return Path(self.core_root) / "logs" / f"{component}.log"
+
+
+def exited(pid: int) -> bool:
+    """Gone, or a zombie that nobody reaped (PID 1 may not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def _is_stack(pid: int) -> bool:
+    """A running stack, not some other process that reuses a stale PID."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return not exited(pid) and "\0".join(COMMAND).encode() in cmdline
+
+
+def find(root: Path) -> StackInfo | None:
+    """The stack whose state is under `root`, if it is running."""
+    info = StackInfo.load(root)
+    return info if info is not None and _is_stack(info.pid) else None

@@ -1,0 +1,209 @@
+"""What each command does, against the local cloud or a real account: the one module that tells the two apart.
+
+The command line (scripts/cli.py) parses, calls one function here and prints what it returns; everything a
+command decides (which Terraform state, whether to start the local cloud, when predictions prove a deployment)
+happens here. Results are plain dicts, the `--json` documents.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts import aws, demo, engine, image, infra, pipeline, rollout, sandbox, teardown, tfoutputs
+from scripts.engine import Progress
+
+Result = dict[str, Any]
+PREDICTIONS_TIMEOUT = 60.0
+# The local device polls every second; a real fleet answers on the scale of seconds to minutes.
+POLL_INTERVAL = {"local": 1.0, "aws": 5.0}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command acts: the local cloud (the default), or a real account, whose outputs come from a saved
+    `terraform output -json` file, an applied Terraform folder, or terraform/."""
+
+    name: str = "local"
+    outputs_file: Path | None = None
+    terraform_dir: Path | None = None
+
+    @classmethod
+    def of(cls, name: str | None, outputs_file: Path | None = None, terraform_dir: Path | None = None) -> Target:
+        explicit = outputs_file or terraform_dir
+        chosen = name or ("aws" if explicit else "local")
+        if chosen == "local" and explicit:
+            raise infra.InfraError("--outputs and --terraform-dir are for AWS; the local cloud has its own state")
+        return cls(chosen, outputs_file, terraform_dir)
+
+
+def _workspace(target: Target, progress: Progress) -> infra.Workspace:
+    """The target's workspace. Local: the running cloud (started if need be), with this process's environment
+    pointed at it, since boto3 and python-terraform read endpoints and the Terraform data folder there."""
+    if target.name == "aws":
+        return infra.Workspace("aws")
+    space = infra.local_workspace(progress)
+    os.environ.update(space.env)
+    return space
+
+
+def _existing_workspace(target: Target, progress: Progress) -> infra.Workspace | None:
+    """As `_workspace`, but None rather than starting a local cloud that is not running."""
+    return None if target.name == "local" and sandbox.find() is None else _workspace(target, progress)
+
+
+def _outputs(target: Target, space: infra.Workspace) -> tfoutputs.Outputs:
+    if space.target == "local":
+        return infra.outputs(space)
+    if target.outputs_file:
+        return tfoutputs.from_file(target.outputs_file)
+    return tfoutputs.from_workdir(target.terraform_dir or infra.WORKDIR)
+
+
+def check_engine(cold: bool, progress: Progress) -> Result:
+    client = engine.ensure_engine(progress=progress)
+    base = engine.ensure_base_image(client, progress=progress)
+    result: Result = {"engine_version": client.version().get("Version", "?"), "base_image": base}
+    if cold:
+        result["built_images_removed"] = engine.remove_built_images(client)
+    return result
+
+
+def build_image(model: Path, tag: str, progress: Progress) -> Result:
+    built = image.build(engine.ensure_engine(progress=progress), model, tag, progress)
+    return {
+        "image": built.tag,
+        "id": built.image_id,
+        "size_mb": round(built.size_bytes / 1e6, 1),
+        "base_image": built.base_image,
+    }
+
+
+def run_demo(
+    model: Path, messages: int, interval: float, timeout: float, progress: Progress, on_prediction: Progress
+) -> Result:
+    client = engine.ensure_engine(progress=progress)
+    result = demo.run(client, model, messages, interval, timeout, progress, on_prediction)
+    if result.core_exit_code != 0 or result.containers_left:
+        raise demo.DemoError(
+            f"localgg exited with {result.core_exit_code} and left {result.containers_left} "
+            f"container(s) named {demo.CONTAINER}"
+        )
+    return {
+        "predictions": result.predictions,
+        "messages": len(result.predictions),
+        "seconds": round(result.seconds, 1),
+        "containers_left": result.containers_left,
+    }
+
+
+def plan(target: Target, progress: Progress) -> Result:
+    return infra.plan(_workspace(target, progress), progress)
+
+
+def apply(target: Target, progress: Progress) -> Result:
+    return asdict(infra.apply(_workspace(target, progress), progress))
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    model: Path
+    bump: str = "patch"
+    dry_run: bool = False
+    timeout: float = 900.0
+
+
+def deploy(
+    target: Target,
+    options: DeployOptions,
+    progress: Progress,
+    on_rollout: Callable[[list[rollout.Device]], None],
+) -> Result:
+    """Local: apply, deploy, then a prediction as proof. AWS: deploy with the applied stack's outputs."""
+    space = _workspace(target, progress)
+    log = space.cloud.component_log(pipeline.SUBSCRIBER) if space.cloud else None
+    started_at = _size(log)
+    outputs = infra.apply(space, progress) if space.cloud else _outputs(target, space)
+    session = aws.session(outputs.region)
+    clients = pipeline.Clients(
+        aws.client(session, "greengrassv2"),
+        aws.client(session, "s3"),
+        aws.client(session, "ecr"),
+        engine.ensure_engine(progress=progress),
+    )
+    result = pipeline.deploy(
+        outputs,
+        clients,
+        pipeline.Options(options.model, options.bump, options.dry_run, options.timeout, POLL_INTERVAL[target.name]),
+        progress,
+        on_rollout,
+        infra.REPO / "build" / "deploy",
+    )
+    if log is not None and not options.dry_run:
+        # With nothing deployed, any prediction since this command started proves the devices still predict; after a
+        # deployment, only one made since it settled does.
+        since = started_at if result["deployment"] is None else _size(log)
+        result["predictions"] = _predictions_flowing(log, since, progress)
+    return result
+
+
+def _size(path: Path | None) -> int:
+    return path.stat().st_size if path is not None and path.exists() else 0
+
+
+def _predictions_flowing(log: Path, since: int, progress: Progress) -> list[str]:
+    found = sandbox.predictions(log, 1, PREDICTIONS_TIMEOUT, since)
+    if not found:
+        raise sandbox.LocalCloudError(
+            f"the devices run the deployment, but the subscriber wrote no prediction within "
+            f"{PREDICTIONS_TIMEOUT:.0f}s: see {log}"
+        )
+    for line in found:
+        progress(f"  prediction: {line}")
+    return found
+
+
+def destroy(target: Target, keep_infrastructure: bool, timeout: float, progress: Progress) -> Result:
+    space = _existing_workspace(target, progress)
+    if space is None:
+        sandbox.stop(progress)
+        progress("local cloud: not running; nothing to destroy")
+        return {"local_cloud_stopped": False}
+    try:
+        outputs = _outputs(target, space)
+    except tfoutputs.OutputsError:
+        if space.cloud is None:
+            raise
+        # Nothing was applied (`make plan` started it, or an apply failed early): everything is in its memory.
+        progress("local cloud: nothing applied in it")
+        return {"local_cloud_stopped": sandbox.stop(progress)}
+    session = aws.session(outputs.region)
+    gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
+
+    def infrastructure() -> None:
+        if not keep_infrastructure:
+            infra.destroy(space, progress)
+
+    result = teardown.destroy(
+        outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, timeout, POLL_INTERVAL[target.name]
+    )
+    if space.cloud and not keep_infrastructure:
+        left = sandbox.leftovers(gg, s3, ecr)
+        if left:
+            raise sandbox.LocalCloudError(
+                "the teardown left " + "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
+            )
+        progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
+        result["local_cloud_stopped"] = sandbox.stop(progress)
+    return result
+
+
+def status(target: Target, progress: Progress) -> Result:
+    space = _existing_workspace(target, progress)
+    if space is None:
+        raise sandbox.LocalCloudError("the local cloud is not running: `make deploy` starts it")
+    outputs = _outputs(target, space)
+    return pipeline.status(outputs, aws.client(aws.session(outputs.region), "greengrassv2"))
