@@ -242,11 +242,6 @@ class ServerConnection:
         )
         self.open_streams.discard(stream_id)
 
-    def close_stream(self, stream_id: int) -> None:
-        if stream_id in self.open_streams:
-            self._out.append(_frame(MessageType.APPLICATION_MESSAGE, TERMINATE_STREAM, stream_id))
-            self.open_streams.discard(stream_id)
-
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()

@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 
 from scripts import wheels
 from scripts.aws import calling
+from scripts.product import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PUBLISHER = REPO / "components" / "publisher"
 ZIP_NAME = "publisher.zip"
 # Fixed timestamps make the zip's bytes, and so its content address, depend on the content alone.

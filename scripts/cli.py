@@ -22,9 +22,9 @@ from rich.table import Table
 
 from scripts import components, flows, image, infra, pipeline, rollout
 from scripts.errors import ExitStatus, ToolError
+from scripts.progress import Progress
 
 Result = flows.Result
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ core with SIGTERM as a device would be stopped, then checks that no container wa
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -19,15 +18,11 @@ from pathlib import Path
 import docker
 
 from scripts import artifacts, image, recipes
-from scripts.engine import Progress
 from scripts.errors import ToolError
+from scripts.product import CONTAINER, PUBLISHER, REPO, SUBSCRIBER, follow_predictions
+from scripts.progress import Progress
 
-REPO = Path(__file__).resolve().parent.parent
-PUBLISHER = "com.edgeml.WineQualityPublisher"
-SUBSCRIBER = "com.edgeml.WineQualitySubscriber"
 VERSION = "0.1.0"
-CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
-RESULT = re.compile(r"result: \[([^\]]*)\]")
 
 
 class DemoError(ToolError):
@@ -101,9 +96,19 @@ def run(
         stdout=subprocess.DEVNULL,
         stderr=(root.parent / "localgg.err").open("w"),
     )
-    predictions: list[list[float]] = []
+
+    def core_alive() -> None:
+        if core.poll() is not None:
+            raise DemoError(f"localgg exited early with {core.returncode}; see {log_path.parent}")
+
+    def shown(line: str) -> None:
+        on_prediction(f"prediction {len(seen) + 1}: result: {line}")
+        seen.append(line)
+
+    seen: list[str] = []
     try:
-        predictions = _follow(log_path, messages, started + timeout, core, on_prediction)
+        lines = follow_predictions(log_path, messages, timeout, on_prediction=shown, check=core_alive)
+        predictions = [[float(value) for value in line.strip("[]").split()] for line in lines]
     finally:
         core.send_signal(signal.SIGTERM)
         try:
@@ -119,25 +124,3 @@ def run(
             f"see {log_path} and {root / 'logs'}. localgg said:\n{tail}"
         )
     return DemoResult(predictions, time.monotonic() - started, code, left)
-
-
-def _follow(
-    log_path: Path, wanted: int, deadline: float, core: subprocess.Popen[bytes], on_prediction: Progress
-) -> list[list[float]]:
-    predictions: list[list[float]] = []
-    offset = 0
-    while len(predictions) < wanted and time.monotonic() < deadline:
-        if core.poll() is not None:
-            raise DemoError(f"localgg exited early with {core.returncode}; see {log_path.parent}")
-        if log_path.exists():
-            with log_path.open() as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-                offset = handle.tell()
-            for line in chunk.splitlines():
-                match = RESULT.search(line)
-                if match and len(predictions) < wanted:
-                    predictions.append([float(v) for v in match.group(1).split()])
-                    on_prediction(f"prediction {len(predictions)}: result: [{match.group(1)}]")
-        time.sleep(0.1)
-    return predictions

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,7 @@ import docker.errors
 
 from scripts import machine
 from scripts.errors import ToolError
-
-Progress = Callable[[str], None]
+from scripts.progress import Progress
 
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 # Debian bookworm's python3 is 3.11, like the public image, so the same cp311 wheels fit both.

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import aws, demo, engine, image, infra, pipeline, rollout, sandbox, teardown, tfoutputs
-from scripts.engine import Progress
+from scripts import aws, demo, engine, image, infra, pipeline, product, rollout, sandbox, teardown, tfoutputs
+from scripts.progress import Progress
 
 Result = dict[str, Any]
 PREDICTIONS_TIMEOUT = 60.0
@@ -90,7 +90,7 @@ def run_demo(
     if result.core_exit_code != 0 or result.containers_left:
         raise demo.DemoError(
             f"localgg exited with {result.core_exit_code} and left {result.containers_left} "
-            f"container(s) named {demo.CONTAINER}"
+            f"container(s) named {product.CONTAINER}"
         )
     return {
         "predictions": result.predictions,
@@ -124,7 +124,7 @@ def deploy(
 ) -> Result:
     """Local: apply, deploy, then a prediction as proof. AWS: deploy with the applied stack's outputs."""
     space = _workspace(target, progress)
-    log = space.cloud.component_log(pipeline.SUBSCRIBER) if space.cloud else None
+    log = space.cloud.component_log(product.SUBSCRIBER) if space.cloud else None
     started_at = _size(log)
     outputs = infra.apply(space, progress) if space.cloud else _outputs(target, space)
     session = aws.session(outputs.region)
@@ -140,7 +140,7 @@ def deploy(
         pipeline.Options(options.model, options.bump, options.dry_run, options.timeout, POLL_INTERVAL[target.name]),
         progress,
         on_rollout,
-        infra.REPO / "build" / "deploy",
+        product.REPO / "build" / "deploy",
     )
     if log is not None and not options.dry_run:
         # With nothing deployed, any prediction since this command started proves the devices still predict; after a
@@ -155,7 +155,7 @@ def _size(path: Path | None) -> int:
 
 
 def _predictions_flowing(log: Path, since: int, progress: Progress) -> list[str]:
-    found = sandbox.predictions(log, 1, PREDICTIONS_TIMEOUT, since)
+    found = product.follow_predictions(log, 1, PREDICTIONS_TIMEOUT, since)
     if not found:
         raise sandbox.LocalCloudError(
             f"the devices run the deployment, but the subscriber wrote no prediction within "

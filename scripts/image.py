@@ -15,10 +15,11 @@ import docker
 import docker.errors
 
 from scripts import wheels
-from scripts.engine import Progress, ensure_base_image
+from scripts.engine import ensure_base_image
 from scripts.errors import ToolError
+from scripts.product import REPO
+from scripts.progress import Progress
 
-REPO = Path(__file__).resolve().parent.parent
 CONTEXT = REPO / "components" / "subscriber"
 DEFAULT_TAG = "edgeml/subscriber:local"
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from localcloud.info import StackInfo
 from scripts import sandbox, tfoutputs
-from scripts.engine import Progress
 from scripts.errors import ToolError
+from scripts.product import REPO
+from scripts.progress import Progress
 
-REPO = Path(__file__).resolve().parent.parent
 WORKDIR = REPO / "terraform"
 TIMEOUT = 900
 TARGETS = ("local", "aws")

@@ -13,12 +13,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scripts.errors import ToolError
+from scripts.progress import Progress
 
-Progress = Callable[[str], None]
 # Debian keeps daemons in sbin, which is not on every user's PATH.
 SEARCH_PATH = os.pathsep.join((os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"))
 

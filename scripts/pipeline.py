@@ -16,10 +16,9 @@ import docker
 import docker.errors
 
 from scripts import artifacts, components, deployments, image, recipes, registry, rollout, tfoutputs
-from scripts.engine import Progress
+from scripts.product import PUBLISHER, SUBSCRIBER
+from scripts.progress import Progress
 
-PUBLISHER = "com.edgeml.WineQualityPublisher"
-SUBSCRIBER = "com.edgeml.WineQualitySubscriber"
 DEPLOYMENT_NAME = "edgeml"
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from scripts.errors import ToolError
+from scripts.product import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = {
     "publisher": REPO / "components" / "publisher" / "recipe.yaml",
     "subscriber": REPO / "components" / "subscriber" / "recipe.yaml",

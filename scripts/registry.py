@@ -14,8 +14,8 @@ import docker
 import docker.errors
 
 from scripts.aws import calling
-from scripts.engine import Progress
 from scripts.errors import ToolError
+from scripts.progress import Progress
 
 
 class PushError(ToolError):

@@ -21,11 +21,11 @@ from localcloud.info import STATE_FILE, StackInfo
 from scripts import engine, machine
 from scripts.aws import calling
 from scripts.errors import ToolError
+from scripts.product import REPO
+from scripts.progress import Progress
 
-REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "build" / "local"
 LOG = "stack.log"
-PREDICTION = "result: "
 
 
 class LocalCloudError(ToolError):
@@ -43,7 +43,7 @@ def _log_tail(root: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def ensure(progress: engine.Progress, root: Path = ROOT, timeout: float = 60.0) -> StackInfo:
+def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> StackInfo:
     """The running stack, or a new one started in the background (it outlives this command)."""
     running = find(root)
     if running is not None:
@@ -82,7 +82,7 @@ def ensure(progress: engine.Progress, root: Path = ROOT, timeout: float = 60.0) 
     return started_info
 
 
-def stop(progress: engine.Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
+def stop(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
     """Stop the stack (its core stops every component first) and delete its folder; False if none was running."""
     running = find(root)
     if running is not None:
@@ -127,19 +127,3 @@ def leftovers(gg: Any, s3: Any, ecr: Any) -> dict[str, list[str]]:
         if items:
             found[kind] = items
     return found
-
-
-def predictions(log: Path, count: int, timeout: float, since: int = 0) -> list[str]:
-    """The first `count` prediction lines the subscriber writes after byte `since` of its log."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with log.open("rb") as stream:
-                stream.seek(since)
-                text = stream.read().decode(errors="replace")
-        except OSError:
-            text = ""
-        found = [line.split(PREDICTION, 1)[1] for line in text.splitlines() if PREDICTION in line]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found[:count]
-        time.sleep(0.2)

@@ -12,8 +12,8 @@ from typing import Any
 
 from scripts import components, deployments, rollout, tfoutputs
 from scripts.aws import calling
-from scripts.engine import Progress
-from scripts.pipeline import PUBLISHER, SUBSCRIBER
+from scripts.product import PUBLISHER, SUBSCRIBER
+from scripts.progress import Progress
 
 OURS = (PUBLISHER, SUBSCRIBER)
 

@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from localcloud.info import StackInfo
-from scripts import pipeline, sandbox
+from scripts import product, sandbox
 from tests.conftest import REPO, Run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -161,10 +161,10 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     (effective,) = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
     assert effective["coreDeviceExecutionStatus"] == "SUCCEEDED"
     assert installed(make) == {
-        pipeline.PUBLISHER: ("1.0.0", "RUNNING"),
-        pipeline.SUBSCRIBER: ("1.0.0", "RUNNING"),
+        product.PUBLISHER: ("1.0.0", "RUNNING"),
+        product.SUBSCRIBER: ("1.0.0", "RUNNING"),
     }
-    log = make.cloud().component_log(pipeline.SUBSCRIBER)
+    log = make.cloud().component_log(product.SUBSCRIBER)
     assert PREDICTION in log.read_text()
     assert docker_client.containers.get(CONTAINER).status == "running"
 
@@ -173,12 +173,12 @@ def no_change_as_json(make: Make) -> None:
     deployed = scripts_json(make, "deploy", "--model", str(make.model))
     assert deployed["image_pushed"] is False and deployed["deployment"] is None and deployed["changes"] == []
     assert {name: c["created"] for name, c in deployed["components"].items()} == {
-        pipeline.PUBLISHER: False,
-        pipeline.SUBSCRIBER: False,
+        product.PUBLISHER: False,
+        product.SUBSCRIBER: False,
     }
     assert deployed["predictions"] == [PREDICTION]
     status = scripts_json(make, "status")
-    assert status["components"] == {pipeline.PUBLISHER: "1.0.0", pipeline.SUBSCRIBER: "1.0.0"}
+    assert status["components"] == {product.PUBLISHER: "1.0.0", product.SUBSCRIBER: "1.0.0"}
     assert scripts_json(make, "plan") == {"target": "local", "changes": False}
     assert scripts_json(make, "apply")["thing_group_name"] == make.cloud().thing_group
 
@@ -190,10 +190,10 @@ def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:
     before = started_at(docker_client)
     done = make("deploy")
     assert done.returncode == 0, done.stderr
-    assert f"\nchanges:\n  - ~ {pipeline.PUBLISHER} 1.0.0 -> 1.0.1\ndeployment: " in done.stdout
-    assert versions(make, pipeline.PUBLISHER) == ["1.0.0", "1.0.1"]
-    assert versions(make, pipeline.SUBSCRIBER) == ["1.0.0"]
-    assert installed(make)[pipeline.PUBLISHER] == ("1.0.1", "RUNNING")
+    assert f"\nchanges:\n  - ~ {product.PUBLISHER} 1.0.0 -> 1.0.1\ndeployment: " in done.stdout
+    assert versions(make, product.PUBLISHER) == ["1.0.0", "1.0.1"]
+    assert versions(make, product.SUBSCRIBER) == ["1.0.0"]
+    assert installed(make)[product.PUBLISHER] == ("1.0.1", "RUNNING")
     assert started_at(docker_client) == before  # the subscriber's container was not restarted
 
 
@@ -203,16 +203,16 @@ def broken_subscriber(make: Make) -> None:
     done = make("deploy", MODEL_PATH=str(broken))
     assert done.returncode != 0
     error = done.stderr
-    assert make.cloud().thing in error and pipeline.SUBSCRIBER in error
+    assert make.cloud().thing in error and product.SUBSCRIBER in error
     assert "FAILED_ROLLBACK_COMPLETE" in error and "error(s)" in error  # the cause: it kept failing
-    assert versions(make, pipeline.SUBSCRIBER) == ["1.0.0", "1.0.1"]
+    assert versions(make, product.SUBSCRIBER) == ["1.0.0", "1.0.1"]
     # Rolled back: the previous subscriber runs again, and predictions flow.
     assert installed(make) == {
-        pipeline.PUBLISHER: ("1.0.1", "RUNNING"),
-        pipeline.SUBSCRIBER: ("1.0.0", "RUNNING"),
+        product.PUBLISHER: ("1.0.1", "RUNNING"),
+        product.SUBSCRIBER: ("1.0.0", "RUNNING"),
     }
-    log = make.cloud().component_log(pipeline.SUBSCRIBER)
-    assert sandbox.predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
+    log = make.cloud().component_log(product.SUBSCRIBER)
+    assert product.follow_predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
 
 
 def destroy(make: Make, docker_client: docker.DockerClient) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import demo
+from scripts import product
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ def test_demo_with_the_reference_model_prints_the_reference_predictions(
     model = str(seed / "xgboost_wine_quality.json")
     done = subprocess.run(
         [sys.executable, "-m", "scripts", "demo", "--json", "--model", model, "--messages", "3", "--interval", "0.5"],
-        cwd=demo.REPO,
+        cwd=product.REPO,
         capture_output=True,
         text=True,
         timeout=300,
@@ -34,5 +34,5 @@ def test_demo_with_the_reference_model_prints_the_reference_predictions(
     assert result["predictions"] == [[6.573914, 4.869721]] * 3
     assert "prediction 1: result: [6.573914 4.869721]" in done.stderr.splitlines()
     assert result["containers_left"] == 0
-    subscriber_log = (demo.REPO / "build" / "demo" / "core" / "logs" / f"{demo.SUBSCRIBER}.log").read_text()
+    subscriber_log = (product.REPO / "build" / "demo" / "core" / "logs" / f"{product.SUBSCRIBER}.log").read_text()
     assert "state STOPPING" in subscriber_log and "signal 15: stopping" in subscriber_log

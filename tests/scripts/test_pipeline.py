@@ -19,12 +19,12 @@ import docker
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import artifacts, pipeline, recipes
+from scripts import artifacts, pipeline, product, recipes
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
-PUB, SUB = pipeline.PUBLISHER, pipeline.SUBSCRIBER
+PUB, SUB = product.PUBLISHER, product.SUBSCRIBER
 
 
 def arn(name: str) -> str:

@@ -11,12 +11,12 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import pipeline, teardown
+from scripts import product, teardown
 from tests.support.registry import push_manifest
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
-PUB, SUB, OTHER = pipeline.PUBLISHER, pipeline.SUBSCRIBER, "com.other.Team"
+PUB, SUB, OTHER = product.PUBLISHER, product.SUBSCRIBER, "com.other.Team"
 
 
 @pytest.fixture

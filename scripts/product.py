@@ -1,0 +1,49 @@
+"""The product as the tooling knows it: where the checkout is, the components' names, and the subscriber's
+prediction lines as its log shows them (`result: [6.573914 4.869721]`, the reference device's format)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PUBLISHER = "com.edgeml.WineQualityPublisher"
+SUBSCRIBER = "com.edgeml.WineQualitySubscriber"
+CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
+RESULT = re.compile(r"result: (\[[^\]]*\])")
+
+
+def follow_predictions(
+    log: Path,
+    count: int,
+    timeout: float,
+    since: int = 0,
+    on_prediction: Callable[[str], None] = lambda line: None,
+    check: Callable[[], None] = lambda: None,
+) -> list[str]:
+    """The first `count` predictions (`[6.573914 4.869721]`) the subscriber writes after byte `since` of its log,
+    each passed to `on_prediction` as it comes; fewer if `timeout` runs out first. `check` runs on every look and
+    may raise to give up early (the core died)."""
+    found: list[str] = []
+    offset = since
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        check()
+        try:
+            with log.open("rb") as stream:
+                stream.seek(offset)
+                chunk = stream.read()
+        except OSError:
+            chunk = b""
+        # Only whole lines: a line being written is read again once it is complete.
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        offset += len(complete)
+        for match in RESULT.finditer(complete.decode(errors="replace")):
+            if len(found) < count:
+                found.append(match.group(1))
+                on_prediction(match.group(1))
+        if len(found) < count:
+            time.sleep(0.1)
+    return found
