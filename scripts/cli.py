@@ -145,7 +145,7 @@ def _deploy(args: argparse.Namespace, progress: Progress) -> Result:
     try:
         result = flows.deploy(
             _target(args),
-            flows.DeployOptions(args.model, args.bump, args.dry_run, args.timeout),
+            pipeline.Options(args.model, args.bump, args.dry_run, args.timeout),
             progress,
             table.update,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,17 +108,9 @@ def apply(target: Target, progress: Progress) -> Result:
     return asdict(infra.apply(_workspace(target, progress), progress))
 
 
-@dataclass(frozen=True)
-class DeployOptions:
-    model: Path
-    bump: str = "patch"
-    dry_run: bool = False
-    timeout: float = 900.0
-
-
 def deploy(
     target: Target,
-    options: DeployOptions,
+    options: pipeline.Options,
     progress: Progress,
     on_rollout: Callable[[list[rollout.Device]], None],
 ) -> Result:
@@ -137,7 +129,7 @@ def deploy(
     result = pipeline.deploy(
         outputs,
         clients,
-        pipeline.Options(options.model, options.bump, options.dry_run, options.timeout, POLL_INTERVAL[target.name]),
+        replace(options, poll_interval=POLL_INTERVAL[target.name]),
         progress,
         on_rollout,
         product.REPO / "build" / "deploy",
