@@ -20,6 +20,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import artifacts, pipeline, product, recipes
+from tests.support.outputs import stack_outputs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -38,15 +39,7 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
     ecr = session.client("ecr", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="pipe-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
     ecr.create_repository(repositoryName="pipe/subscriber")
-    outputs = {
-        "region": REGION,
-        "account_id": ACCOUNT,
-        "repository_url": f"{registry}/pipe/subscriber",
-        "artifact_bucket": "pipe-artifacts",
-        "artifact_prefix": "artifacts",
-        "thing_group_arn": GROUP,
-        "thing_group_name": "edgeml-cores",
-    }
+    outputs = stack_outputs(REGION, ACCOUNT, f"{registry}/pipe/subscriber", "pipe-artifacts", GROUP)
     yield {"s3": s3, "ecr": ecr, "outputs": outputs}
     for version in s3.list_object_versions(Bucket="pipe-artifacts").get("Versions", []):
         s3.delete_object(Bucket="pipe-artifacts", Key=version["Key"], VersionId=version["VersionId"])
@@ -183,7 +176,7 @@ def test_first_run_then_no_change_then_only_the_publisher(
     first = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
     assert first["image_pushed"] and first["artifact_uploaded"]
-    assert first["image"].startswith(f"{cloud['outputs']['repository_url']}@sha256:")
+    assert first["image"].startswith(f"{cloud['outputs'].repository_url}@sha256:")
     assert first["changes"] == [f"+ {PUB} 1.0.0", f"+ {SUB} 1.0.0"]
     assert first["devices"][0]["deployment_status"] == "SUCCEEDED"
 

@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import product, teardown
+from tests.support.outputs import stack_outputs
 from tests.support.registry import push_manifest
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -32,14 +33,7 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
     assert uri == f"{registry}/td/subscriber"  # ECR names the local registry
     digest = push_manifest(registry, "td/subscriber", "img-1")
     assert ecr.list_images(repositoryName="td/subscriber")["imageIds"] == [{"imageDigest": digest, "imageTag": "img-1"}]
-    outputs = {
-        "region": REGION,
-        "account_id": ACCOUNT,
-        "thing_group_arn": GROUP,
-        "artifact_bucket": "td-bucket",
-        "artifact_prefix": "artifacts",
-        "repository_url": uri,
-    }
+    outputs = stack_outputs(REGION, ACCOUNT, uri, "td-bucket", GROUP)
     yield {"s3": s3, "ecr": ecr, "outputs": outputs}
     for version in s3.list_object_versions(Bucket="td-bucket").get("Versions", []):
         s3.delete_object(Bucket="td-bucket", Key=version["Key"], VersionId=version["VersionId"])
