@@ -1,0 +1,32 @@
+"""Terraform as the local cloud runs it: its own output in a log, one summary line on screen, and its own error
+message in full when it fails. Real Terraform and the real AWS provider (from the offline mirror); the failure is
+a variable validation, so no AWS endpoint is called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts import infra
+from tests.conftest import Run
+
+
+def test_a_failed_plan_shows_terraforms_own_error_and_the_log(terraform: Run, tmp_path: Path) -> None:
+    log = tmp_path / "terraform.log"
+    space = infra.Workspace(
+        "local",
+        {"TF_DATA_DIR": str(tmp_path / "data"), "AWS_REGION": "eu-west-1"},
+        ("-var", "name_prefix=Not_Valid!"),
+        tmp_path / "terraform.tfstate",
+        log=log,
+    )
+    said: list[str] = []
+    with pytest.raises(infra.InfraError) as caught:
+        infra.plan(space, said.append)
+    message = str(caught.value)
+    assert message.startswith(f"terraform plan failed (log: {log}):\nError: Invalid value for variable")
+    assert "name_prefix must be 2-20 lower-case letters" in message  # terraform/variables.tf's own words
+    assert said == [f"terraform init: done (log: {log})"]  # one line for the init, nothing of Terraform's output
+    text = log.read_text()
+    assert "$ terraform init" in text and "$ terraform plan" in text and "Terraform has been successfully" in text
