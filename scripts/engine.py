@@ -202,7 +202,7 @@ def build_local_base_image(client: docker.DockerClient, progress: Progress = _sa
     with tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         cmd = [
-            machine.command("debootstrap", progress),
+            str(machine.where("debootstrap")),  # present: ensured above
             "--variant=minbase",
             "--include=python3,python3-venv,ca-certificates",
             "bookworm",

@@ -49,10 +49,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
         return running
-    try:
-        machine.ensure(["docker-registry"], progress)
-    except machine.MissingPackage as exc:
-        raise LocalCloudError(str(exc)) from None
+    machine.ensure(["docker-registry"], progress)  # a MissingPackage is a ToolError: one line from the CLI
     engine.ensure_engine(progress)  # the core device pulls its images through it: on a new machine none runs yet
     if root.exists():
         progress(f"local cloud: not running; clearing {root} (its state went with it)")
