@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 from localcloud import stack
+from localcloud.broker import BrokerUnavailable
 from localcloud.registry import RegistryUnavailable
 from localgg.core import CoreError
+from localgg.mqtt import BridgeError
 
 log = logging.getLogger("localcloud")
 
@@ -30,13 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "stack",
         help="run the local cloud and a core device in it until SIGINT/SIGTERM",
-        description="Run moto (S3, ECR, IAM, IoT, STS), a registry standing in for ECR's, the greengrassv2 control "
-        "plane and a localgg core provisioned as a core device of THING_GROUP, until SIGINT/SIGTERM. ROOT/stack.json "
-        "appears when every part answers and gives their endpoints.",
+        description="Run moto (S3, ECR, IAM, IoT, STS), a registry standing in for ECR's, mosquitto for IoT Core, the "
+        "Greengrass endpoint (greengrassv2, IoT jobs data, credentials provider) and a localgg core provisioned as "
+        "a core device of THING_GROUP, until SIGINT/SIGTERM. ROOT/stack.json appears when every part answers and "
+        "gives their endpoints.",
     )
     run.add_argument("--root", type=Path, required=True, help="the stack's folder (state, logs, registry data)")
     run.add_argument("--thing-name", default="localgg-core", help="the core device's thing name")
     run.add_argument("--thing-group", default="edgeml-cores", help="the thing group the device joins once it exists")
+    run.add_argument(
+        "--role-alias",
+        default="edgeml-token-exchange",
+        help="the role alias the device gets its AWS credentials through",
+    )
     run.add_argument("--region", default="eu-west-1", help="the local cloud's Region")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -51,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return asyncio.run(stack.run(args.root, args.thing_name, args.thing_group, args.region))
-    except (CoreError, RegistryUnavailable) as exc:
+        return asyncio.run(stack.run(args.root, args.thing_name, args.thing_group, args.role_alias, args.region))
+    except (CoreError, RegistryUnavailable, BrokerUnavailable, BridgeError) as exc:
         log.error("%s", exc)
         return 1

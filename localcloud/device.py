@@ -1,9 +1,17 @@
-"""A local core as a core device of the local cloud: what the nucleus's deployment service does on a device.
+"""A local core as a core device of the local cloud: what the nucleus's deployment service does on a device,
+through the same AWS APIs and in the same order, and nothing else (no shared objects with the cloud side).
 
-It polls the control plane for the newest deployment of its thing groups, fetches the recipes, downloads
-`s3://` artifacts (from the local S3), logs in to the registry with an ECR token before `docker:` images are
-pulled (as the Docker application manager does), applies the deployment to the core, and reports back: SUCCEEDED
-when every component runs, or FAILED after rolling back to the previous components.
+1. Take the next deployment from the IoT jobs data plane (the nucleus does so over MQTT's jobs topics; the
+   HTTP data plane carries the same requests): StartNextPendingJobExecution marks it IN_PROGRESS.
+2. Resolve the deployment's components for this device's platform with greengrassv2 ResolveComponentCandidates,
+   which returns their recipes.
+3. Get credentials from the IoT credentials provider through the role alias (the token exchange service), then
+   with them: S3 GetBucketLocation and GetObject for `s3://` artifacts (the nucleus's S3 downloader), ECR
+   GetAuthorizationToken and a registry login before `docker:` images are pulled (the Docker application manager).
+4. Apply the deployment to the core, wait for a stable state, roll back per the failure handling policy.
+5. UpdateJobExecution with the nucleus's status details (`detailed-deployment-status`,
+   `deployment-failure-cause`), and a fleet status report over MQTT
+   (`$aws/things/<thing>/greengrassv2/health/json`), which is also sent whenever a component's state changes.
 """
 
 from __future__ import annotations
@@ -12,118 +20,248 @@ import asyncio
 import base64
 import json
 import logging
+import time
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from docker.errors import DockerException
 
-from localcloud.greengrassv2 import ControlPlane
-from localgg.core import Core
+from localgg.core import GGC_VERSION, Core
 from localgg.deployment import DeploymentError, DeploymentRequest
 from localgg.lifecycle import State
+from localgg.mqtt import BridgeError
 from localgg.recipe import RecipeError, parse
+from recipeformat.platform import this_device
 
 log = logging.getLogger("localcloud.device")
 SETTLED = (State.RUNNING, State.FINISHED, State.BROKEN)
+UNHEALTHY = ("ERRORED", "BROKEN")
+FLEET_STATUS_TOPIC = "$aws/things/{thing}/greengrassv2/health/json"
+Publish = Callable[[str, int, bytes, bool], None]
+RegistryLogin = Callable[[str, str, str], None]
+FAILURES = (DeploymentError, RecipeError, OSError, ClientError, BotoCoreError, DockerException)
+
+
+class PreparationFailed(Exception):
+    """The deployment failed before anything on the device changed (the nucleus: FAILED_NO_STATE_CHANGE)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What the installer writes into a core's configuration: where the cloud answers, and which role alias
+    gives the device its AWS credentials."""
+
+    greengrass: str  # the Greengrass data plane and the IoT jobs data plane
+    credentials: str  # the IoT credentials provider
+    aws: str  # S3 and ECR
+    role_alias: str
+    region: str
+
+
+@dataclass
+class _Deployment:
+    job_id: str
+    document: dict[str, Any]
+    wanted: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wanted = {name: str(spec["version"]) for name, spec in (self.document.get("components") or {}).items()}
+
+    @property
+    def configuration_arn(self) -> str:
+        return str(self.document.get("configurationArn") or self.job_id)
+
+    def update_config(self) -> dict[str, dict[str, Any]]:
+        updates: dict[str, dict[str, Any]] = {}
+        for name, spec in (self.document.get("components") or {}).items():
+            change = spec.get("configurationUpdate") or {}
+            if change:
+                merge = change.get("merge")
+                updates[name] = {"MERGE": json.loads(merge) if isinstance(merge, str) else merge or {}}
+                updates[name]["RESET"] = list(change.get("reset") or [])
+        return updates
 
 
 class DeviceAgent:
     def __init__(
         self,
         core: Core,
-        plane: ControlPlane,
-        groups: Callable[[], list[str]],
-        s3: Any,
-        ecr: Any,
-        registry_login: Callable[[str, str, str], None],
+        connection: Connection,
+        publish: Publish,
+        registry_login: RegistryLogin,
         workdir: Path,
+        platform: dict[str, str] | None = None,
         settle_timeout: float = 60.0,
         stable_for: float = 3.0,
     ) -> None:
-        self.core, self.plane, self.groups = core, plane, groups
-        self.s3, self.ecr, self.registry_login = s3, ecr, registry_login
+        self.core, self.connection, self.publish, self.registry_login = core, connection, publish, registry_login
+        self.platform = platform or this_device()
         self.recipe_dir, self.artifact_dir = workdir / "recipes", workdir / "artifacts"
-        self.settle_timeout = settle_timeout
-        self.stable_for = stable_for
+        self.settle_timeout, self.stable_for = settle_timeout, stable_for
+        # The data plane knows a device by its certificate; these placeholder keys only sign the requests.
+        session = boto3.Session(
+            region_name=connection.region, aws_access_key_id="device", aws_secret_access_key="device"
+        )
+        self.jobs = session.client("iot-jobs-data", endpoint_url=connection.greengrass)
+        self.greengrass = session.client("greengrassv2", endpoint_url=connection.greengrass)
+        self.installed_by: dict[str, str] = {}  # component -> the configuration ARN that put it there
+        self._sequence = 0
+        self._last_reported: list[tuple[str, str, str]] | None = None
+
+    @property
+    def thing(self) -> str:
+        return self.core.thing_name
 
     async def run(self, interval: float = 1.0) -> None:
         while True:
             try:
                 await self.poll_once()
-                self.plane.report_components(self.core.thing_name, self.installed())
-            except (ClientError, BotoCoreError) as exc:  # the cloud did not answer: a device keeps polling
+                if self._last_reported != self._states():
+                    self.report_status("NUCLEUS_LAUNCH" if self._last_reported is None else "COMPONENT_STATUS_CHANGE")
+            except (ClientError, BotoCoreError, BridgeError) as exc:  # the cloud did not answer: a device keeps polling
                 log.warning("cannot reach the cloud: %s", exc)
             await asyncio.sleep(interval)
 
     async def poll_once(self) -> str | None:
-        # Group membership can change under a device (a thing group created or deleted by Terraform): asked anew.
-        groups = await asyncio.get_running_loop().run_in_executor(None, self.groups)
-        self.plane.register_core_device(self.core.thing_name, groups)
-        deployment = self.plane.next_deployment(self.core.thing_name)
-        if deployment is None:
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(
+            None, lambda: self.jobs.start_next_pending_job_execution(thingName=self.thing)
+        )
+        execution = answer.get("execution")
+        if not execution:
             return None
-        deployment_id = deployment["deploymentId"]
+        deployment = _Deployment(execution["jobId"], json.loads(execution.get("jobDocument") or "{}"))
         previous = {name: recipe.version for name, recipe in self.core.recipes.items()}
-        self.plane.report(self.core.thing_name, deployment_id, "IN_PROGRESS")
         try:
-            wanted = {name: spec["componentVersion"] for name, spec in deployment["components"].items()}
-            await asyncio.get_running_loop().run_in_executor(None, self._fetch, wanted)
-            await self._apply(wanted)
-            broken = await self._settle(wanted)
-        except (DeploymentError, RecipeError, OSError, ClientError, BotoCoreError, DockerException) as exc:
+            await loop.run_in_executor(None, self._prepare, deployment.wanted)
+        except (PreparationFailed, *FAILURES) as exc:
+            return self._finish(deployment, "FAILED", "FAILED_NO_STATE_CHANGE", [str(exc)])
+        try:
+            await self._apply(deployment.wanted, deployment.update_config())
+            broken = await self._settle(deployment.wanted)
+        except FAILURES as exc:
             broken = [f"the deployment could not be applied: {exc}"]
         if not broken:
-            self.plane.report(self.core.thing_name, deployment_id, "SUCCEEDED", installed=self.installed())
-            return "SUCCEEDED"
-        self.plane.report(
-            self.core.thing_name,
-            deployment_id,
-            "FAILED",
-            f"{await self._handle_failure(deployment, previous, broken)}: " + "; ".join(broken),
-            installed=self.installed(),
-        )
-        return "FAILED"
+            self.installed_by.update(dict.fromkeys(deployment.wanted, deployment.configuration_arn))
+            return self._finish(deployment, "SUCCEEDED", "SUCCESSFUL", [])
+        detailed = await self._handle_failure(deployment, previous, broken)
+        return self._finish(deployment, "FAILED", detailed, broken)
 
-    async def _handle_failure(self, deployment: dict[str, Any], previous: dict[str, str], broken: list[str]) -> str:
+    def _finish(self, deployment: _Deployment, status: str, detailed: str, causes: list[str]) -> str:
+        details = {"detailed-deployment-status": detailed}
+        if causes:
+            details["deployment-failure-cause"] = "; ".join(causes)
+        self.jobs.update_job_execution(
+            jobId=deployment.job_id, thingName=self.thing, status=status, statusDetails=details
+        )
+        self.report_status(
+            "THING_GROUP_DEPLOYMENT",
+            {
+                "status": status,
+                "fleetConfigurationArnForStatus": deployment.configuration_arn,
+                "statusDetails": {
+                    "detailedStatus": detailed,
+                    "failureCause": details.get("deployment-failure-cause", ""),
+                },
+            },
+        )
+        return status
+
+    async def _handle_failure(self, deployment: _Deployment, previous: dict[str, str], broken: list[str]) -> str:
         """The deployment's failure handling policy, applied; returns the nucleus's detailed status for it."""
-        policies = deployment.get("deploymentPolicies") or {}
-        if policies.get("failureHandlingPolicy", "ROLLBACK") == "DO_NOTHING":
-            log.error("deployment %s failed: %s; left as it is (DO_NOTHING)", deployment["deploymentId"], broken)
+        if deployment.document.get("failureHandlingPolicy", "ROLLBACK") == "DO_NOTHING":
+            log.error("deployment %s failed: %s; left as it is (DO_NOTHING)", deployment.job_id, broken)
             return "FAILED_ROLLBACK_NOT_REQUESTED"
-        log.error("deployment %s failed: %s; rolling back", deployment["deploymentId"], broken)
+        log.error("deployment %s failed: %s; rolling back", deployment.job_id, broken)
         try:
-            await self._apply(previous)
+            await self._apply(previous, {})
             still_broken = await self._settle(previous)
-        except (DeploymentError, RecipeError, OSError) as exc:
+        except FAILURES as exc:
             still_broken = [str(exc)]
         if still_broken:
-            log.error("rollback of %s failed: %s", deployment["deploymentId"], still_broken)
+            log.error("rollback of %s failed: %s", deployment.job_id, still_broken)
             return "FAILED_UNABLE_TO_ROLLBACK"
         return "FAILED_ROLLBACK_COMPLETE"
 
-    def _fetch(self, wanted: dict[str, str]) -> None:
+    # Preparing: recipes from the cloud, artifacts with the device's own credentials --------------------------
+
+    def _prepare(self, wanted: dict[str, str]) -> None:
         """Recipes into the recipe folder, artifacts into <artifacts>/<name>/<version>/, registry login."""
+        candidates = [
+            {"componentName": name, "componentVersion": version, "versionRequirements": {"deployment": f"={version}"}}
+            for name, version in wanted.items()
+        ]
+        if not candidates:
+            return
+        try:
+            resolved = self.greengrass.resolve_component_candidates(
+                platform={"name": self.platform["os"], "attributes": self.platform}, componentCandidates=candidates
+            )["resolvedComponentVersions"]
+        except ClientError as exc:
+            raise PreparationFailed(f"the components cannot be resolved: {exc.response['Error']['Message']}") from None
         self.recipe_dir.mkdir(parents=True, exist_ok=True)
-        for name, version in wanted.items():
-            recipe = self.plane.components[name][version].recipe
+        aws: dict[str, Any] = {}
+        for component in resolved:
+            name, version = component["componentName"], component["componentVersion"]
             path = self.recipe_dir / f"{name}-{version}.json"
-            path.write_text(json.dumps(recipe))
+            path.write_bytes(component["recipe"])
             for artifact in parse(path).artifacts:
                 if artifact.uri.startswith("s3://"):
-                    bucket, _, key = artifact.uri.removeprefix("s3://").partition("/")
-                    target = self.artifact_dir / name / version / artifact.filename
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    self.s3.download_file(bucket, key, str(target))
+                    self._download(aws, artifact.uri, self.artifact_dir / name / version / artifact.filename)
                 elif artifact.docker_image is not None:
-                    token = self.ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-                    username, _, password = base64.b64decode(token).decode().partition(":")
-                    self.registry_login(artifact.docker_image.split("/", 1)[0], username, password)
+                    self._login(aws, artifact.docker_image.split("/", 1)[0])
 
-    async def _apply(self, wanted: dict[str, str]) -> None:
+    def _client(self, clients: dict[str, Any], service: str) -> Any:
+        """A client with the role alias's credentials, fetched once per deployment, as the token exchange
+        service hands them to the nucleus's downloaders."""
+        if service not in clients:
+            if "session" not in clients:
+                clients["session"] = self._session()
+            clients[service] = clients["session"].client(service, endpoint_url=self.connection.aws)
+        return clients[service]
+
+    def _session(self) -> boto3.Session:
+        url = f"{self.connection.credentials}/role-aliases/{self.connection.role_alias}/credentials"
+        request = urllib.request.Request(url, headers={"x-amzn-iot-thingname": self.thing})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                credentials = json.load(reply)["credentials"]
+        except OSError as exc:
+            raise PreparationFailed(
+                f"no AWS credentials through role alias {self.connection.role_alias}: {exc}"
+            ) from None
+        return boto3.Session(
+            region_name=self.connection.region,
+            aws_access_key_id=credentials["accessKeyId"],
+            aws_secret_access_key=credentials["secretAccessKey"],
+            aws_session_token=credentials["sessionToken"],
+        )
+
+    def _download(self, clients: dict[str, Any], uri: str, target: Path) -> None:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3 = self._client(clients, "s3")
+        s3.get_bucket_location(Bucket=bucket)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with target.open("wb") as out:
+            for chunk in body.iter_chunks(1 << 20):
+                out.write(chunk)
+
+    def _login(self, clients: dict[str, Any], registry: str) -> None:
+        token = self._client(clients, "ecr").get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        username, _, password = base64.b64decode(token).decode().partition(":")
+        self.registry_login(registry, username, password)
+
+    # Applying ------------------------------------------------------------------------------------------------
+
+    async def _apply(self, wanted: dict[str, str], update_config: dict[str, dict[str, Any]]) -> None:
         remove = tuple(name for name in self.core.recipes if name not in wanted)
-        await self.core.deploy(DeploymentRequest(self.recipe_dir, self.artifact_dir, wanted, remove))
+        await self.core.deploy(DeploymentRequest(self.recipe_dir, self.artifact_dir, wanted, remove, update_config))
 
     async def _settle(self, wanted: dict[str, str]) -> list[str]:
         """Every component running (or finished) and still without new errors after `stable_for` seconds,
@@ -145,15 +283,55 @@ class DeviceAgent:
                 )
         return broken
 
-    def installed(self) -> list[dict[str, Any]]:
+    # Fleet status ----------------------------------------------------------------------------------------------
+
+    def _states(self) -> list[tuple[str, str, str]]:
         return [
-            {
-                "componentName": name,
-                "componentVersion": self.core.recipes[name].version,
-                "lifecycleState": self.core.components[name].state.value
-                if name in self.core.components
-                else "FINISHED",
-                "isRoot": True,
-            }
+            (
+                name,
+                self.core.recipes[name].version,
+                self.core.components[name].state.value if name in self.core.components else "FINISHED",
+            )
             for name in self.core.order
+            if name in self.core.recipes
         ]
+
+    def report_status(self, trigger: str, deployment: dict[str, Any] | None = None) -> None:
+        """A COMPLETE fleet status report, with the nucleus itself among the components as a real core lists it."""
+        states = self._states()
+        components = [
+            {
+                "componentName": "aws.greengrass.Nucleus",
+                "version": GGC_VERSION,
+                "status": "RUNNING",
+                "isRoot": False,
+                "fleetConfigArns": [],
+            },
+            *(
+                {
+                    "componentName": name,
+                    "version": version,
+                    "status": state,
+                    "isRoot": True,
+                    "fleetConfigArns": [self.installed_by[name]] if name in self.installed_by else [],
+                }
+                for name, version, state in states
+            ),
+        ]
+        self._sequence += 1
+        report: dict[str, Any] = {
+            "ggcVersion": GGC_VERSION,
+            "platform": self.platform["os"],
+            "architecture": self.platform["architecture"],
+            "thing": self.thing,
+            "overallDeviceStatus": "UNHEALTHY" if any(s in UNHEALTHY for _, _, s in states) else "HEALTHY",
+            "sequenceNumber": self._sequence,
+            "timestamp": int(time.time() * 1000),
+            "messageType": "COMPLETE",
+            "trigger": trigger,
+            "components": components,
+        }
+        if deployment is not None:
+            report["deploymentInformation"] = deployment
+        self.publish(FLEET_STATUS_TOPIC.format(thing=self.thing), 1, json.dumps(report).encode(), False)
+        self._last_reported = states

@@ -1,8 +1,9 @@
-"""A local AWS IoT Greengrass v2 control plane: component versions, deployments, core devices.
+"""A local AWS IoT Greengrass v2 service: component versions, deployments, core devices, and the data plane.
 
-The operations the deploy pipeline uses, with the service's shapes and error codes (a duplicate version is a
-ConflictException, an unknown ARN a ResourceNotFoundException). Core devices register and report through the
-device-side methods at the end, which is where a local core (localgg) plugs in.
+The operations the deploy pipeline and a core use, with the service's shapes and error codes (a duplicate
+version is a ConflictException, an unknown ARN a ResourceNotFoundException). As in AWS, a deployment is an IoT
+job on its target (localcloud.jobs), a core resolves its components with ResolveComponentCandidates, and a core
+device is what its fleet status reports say it is (`fleet_status`). Nothing here talks to a device directly.
 """
 
 from __future__ import annotations
@@ -15,18 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from semantic_version import NpmSpec, Version
 
-STATES_DONE = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "COMPLETED"}
+from localcloud.jobs import JobStore, Membership
+from localcloud.restjson import ServiceError
+from recipeformat.platform import best_manifest, describe
+
 PAGE = 50
-
-
-class ServiceError(Exception):
-    """Answered as the service's modeled error `shape` with these fields."""
-
-    def __init__(self, shape: str, message: str, **fields: Any) -> None:
-        super().__init__(message)
-        self.shape = shape
-        self.fields = fields
 
 
 def _not_found(kind: str, resource: str) -> ServiceError:
@@ -65,17 +61,12 @@ class Deployment:
 @dataclass
 class CoreDevice:
     thing: str
-    groups: set[str]
     platform: str = "linux"
     architecture: str = "amd64"
+    core_version: str = ""
+    status: str = "HEALTHY"
     updated: float = field(default_factory=time.time)
-    executions: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # deployment -> status, reason, when
-    installed: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        broken = any(c.get("lifecycleState") in ("ERRORED", "BROKEN") for c in self.installed)
-        return "UNHEALTHY" if broken else "HEALTHY"
+    installed: dict[str, dict[str, Any]] = field(default_factory=dict)  # by component name
 
 
 def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +79,12 @@ def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any]) -> dict
 
 
 class ControlPlane:
-    def __init__(self, region: str = "eu-west-1", account: str = "123456789012") -> None:
-        self.region, self.account = region, account
+    def __init__(
+        self, region: str = "eu-west-1", account: str = "123456789012", membership: Membership = lambda thing: set()
+    ) -> None:
+        """`membership(thing)`: the target ARNs a thing answers to (its own and its thing groups'), from IoT."""
+        self.region, self.account, self.membership = region, account, membership
+        self.jobs = JobStore(region, account, membership)
         self.components: dict[str, dict[str, ComponentVersion]] = {}
         self.deployments: dict[str, Deployment] = {}
         self.devices: dict[str, CoreDevice] = {}
@@ -202,7 +197,7 @@ class ControlPlane:
             )
         return _page(items, "components", params)
 
-    # Deployments -------------------------------------------------------------------------------------------
+    # Deployments: each one an IoT job on its target --------------------------------------------------------
 
     def create_deployment(self, params: dict[str, Any]) -> dict[str, Any]:
         token = params.get("clientToken")
@@ -214,8 +209,12 @@ class ControlPlane:
             if (spec or {}).get("componentVersion") not in self.components.get(name, {}):
                 raise _invalid(f"component {name} {(spec or {}).get('componentVersion')} does not exist")
         previous = [d for d in self.deployments.values() if d.target_arn == target]
-        for deployment in previous:
-            deployment.latest = False
+        for replaced in previous:
+            # A new deployment replaces the target's previous one, whose job is canceled.
+            if replaced.latest and replaced.status == "ACTIVE":
+                replaced.status = "INACTIVE"
+                self.jobs.cancel_job(replaced.deployment_id)
+            replaced.latest = False
         deployment = Deployment(
             str(uuid.uuid4()),
             target,
@@ -227,14 +226,34 @@ class ControlPlane:
             len(previous) + 1,
         )
         self.deployments[deployment.deployment_id] = deployment
-        output = {
-            "deploymentId": deployment.deployment_id,
-            "iotJobId": deployment.deployment_id,
-            "iotJobArn": f"arn:aws:iot:{self.region}:{self.account}:job/{deployment.deployment_id}",
-        }
+        job = self.jobs.create_job(deployment.deployment_id, [target], self._job_document(deployment))
+        output = {"deploymentId": deployment.deployment_id, "iotJobId": job.job_id, "iotJobArn": job.arn}
         if token:
             self.tokens[token] = output
         return output
+
+    def _job_document(self, d: Deployment) -> dict[str, Any]:
+        """What a core receives in the deployment's job: the nucleus's deployment configuration model."""
+        target_kind, _, target_name = d.target_arn.rpartition(":")[2].partition("/")
+        policies = d.policies
+        return {
+            "deploymentId": d.deployment_id,
+            "deploymentName": d.name,
+            "configurationArn": f"arn:aws:greengrass:{self.region}:{self.account}:configuration:"
+            f"{target_kind}/{target_name}:{d.revision}",
+            "creationTimestamp": int(d.created * 1000),
+            "components": {
+                name: {
+                    "version": spec["componentVersion"],
+                    **{k: spec[k] for k in ("configurationUpdate", "runWith") if spec.get(k)},
+                }
+                for name, spec in d.components.items()
+            },
+            "failureHandlingPolicy": policies.get("failureHandlingPolicy", "ROLLBACK"),
+            "componentUpdatePolicy": policies.get("componentUpdatePolicy")
+            or {"timeoutInSeconds": 60, "action": "NOTIFY_COMPONENTS"},
+            "configurationValidationPolicy": policies.get("configurationValidationPolicy") or {"timeoutInSeconds": 60},
+        }
 
     def _deployment(self, deployment_id: str) -> Deployment:
         if deployment_id not in self.deployments:
@@ -268,16 +287,82 @@ class ControlPlane:
         return {
             **self._summary(d),
             "iotJobId": d.deployment_id,
+            "iotJobArn": self.jobs.jobs[d.deployment_id].arn,
             "components": d.components,
             "deploymentPolicies": d.policies,
             "iotJobConfiguration": d.job,
         }
 
     def cancel_deployment(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._deployment(params["deploymentId"]).status = "CANCELED"
+        deployment = self._deployment(params["deploymentId"])
+        deployment.status = "CANCELED"
+        self.jobs.cancel_job(deployment.deployment_id)
         return {"message": "canceled"}
 
-    # Core devices ------------------------------------------------------------------------------------------
+    # The data plane a core calls: which component versions to install ----------------------------------
+
+    def resolve_component_candidates(self, params: dict[str, Any]) -> dict[str, Any]:
+        """For each candidate, the greatest version that meets every requirement and has a manifest for the
+        core's platform; a candidate without one fails the call, as the service does."""
+        attributes = dict((params.get("platform") or {}).get("attributes") or {})
+        resolved = []
+        for candidate in params.get("componentCandidates") or []:
+            name = candidate["componentName"]
+            try:
+                specs = [NpmSpec(r) for r in (candidate.get("versionRequirements") or {}).values()]
+            except ValueError as exc:
+                raise _invalid(f"the version requirements of {name} do not parse: {exc}") from None
+            fitting = [
+                v
+                for v in self.components.get(name, {}).values()
+                if all(Version(v.version) in spec for spec in specs)
+                and best_manifest(v.recipe.get("Manifests") or [], attributes) is not None
+            ]
+            if not fitting:
+                raise ServiceError(
+                    "ResourceNotFoundException",
+                    f"no version of {name} meets {candidate.get('versionRequirements') or {}} with a manifest for "
+                    f"{describe(attributes)}",
+                    resourceId=name,
+                    resourceType="COMPONENT",
+                )
+            best = max(fitting, key=lambda v: Version(v.version))
+            resolved.append(
+                {
+                    "arn": best.arn,
+                    "componentName": best.name,
+                    "componentVersion": best.version,
+                    "recipe": json.dumps(best.recipe).encode(),
+                }
+            )
+        return {"resolvedComponentVersions": resolved}
+
+    # Core devices: what their fleet status reports say, and their jobs ---------------------------------
+
+    def fleet_status(self, thing: str, report: dict[str, Any]) -> None:
+        """A core's fleet status report (`$aws/things/<thing>/greengrassv2/health/json`): the first one makes
+        the thing a core device; a COMPLETE report lists every component, a PARTIAL one the changed ones."""
+        device = self.devices.setdefault(thing, CoreDevice(thing))
+        device.platform = str(report.get("platform") or device.platform)
+        device.architecture = str(report.get("architecture") or device.architecture)
+        device.core_version = str(report.get("ggcVersion") or device.core_version)
+        device.status = str(report.get("overallDeviceStatus") or device.status)
+        reported = {
+            c["componentName"]: {
+                "componentName": c["componentName"],
+                "componentVersion": c.get("version"),
+                "lifecycleState": c.get("status"),
+                "isRoot": bool(c.get("isRoot")),
+                "lastStatusChangeTimestamp": report.get("timestamp", 0) / 1000,
+            }
+            for c in report.get("components") or []
+            if isinstance(c, dict) and c.get("componentName")
+        }
+        if report.get("messageType") == "PARTIAL":
+            device.installed = {**device.installed, **reported}
+        else:
+            device.installed = reported
+        device.updated = time.time()
 
     def _device(self, thing: str) -> CoreDevice:
         if thing not in self.devices:
@@ -299,88 +384,44 @@ class ControlPlane:
         items = [
             self._core(d)
             for _, d in sorted(self.devices.items())
-            if (not group or group in d.groups) and (not params.get("status") or d.status == params["status"])
+            if (not group or group in self.membership(d.thing))
+            and (not params.get("status") or d.status == params["status"])
         ]
         return _page(items, "coreDevices", params)
 
     def get_core_device(self, params: dict[str, Any]) -> dict[str, Any]:
         device = self._device(params["coreDeviceThingName"])
-        return {**self._core(device), "coreVersion": "2.14.0", "tags": {}}
+        return {**self._core(device), "coreVersion": device.core_version, "tags": {}}
 
     def list_effective_deployments(self, params: dict[str, Any]) -> dict[str, Any]:
         device = self._device(params["coreDeviceThingName"])
         items = []
-        for d in sorted(self.deployments.values(), key=lambda d: d.created, reverse=True):
-            if d.target_arn not in device.groups:
-                continue
-            if d.deployment_id not in device.executions and not d.latest:
-                continue  # superseded before this device picked it up
-            status, reason, when = device.executions.get(d.deployment_id, ("QUEUED", "", d.created))
+        for job, execution in reversed(self.jobs.executions_of(device.thing)):
+            d = self.deployments.get(job.job_id)
+            if d is None:
+                continue  # a job that is not a deployment
             entry = {
                 "deploymentId": d.deployment_id,
                 "deploymentName": d.name,
-                "iotJobId": d.deployment_id,
+                "iotJobId": job.job_id,
+                "iotJobArn": job.arn,
                 "targetArn": d.target_arn,
-                "coreDeviceExecutionStatus": status,
+                "coreDeviceExecutionStatus": execution.status,
                 "creationTimestamp": d.created,
-                "modifiedTimestamp": when,
+                "modifiedTimestamp": execution.updated_at,
             }
+            reason = _reason(execution.details)
             if reason:
                 entry["reason"] = reason
             items.append(entry)
         return _page(items, "effectiveDeployments", params)
 
     def list_installed_components(self, params: dict[str, Any]) -> dict[str, Any]:
-        return _page(list(self._device(params["coreDeviceThingName"]).installed), "installedComponents", params)
+        installed = list(self._device(params["coreDeviceThingName"]).installed.values())
+        return _page(installed, "installedComponents", params)
 
-    # Device side: what a core reports (through `localgg`, not the AWS API) ---------------------------------
 
-    def register_core_device(self, thing: str, groups: list[str], architecture: str = "amd64") -> None:
-        with self.lock:
-            device = self.devices.setdefault(thing, CoreDevice(thing, set(groups), architecture=architecture))
-            device.groups = set(groups)
-            device.updated = time.time()
-
-    def next_deployment(self, thing: str) -> dict[str, Any] | None:
-        """The newest ACTIVE deployment for one of the device's groups that it has not finished yet."""
-        with self.lock:
-            device = self._device(thing)
-            pending = [
-                d
-                for d in self.deployments.values()
-                if d.target_arn in device.groups
-                and d.latest
-                and d.status == "ACTIVE"
-                and device.executions.get(d.deployment_id, ("",))[0] not in STATES_DONE
-            ]
-            if not pending:
-                return None
-            newest = max(pending, key=lambda d: d.created)
-            return {
-                "deploymentId": newest.deployment_id,
-                "components": newest.components,
-                "deploymentPolicies": newest.policies,
-            }
-
-    def report(
-        self,
-        thing: str,
-        deployment_id: str,
-        status: str,
-        reason: str = "",
-        installed: list[dict[str, Any]] | None = None,
-    ) -> None:
-        with self.lock:
-            device = self._device(thing)
-            device.executions[deployment_id] = (status, reason, time.time())
-            if installed is not None:
-                device.installed = installed
-            device.updated = time.time()
-
-    def report_components(self, thing: str, installed: list[dict[str, Any]]) -> None:
-        """A component state change outside a deployment (the fleet status service's periodic update)."""
-        with self.lock:
-            device = self._device(thing)
-            if installed != device.installed:
-                device.installed = installed
-                device.updated = time.time()
+def _reason(details: dict[str, str]) -> str:
+    """The execution's status details as one line: the nucleus's detailed status, then the failure's cause."""
+    status, cause = details.get("detailed-deployment-status", ""), details.get("deployment-failure-cause", "")
+    return ": ".join(part for part in (status, cause) if part) if cause or status.startswith("FAILED") else ""

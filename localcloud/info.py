@@ -29,6 +29,7 @@ class StackInfo:
     thing: str
     thing_group: str
     core_root: str
+    mqtt: str = ""  # host:port of the broker standing in for IoT Core
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3, the AWS CLI and Terraform at this stack, and nowhere else."""

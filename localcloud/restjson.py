@@ -22,6 +22,15 @@ class RequestError(Exception):
     """The request does not fit the model: answered as the service's ValidationException."""
 
 
+class ServiceError(Exception):
+    """Answered as the service's modeled error `shape` with these fields."""
+
+    def __init__(self, shape: str, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.shape = shape
+        self.fields = fields
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int

@@ -1,55 +1,87 @@
-"""The local greengrassv2 endpoint: HTTP on loopback, REST-JSON per the real service model, one lock."""
+"""The local Greengrass endpoint: HTTP on loopback for what a core and the tooling call besides moto's services.
+
+- greengrassv2 (control plane and ResolveComponentCandidates), REST-JSON per the real service model;
+- the IoT jobs data plane (`iot-jobs-data`), through which a core takes its deployments;
+- the IoT credentials provider (`/role-aliases/<alias>/credentials`), when one is given.
+
+Every request is handled under the control plane's one lock.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore import xform_name
 
-from localcloud.greengrassv2 import ControlPlane, ServiceError
-from localcloud.restjson import Protocol, Reply, RequestError
+from localcloud.credentials import CredentialsProvider
+from localcloud.greengrassv2 import ControlPlane
+from localcloud.restjson import Protocol, Reply, RequestError, ServiceError
 
-log = logging.getLogger("localcloud.greengrassv2")
+log = logging.getLogger("localcloud.server")
 
 
 class Endpoint:
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
-        self.protocol = Protocol("greengrassv2")
+    def __init__(self, plane: ControlPlane, credentials: CredentialsProvider | None = None) -> None:
+        self.plane, self.credentials = plane, credentials
+        self.services: list[tuple[Protocol, Any]] = [
+            (Protocol("greengrassv2"), plane),
+            (Protocol("iot-jobs-data"), plane.jobs),
+        ]
 
-    def handle(self, method: str, target: str, body: bytes) -> Reply:
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(target)
-        try:
-            operation, params = self.protocol.route(method, url.path, parse_qs(url.query), body)
-        except LookupError as exc:
-            return Reply(404, {"Content-Type": "application/json"}, f'{{"message": "{exc}"}}'.encode())
-        except RequestError as exc:
-            return self.protocol.error("ValidationException", str(exc))
-        handler = getattr(self.plane, xform_name(operation), None)
+        if self.credentials is not None:
+            reply = self.credentials.handle(method, url.path, headers)
+            if reply is not None:
+                return reply
+        for protocol, service in self.services:
+            try:
+                operation, params = protocol.route(method, url.path, parse_qs(url.query), body)
+            except LookupError:
+                continue
+            except RequestError as exc:
+                return protocol.error("ValidationException", str(exc))
+            return self._call(protocol, service, operation, params)
+        return Reply(
+            404, {"Content-Type": "application/json"}, f'{{"message": "no operation for {method} {url.path}"}}'.encode()
+        )
+
+    def _call(self, protocol: Protocol, service: Any, operation: str, params: dict[str, Any]) -> Reply:
+        handler = getattr(service, xform_name(operation), None)
         if handler is None:
-            return self.protocol.error(
-                "ValidationException", f"{operation} is not supported by the local control plane"
-            )
+            return protocol.error("ValidationException", f"{operation} is not supported by the local cloud")
         try:
             with self.plane.lock:
                 output = handler(params)
         except ServiceError as exc:
-            return self.protocol.error(exc.shape, str(exc), **exc.fields)
-        log.info("%s %s", operation, params.get("arn") or params.get("targetArn") or "")
-        return self.protocol.response(operation, output)
+            return protocol.error(exc.shape, str(exc), **exc.fields)
+        log.debug("%s %s", operation, params.get("arn") or params.get("targetArn") or params.get("thingName") or "")
+        return protocol.response(operation, output)
 
 
-def serve(plane: ControlPlane, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+def serve(
+    plane: ControlPlane, credentials: CredentialsProvider | None = None, port: int = 0
+) -> tuple[ThreadingHTTPServer, str]:
     """Start serving on 127.0.0.1 in a background thread; returns the server and its endpoint URL."""
-    endpoint = Endpoint(plane)
+    endpoint = Endpoint(plane, credentials)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            reply = endpoint.handle(self.command, self.path, self.rfile.read(length) if length else b"")
+            body = self.rfile.read(length) if length else b""
+            try:
+                reply = endpoint.handle(self.command, self.path, dict(self.headers.items()), body)
+            except Exception:  # a bug costs one request, answered as the service's internal error
+                log.exception("%s %s failed", self.command, self.path)
+                reply = Reply(
+                    500,
+                    {"Content-Type": "application/json", "x-amzn-ErrorType": "InternalServerException"},
+                    b'{"message": "internal error in the local cloud"}',
+                )
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
@@ -63,5 +95,5 @@ def serve(plane: ControlPlane, port: int = 0) -> tuple[ThreadingHTTPServer, str]
             log.debug(format, *args)
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True, name="greengrassv2").start()
+    threading.Thread(target=server.serve_forever, daemon=True, name="greengrass-endpoint").start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -2,10 +2,13 @@
 
 - moto on loopback for S3, ECR (API), IAM, IoT and STS (`AWS_ENDPOINT_URL`), with ECR bound to
 - Debian's registry on loopback (`docker login` with an ECR token, then push and pull as with ECR),
-- the greengrassv2 control plane on its own port (`AWS_ENDPOINT_URL_GREENGRASSV2`),
-- a localgg core registered as the core device `thing`, provisioned as the installer does with
-  `--provision true --thing-group-name`: the thing is created in IoT and joins the group once the group exists
-  (Terraform creates it after the stack starts).
+- mosquitto on loopback as IoT Core's MQTT broker,
+- the Greengrass endpoint on its own port (`AWS_ENDPOINT_URL_GREENGRASSV2`): greengrassv2, the IoT jobs data
+  plane and the IoT credentials provider (localcloud.server),
+- a localgg core as the core device `thing`, provisioned as the installer does with `--provision true
+  --thing-group-name --tes-role-alias-name`: the thing is created in IoT and joins the group once the group
+  exists (Terraform creates it after the stack starts). From then on it talks to the cloud only through the
+  AWS APIs (localcloud.device), and the cloud learns about it only from them.
 
 Everything lives in memory and under `root`; `root/stack.json` appears once every part answers and says where
 each one is. SIGTERM stops the components (containers included), the servers and the registry, then removes it.
@@ -20,6 +23,7 @@ import logging
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,83 +32,150 @@ import boto3
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import moto_aws, registry
-from localcloud.device import DeviceAgent
+from localcloud import broker, moto_aws, registry
+from localcloud.credentials import CredentialsProvider
+from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.info import STATE_FILE, StackInfo
 from localcloud.server import serve
 from localgg.core import Core
+from localgg.mqtt import MqttBridge
 
 log = logging.getLogger("localcloud.stack")
 ACCOUNT = "123456789012"  # moto's account
 
 
+FLEET_STATUS = "$aws/things/+/greengrassv2/health/json"
+
+
 class Provisioning:
-    """The device's thing and its thing groups, as the Greengrass installer provisions them."""
+    """The device's thing and its thing group, as the Greengrass installer provisions them."""
 
     def __init__(self, iot: Any, thing: str, group: str) -> None:
         self.iot, self.thing, self.group = iot, thing, group
 
-    def groups(self) -> list[str]:
+    def ensure(self) -> None:
         try:
             self.iot.describe_thing(thingName=self.thing)
         except self.iot.exceptions.ResourceNotFoundException:
             self.iot.create_thing(thingName=self.thing)
-        joined = self._joined()
-        if self.group not in joined:
-            try:
-                self.iot.add_thing_to_thing_group(thingGroupName=self.group, thingName=self.thing)
-                joined = self._joined()
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-        return sorted(joined.values())
-
-    def _joined(self) -> dict[str, str]:
-        pages = self.iot.get_paginator("list_thing_groups_for_thing").paginate(thingName=self.thing)
-        return {group["groupName"]: group["groupArn"] for page in pages for group in page["thingGroups"]}
+        if self.group in joined(self.iot, self.thing):
+            return
+        try:
+            self.iot.add_thing_to_thing_group(thingGroupName=self.group, thingName=self.thing)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":  # the group is not there yet
+                raise
 
 
-async def run(root: Path, thing: str, group: str, region: str, poll_interval: float = 1.0) -> int:
+def joined(iot: Any, thing: str) -> dict[str, str]:
+    """The thing's groups, name -> ARN."""
+    pages = iot.get_paginator("list_thing_groups_for_thing").paginate(thingName=thing)
+    return {group["groupName"]: group["groupArn"] for page in pages for group in page["thingGroups"]}
+
+
+def membership(iot: Any) -> Callable[[str], set[str]]:
+    """The target ARNs a thing answers to in IoT: its own and its thing groups'."""
+
+    def targets(thing: str) -> set[str]:
+        try:
+            arn = iot.describe_thing(thingName=thing)["thingArn"]
+        except iot.exceptions.ResourceNotFoundException:
+            return set()
+        return {arn, *joined(iot, thing).values()}
+
+    return targets
+
+
+async def _installer(provisioning: Provisioning, interval: float) -> None:
+    """Provisioning, retried until the group exists and again whenever it is recreated (a destroy and apply)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, provisioning.ensure)
+        except ClientError as exc:
+            log.warning("provisioning %s: %s", provisioning.thing, exc)
+        await asyncio.sleep(interval)
+
+
+def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], None]:
+    def receive(topic: str, payload: bytes, retain: bool) -> None:
+        thing = topic.split("/")[2]
+        try:
+            report = json.loads(payload)
+            if not isinstance(report, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            log.warning("a fleet status report from %s is not JSON (%s); dropped", thing, exc)
+            return
+        with plane.lock:
+            plane.fleet_status(thing, report)
+
+    return receive
+
+
+async def run(root: Path, thing: str, group: str, role_alias: str, region: str, poll_interval: float = 1.0) -> int:
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
         registry_process, registry_host = registry.start(root / "registry")
         parts.callback(_terminate, registry_process)
+        broker_process, (mqtt_host, mqtt_port) = broker.start(root / "mqtt")
+        parts.callback(_terminate, broker_process)
         moto, aws_url = moto_aws.start(registry=registry_host)
         parts.callback(moto.stop)
-        plane = ControlPlane(region, ACCOUNT)
-        gg_server, gg_url = serve(plane)
-        parts.callback(gg_server.shutdown)
         session = boto3.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")
-        s3, ecr, iot = (session.client(service, endpoint_url=aws_url) for service in ("s3", "ecr", "iot"))
+        iot, sts = (session.client(service, endpoint_url=aws_url) for service in ("iot", "sts"))
+        plane = ControlPlane(region, ACCOUNT, membership(iot))
+        gg_server, gg_url = serve(plane, CredentialsProvider(iot, sts))
+        parts.callback(gg_server.shutdown)
+        listener = MqttBridge(mqtt_host, mqtt_port, "localcloud-fleet-status", loop)
+        listener.connect()
+        parts.callback(listener.close)
+        listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
+        device_mqtt = MqttBridge(mqtt_host, mqtt_port, thing, loop)  # a core connects with its thing name
+        device_mqtt.connect()
+        parts.callback(device_mqtt.close)
         docker_client = docker.from_env(timeout=120)
-        core = Core(root / "core", thing, region)
+        core = Core(root / "core", thing, region, iot_core=device_mqtt)
         await core.start()
         parts.push_async_callback(core.stop)
         agent = DeviceAgent(
             core,
-            plane,
-            Provisioning(iot, thing, group).groups,
-            s3,
-            ecr,
+            Connection(gg_url, gg_url, aws_url, role_alias, region),
+            device_mqtt.publish,
             lambda host, user, password: docker_client.login(user, password, registry=host, reauth=True),
             root / "device",
         )
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        installer = asyncio.create_task(_installer(Provisioning(iot, thing, group), poll_interval))
+        parts.callback(installer.cancel)
         polling = asyncio.create_task(agent.run(poll_interval))
         parts.callback(polling.cancel)
-        info = StackInfo(os.getpid(), aws_url, gg_url, registry_host, region, ACCOUNT, thing, group, str(core.root))
+        info = StackInfo(
+            os.getpid(),
+            aws_url,
+            gg_url,
+            registry_host,
+            region,
+            ACCOUNT,
+            thing,
+            group,
+            str(core.root),
+            f"{mqtt_host}:{mqtt_port}",
+        )
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)
         log.info("local cloud ready: %s", json.dumps(asdict(info)))
-        await asyncio.wait([asyncio.create_task(stop.wait()), polling], return_when=asyncio.FIRST_COMPLETED)
+        tasks = [asyncio.create_task(stop.wait()), polling, installer]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping the local cloud")
-        if polling.done():
-            polling.result()  # the device loop died: say why (the parts still stop)
+        for task in (polling, installer):
+            if task.done():
+                task.result()  # a loop died: say why (the parts still stop)
     log.info("stopped")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from localgg.config import ConfigStore
 from localgg.deployment import DeploymentError, DeploymentRequest, prepare_artifacts, resolve
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.lifecycle import Component, State
-from localgg.recipe import Paths, Recipe, Step, interpolate
+from localgg.recipe import Paths, Recipe, interpolate
 from localgg.server import IpcServer, Tokens
 
 log = logging.getLogger("localgg.core")
@@ -120,7 +121,12 @@ class Core:
             return interpolate(text, paths, configuration, self.thing_name, others)
 
         steps = {
-            name: Step(expand(step.script), step.timeout, {k: expand(v) for k, v in step.env.items()})
+            name: dataclasses.replace(
+                step,
+                script=expand(step.script),
+                env={k: expand(v) for k, v in step.env.items()},
+                skip_if=expand(step.skip_if) if step.skip_if else None,
+            )
             for name, step in recipe.steps.items()
         }
         env = {**os.environ, **self._environment(recipe.name), **{k: expand(v) for k, v in recipe.env.items()}}

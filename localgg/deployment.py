@@ -9,7 +9,6 @@ the set or be one of the nucleus's built-in components; the start order puts dep
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from localgg.recipe import Paths, Recipe, RecipeError, find, parse
+from recipeformat.versions import satisfies
 
 # Components a real core provides itself; a recipe may depend on them without deploying them.
 BUILT_IN = frozenset(
@@ -73,43 +73,6 @@ def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
     return update
 
 
-_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
-_CONSTRAINT = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*(\d+(?:\.\d+){0,2})")
-
-
-def _version(text: str) -> tuple[int, int, int]:
-    match = _VERSION.match(text)
-    if not match:
-        raise DeploymentError(f"{text!r} is not a semantic version")
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
-
-
-def satisfies(version: str, requirement: str) -> bool:
-    """npm-style ranges as recipes write them: `>=2.0.0 <3.0.0`, `^1.2.0`, `~1.2.0`, `=1.0.0`, `*`."""
-    have = _version(version)
-    for token in requirement.replace(",", " ").split():
-        if token in ("*", "x"):
-            continue
-        match = _CONSTRAINT.match(token)
-        if not match:
-            raise DeploymentError(f"version requirement {requirement!r} is not understood")
-        op, number = match.group(1) or "=", match.group(2)
-        parts = [int(p) for p in number.split(".")] + [0, 0]
-        want = (parts[0], parts[1], parts[2])
-        checks = {
-            ">=": have >= want,
-            "<=": have <= want,
-            ">": have > want,
-            "<": have < want,
-            "=": have == want,
-            "^": want <= have < (want[0] + 1, 0, 0),
-            "~": want <= have < (want[0], want[1] + 1, 0),
-        }
-        if not checks[op]:
-            return False
-    return True
-
-
 def start_order(recipes: dict[str, Recipe]) -> list[Recipe]:
     """Dependencies first; a cycle is an error that names it."""
     order: list[Recipe] = []
@@ -160,7 +123,11 @@ def resolve(request: DeploymentRequest, current: dict[str, Recipe]) -> list[Reci
                     "nor a built-in component"
                 )
             requirement = str(spec.get("VersionRequirement", "*"))
-            if not satisfies(desired[dependency].version, requirement):
+            try:
+                met = satisfies(desired[dependency].version, requirement)
+            except RecipeError as exc:
+                raise DeploymentError(f"{recipe.name}: dependency {dependency}: {exc}") from None
+            if not met:
                 raise DeploymentError(
                     f"{recipe.name} needs {dependency} {requirement}; the deployment has {desired[dependency].version}"
                 )
@@ -168,20 +135,27 @@ def resolve(request: DeploymentRequest, current: dict[str, Recipe]) -> list[Reci
 
 
 def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, docker_check: Any) -> None:
-    """Copy (and unzip) a component's artifacts into the core; docker: images must exist or be pullable."""
+    """The component's artifacts into the core, as a local deployment does (DeploymentService
+    .copyRecipesAndArtifacts): the whole `<artifactDir>/<name>/<version>/` tree is copied, listed or not, then
+    listed artifacts are checked, unzipped (Unarchive: ZIP) and made executable (Permission.Execute); `docker:`
+    images must exist or be pullable."""
+    source_dir = artifact_dir / recipe.name / recipe.version if artifact_dir is not None else None
+    if source_dir is not None and source_dir.is_dir():
+        shutil.copytree(source_dir, paths.artifacts, dirs_exist_ok=True)
     for artifact in recipe.artifacts:
         image = artifact.docker_image
         if image is not None:
             docker_check(image)
             continue
-        if artifact_dir is None:
+        if source_dir is None:
             raise DeploymentError(f"{recipe.name}: artifact {artifact.uri} needs --artifactDir")
-        source = artifact_dir / recipe.name / recipe.version / artifact.filename
-        if not source.is_file():
-            raise DeploymentError(f"{recipe.name}: artifact {artifact.uri} is missing: no file {source}")
-        paths.artifacts.mkdir(parents=True, exist_ok=True)
         target = paths.artifacts / artifact.filename
-        shutil.copyfile(source, target)
+        if not target.is_file():
+            raise DeploymentError(
+                f"{recipe.name}: artifact {artifact.uri} is missing: no file {source_dir / artifact.filename}"
+            )
+        if artifact.execute in ("OWNER", "ALL"):
+            target.chmod(target.stat().st_mode | (0o111 if artifact.execute == "ALL" else 0o100))
         if artifact.unarchive:
             destination = paths.decompressed / Path(artifact.filename).stem
             shutil.rmtree(destination, ignore_errors=True)
@@ -189,4 +163,4 @@ def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, d
                 with zipfile.ZipFile(target) as archive:
                     archive.extractall(destination)
             except zipfile.BadZipFile:
-                raise DeploymentError(f"{recipe.name}: artifact {source} is not a zip file") from None
+                raise DeploymentError(f"{recipe.name}: artifact {target} is not a zip file") from None

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -23,7 +24,10 @@ from localgg.recipe import Recipe, Step
 log = logging.getLogger("localgg.lifecycle")
 MAX_ERRORS = 3
 RESTART_DELAY = 0.5
-STOP_GRACE = 10.0
+# From SIGTERM to SIGKILL when a component stops (the nucleus's UnixExec gives a process 5 s).
+STOP_GRACE = 5.0
+SUPERVISOR_GRACE = 10.0
+REQUEST_CORE_RESTART, REQUEST_HOST_REBOOT = 100, 101  # Bootstrap exit codes (recipe reference)
 
 
 class State(StrEnum):
@@ -73,6 +77,7 @@ class Component:
         self.state = State.NEW
         self.errors = 0
         self._process: asyncio.subprocess.Process | None = None
+        self._groups: set[int] = set()  # every process group a script started: none may outlive the component
         self._pumps: list[asyncio.Task[None]] = []
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -104,7 +109,10 @@ class Component:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         try:
+            # RequiresPrivilege runs the step as root, as the nucleus does with sudo when it is not root itself.
+            elevate = ["sudo", "-n", "-E"] if spec.requires_privilege and os.geteuid() != 0 else []
             process = await asyncio.create_subprocess_exec(
+                *elevate,
                 "sh",
                 "-c",
                 spec.script,
@@ -118,6 +126,7 @@ class Component:
         finally:
             os.close(out_write)
             os.close(err_write)
+        self._groups.add(process.pid)  # its own session: the group id is its pid
         self._pumps = [task for task in self._pumps if not task.done()]
         for stream, fd in (("stdout", out_read), ("stderr", err_read)):
             self._pumps.append(asyncio.create_task(self._pump(stream, fd)))
@@ -142,10 +151,28 @@ class Component:
         finally:
             transport.close()
 
-    async def _run_step(self, step: str) -> bool:
-        """Run a step to its end; False on a non-zero exit or a timeout."""
-        if step not in self.steps:
-            return True
+    def _skipped(self, step: str) -> bool:
+        """The step's Skipif holds: `onpath <program>` (on the component's PATH) or `exists <file>`."""
+        condition = self.steps[step].skip_if
+        if not condition:
+            return False
+        kind, _, target = condition.partition(" ")
+        target = target.strip()
+        if kind == "onpath":
+            skip = shutil.which(target, path={**self.env, **self.steps[step].env}.get("PATH")) is not None
+        elif kind == "exists":
+            skip = Path(target).exists()
+        else:
+            self.log.write("lifecycle", f"{step}: Skipif {condition!r} is neither `onpath X` nor `exists X`; run")
+            return False
+        if skip:
+            self.log.write("lifecycle", f"{step} skipped: {condition}")
+        return skip
+
+    async def _exit_code(self, step: str) -> int | None:
+        """Run a step to its end: its exit code, 0 when it is absent or skipped, None on a timeout."""
+        if step not in self.steps or self._skipped(step):
+            return 0
         timeout = self.steps[step].timeout
         process = await self._spawn(step)
         try:
@@ -153,10 +180,28 @@ class Component:
         except TimeoutError:
             self.log.write("lifecycle", f"{step} timed out after {timeout:.0f}s")
             await _kill(process)
-            return False
+            return None
         if code != 0:
             self.log.write("lifecycle", f"{step} exited with {code}")
-        return code == 0
+        return code
+
+    async def _run_step(self, step: str) -> bool:
+        """Run a step to its end; False on a non-zero exit or a timeout."""
+        return await self._exit_code(step) == 0
+
+    async def _bootstrap(self) -> bool:
+        """Bootstrap runs before Install when a deployment brings the component in or changes it. Exit 100 asks
+        for a restart of the core, emulated by going on as a restarted core would; 101 asks for a reboot of the
+        host, which localgg cannot do: it is reported, and the component goes on."""
+        code = await self._exit_code("Bootstrap")
+        if code == REQUEST_CORE_RESTART:
+            self.log.write("lifecycle", "Bootstrap asked for a core restart (100): emulated, the lifecycle goes on")
+        elif code == REQUEST_HOST_REBOOT:
+            self.log.write("lifecycle", "Bootstrap asked for a host reboot (101): localgg does not reboot the host")
+            log.warning(
+                "%s: Bootstrap asked for a host reboot (exit 101); reboot it yourself if it needs one", self.name
+            )
+        return code in (0, REQUEST_CORE_RESTART, REQUEST_HOST_REBOOT)
 
     # Supervision -------------------------------------------------------------------------------------------
 
@@ -164,8 +209,14 @@ class Component:
         self._supervisor = asyncio.create_task(self._supervise(), name=f"component {self.name}")
 
     async def _supervise(self) -> None:
-        installed = False
+        bootstrapped, installed = False, False
         while not self._stopping:
+            if not bootstrapped:
+                bootstrapped = await self._bootstrap()
+                if not bootstrapped:
+                    if await self._errored():
+                        return
+                    continue
             if not installed:
                 installed = await self._run_step("Install")
                 if not installed:
@@ -186,13 +237,13 @@ class Component:
         """Startup or Run; True when the component finished cleanly (or runs on after Startup)."""
         self._reported_error = False
         self._set(State.STARTING)
-        if "Startup" in self.steps:
+        if "Startup" in self.steps and not self._skipped("Startup"):
             if not await self._run_step("Startup"):
                 return False
             self._set(State.RUNNING)
             await self._wait_stopping_or_error()
             return not self._reported_error
-        if "Run" not in self.steps:
+        if "Run" not in self.steps or self._stopping or self._skipped("Run"):
             return True
         self._process = await self._spawn("Run")
         self._set(State.RUNNING)
@@ -229,25 +280,56 @@ class Component:
             self._changed.set()
 
     async def stop(self) -> None:
-        """Shutdown script, then SIGTERM to what is still running, SIGKILL after a grace period."""
+        """Shutdown script, then SIGTERM to every process group the component's scripts started, SIGKILL to
+        what is left after the grace period: nothing a script started (`sleep 100 &` included) outlives it."""
         if self._supervisor is None:
             return
         self._stopping = True
         if self.state in (State.STARTING, State.RUNNING):
             self._set(State.STOPPING)
             await self._run_step("Shutdown")
-        process = self._process  # the supervisor clears it when the process exits
-        if process is not None:
-            _signal_group(process, signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), STOP_GRACE)
-            await _kill(process)  # whatever is left of the process group: no orphans
+        await self._end_processes()
         self._changed.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(self._supervisor, STOP_GRACE)
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self._supervisor, SUPERVISOR_GRACE)
+        await self._end_processes()  # whatever started while the supervisor wound down
         if self.state is not State.BROKEN:
             self._set(State.FINISHED)
         self.log.close()
+
+    async def _end_processes(self) -> None:
+        self._groups = {group for group in self._groups if _signal_pgid(group, signal.SIGTERM)}
+        deadline = time.monotonic() + STOP_GRACE
+        while self._groups and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            self._groups = {group for group in self._groups if _signal_pgid(group, 0)}
+        for group in self._groups:
+            _signal_pgid(group, signal.SIGKILL)
+        self._groups.clear()
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await self._process.wait()
+
+
+def _signal_pgid(group: int, signum: int) -> bool:
+    """Signal a process group; False when no live process of it is left."""
+    try:
+        os.killpg(group, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return _has_live_member(group)
+
+
+def _has_live_member(group: int) -> bool:
+    """Zombies do not count: an orphan's zombie lingers where PID 1 does not reap (containers, sandboxes)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:

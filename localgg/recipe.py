@@ -1,38 +1,30 @@
-"""Recipes as a local deployment finds them: `<recipe-dir>/<name>-<version>.json|yaml|yml`.
-
-Loads and checks a recipe, picks the manifest for this platform, and expands the recipe variables
-(`{artifacts:path}`, `{configuration:/a/b}`, ...) in lifecycle scripts.
+"""Recipes as the core uses them: loaded by their content (recipeformat), the manifest and lifecycle for this
+platform picked, steps and artifacts read, and recipe variables (`{artifacts:path}`, `{configuration:/a/b}`,
+...) expanded in lifecycle scripts.
 """
 
 from __future__ import annotations
 
 import json
-import platform
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from recipeformat.document import STEPS, RecipeError, load, recipe_files
+from recipeformat.platform import best_manifest as _best_manifest
+from recipeformat.platform import describe, manifest_lifecycle, this_device
 
-RECIPE_SUFFIXES = (".json", ".yaml", ".yml")
-STEPS = ("Install", "Startup", "Run", "Shutdown", "Recover")
+__all__ = ["STEPS", "Artifact", "Paths", "Recipe", "RecipeError", "Step", "find", "interpolate", "parse"]
+
+log = logging.getLogger("localgg.recipe")
 # Default step timeouts of the nucleus (seconds); Run has none.
-DEFAULT_TIMEOUTS = {"Install": 120.0, "Startup": 120.0, "Shutdown": 15.0, "Recover": 60.0}
+DEFAULT_TIMEOUTS = {"Bootstrap": 120.0, "Install": 120.0, "Startup": 120.0, "Shutdown": 15.0, "Recover": 60.0}
 _VARIABLE = re.compile(
     r"\{(?:(?P<component>[A-Za-z0-9._-]+):)?(?P<kind>artifacts|configuration|work|iot|kernel)"
     r":(?P<key>[^}]*)\}"
 )
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be used; the message names the file and the problem."""
-
-
-def this_platform() -> dict[str, str]:
-    machine = platform.machine().lower()
-    architecture = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "aarch64", "arm64": "aarch64"}.get(machine, machine)
-    return {"os": "linux", "architecture": architecture}
 
 
 @dataclass(frozen=True)
@@ -40,12 +32,15 @@ class Step:
     script: str
     timeout: float | None
     env: dict[str, str] = field(default_factory=dict)
+    skip_if: str | None = None  # `onpath <program>` or `exists <file>`
+    requires_privilege: bool = False
 
 
 @dataclass(frozen=True)
 class Artifact:
     uri: str
     unarchive: bool
+    execute: str = "NONE"  # Permission.Execute: NONE, OWNER or ALL
 
     @property
     def filename(self) -> str:
@@ -68,64 +63,68 @@ class Recipe:
     artifacts: list[Artifact]
 
 
-def _manifest_matches(manifest: dict[str, Any], wanted: dict[str, str]) -> bool:
-    platform_spec = manifest.get("Platform") or {}
-    return all(str(value) in ("*", wanted[key]) for key, value in platform_spec.items() if key in wanted)
+def _env(node: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in node.items()} if isinstance(node, dict) else {}
 
 
-def _step(name: str, body: Any) -> Step | None:
+def _step(name: str, body: Any, where: str) -> Step | None:
     if isinstance(body, str):
         return Step(body, DEFAULT_TIMEOUTS.get(name))
     if isinstance(body, dict):
-        script = body.get("Script") or body.get("script")
+        script = body.get("Script")
         if not isinstance(script, str):
-            return None
+            raise RecipeError(f"{where}: lifecycle step {name} has no Script")
         timeout = body.get("Timeout", DEFAULT_TIMEOUTS.get(name))
-        env = {str(k): str(v) for k, v in (body.get("Setenv") or body.get("setenv") or {}).items()}
-        return Step(script, float(timeout) if timeout is not None else None, env)
+        skip_if = body.get("Skipif")
+        return Step(
+            script,
+            float(timeout) if timeout is not None else None,
+            _env(body.get("Setenv")),
+            str(skip_if).strip() if skip_if else None,
+            str(body.get("RequiresPrivilege", "false")).lower() == "true",
+        )
     return None
 
 
-def parse(path: Path, wanted: dict[str, str] | None = None) -> Recipe:
-    try:
-        text = path.read_text()
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot parse the recipe: {exc}") from None
-    if not isinstance(document, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping, not {type(document).__name__}")
-    name, version = document.get("ComponentName"), document.get("ComponentVersion")
-    if not name or not version:
-        raise RecipeError(f"{path}: ComponentName and ComponentVersion are required")
-    if path.stem != f"{name}-{version}":
-        raise RecipeError(f"{path}: the file must be named {name}-{version}{path.suffix} after its component")
-    wanted = wanted or this_platform()
-    manifests = document.get("Manifests") or []
-    manifest = next((m for m in manifests if isinstance(m, dict) and _manifest_matches(m, wanted)), None)
+def _artifact(raw: dict[str, Any]) -> Artifact:
+    permission = raw.get("Permission") or {}
+    return Artifact(
+        str(raw["URI"]),
+        str(raw.get("Unarchive", "NONE")).upper() == "ZIP",
+        str(permission.get("Execute", "NONE")).upper(),
+    )
+
+
+def parse(path: Path, platform: dict[str, str] | None = None) -> Recipe:
+    document = load(path, log.warning)
+    name, version = str(document["ComponentName"]), str(document["ComponentVersion"])
+    platform = platform or this_device()
+    manifest = _best_manifest(document["Manifests"], platform) if document["Manifests"] else {}
     if manifest is None:
-        raise RecipeError(f"{path}: no manifest for platform {wanted['os']}/{wanted['architecture']}")
-    lifecycle = manifest.get("Lifecycle") or {}
-    steps = {step: parsed for step in STEPS if (parsed := _step(step, lifecycle.get(step))) is not None}
-    env = {str(k): str(v) for k, v in (lifecycle.get("Setenv") or lifecycle.get("setenv") or {}).items()}
-    artifacts = [
-        Artifact(str(a["URI"]), str(a.get("Unarchive", "NONE")).upper() == "ZIP")
-        for a in manifest.get("Artifacts") or []
-        if isinstance(a, dict) and a.get("URI")
-    ]
+        raise RecipeError(f"{path}: {name} {version} has no manifest for this platform ({describe(platform)})")
+    lifecycle = manifest_lifecycle(document, manifest)
+    if not isinstance(lifecycle, dict):
+        raise RecipeError(f"{path}: the Lifecycle of {name} {version} is not a mapping")
+    steps = {step: parsed for step in STEPS if (parsed := _step(step, lifecycle.get(step), str(path))) is not None}
+    artifacts = [_artifact(a) for a in manifest.get("Artifacts") or [] if a.get("URI")]
     configuration = (document.get("ComponentConfiguration") or {}).get("DefaultConfiguration") or {}
     if isinstance(configuration, str):
         configuration = json.loads(configuration)
     dependencies = {str(k): dict(v or {}) for k, v in (document.get("ComponentDependencies") or {}).items()}
-    return Recipe(str(name), str(version), path, dependencies, configuration, steps, env, artifacts)
+    return Recipe(name, version, path, dependencies, configuration, steps, _env(lifecycle.get("Setenv")), artifacts)
 
 
 def find(recipe_dir: Path, name: str, version: str) -> Path:
-    for suffix in RECIPE_SUFFIXES:
-        candidate = recipe_dir / f"{name}-{version}{suffix}"
-        if candidate.is_file():
-            return candidate
-    available = sorted(p.stem for p in recipe_dir.glob("*") if p.suffix in RECIPE_SUFFIXES)
-    raise RecipeError(f"no recipe for {name}={version} in {recipe_dir} (found: {', '.join(available) or 'none'})")
+    """The recipe file for name and version, found by its content as the nucleus does (the file name is free);
+    a file that does not parse is an error that names it."""
+    seen = []
+    for path in recipe_files(recipe_dir):
+        document = load(path, lambda message: None)
+        found = (str(document["ComponentName"]), str(document["ComponentVersion"]))
+        if found == (name, version):
+            return path
+        seen.append(f"{found[0]}={found[1]}")
+    raise RecipeError(f"no recipe for {name}={version} in {recipe_dir} (found: {', '.join(seen) or 'none'})")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from recipeformat.document import RecipeError
 from scripts import components, flows, image, infra, pipeline, rollout
 from scripts.errors import ExitStatus, ToolError
 from scripts.progress import Progress
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = command.run(args, progress)
-    except ToolError as exc:
+    except (ToolError, RecipeError) as exc:  # a recipe's problems are expected failures too
         print(f"error: {exc}", file=sys.stderr)
         return ExitStatus.FAILED
     except KeyboardInterrupt:

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
-from scripts.errors import ToolError
+from recipeformat.document import STEPS, RecipeError, normalize
 from scripts.product import REPO
+
+__all__ = ["RecipeError", "check", "problems", "render", "render_component", "to_json"]
 
 TEMPLATES = {
     "publisher": REPO / "components" / "publisher" / "recipe.yaml",
@@ -24,13 +26,8 @@ TEMPLATES = {
 MAX_RECIPE_BYTES = 16_000  # the greengrassv2 CreateComponentVersion limit for an inline recipe
 SOCKET_VAR = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
 DOCKER_DEPENDENCIES = ("aws.greengrass.DockerApplicationManager", "aws.greengrass.TokenExchangeService")
-LIFECYCLE_STEPS = ("Install", "Startup", "Run", "Shutdown", "Recover")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-
-
-class RecipeError(ToolError, ValueError):
-    """A template that cannot be rendered, or a recipe that must not be published."""
 
 
 def render(template: str, values: dict[str, str]) -> dict[str, Any]:
@@ -63,8 +60,8 @@ def _scripts(manifest: dict[str, Any]) -> dict[str, str]:
     scripts = {}
     for step, body in lifecycle.items():
         if isinstance(body, dict):
-            body = body.get("Script") or body.get("script")
-        if isinstance(body, str) and step in LIFECYCLE_STEPS:
+            body = body.get("Script")
+        if isinstance(body, str) and step in STEPS:
             scripts[step] = body
     return scripts
 
@@ -121,7 +118,8 @@ def _access_control_problems(recipe: dict[str, Any]) -> list[str]:
 
 
 def problems(recipe: dict[str, Any]) -> list[str]:
-    """Every reason not to publish this recipe; empty when it is fine."""
+    """Every reason not to publish this recipe; empty when it is fine. Keys in any case, as the nucleus reads them."""
+    recipe = normalize(recipe, "the recipe", lambda message: None)
     found = [
         f"missing {key}"
         for key in ("RecipeFormatVersion", "ComponentName", "ComponentVersion", "Manifests")

@@ -49,13 +49,13 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
         return running
-    machine.ensure(["docker-registry"], progress)  # a MissingPackage is a ToolError: one line from the CLI
+    machine.ensure(["docker-registry", "mosquitto"], progress)  # a MissingPackage is a ToolError: one line from the CLI
     engine.ensure_engine(progress)  # the core device pulls its images through it: on a new machine none runs yet
     if root.exists():
         progress(f"local cloud: not running; clearing {root} (its state went with it)")
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    progress("local cloud: starting moto, a registry, the greengrassv2 control plane and a core device")
+    progress("local cloud: starting moto, a registry, an MQTT broker, the Greengrass endpoint and a core device")
     with (root / LOG).open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, *info.COMMAND, "--root", str(root)],

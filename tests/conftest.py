@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,27 +82,14 @@ def gg() -> Iterator[CoreThread]:
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """Debian's mosquitto on a free loopback port, standing in for AWS IoT Core's broker."""
-    binary = machine_command("mosquitto")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    broker = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or broker.poll() is not None:
-                broker.kill()
-                pytest.fail(f"mosquitto did not start on port {port}")
-            time.sleep(0.05)
-    yield "127.0.0.1", port
-    broker.terminate()
-    broker.wait(timeout=10)
+    """Debian's mosquitto on a free loopback port, standing in for AWS IoT Core's broker (as the stack runs it)."""
+    from localcloud import broker
+
+    machine_command("mosquitto")
+    process, address = broker.start(tmp_path_factory.mktemp("mosquitto"))
+    yield address
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO
 
-PACKAGES = ("scripts", "localcloud", "localgg", "benchmarks")
+PACKAGES = ("scripts", "localcloud", "localgg", "recipeformat", "benchmarks")
 COMPONENTS = (REPO / "components" / "publisher" / "publisher", REPO / "components" / "subscriber" / "subscriber")
 
 
@@ -36,6 +36,11 @@ def offending(folder: Path, allowed: tuple[str, ...], forbidden: tuple[str, ...]
         for name in names
         if name.split(".")[0] in forbidden and not any(name == a or name.startswith(a + ".") for a in allowed)
     )
+
+
+def test_the_recipe_format_imports_nothing_of_the_repository() -> None:
+    """recipeformat is the one definition of the recipe format that the tooling, the cloud and the core share."""
+    assert offending(REPO / "recipeformat", (), ("scripts", "localcloud", "localgg", "benchmarks")) == []
 
 
 def test_the_core_imports_nothing_of_the_cloud_or_the_tooling() -> None:

@@ -1,31 +1,72 @@
-"""localgg as a core device of the local cloud: it picks up its thing group's deployments from the local
-control plane, applies them, reports per deployment and per component, and rolls back a failed one. The
-pipeline's own rollout follower reads the outcome through the control plane's real HTTP endpoint."""
+"""localgg as a core device of the local cloud, reaching it only through the AWS APIs a core calls: it takes
+its thing group's deployments from the IoT jobs data plane, resolves its components with
+ResolveComponentCandidates, downloads `s3://` artifacts with the credentials its role alias gives it, applies
+the deployment, rolls a failed one back, and reports with UpdateJobExecution and fleet status reports over
+MQTT. The pipeline's own rollout follower reads the outcome through the greengrassv2 endpoint. moto (IoT, IAM,
+STS, S3) and mosquitto are real servers here; nothing is mocked."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
-from localcloud.device import DeviceAgent
+from localcloud.credentials import CredentialsProvider
+from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.server import serve
+from localcloud.stack import FLEET_STATUS, fleet_status_receiver, membership
+from localgg.mqtt import MqttBridge
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
 
-GROUP = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores"
 NAME = "com.example.Service"
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+@dataclass
+class Fleet:
+    plane: ControlPlane
+    client: Any  # greengrassv2, as the pipeline uses it
+    agent: DeviceAgent
+    group: str
+    s3: Any
+    bucket: str
 
 
 @pytest.fixture
-def fleet(gg: CoreThread) -> Iterator[tuple[ControlPlane, Any, DeviceAgent]]:
-    plane = ControlPlane()
-    server, url = serve(plane)
+def fleet(gg: CoreThread, moto_endpoint: str, mosquitto: tuple[str, int]) -> Iterator[Fleet]:
+    unique = uuid.uuid4().hex[:8]
+    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="local", aws_secret_access_key="local")
+    iot, iam, sts, s3 = (session.client(s, endpoint_url=moto_endpoint) for s in ("iot", "iam", "sts", "s3"))
+    role = iam.create_role(RoleName=f"tes-{unique}", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    iot.create_role_alias(roleAlias=f"alias-{unique}", roleArn=role, credentialDurationSeconds=3600)
+    if not _exists(iot, "test-thing"):
+        iot.create_thing(thingName="test-thing")
+    group = iot.create_thing_group(thingGroupName=f"group-{unique}")["thingGroupArn"]
+    iot.add_thing_to_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
+    bucket = f"artifacts-{unique}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+
+    plane = ControlPlane(membership=membership(iot))
+    server, url = serve(plane, CredentialsProvider(iot, sts))
+    listener = MqttBridge(*mosquitto, f"cloud-{unique}", gg.loop)
+    listener.connect()
+    listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
+    device_mqtt = MqttBridge(*mosquitto, f"test-thing-{unique}", gg.loop)
+    device_mqtt.connect()
     client = boto3.client(
         "greengrassv2", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
     )
@@ -33,55 +74,99 @@ def fleet(gg: CoreThread) -> Iterator[tuple[ControlPlane, Any, DeviceAgent]]:
     async def make() -> DeviceAgent:
         return DeviceAgent(
             gg.core,
-            plane,
-            lambda: [GROUP],
-            s3=None,
-            ecr=None,
+            Connection(url, url, moto_endpoint, f"alias-{unique}", "eu-west-1"),
+            device_mqtt.publish,
             registry_login=lambda *a: None,
             workdir=gg.root / "device",
             settle_timeout=10,
             stable_for=1.5,
         )
 
-    agent = gg.call(make())
-    yield plane, client, agent
+    yield Fleet(plane, client, gg.call(make()), group, s3, bucket)
+    iot.remove_thing_from_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
+    device_mqtt.close()
+    listener.close()
     server.shutdown()
 
 
-def version(client: Any, number: str, run: str) -> None:
+def _exists(iot: Any, thing: str) -> bool:
+    try:
+        iot.describe_thing(thingName=thing)
+        return True
+    except iot.exceptions.ResourceNotFoundException:
+        return False
+
+
+def version(fleet: Fleet, number: str, run: str, artifacts: list[dict[str, Any]] | None = None) -> None:
     recipe = {
         "RecipeFormatVersion": "2020-01-25",
         "ComponentName": NAME,
         "ComponentVersion": number,
-        "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {"Run": run}}],
+        "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {"Run": run}, "Artifacts": artifacts or []}],
     }
-    client.create_component_version(inlineRecipe=json.dumps(recipe).encode())
+    fleet.client.create_component_version(inlineRecipe=json.dumps(recipe).encode())
 
 
-def deploy(
-    gg: CoreThread, client: Any, agent: DeviceAgent, number: str, on_failure: str = "ROLLBACK"
-) -> tuple[str, str | None]:
+def deploy(gg: CoreThread, fleet: Fleet, number: str, on_failure: str = "ROLLBACK") -> tuple[str, str | None]:
     policies = deployments.Policies().deployment_policies() | {"failureHandlingPolicy": on_failure}
-    deployment = client.create_deployment(
-        targetArn=GROUP, components={NAME: {"componentVersion": number}}, deploymentPolicies=policies
+    deployment = fleet.client.create_deployment(
+        targetArn=fleet.group, components={NAME: {"componentVersion": number}}, deploymentPolicies=policies
     )["deploymentId"]
-    outcome = gg.call(agent.poll_once(), timeout=60)
+    outcome = gg.call(fleet.agent.poll_once(), timeout=60)
     return deployment, outcome
 
 
-def test_a_deployment_is_applied_and_reported(gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]) -> None:
-    plane, client, agent = fleet
-    version(client, "1.0.0", "exec sleep 300")
-    deployment, outcome = deploy(gg, client, agent, "1.0.0")
+def follow(fleet: Fleet, deployment: str) -> rollout.Device:
+    """The pipeline's follower, given time for the fleet status report to cross the broker."""
+    (device,) = rollout.follow(
+        fleet.client, fleet.group, deployment, {NAME}, timeout=10, on_update=lambda d: None, interval=0.1
+    )
+    return device
+
+
+def test_a_deployment_is_applied_with_its_artifact_and_reported(gg: CoreThread, fleet: Fleet) -> None:
+    """The artifact comes from S3 with the role alias's credentials (the nucleus's S3 downloader through the
+    token exchange service); the device is a core device once its first fleet status report arrives."""
+    fleet.s3.put_object(Bucket=fleet.bucket, Key="app/greeting.txt", Body=b"hello from s3\n")
+    version(
+        fleet,
+        "1.0.0",
+        "cat {artifacts:path}/greeting.txt; exec sleep 300",
+        [{"URI": f"s3://{fleet.bucket}/app/greeting.txt"}],
+    )
+    deployment, outcome = deploy(gg, fleet, "1.0.0")
     assert outcome == "SUCCEEDED"
-    assert plane.devices["test-thing"].groups == {GROUP}  # registered with the groups it was asked for
-    (device,) = rollout.follow(client, GROUP, deployment, {NAME}, timeout=5, on_update=lambda d: None, interval=0)
+    device = follow(fleet, deployment)
     assert (device.execution, device.components[NAME].version, device.components[NAME].state) == (
         "SUCCEEDED",
         "1.0.0",
         "RUNNING",
     )
-    assert gg.call(agent.poll_once()) is None  # nothing new to do
+    installed = fleet.client.list_installed_components(coreDeviceThingName="test-thing")["installedComponents"]
+    assert {c["componentName"] for c in installed} == {NAME, "aws.greengrass.Nucleus"}
+    core = fleet.client.get_core_device(coreDeviceThingName="test-thing")
+    assert (core["platform"], core["status"]) == ("linux", "HEALTHY")
+    log = gg.root / "core" / "logs" / f"{NAME}.log"
+    deadline = time.monotonic() + 10
+    while "hello from s3" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "hello from s3" in log.read_text()
+    assert gg.call(fleet.agent.poll_once()) is None  # nothing new to do
+
+
+def test_an_artifact_that_cannot_be_had_fails_the_deployment_without_touching_the_device(
+    gg: CoreThread, fleet: Fleet
+) -> None:
+    """The nucleus reports FAILED_NO_STATE_CHANGE when a deployment fails while it prepares (download errors
+    included), and what ran before runs on."""
+    version(fleet, "1.0.0", "exec sleep 300")
+    deploy(gg, fleet, "1.0.0")
+    version(fleet, "1.0.1", "exec sleep 300", [{"URI": f"s3://{fleet.bucket}/missing/app.zip"}])
+    deployment, outcome = deploy(gg, fleet, "1.0.1")
+    assert outcome == "FAILED"
+    assert gg.core.recipes[NAME].version == "1.0.0"
+    with pytest.raises(rollout.RolloutError, match=r"FAILED_NO_STATE_CHANGE: .*NoSuchKey"):
+        follow(fleet, deployment)
 
 
 @pytest.mark.parametrize(
@@ -89,34 +174,30 @@ def test_a_deployment_is_applied_and_reported(gg: CoreThread, fleet: tuple[Contr
     [("ROLLBACK", "1.0.0", "FAILED_ROLLBACK_COMPLETE"), ("DO_NOTHING", "1.0.1", "FAILED_ROLLBACK_NOT_REQUESTED")],
 )
 def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
-    gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent], policy: str, running_after: str, status: str
+    gg: CoreThread, fleet: Fleet, policy: str, running_after: str, status: str
 ) -> None:
-    _, client, agent = fleet
-    version(client, "1.0.0", "exec sleep 300")
-    deploy(gg, client, agent, "1.0.0")
-    version(client, "1.0.1", "echo broken >&2; exit 3")
-    deployment, outcome = deploy(gg, client, agent, "1.0.1", policy)
+    version(fleet, "1.0.0", "exec sleep 300")
+    deploy(gg, fleet, "1.0.0")
+    version(fleet, "1.0.1", "echo broken >&2; exit 3")
+    deployment, outcome = deploy(gg, fleet, "1.0.1", policy)
     assert outcome == "FAILED"
     assert gg.core.recipes[NAME].version == running_after
     with pytest.raises(rollout.RolloutError) as caught:
-        rollout.follow(client, GROUP, deployment, {NAME}, timeout=5, on_update=lambda d: None, interval=0)
+        follow(fleet, deployment)
     message = str(caught.value)
     assert message.startswith(f"test-thing: deployment FAILED: {status}: ")
     assert f"{NAME} 1.0.1" in message  # the component that failed, named
 
 
-def test_the_agent_loop_picks_deployments_up_by_itself(
-    gg: CoreThread, fleet: tuple[ControlPlane, Any, DeviceAgent]
-) -> None:
-    _, client, agent = fleet
-    task = asyncio.run_coroutine_threadsafe(agent.run(interval=0.1), gg.loop)
+def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fleet) -> None:
+    task = asyncio.run_coroutine_threadsafe(fleet.agent.run(interval=0.1), gg.loop)
     try:
-        version(client, "2.0.0", "exec sleep 300")
+        version(fleet, "2.0.0", "exec sleep 300")
         deployment = deployments.create(
-            client, GROUP, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies()
+            fleet.client, fleet.group, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies()
         )
         (device,) = rollout.follow(
-            client, GROUP, deployment, {NAME}, timeout=30, on_update=lambda d: None, interval=0.2
+            fleet.client, fleet.group, deployment, {NAME}, timeout=30, on_update=lambda d: None, interval=0.2
         )
         assert device.execution == "SUCCEEDED"
     finally:

@@ -1,11 +1,14 @@
-"""The local greengrassv2 control plane as a real HTTP endpoint: boto3 parses every reply against the real
-service model, errors arrive as the service's exception classes, and the pipeline's own modules (component
-registration, deployments, rollout) run against it unchanged, with no Stubber."""
+"""The local greengrassv2 service as a real HTTP endpoint: boto3 parses every reply against the real service
+model, errors arrive as the service's exception classes, and the pipeline's own modules (component
+registration, deployments, rollout) run against it unchanged, with no Stubber. A device's side is played with
+the jobs data plane client and fleet status reports, as a core sends them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import pytest
@@ -20,13 +23,36 @@ PUB = "com.edgeml.WineQualityPublisher"
 
 @pytest.fixture
 def cloud() -> Iterator[tuple[ControlPlane, Any]]:
-    plane = ControlPlane()
+    plane = ControlPlane(membership=lambda thing: {GROUP} if thing == "core-1" else set())
     server, url = serve(plane)
     client = boto3.client(
         "greengrassv2", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
     )
+    client.meta.jobs = boto3.client(
+        "iot-jobs-data", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
+    )
     yield plane, client
     server.shutdown()
+
+
+def fleet_status(plane: ControlPlane, *components: tuple[str, str, str]) -> None:
+    """What arrives on `$aws/things/core-1/greengrassv2/health/json` (the nucleus's FleetStatusDetails)."""
+    broken = any(state in ("ERRORED", "BROKEN") for _, _, state in components)
+    plane.fleet_status(
+        "core-1",
+        {
+            "ggcVersion": "2.14.0",
+            "platform": "linux",
+            "architecture": "amd64",
+            "thing": "core-1",
+            "overallDeviceStatus": "UNHEALTHY" if broken else "HEALTHY",
+            "sequenceNumber": 1,
+            "timestamp": 1_700_000_000_000,
+            "messageType": "COMPLETE",
+            "trigger": "THING_GROUP_DEPLOYMENT",
+            "components": [{"componentName": n, "version": v, "status": s, "isRoot": True} for n, v, s in components],
+        },
+    )
 
 
 def recipe(version: str, interval: int = 5) -> bytes:
@@ -89,44 +115,101 @@ def test_pipeline_registration_reuses_and_bumps_against_the_endpoint(cloud: tupl
     assert (changed.version, changed.created) == ("1.0.1", True)
 
 
-def test_deployments_and_a_device_rollout(cloud: tuple[ControlPlane, Any]) -> None:
+def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[ControlPlane, Any]) -> None:
+    """A deployment is an IoT job on its target (developer guide, "Deploy AWS IoT Greengrass components to
+    devices"); the core takes it through the jobs data plane and reports with UpdateJobExecution and its
+    status details (the nucleus's DeploymentService: `detailed-deployment-status`, `deployment-failure-cause`)."""
     plane, gg = cloud
+    jobs = gg.meta.jobs
     gg.create_component_version(inlineRecipe=recipe("1.0.0"))
-    plane.register_core_device("core-1", [GROUP])
+    fleet_status(plane)
     assert deployments.current(gg, GROUP) == (None, {})
     first = deployments.create(gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.0"}}, deployments.Policies())
     assert deployments.current(gg, GROUP) == (first, {PUB: {"componentVersion": "1.0.0"}})
-    assert plane.next_deployment("core-1")["deploymentId"] == first  # type: ignore[index]
+    assert gg.get_deployment(deploymentId=first)["iotJobId"] == first
     (device,) = rollout.snapshot(gg, GROUP, first, {PUB})
     assert device.execution == "QUEUED"
-    plane.report(
-        "core-1",
-        first,
-        "SUCCEEDED",
-        installed=[{"componentName": PUB, "componentVersion": "1.0.0", "lifecycleState": "RUNNING"}],
+    assert jobs.start_next_pending_job_execution(thingName="other-thing") == {"ResponseMetadata": ANY}
+    execution = jobs.start_next_pending_job_execution(thingName="core-1")["execution"]
+    document = json.loads(execution["jobDocument"])
+    assert (execution["jobId"], execution["status"]) == (first, "IN_PROGRESS")
+    assert document["components"] == {PUB: {"version": "1.0.0"}}
+    assert document["failureHandlingPolicy"] == "ROLLBACK"
+    jobs.update_job_execution(
+        jobId=first, thingName="core-1", status="SUCCEEDED", statusDetails={"detailed-deployment-status": "SUCCESSFUL"}
     )
+    fleet_status(plane, (PUB, "1.0.0", "RUNNING"))
     (done,) = rollout.follow(gg, GROUP, first, {PUB}, timeout=5, on_update=lambda d: None, interval=0)
     assert (done.execution, done.components[PUB].state, done.health) == ("SUCCEEDED", "RUNNING", "HEALTHY")
-    assert plane.next_deployment("core-1") is None
+    assert jobs.get_pending_job_executions(thingName="core-1")["queuedJobs"] == []
+    with pytest.raises(jobs.exceptions.InvalidStateTransitionException):
+        jobs.update_job_execution(jobId=first, thingName="core-1", status="IN_PROGRESS")
 
     gg.create_component_version(inlineRecipe=recipe("1.0.1", interval=1))
     second = deployments.create(gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.1"}}, deployments.Policies())
     latest = gg.list_deployments(targetArn=GROUP, historyFilter="LATEST_ONLY")["deployments"]
     assert [d["deploymentId"] for d in latest] == [second]
-    plane.report(
-        "core-1",
-        second,
-        "FAILED",
-        "FAILED_ROLLBACK_COMPLETE",
-        installed=[{"componentName": PUB, "componentVersion": "1.0.1", "lifecycleState": "BROKEN"}],
+    assert gg.get_deployment(deploymentId=first)["deploymentStatus"] == "INACTIVE"
+    assert jobs.start_next_pending_job_execution(thingName="core-1")["execution"]["jobId"] == second
+    jobs.update_job_execution(
+        jobId=second,
+        thingName="core-1",
+        status="FAILED",
+        statusDetails={
+            "detailed-deployment-status": "FAILED_ROLLBACK_COMPLETE",
+            "deployment-failure-cause": f"{PUB} 1.0.1 is BROKEN",
+        },
     )
+    fleet_status(plane, (PUB, "1.0.1", "BROKEN"))
     with pytest.raises(
-        rollout.RolloutError, match=f"core-1: deployment FAILED: FAILED_ROLLBACK_COMPLETE; {PUB} 1.0.1 is BROKEN"
+        rollout.RolloutError, match=f"core-1: deployment FAILED: FAILED_ROLLBACK_COMPLETE: {PUB} 1.0.1 is BROKEN"
     ):
         rollout.follow(gg, GROUP, second, {PUB}, timeout=5, on_update=lambda d: None, interval=0)
     assert gg.get_core_device(coreDeviceThingName="core-1")["status"] == "UNHEALTHY"
     assert gg.cancel_deployment(deploymentId=second)["message"]
     assert gg.get_deployment(deploymentId=second)["deploymentStatus"] == "CANCELED"
+
+
+def test_a_replaced_deployment_never_reaches_a_device_that_had_not_taken_it(cloud: tuple[ControlPlane, Any]) -> None:
+    """The service cancels the job of the deployment that a new one replaces: its queued executions are
+    canceled, and a device that asks afterwards gets only the new one."""
+    plane, gg = cloud
+    jobs = gg.meta.jobs
+    for version in ("1.0.0", "1.0.1"):
+        gg.create_component_version(inlineRecipe=recipe(version))
+    fleet_status(plane)
+    gg.create_deployment(targetArn=GROUP, components={PUB: {"componentVersion": "1.0.0"}})
+    second = gg.create_deployment(targetArn=GROUP, components={PUB: {"componentVersion": "1.0.1"}})["deploymentId"]
+    pending = jobs.get_pending_job_executions(thingName="core-1")
+    assert [j["jobId"] for j in pending["queuedJobs"]] == [second]
+    assert pending["inProgressJobs"] == []
+
+
+def test_resolve_component_candidates_picks_the_greatest_fitting_version(cloud: tuple[ControlPlane, Any]) -> None:
+    """ResolveComponentCandidates (API reference): the version that meets every requirement for the platform;
+    the recipe comes with it. Requirements are npm-style ranges, as in the recipe format's dependencies."""
+    _, gg = cloud
+    for version in ("1.0.0", "1.2.0", "2.0.0"):
+        gg.create_component_version(inlineRecipe=recipe(version))
+    arm_only = json.loads(recipe("1.3.0"))
+    arm_only["Manifests"][0]["Platform"] = {"os": "linux", "architecture": "aarch64"}
+    gg.create_component_version(inlineRecipe=json.dumps(arm_only).encode())
+    amd64 = {"name": "linux", "attributes": {"os": "linux", "architecture": "amd64"}}
+
+    def resolve(requirement: str, platform: dict[str, Any] = amd64) -> str:
+        (found,) = gg.resolve_component_candidates(
+            platform=platform,
+            componentCandidates=[{"componentName": PUB, "versionRequirements": {"group": requirement}}],
+        )["resolvedComponentVersions"]
+        assert json.loads(found["recipe"])["ComponentVersion"] == found["componentVersion"]
+        return str(found["componentVersion"])
+
+    assert resolve("^1.0.0") == "1.2.0"
+    assert resolve(">=1.0.0 <3.0.0") == "2.0.0"
+    assert resolve("=1.0.0") == "1.0.0"
+    assert resolve("^1.0.0", {"name": "linux", "attributes": {"os": "linux", "architecture": "aarch64"}}) == "1.3.0"
+    with pytest.raises(gg.exceptions.ResourceNotFoundException, match="architecture=amd64"):
+        resolve("=1.3.0")
 
 
 def test_deleted_versions_are_gone(cloud: tuple[ControlPlane, Any]) -> None:

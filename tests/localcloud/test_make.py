@@ -108,6 +108,9 @@ def versions(make: Make, name: str) -> list[str]:
     return sorted(v["componentVersion"] for v in gg.list_component_versions(arn=arn)["componentVersions"])
 
 
+NUCLEUS = ("aws.greengrass.Nucleus", ("2.14.0", "RUNNING"))  # a core lists itself among its components
+
+
 def installed(make: Make) -> dict[str, tuple[str, str]]:
     gg = make.client("greengrassv2")
     components = gg.list_installed_components(coreDeviceThingName=make.cloud().thing)["installedComponents"]
@@ -163,6 +166,7 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     assert installed(make) == {
         product.PUBLISHER: ("1.0.0", "RUNNING"),
         product.SUBSCRIBER: ("1.0.0", "RUNNING"),
+        NUCLEUS[0]: NUCLEUS[1],
     }
     log = make.cloud().component_log(product.SUBSCRIBER)
     assert PREDICTION in log.read_text()
@@ -210,6 +214,7 @@ def broken_subscriber(make: Make) -> None:
     assert installed(make) == {
         product.PUBLISHER: ("1.0.1", "RUNNING"),
         product.SUBSCRIBER: ("1.0.0", "RUNNING"),
+        NUCLEUS[0]: NUCLEUS[1],
     }
     log = make.cloud().component_log(product.SUBSCRIBER)
     assert product.follow_predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]

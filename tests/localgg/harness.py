@@ -7,6 +7,8 @@ import contextlib
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Coroutine
@@ -52,6 +54,17 @@ def write_recipe(
     path = folder / f"{name}-{version}.json"
     path.write_text(json.dumps(recipe))
     return path
+
+
+def run_core(root: Path, recipes: Path, *flags: str) -> subprocess.Popen[str]:
+    """`python -m localgg run` in the background, as a user starts it; stderr is kept for the test's message."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "localgg", "run", "--root", str(root), "--recipe-dir", str(recipes), *flags],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 class _ErrorRecorder(logging.Handler):

@@ -12,8 +12,9 @@ import docker
 import pytest
 
 from localgg.core import check_docker_image
-from localgg.deployment import DeploymentError, parse_merge, parse_update_config, satisfies
+from localgg.deployment import DeploymentError, parse_merge, parse_update_config
 from localgg.lifecycle import State
+from recipeformat.versions import satisfies
 from tests.localgg.harness import CoreThread, write_recipe
 from tests.localgg.test_lifecycle import wait_state, work
 
@@ -33,7 +34,7 @@ def test_a_recipe_that_does_not_parse_is_named(gg: CoreThread) -> None:
 
 def test_an_unknown_component_lists_what_there_is(gg: CoreThread) -> None:
     write_recipe(gg.recipes, "Known")
-    assert "no recipe for Nope=1.0.0" in (message := refused(gg, "Nope")) and "Known-1.0.0" in message
+    assert "no recipe for Nope=1.0.0" in (message := refused(gg, "Nope")) and "Known=1.0.0" in message
 
 
 def test_a_dependency_cycle_is_named(gg: CoreThread) -> None:
@@ -55,13 +56,17 @@ def test_a_missing_dependency_and_an_unmet_version(gg: CoreThread) -> None:
 
 def test_a_platform_without_a_manifest(gg: CoreThread) -> None:
     write_recipe(gg.recipes, "WinOnly", platform={"os": "windows"})
-    assert "no manifest for platform linux/" in refused(gg, "WinOnly")
+    assert "WinOnly 1.0.0 has no manifest for this platform (architecture=" in refused(gg, "WinOnly")
 
 
-def test_a_recipe_file_must_be_named_after_its_component(gg: CoreThread) -> None:
-    path = write_recipe(gg.recipes, "Right")
-    path.rename(gg.recipes / "Wrong-1.0.0.json")
-    assert "must be named Right-1.0.0.json" in refused(gg, "Wrong")
+def test_a_recipe_is_found_by_its_content_not_its_file_name(gg: CoreThread) -> None:
+    """DeploymentService.copyRecipesAndArtifacts stores each recipe by the name and version inside it; GDK
+    writes `greengrass-build/recipes/recipe.json`."""
+    path = write_recipe(gg.recipes, "Right", lifecycle={"Run": "exec sleep 60"})
+    path.rename(gg.recipes / "recipe.json")
+    assert "no recipe for Wrong=1.0.0" in refused(gg, "Wrong")
+    gg.deploy("Right")
+    assert gg.core.recipes["Right"].path == gg.recipes / "recipe.json"
 
 
 def test_a_missing_artifact_is_named(gg: CoreThread, tmp_path: Path) -> None:

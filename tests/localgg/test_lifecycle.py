@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from localgg.lifecycle import State
-from tests.localgg.harness import CoreThread, write_recipe
+from tests.localgg.harness import CoreThread, run_core, write_recipe
 
 
 def wait_state(gg: CoreThread, name: str, *states: State, timeout: float = 20) -> State:
@@ -144,22 +143,7 @@ def test_sigterm_stops_every_component_and_exits_zero(tmp_path: Path) -> None:
     root = Path(f"/tmp/gg-cli-{os.getpid()}")
     recipes = tmp_path / "recipes"
     write_recipe(recipes, "Svc", lifecycle={"Run": "echo $$ > pgid; exec sleep 300", "Shutdown": "echo bye > bye"})
-    core = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "localgg",
-            "run",
-            "--root",
-            str(root),
-            "--recipe-dir",
-            str(recipes),
-            "--merge",
-            "Svc=1.0.0",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    core = run_core(root, recipes, "--merge", "Svc=1.0.0")
     try:
         pgid = int(wait_file(root / "work" / "Svc" / "pgid"))
         core.send_signal(signal.SIGTERM)

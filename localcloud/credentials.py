@@ -1,0 +1,61 @@
+"""The AWS IoT credentials provider: a core device trades its identity for temporary credentials of the role
+that its role alias names (the token exchange service's source of credentials, `iotRoleAlias` in the nucleus).
+
+`GET /role-aliases/<alias>/credentials` with the `x-amzn-iot-thingname` header answers
+`{"credentials": {"accessKeyId", "secretAccessKey", "sessionToken", "expiration"}}`, as the developer guide's
+authorize-direct-aws page shows. Locally the thing name stands in for the device's certificate; the role is
+assumed through STS for the alias's credential duration, so what the device may do is what that role allows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from localcloud.restjson import Reply
+
+PATH = re.compile(r"^/role-aliases/(?P<alias>[^/]+)/credentials$")
+THING_HEADER = "x-amzn-iot-thingname"
+
+
+def _answer(status: int, document: dict[str, Any]) -> Reply:
+    return Reply(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
+
+
+class CredentialsProvider:
+    def __init__(self, iot: Any, sts: Any) -> None:
+        self.iot, self.sts = iot, sts
+
+    def handle(self, method: str, path: str, headers: dict[str, str]) -> Reply | None:
+        """The answer to a credentials request, or None when the request is not one."""
+        match = PATH.match(path)
+        if match is None or method != "GET":
+            return None
+        thing = next((v for k, v in headers.items() if k.lower() == THING_HEADER), "")
+        if not thing:
+            return _answer(400, {"message": f"the {THING_HEADER} header is required"})
+        try:
+            alias = self.iot.describe_role_alias(roleAlias=match["alias"])["roleAliasDescription"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return _answer(404, {"message": f"Role alias {match['alias']} does not exist"})
+            raise
+        assumed = self.sts.assume_role(
+            RoleArn=alias["roleArn"],
+            RoleSessionName=thing[:64],
+            DurationSeconds=int(alias.get("credentialDurationSeconds") or 3600),
+        )["Credentials"]
+        return _answer(
+            200,
+            {
+                "credentials": {
+                    "accessKeyId": assumed["AccessKeyId"],
+                    "secretAccessKey": assumed["SecretAccessKey"],
+                    "sessionToken": assumed["SessionToken"],
+                    "expiration": assumed["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            },
+        )
