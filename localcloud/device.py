@@ -76,6 +76,11 @@ class _Deployment:
     def configuration_arn(self) -> str:
         return str(self.document.get("configurationArn") or self.job_id)
 
+    @property
+    def target(self) -> str:
+        """The thing group (or thing) the deployment is for: its configuration ARN without the revision."""
+        return self.configuration_arn.rsplit(":", 1)[0]
+
     def update_config(self) -> dict[str, dict[str, Any]]:
         updates: dict[str, dict[str, Any]] = {}
         for name, spec in (self.document.get("components") or {}).items():
@@ -85,6 +90,17 @@ class _Deployment:
                 updates[name] = {"MERGE": json.loads(merge) if isinstance(merge, str) else merge or {}}
                 updates[name]["RESET"] = list(change.get("reset") or [])
         return updates
+
+
+def _union(roots: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Every target's root components together; two targets that want different versions of one component
+    cannot both be served, and the deployment fails before anything changes (as the nucleus's resolution does)."""
+    wanted: dict[str, str] = {}
+    for target, components in roots.items():
+        for name, version in components.items():
+            if wanted.setdefault(name, version) != version:
+                raise PreparationFailed(f"{name}: {target} wants {version}, another target {wanted[name]}")
+    return wanted
 
 
 class DeviceAgent:
@@ -110,6 +126,9 @@ class DeviceAgent:
         self.jobs = session.client("iot-jobs-data", endpoint_url=connection.greengrass)
         self.greengrass = session.client("greengrassv2", endpoint_url=connection.greengrass)
         self.installed_by: dict[str, str] = {}  # component -> the configuration ARN that put it there
+        # Each target's root components, as the nucleus keeps them per thing group: a deployment replaces its
+        # own target's set, and the device runs the union of all of them.
+        self.roots: dict[str, dict[str, str]] = {}
         self._sequence = 0
         self._last_reported: list[tuple[str, str, str]] | None = None
 
@@ -120,9 +139,11 @@ class DeviceAgent:
     async def run(self, interval: float = 1.0) -> None:
         while True:
             try:
+                if self._last_reported is None:  # a core reports as it starts, before it takes any deployment
+                    self.report_status("NUCLEUS_LAUNCH")
                 await self.poll_once()
                 if self._last_reported != self._states():
-                    self.report_status("NUCLEUS_LAUNCH" if self._last_reported is None else "COMPONENT_STATUS_CHANGE")
+                    self.report_status("COMPONENT_STATUS_CHANGE")
             except (ClientError, BotoCoreError, BridgeError) as exc:  # the cloud did not answer: a device keeps polling
                 log.warning("cannot reach the cloud: %s", exc)
             await asyncio.sleep(interval)
@@ -137,19 +158,24 @@ class DeviceAgent:
             return None
         deployment = _Deployment(execution["jobId"], json.loads(execution.get("jobDocument") or "{}"))
         previous = {name: recipe.version for name, recipe in self.core.recipes.items()}
+        roots = {**self.roots, deployment.target: deployment.wanted}
         try:
-            await loop.run_in_executor(None, self._prepare, deployment.wanted)
+            wanted = _union(roots)
+            await loop.run_in_executor(None, self._prepare, wanted)
         except (PreparationFailed, *FAILURES) as exc:
             return self._finish(deployment, "FAILED", "FAILED_NO_STATE_CHANGE", [str(exc)])
         try:
-            await self._apply(deployment.wanted, deployment.update_config())
+            await self._apply(wanted, deployment.update_config())
             broken = await self._settle(deployment.wanted)
         except FAILURES as exc:
             broken = [f"the deployment could not be applied: {exc}"]
         if not broken:
+            self.roots = roots
             self.installed_by.update(dict.fromkeys(deployment.wanted, deployment.configuration_arn))
             return self._finish(deployment, "SUCCEEDED", "SUCCESSFUL", [])
         detailed = await self._handle_failure(deployment, previous, broken)
+        if detailed == "FAILED_ROLLBACK_NOT_REQUESTED":
+            self.roots = roots  # left as it is: the new set stays
         return self._finish(deployment, "FAILED", detailed, broken)
 
     def _finish(self, deployment: _Deployment, status: str, detailed: str, causes: list[str]) -> str:

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,12 @@ from semantic_version import NpmSpec, Version
 
 from localcloud.jobs import JobStore, Membership
 from localcloud.restjson import ServiceError
+from recipeformat.document import RecipeError, normalize
 from recipeformat.platform import best_manifest, describe
+from recipeformat.validation import problems, s3_artifacts
 
 PAGE = 50
+PROCESSING_SECONDS = 0.2
 
 
 def _not_found(kind: str, resource: str) -> ServiceError:
@@ -40,8 +44,17 @@ class ComponentVersion:
     name: str
     version: str
     arn: str
-    recipe: dict[str, Any]
+    recipe: dict[str, Any]  # as uploaded
+    document: dict[str, Any]  # normalized (recipeformat): what the service reads
     created: float
+
+    @property
+    def state(self) -> str:
+        """A new version is REQUESTED, then DEPLOYABLE once the service has processed it (here: shortly)."""
+        return "DEPLOYABLE" if time.time() - self.created >= PROCESSING_SECONDS else "REQUESTED"
+
+    def status(self) -> dict[str, Any]:
+        return {"componentState": self.state, "message": "NONE", "errors": {}}
 
 
 @dataclass
@@ -80,10 +93,16 @@ def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any]) -> dict
 
 class ControlPlane:
     def __init__(
-        self, region: str = "eu-west-1", account: str = "123456789012", membership: Membership = lambda thing: set()
+        self,
+        region: str = "eu-west-1",
+        account: str = "123456789012",
+        membership: Membership = lambda thing: set(),
+        artifact_exists: Callable[[str], bool] = lambda uri: True,
     ) -> None:
-        """`membership(thing)`: the target ARNs a thing answers to (its own and its thing groups'), from IoT."""
+        """`membership(thing)`: the target ARNs a thing answers to (its own and its thing groups'), from IoT;
+        `artifact_exists(uri)`: whether an `s3://` artifact can be read, from S3."""
         self.region, self.account, self.membership = region, account, membership
+        self.artifact_exists = artifact_exists
         self.jobs = JobStore(region, account, membership)
         self.components: dict[str, dict[str, ComponentVersion]] = {}
         self.deployments: dict[str, Deployment] = {}
@@ -105,19 +124,26 @@ class ControlPlane:
     # Component versions ------------------------------------------------------------------------------------
 
     def create_component_version(self, params: dict[str, Any]) -> dict[str, Any]:
+        """CreateComponentVersion (API reference): the recipe is validated as the service does, `s3://` artifacts
+        must be reachable, and a version that exists is a ConflictException."""
         token = params.get("clientToken")
         if token and token in self.tokens:
             return self.tokens[token]
         raw = params.get("inlineRecipe")
         if raw is None:
-            raise _invalid("inlineRecipe is required (lambda components are not supported locally)")
+            raise _invalid("inlineRecipe is required (the local cloud does not import Lambda functions)")
         try:
             recipe = yaml.safe_load(raw)  # JSON is YAML
-        except yaml.YAMLError as exc:
-            raise _invalid(f"the recipe does not parse: {exc}") from None
-        if not isinstance(recipe, dict) or not recipe.get("ComponentName") or not recipe.get("ComponentVersion"):
-            raise _invalid("the recipe needs ComponentName and ComponentVersion")
-        name, version = str(recipe["ComponentName"]), str(recipe["ComponentVersion"])
+            document = normalize(recipe, "the recipe", lambda message: None)
+        except (yaml.YAMLError, RecipeError) as exc:
+            raise _invalid(f"the recipe is not valid: {exc}") from None
+        found = problems(document)
+        if found:
+            raise _invalid("the recipe is not valid: " + "; ".join(found))
+        unreachable = [uri for uri in s3_artifacts(document) if not self.artifact_exists(uri)]
+        if unreachable:
+            raise _invalid(f"Specified artifact resource cannot be accessed: {', '.join(unreachable)}")
+        name, version = str(document["ComponentName"]), str(document["ComponentVersion"])
         arn = f"{self.component_arn(name)}:versions:{version}"
         if version in self.components.get(name, {}):
             raise ServiceError(
@@ -126,27 +152,26 @@ class ControlPlane:
                 resourceId=arn,
                 resourceType="COMPONENT_VERSION",
             )
-        created = ComponentVersion(name, version, arn, recipe, time.time())
+        created = ComponentVersion(name, version, arn, recipe, document, time.time())
         self.components.setdefault(name, {})[version] = created
         output = {
             "arn": arn,
             "componentName": name,
             "componentVersion": version,
             "creationTimestamp": created.created,
-            "status": {"componentState": "DEPLOYABLE", "message": "NONE", "errors": {}},
+            "status": {"componentState": "REQUESTED", "message": "NONE", "errors": {}},
         }
         if token:
             self.tokens[token] = output
         return output
 
     def list_component_versions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListComponentVersions (API reference): greater versions first; a name never registered has none."""
         name = params["arn"].rsplit(":components:", 1)[-1]
-        versions = self.components.get(name)
-        if not versions:
-            raise _not_found("COMPONENT", params["arn"])
+        versions = self.components.get(name) or {}
         items = [
             {"componentName": v.name, "componentVersion": v.version, "arn": v.arn}
-            for v in sorted(versions.values(), key=lambda v: v.created, reverse=True)
+            for v in sorted(versions.values(), key=lambda v: Version(v.version), reverse=True)
         ]
         return _page(items, "componentVersions", params)
 
@@ -160,16 +185,16 @@ class ControlPlane:
         found = self._version(params["arn"])
         platforms = [
             {"attributes": {str(k): str(v) for k, v in (m.get("Platform") or {}).items()}}
-            for m in found.recipe.get("Manifests") or []
+            for m in found.document["Manifests"]
         ]
         return {
             "arn": found.arn,
             "componentName": found.name,
             "componentVersion": found.version,
             "creationTimestamp": found.created,
-            "publisher": str(found.recipe.get("ComponentPublisher", "")),
-            "description": str(found.recipe.get("ComponentDescription", "")),
-            "status": {"componentState": "DEPLOYABLE", "message": "NONE", "errors": {}},
+            "publisher": str(found.document.get("ComponentPublisher", "")),
+            "description": str(found.document.get("ComponentDescription", "")),
+            "status": found.status(),
             "platforms": platforms,
         }
 
@@ -183,7 +208,7 @@ class ControlPlane:
     def list_components(self, params: dict[str, Any]) -> dict[str, Any]:
         items = []
         for name, versions in sorted(self.components.items()):
-            newest = max(versions.values(), key=lambda v: v.created)
+            newest = max(versions.values(), key=lambda v: Version(v.version))
             items.append(
                 {
                     "arn": self.component_arn(name),
@@ -316,7 +341,7 @@ class ControlPlane:
                 v
                 for v in self.components.get(name, {}).values()
                 if all(Version(v.version) in spec for spec in specs)
-                and best_manifest(v.recipe.get("Manifests") or [], attributes) is not None
+                and best_manifest(v.document["Manifests"], attributes) is not None
             ]
             if not fitting:
                 raise ServiceError(

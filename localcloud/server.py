@@ -53,7 +53,9 @@ class Endpoint:
     def _call(self, protocol: Protocol, service: Any, operation: str, params: dict[str, Any]) -> Reply:
         handler = getattr(service, xform_name(operation), None)
         if handler is None:
-            return protocol.error("ValidationException", f"{operation} is not supported by the local cloud")
+            # Answered as the service answers a caller that may not use an operation: the request was well
+            # formed (not a ValidationException) and nothing went wrong on the server (not a 500).
+            return protocol.error("AccessDeniedException", f"{operation} is not offered by the local cloud")
         try:
             with self.plane.lock:
                 output = handler(params)

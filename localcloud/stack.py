@@ -87,6 +87,20 @@ def membership(iot: Any) -> Callable[[str], set[str]]:
     return targets
 
 
+def readable(s3: Any) -> Callable[[str], bool]:
+    """Whether an `s3://bucket/key` artifact exists, as the service checks it when a version is created."""
+
+    def exists(uri: str) -> bool:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return False
+        return True
+
+    return exists
+
+
 async def _installer(provisioning: Provisioning, interval: float) -> None:
     """Provisioning, retried until the group exists and again whenever it is recreated (a destroy and apply)."""
     loop = asyncio.get_running_loop()
@@ -126,8 +140,8 @@ async def run(root: Path, thing: str, group: str, role_alias: str, region: str, 
         moto, aws_url = moto_aws.start(registry=registry_host)
         parts.callback(moto.stop)
         session = boto3.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")
-        iot, sts = (session.client(service, endpoint_url=aws_url) for service in ("iot", "sts"))
-        plane = ControlPlane(region, ACCOUNT, membership(iot))
+        iot, sts, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "sts", "s3"))
+        plane = ControlPlane(region, ACCOUNT, membership(iot), readable(s3))
         gg_server, gg_url = serve(plane, CredentialsProvider(iot, sts))
         parts.callback(gg_server.shutdown)
         listener = MqttBridge(mqtt_host, mqtt_port, "localcloud-fleet-status", loop)

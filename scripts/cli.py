@@ -95,6 +95,11 @@ def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
     _outputs_arguments(parser)
     parser.add_argument("--yes", action="store_true", required=True, help="really delete (required: there is no undo)")
     parser.add_argument("--keep-infrastructure", action="store_true", help="skip the final terraform destroy")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="local cloud: stop it even when it holds things this project did not create (they are discarded)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
 
 
@@ -192,7 +197,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "destroy": Command(
         "remove the components from the devices, delete versions, artifacts and images, then the infrastructure",
-        lambda args, progress: flows.destroy(_target(args), args.keep_infrastructure, args.timeout, progress),
+        lambda args, progress: flows.destroy(
+            _target(args), args.keep_infrastructure, args.timeout, progress, args.force
+        ),
         _destroy_arguments,
     ),
     "status": Command("the per-device view of the thing group's current deployment", _status, _outputs_arguments),

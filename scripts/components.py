@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from recipeformat.versions import version as semver
 from scripts import recipes
 from scripts.aws import AwsError, calling
 from scripts.errors import ToolError
@@ -40,15 +41,11 @@ def component_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:greengrass:{region}:{account}:components:{name}"
 
 
-def _semver(version: str) -> tuple[int, int, int]:
-    major, minor, patch = (int(part) for part in version.split("-", 1)[0].split(".")[:3])
-    return major, minor, patch
-
-
 def next_version(current: str | None, bump: str) -> str:
     if current is None:
         return FIRST_VERSION
-    major, minor, patch = _semver(current)
+    parsed = semver(current)
+    major, minor, patch = parsed.major, parsed.minor, parsed.patch
     return {"patch": f"{major}.{minor}.{patch + 1}", "minor": f"{major}.{minor + 1}.0", "major": f"{major + 1}.0.0"}[
         bump
     ]
@@ -72,7 +69,7 @@ def latest(gg: Any, arn: str) -> tuple[str, str] | None:
     registered = versions(gg, arn)
     if not registered:
         return None
-    newest = max(registered, key=lambda v: _semver(v["componentVersion"]))
+    newest = max(registered, key=lambda v: semver(v["componentVersion"]))
     return newest["componentVersion"], newest["arn"]
 
 
@@ -86,6 +83,8 @@ def registered_recipe(gg: Any, version_arn: str) -> dict[str, Any]:
 def wait_deployable(
     gg: Any, version_arn: str, attempts: int = 60, interval: float = 2.0, sleep: Callable[[float], None] = time.sleep
 ) -> None:
+    """Until the version is DEPLOYABLE (new versions go through REQUESTED and INITIATED first); checks come
+    quickly at first, then every `interval` seconds."""
     state = "?"
     for attempt in range(attempts):
         with calling(f"describe {version_arn}"):
@@ -97,7 +96,7 @@ def wait_deployable(
             errors = "; ".join(f"{k}: {v}" for k, v in (status.get("errors") or {}).items())
             raise ComponentError(f"{version_arn} is FAILED: {status.get('message', '')} {errors}".strip())
         if attempt + 1 < attempts:
-            sleep(interval)
+            sleep(min(interval, 0.25 * 2**attempt))
     raise ComponentError(f"{version_arn} is still {state} after {attempts} checks; look at it in the console")
 
 

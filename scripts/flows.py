@@ -158,7 +158,9 @@ def _predictions_flowing(log: Path, since: int, progress: Progress) -> list[str]
     return found
 
 
-def destroy(target: Target, keep_infrastructure: bool, timeout: float, progress: Progress) -> Result:
+def destroy(
+    target: Target, keep_infrastructure: bool, timeout: float, progress: Progress, force: bool = False
+) -> Result:
     space = _existing_workspace(target, progress)
     if space is None:
         sandbox.stop(progress)
@@ -169,9 +171,9 @@ def destroy(target: Target, keep_infrastructure: bool, timeout: float, progress:
     except tfoutputs.OutputsError:
         if space.cloud is None:
             raise
-        # Nothing was applied (`make plan` started it, or an apply failed early): everything is in its memory.
+        # Nothing was applied (`make plan` started it, or an apply failed early): what it holds is someone else's.
         progress("local cloud: nothing applied in it")
-        return {"local_cloud_stopped": sandbox.stop(progress)}
+        return {"local_cloud_stopped": _stop_local_cloud(space.cloud.region, force, progress)}
     session = aws.session(outputs.region)
     gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
 
@@ -183,14 +185,27 @@ def destroy(target: Target, keep_infrastructure: bool, timeout: float, progress:
         outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, timeout, POLL_INTERVAL[target.name]
     )
     if space.cloud and not keep_infrastructure:
-        left = sandbox.leftovers(gg, s3, ecr)
-        if left:
-            raise sandbox.LocalCloudError(
-                "the teardown left " + "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
-            )
-        progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
-        result["local_cloud_stopped"] = sandbox.stop(progress)
+        result["local_cloud_stopped"] = _stop_local_cloud(outputs.region, force, progress)
     return result
+
+
+def _stop_local_cloud(region: str, force: bool, progress: Progress) -> bool:
+    """Stop the local cloud when it holds nothing, or anyway with `force`. Otherwise it keeps running, whole,
+    and the error says what it holds that the tooling did not put there, and the way out."""
+    session = aws.session(region)
+    left = sandbox.leftovers(*(aws.client(session, service) for service in ("greengrassv2", "s3", "ecr")))
+    if left and not force:
+        held = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
+        raise sandbox.LocalCloudError(
+            f"the local cloud still holds what this project did not create ({held}). It keeps running with them. "
+            "Remove them yourself, or run `make destroy FORCE=1` to stop the local cloud and discard everything in "
+            "it, the core device included."
+        )
+    if left:
+        progress(f"local cloud: discarding what it still holds ({', '.join(left)}), as FORCE asks")
+    else:
+        progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
+    return sandbox.stop(progress)
 
 
 def status(target: Target, progress: Progress) -> Result:

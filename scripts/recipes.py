@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from recipeformat.document import STEPS, RecipeError, normalize
+from recipeformat.validation import problems as service_problems
 from scripts.product import REPO
 
 __all__ = ["RecipeError", "check", "problems", "render", "render_component", "to_json"]
@@ -27,7 +28,6 @@ MAX_RECIPE_BYTES = 16_000  # the greengrassv2 CreateComponentVersion limit for a
 SOCKET_VAR = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
 DOCKER_DEPENDENCIES = ("aws.greengrass.DockerApplicationManager", "aws.greengrass.TokenExchangeService")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 def render(template: str, values: dict[str, str]) -> dict[str, Any]:
@@ -120,14 +120,7 @@ def _access_control_problems(recipe: dict[str, Any]) -> list[str]:
 def problems(recipe: dict[str, Any]) -> list[str]:
     """Every reason not to publish this recipe; empty when it is fine. Keys in any case, as the nucleus reads them."""
     recipe = normalize(recipe, "the recipe", lambda message: None)
-    found = [
-        f"missing {key}"
-        for key in ("RecipeFormatVersion", "ComponentName", "ComponentVersion", "Manifests")
-        if not recipe.get(key)
-    ]
-    version = str(recipe.get("ComponentVersion", ""))
-    if version and not _SEMVER.match(version):
-        found.append(f"ComponentVersion {version!r} is not MAJOR.MINOR.PATCH")
+    found = service_problems(recipe)
     size = len(to_json(recipe).encode())
     if size >= MAX_RECIPE_BYTES:
         found.append(f"the recipe is {size} bytes; Greengrass takes at most {MAX_RECIPE_BYTES}")

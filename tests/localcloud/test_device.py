@@ -192,6 +192,10 @@ def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
 def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fleet) -> None:
     task = asyncio.run_coroutine_threadsafe(fleet.agent.run(interval=0.1), gg.loop)
     try:
+        deadline = time.monotonic() + 10
+        while "test-thing" not in fleet.plane.devices:  # its first fleet status report, sent as it starts
+            assert time.monotonic() < deadline, "the device never reported"
+            time.sleep(0.05)
         version(fleet, "2.0.0", "exec sleep 300")
         deployment = deployments.create(
             fleet.client, fleet.group, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies()

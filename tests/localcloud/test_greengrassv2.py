@@ -68,6 +68,7 @@ def test_component_versions_round_trip(cloud: tuple[ControlPlane, Any]) -> None:
     created = gg.create_component_version(inlineRecipe=recipe("1.0.0"))
     arn = created["arn"]
     assert arn == f"arn:aws:greengrass:eu-west-1:123456789012:components:{PUB}:versions:1.0.0"
+    components.wait_deployable(gg, arn, attempts=10)
     assert gg.describe_component(arn=arn)["status"]["componentState"] == "DEPLOYABLE"
     assert b'"interval": 5' in gg.get_component(arn=arn, recipeOutputFormat="JSON")["recipe"]
     assert b"interval: 5" in gg.get_component(arn=arn, recipeOutputFormat="YAML")["recipe"]

@@ -9,10 +9,13 @@ Each test starts from no local cloud; the main one is a scenario in order (first
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ import docker
 import pytest
 
 from localcloud.info import StackInfo
-from scripts import product, sandbox
+from scripts import components, product, sandbox
 from tests.conftest import REPO, Run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -141,12 +144,13 @@ def scripts_json(make: Make, command: str, *args: str) -> dict[str, Any]:
 def test_deploy_change_break_and_destroy_as_a_user_does(make: Make, docker_client: docker.DockerClient) -> None:
     """One scenario, in order, since each step starts from where the last one left the local cloud: a first
     `make deploy` from nothing, the same again through every `--json` command, a publisher-only change, a broken
-    subscriber rolled back, and `destroy`."""
+    subscriber rolled back, a user's own component published GDK's way beside ours, and `destroy`."""
     sandbox.stop(lambda message: None, make.root)
     first_deploy(make, docker_client)
     no_change_as_json(make)
     publisher_change(make, docker_client)
     broken_subscriber(make)
+    a_users_own_component(make)
     destroy(make, docker_client)
 
 
@@ -220,10 +224,65 @@ def broken_subscriber(make: Make) -> None:
     assert product.follow_predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
 
 
+USER_COMPONENT = "com.example.GdkHello"
+
+
+def a_users_own_component(make: Make) -> None:
+    """A GDK project published to a brand-new name with the calls GDK makes, in its order (ListComponentVersions
+    for NEXT_PATCH, CreateBucket and PutObject for the zip build, CreateComponentVersion), then deployed to the
+    core device's thing: it runs beside our thing group's components, as the nucleus keeps each target's own."""
+    gg, s3 = make.client("greengrassv2"), make.client("s3")
+    info = make.cloud()
+    assert (
+        gg.list_component_versions(arn=f"arn:aws:greengrass:{info.region}:{info.account}:components:{USER_COMPONENT}")[
+            "componentVersions"
+        ]
+        == []
+    )
+    bucket = f"gdk-{info.region}-{info.account}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": info.region})
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("main.sh", "echo hello from a GDK build; exec sleep 600\n")
+    key = f"{USER_COMPONENT}/1.0.0/GdkHello.zip"
+    s3.put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
+    recipe = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": USER_COMPONENT,
+        "ComponentVersion": "1.0.0",
+        "ComponentPublisher": "someone else",
+        "Manifests": [
+            {
+                "Platform": {"os": "linux"},
+                "Artifacts": [{"Uri": f"s3://{bucket}/{key}", "Unarchive": "ZIP"}],
+                "Lifecycle": {"run": "sh {artifacts:decompressedPath}/GdkHello/main.sh"},
+            }
+        ],
+    }
+    created = gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
+    components.wait_deployable(gg, created["arn"], attempts=10)
+    gg.create_deployment(
+        targetArn=f"arn:aws:iot:{info.region}:{info.account}:thing/{info.thing}",
+        components={USER_COMPONENT: {"componentVersion": "1.0.0"}},
+    )
+    log = info.component_log(USER_COMPONENT)
+    deadline = time.monotonic() + 60
+    while "hello from a GDK build" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the user's component never ran"
+        time.sleep(0.2)
+    assert installed(make)[product.SUBSCRIBER] == ("1.0.0", "RUNNING")  # ours untouched
+
+
 def destroy(make: Make, docker_client: docker.DockerClient) -> None:
-    done = scripts_json(make, "destroy", "--yes")
-    assert done["local_cloud_stopped"] is True
+    """Our things go; what the user published stays, and the local cloud keeps running, whole, until they say
+    FORCE=1."""
+    done = make("destroy")
+    assert done.returncode != 0
+    assert USER_COMPONENT in done.stderr and "make destroy FORCE=1" in done.stderr
+    assert installed(make) == {USER_COMPONENT: ("1.0.0", "RUNNING"), NUCLEUS[0]: NUCLEUS[1]}
     assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
+    done_json = scripts_json(make, "destroy", "--yes", "--force")
+    assert done_json["local_cloud_stopped"] is True
     assert sandbox.find(make.root) is None
     assert not make.root.exists()  # state, registry data, logs
 

@@ -115,7 +115,7 @@ def mutated(change: str) -> dict[str, Any]:
         ("wildcard_access", "resources must name topics, not '*'"),
         ("pip_install", "`pip install` on the device"),
         ("too_big", "Greengrass takes at most 16000"),
-        ("bad_version", "is not MAJOR.MINOR.PATCH"),
+        ("bad_version", "'1.0' is not a semantic version"),
         ("no_shutdown", "its Shutdown does not stop it"),
         ("no_rm", "without --rm"),
         ("no_name", "needs --name"),
