@@ -90,6 +90,12 @@ def test_token_exchange_role_read_back_exactly(applied: dict[str, Any], endpoint
             "Resource": [f"arn:aws:s3:::{bucket}/artifacts/*"],
         },
         {
+            "Sid": "LocateTheArtifactBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+        },
+        {
             "Sid": "PullComponentImages",
             "Effect": "Allow",
             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],

@@ -16,9 +16,10 @@ locals {
 }
 
 resource "aws_iam_role" "this" {
-  name                 = "${var.name_prefix}-token-exchange"
-  description          = "Assumed by Greengrass core devices through the AWS IoT credentials provider."
-  max_session_duration = 3600
+  name        = "${var.name_prefix}-token-exchange"
+  description = "Assumed by Greengrass core devices through the AWS IoT credentials provider."
+  # A role alias may not hand out credentials for longer than its role's sessions last.
+  max_session_duration = max(3600, var.credential_duration)
   tags                 = var.tags
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -41,6 +42,14 @@ resource "aws_iam_role_policy" "this" {
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
         Resource = ["${var.artifact_bucket_arn}/${var.artifact_prefix}/*"]
+      },
+      {
+        # The nucleus's S3 downloader asks where the bucket is before it reads (S3_GET_BUCKET_LOCATION_ACCESS_DENIED
+        # otherwise); the developer guide's minimal token exchange policy has it too.
+        Sid      = "LocateTheArtifactBucket"
+        Effect   = "Allow"
+        Action   = ["s3:GetBucketLocation"]
+        Resource = [var.artifact_bucket_arn]
       },
       {
         Sid      = "PullComponentImages"

@@ -52,6 +52,12 @@ run "role_policy_is_least_privilege" {
         Resource = ["arn:aws:s3:::edgeml-artifacts-123456789012-eu-west-1/artifacts/*"]
       },
       {
+        Sid      = "LocateTheArtifactBucket"
+        Effect   = "Allow"
+        Action   = ["s3:GetBucketLocation"]
+        Resource = ["arn:aws:s3:::edgeml-artifacts-123456789012-eu-west-1"]
+      },
+      {
         Sid      = "PullComponentImages"
         Effect   = "Allow"
         Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
@@ -80,6 +86,19 @@ run "role_alias_names_the_role" {
   assert {
     condition     = aws_iot_role_alias.this.role_arn == aws_iam_role.this.arn && aws_iot_role_alias.this.alias == "edgeml-token-exchange"
     error_message = "the role alias must point at the token exchange role"
+  }
+}
+
+run "a_long_credential_duration_fits_the_roles_sessions" {
+  # CreateRoleAlias refuses a credential duration longer than the role's maximum session duration.
+  command = apply
+  variables {
+    credential_duration = 7200
+  }
+
+  assert {
+    condition     = aws_iam_role.this.max_session_duration == 7200 && aws_iot_role_alias.this.credential_duration == 7200
+    error_message = "the role's sessions must last as long as the credentials the alias hands out"
   }
 }
 
