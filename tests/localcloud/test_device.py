@@ -152,6 +152,11 @@ def test_a_deployment_is_applied_with_its_artifact_and_reported(gg: CoreThread, 
         time.sleep(0.1)
     assert "hello from s3" in log.read_text()
     assert gg.call(fleet.agent.poll_once()) is None  # nothing new to do
+    # A core device's status time moves when it reports (a fleet status message), not when it polls.
+    assert (
+        fleet.client.get_core_device(coreDeviceThingName="test-thing")["lastStatusUpdateTimestamp"]
+        == core["lastStatusUpdateTimestamp"]
+    )
 
 
 def test_an_artifact_that_cannot_be_had_fails_the_deployment_without_touching_the_device(
