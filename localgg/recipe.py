@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recipeformat.document import STEPS, RecipeError, load, recipe_files
+from recipeformat.document import lifecycle as normalized_lifecycle
 from recipeformat.platform import best_manifest as _best_manifest
 from recipeformat.platform import describe, manifest_lifecycle, this_device
 
@@ -102,9 +103,10 @@ def parse(path: Path, platform: dict[str, str] | None = None) -> Recipe:
     manifest = _best_manifest(document["Manifests"], platform) if document["Manifests"] else {}
     if manifest is None:
         raise RecipeError(f"{path}: {name} {version} has no manifest for this platform ({describe(platform)})")
-    lifecycle = manifest_lifecycle(document, manifest)
-    if not isinstance(lifecycle, dict):
+    selected = manifest_lifecycle(document, manifest)
+    if not isinstance(selected, dict):
         raise RecipeError(f"{path}: the Lifecycle of {name} {version} is not a mapping")
+    lifecycle = normalized_lifecycle(selected, f"{path}: Lifecycle", log.warning)  # a selection's keys, too
     steps = {step: parsed for step in STEPS if (parsed := _step(step, lifecycle.get(step), str(path))) is not None}
     artifacts = [_artifact(a) for a in manifest.get("Artifacts") or [] if a.get("URI")]
     configuration = (document.get("ComponentConfiguration") or {}).get("DefaultConfiguration") or {}

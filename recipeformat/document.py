@@ -73,16 +73,9 @@ def _step(body: Any, where: str, report: Report) -> Any:
 def lifecycle(node: Any, where: str, report: Report) -> dict[str, Any]:
     """Steps and Setenv in their canonical spelling. A key that is neither may be a selection key of a global
     lifecycle (developer guide, recipe reference: "Selections"), so it is kept as written, unreported."""
-    if not isinstance(node, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        canonical = LIFECYCLE.get(str(key).lower())
-        if canonical is None:
-            out[str(key)] = value
-        else:
-            out[canonical] = value if canonical == "Setenv" else _step(value, f"{where}.{canonical}", report)
-    return out
+    out = _keys(node, LIFECYCLE, where, lambda message: None)
+    steps = frozenset(STEPS)
+    return {key: _step(value, f"{where}.{key}", report) if key in steps else value for key, value in out.items()}
 
 
 def normalize(document: Any, source: str, report: Report) -> dict[str, Any]:

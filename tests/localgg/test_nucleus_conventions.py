@@ -316,3 +316,21 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def test_a_selected_global_lifecycle_runs(gg: CoreThread) -> None:
+    """Recipe reference, Manifests.Selections, end to end: the manifest picks `linux` from the global Lifecycle,
+    whose keys are read in any case like the rest of the recipe."""
+    put(
+        gg.recipes,
+        "selections.yaml",
+        {
+            "RecipeFormatVersion": "2020-01-25",
+            "ComponentName": "com.example.Selected",
+            "ComponentVersion": "1.0.0",
+            "Lifecycle": {"windows": {"run": "echo wrong"}, "linux": {"run": "echo selected; exec sleep 60"}},
+            "Manifests": [{"Platform": {"os": "linux"}, "Selections": ["linux"]}],
+        },
+    )
+    gg.deploy("com.example.Selected")
+    assert "wrong" not in wait_log(gg, "com.example.Selected", "stdout. selected")
