@@ -1,7 +1,8 @@
 """`python -m localgg run ...`: a local Greengrass core in the foreground, until SIGINT or SIGTERM.
 
-Exit codes: 0 stopped by a signal (every component stopped, containers included), 1 the deployment could
-not be applied (nothing was left running), 2 bad command line.
+Exit codes: 0 stopped by a signal (every component stopped, containers included) after a deployment that held,
+1 the deployment could not be applied (nothing was left running) or a component of it went BROKEN (the nucleus
+reports that deployment FAILED), 2 bad command line.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m localgg",
         description="A local AWS IoT Greengrass v2 core: runs components from their recipes and serves Greengrass "
         "IPC to the unmodified awsiotsdk.",
-        epilog="Exit codes: 0 stopped by SIGINT/SIGTERM, 1 the deployment was refused, 2 bad command line.",
+        epilog="Exit codes: 0 stopped by SIGINT/SIGTERM, 1 the deployment was refused or a component of it went "
+        "BROKEN, 2 bad command line.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser(
@@ -103,6 +105,9 @@ async def run(args: argparse.Namespace) -> int:
     await core.stop()
     if bridge is not None:
         bridge.close()
+    if core.broken:
+        log.error("stopped; the deployment FAILED: %s went BROKEN", ", ".join(sorted(core.broken)))
+        return 1
     log.info("stopped")
     return 0
 

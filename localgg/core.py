@@ -75,6 +75,8 @@ class Core:
         self.recipes: dict[str, Recipe] = {}
         self.components: dict[str, Component] = {}
         self.order: list[str] = []
+        self.broken: set[str] = set()  # components that went BROKEN: the deployment failed (the nucleus: FAILED)
+        self._last_state: dict[str, State] = {}  # what status.json says of a component after it stopped
         self.server = IpcServer(self.socket, self.services, self.tokens)
         self._starting: set[asyncio.Task[None]] = set()
 
@@ -136,7 +138,7 @@ class Core:
             env,
             paths.work,
             self.root / "logs" / f"{recipe.name}.log",
-            on_state=lambda name, state: self._write_status(),
+            on_state=self._state_changed,
         )
 
     def _environment(self, name: str) -> dict[str, str]:
@@ -178,19 +180,34 @@ class Core:
 
     # State ---------------------------------------------------------------------------------------------------
 
+    def _state_changed(self, name: str, state: State) -> None:
+        self._last_state[name] = state
+        if state is State.BROKEN and name not in self.broken:
+            self.broken.add(name)
+            log.error("deployment FAILED: %s is BROKEN; see logs/%s.log", name, name)
+        self._write_status()
+
     def _reported(self, name: str, state: str) -> None:
         component = self.components.get(name)
         if component is not None:
             component.report(state)
 
     def status(self) -> dict[str, Any]:
+        states = {self.components[n].state for n in self.order if n in self.components}
+        settled = {State.RUNNING, State.FINISHED, State.BROKEN}
+        deployment = "FAILED" if self.broken else "SUCCEEDED" if states <= settled else "IN_PROGRESS"
         return {
             "thingName": self.thing_name,
             "socket": str(self.socket),
+            "deployment": {"status": deployment, "broken": sorted(self.broken)},
             "components": {
                 name: {
                     "version": self.recipes[name].version,
-                    "state": self.components[name].state.value if name in self.components else "FINISHED",
+                    "state": (
+                        self.components[name].state
+                        if name in self.components
+                        else self._last_state.get(name, State.FINISHED)
+                    ).value,
                 }
                 for name in self.order
                 if name in self.recipes  # while a deployment removes components, the order still names them

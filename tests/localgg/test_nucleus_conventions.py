@@ -212,6 +212,7 @@ def test_the_developer_guides_local_workflow(tmp_path: Path) -> None:
         core.send_signal(signal.SIGTERM)
         _, errors = core.communicate(timeout=60)
     assert core.returncode == 0, errors
+    assert "Task was destroyed" not in errors
 
 
 def lifecycle_recipe(gg: CoreThread, name: str, lifecycle: dict[str, Any], **top: Any) -> None:
@@ -334,3 +335,35 @@ def test_a_selected_global_lifecycle_runs(gg: CoreThread) -> None:
     )
     gg.deploy("com.example.Selected")
     assert "wrong" not in wait_log(gg, "com.example.Selected", "stdout. selected")
+
+
+def test_a_broken_component_is_a_failed_deployment(tmp_path: Path) -> None:
+    """The nucleus reports a deployment whose component ends BROKEN as FAILED: `localgg run` logs it, says so in
+    ROOT/status.json, keeps BROKEN through the stop, and exits 1 once stopped."""
+    recipes, root = tmp_path / "recipes", Path(f"/tmp/gg-broken-{os.getpid()}")
+    put(
+        recipes,
+        "broken.yaml",
+        {
+            "RecipeFormatVersion": "2020-01-25",
+            "ComponentName": "com.example.Broken",
+            "ComponentVersion": "1.0.0",
+            "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {"Run": "exit 3"}}],
+        },
+    )
+    core = run_core(root, recipes, "--merge", "com.example.Broken=1.0.0")
+    try:
+        status = root / "status.json"
+        deadline = time.monotonic() + 30
+        while '"FAILED"' not in (status.read_text() if status.exists() else ""):
+            assert core.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        document = json.loads(status.read_text())
+        assert document["deployment"] == {"status": "FAILED", "broken": ["com.example.Broken"]}
+    finally:
+        core.send_signal(signal.SIGTERM)
+        _, errors = core.communicate(timeout=60)
+    assert core.returncode == 1
+    assert "deployment FAILED: com.example.Broken is BROKEN" in errors
+    assert "Task was destroyed" not in errors  # a clean shutdown, no pending tasks left behind
+    assert json.loads((root / "status.json").read_text())["components"]["com.example.Broken"]["state"] == "BROKEN"
