@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from localgg.authorization import Authorizer
 from localgg.config import ConfigStore
 from localgg.deployment import DeploymentError, DeploymentRequest, prepare_artifacts, resolve
@@ -113,6 +115,7 @@ class Core:
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
         self._write_status()
+        self._write_effective_config()
 
     def _component(self, recipe: Recipe) -> Component:
         paths = Paths(self.root, recipe.name, recipe.version)
@@ -217,6 +220,24 @@ class Core:
     def _write_status(self) -> None:
         path = self.root / "status.json"
         path.with_suffix(".tmp").write_text(json.dumps(self.status(), indent=2))
+        path.with_suffix(".tmp").replace(path)
+
+    def _write_effective_config(self) -> None:
+        """ROOT/config/effectiveConfig.yaml, as the nucleus writes its configuration after a deployment."""
+        services = {
+            name: {
+                "componentType": "GENERIC",
+                "version": self.recipes[name].version,
+                "configuration": self.config.tree(name),
+            }
+            for name in self.order
+            if name in self.recipes
+        }
+        path = self.root / "config" / "effectiveConfig.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_text(
+            yaml.safe_dump({"system": {"thingName": self.thing_name}, "services": services})
+        )
         path.with_suffix(".tmp").replace(path)
 
     async def stop(self) -> None:

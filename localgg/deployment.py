@@ -59,7 +59,12 @@ def parse_merge(values: list[str]) -> dict[str, str]:
 def parse_update_config(value: str | None) -> dict[str, dict[str, Any]]:
     if not value:
         return {}
-    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    # A JSON string or a file path, as greengrass-cli takes it (`@path` too).
+    path = Path(value[1:] if value.startswith("@") else value)
+    try:
+        text = path.read_text() if value.startswith("@") or path.is_file() else value
+    except OSError as exc:
+        raise DeploymentError(f"--update-config: cannot read {path}: {exc}") from None
     try:
         update = json.loads(text)
     except json.JSONDecodeError as exc:

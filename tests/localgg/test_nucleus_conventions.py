@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from localgg.deployment import DeploymentError
+from localgg.deployment import DeploymentError, parse_update_config
 from localgg.lifecycle import State
 from recipeformat.platform import architecture_of, best_manifest, fits, manifest_lifecycle
 from tests.localgg.harness import CoreThread, run_core
@@ -367,3 +367,16 @@ def test_a_broken_component_is_a_failed_deployment(tmp_path: Path) -> None:
     assert "deployment FAILED: com.example.Broken is BROKEN" in errors
     assert "Task was destroyed" not in errors  # a clean shutdown, no pending tasks left behind
     assert json.loads((root / "status.json").read_text())["components"]["com.example.Broken"]["state"] == "BROKEN"
+
+
+def test_update_config_from_a_file_and_the_effective_configuration(gg: CoreThread, tmp_path: Path) -> None:
+    """greengrass-cli's `--update-config` takes a JSON string or a file path; after a deployment the nucleus
+    writes its whole configuration to ROOT/config/effectiveConfig.yaml."""
+    change = tmp_path / "update.json"
+    change.write_text(json.dumps({"com.example.Conf": {"MERGE": {"level": 2}}}))
+    assert parse_update_config(str(change)) == {"com.example.Conf": {"MERGE": {"level": 2}}}
+    lifecycle_recipe(gg, "com.example.Conf", {}, ComponentConfiguration={"DefaultConfiguration": {"level": 1}})
+    gg.deploy("com.example.Conf", update_config=parse_update_config(str(change)))
+    effective = yaml.safe_load((gg.core.root / "config" / "effectiveConfig.yaml").read_text())
+    assert effective["services"]["com.example.Conf"]["configuration"] == {"level": 2}
+    assert effective["services"]["com.example.Conf"]["version"] == "1.0.0"
