@@ -312,15 +312,8 @@ class DeviceAgent:
     # Fleet status ----------------------------------------------------------------------------------------------
 
     def _states(self) -> list[tuple[str, str, str]]:
-        return [
-            (
-                name,
-                self.core.recipes[name].version,
-                self.core.components[name].state.value if name in self.core.components else "FINISHED",
-            )
-            for name in self.core.order
-            if name in self.core.recipes
-        ]
+        """(name, version, state) of each component, as the core itself reports them."""
+        return [(name, c["version"], c["state"]) for name, c in self.core.status()["components"].items()]
 
     def report_status(self, trigger: str, deployment: dict[str, Any] | None = None) -> None:
         """A COMPLETE fleet status report, with the nucleus itself among the components as a real core lists it."""

@@ -17,7 +17,7 @@ from recipeformat.document import lifecycle as normalized_lifecycle
 from recipeformat.platform import best_manifest as _best_manifest
 from recipeformat.platform import describe, manifest_lifecycle, this_device
 
-__all__ = ["STEPS", "Artifact", "Paths", "Recipe", "RecipeError", "Step", "find", "interpolate", "parse"]
+__all__ = ["Artifact", "Paths", "Recipe", "RecipeError", "Step", "find", "interpolate", "parse"]
 
 log = logging.getLogger("localgg.recipe")
 # Default step timeouts of the nucleus (seconds); Run has none.
