@@ -32,7 +32,6 @@ class Outputs:
     artifact_prefix: str
     token_exchange_role_arn: str
     role_alias: str
-    iot_policy_name: str
     thing_group_name: str
     thing_group_arn: str
 

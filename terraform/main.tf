@@ -15,6 +15,7 @@ module "artifact_bucket" {
 
   # Account and region make the name unique without hard-coding a global name.
   bucket_name             = "${var.name_prefix}-artifacts-${local.account_id}-${local.region}"
+  kms_key_arn             = var.kms_key_arn
   force_destroy           = var.force_destroy
   noncurrent_version_days = var.noncurrent_version_days
 }
@@ -24,6 +25,7 @@ module "container_registry" {
 
   name         = "${var.name_prefix}/subscriber"
   keep_images  = var.keep_images
+  kms_key_arn  = var.kms_key_arn
   force_delete = var.force_destroy
 }
 
@@ -35,12 +37,14 @@ module "token_exchange" {
   artifact_prefix        = var.artifact_prefix
   repository_arn         = module.container_registry.repository_arn
   telemetry_topic_prefix = var.telemetry_topic_prefix
+  core_device_names      = toset(keys(var.core_devices))
+  kms_key_arns           = var.kms_key_arn == null ? [] : [var.kms_key_arn]
 }
 
 module "thing_group" {
   source = "./modules/thing-group"
 
-  name            = "${var.name_prefix}-cores"
-  core_devices    = var.core_devices
-  iot_policy_name = module.token_exchange.iot_policy_name
+  name             = "${var.name_prefix}-cores"
+  core_devices     = var.core_devices
+  iot_policy_names = module.token_exchange.iot_policy_names
 }

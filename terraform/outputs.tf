@@ -40,9 +40,9 @@ output "role_alias" {
   value       = module.token_exchange.role_alias_name
 }
 
-output "iot_policy_name" {
-  description = "IoT policy to attach to core device certificates."
-  value       = module.token_exchange.iot_policy_name
+output "iot_policy_names" {
+  description = "IoT policy of each core device in core_devices, by thing name (each names its thing literally)."
+  value       = module.token_exchange.iot_policy_names
 }
 
 output "thing_group_name" {

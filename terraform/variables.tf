@@ -78,6 +78,17 @@ variable "core_devices" {
   default = {}
 }
 
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the artifact bucket and the registry (null: SSE-S3 and AES256); core devices may decrypt with it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN."
+  }
+}
+
 variable "force_destroy" {
   description = "Let `terraform destroy` remove a bucket with objects and a repository with images (for test stacks)."
   type        = bool

@@ -45,6 +45,25 @@ run "outputs_name_everything_the_scripts_need" {
   }
 }
 
+run "each_core_device_gets_its_policy_and_a_kms_key_reaches_the_role" {
+  command = apply
+
+  variables {
+    core_devices = { "core-1" = {} }
+    kms_key_arn  = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition     = output.iot_policy_names == { "core-1" = "edgeml-core-core-1" }
+    error_message = "every core device must get its own IoT policy"
+  }
+
+  assert {
+    condition     = strcontains(module.token_exchange.role_policy_json, "kms:Decrypt")
+    error_message = "with a customer-managed key, the token exchange role must be able to decrypt"
+  }
+}
+
 run "the_prefix_is_validated" {
   command = plan
 

@@ -17,7 +17,6 @@ def stack_outputs(region: str, account: str, repository_url: str, bucket: str, g
         artifact_prefix="artifacts",
         token_exchange_role_arn=f"arn:aws:iam::{account}:role/edgeml-token-exchange",
         role_alias="edgeml-token-exchange",
-        iot_policy_name="edgeml-core",
         thing_group_name=name,
         thing_group_arn=group,
     )

@@ -13,13 +13,13 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud import moto_aws
+from localcloud import core_mqtt, iotpolicy, moto_aws
 from scripts import tfoutputs
 from tests.conftest import REPO, Run
 
 pytestmark = pytest.mark.slow
 REGION = "eu-west-1"
-THING = "${iot:Connection.Thing.ThingName}"
+CORE = "itest-core-1"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,10 @@ def env(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, st
 @pytest.fixture(scope="module")
 def applied(terraform: Run, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state = tmp_path_factory.mktemp("tfstate") / "terraform.tfstate"
-    variables = ["-var", f"region={REGION}", "-var", "s3_use_path_style=true", "-var", "name_prefix=itest"]
+    variables = [
+        *("-var", f"region={REGION}", "-var", "s3_use_path_style=true", "-var", "name_prefix=itest"),
+        *("-var", f'core_devices={{"{CORE}" = {{}}}}'),
+    ]
     init = terraform("init", "-input=false", f"-backend-config=path={state}", env=env)
     assert init.returncode == 0, init.stdout[-3000:] + init.stderr
     done = terraform("apply", "-auto-approve", "-input=false", "-no-color", *variables, env=env, timeout=600)
@@ -112,27 +115,36 @@ def test_token_exchange_role_read_back_exactly(applied: dict[str, Any], endpoint
 
 
 def test_role_alias_and_iot_policy_read_back_exactly(applied: dict[str, Any], endpoint: str) -> None:
+    """One policy per core device, naming it literally (developer guide, device-auth: thing policy variables are not
+    supported for core devices); no HTTP shadow statement."""
     iot = client("iot", endpoint)
     alias = iot.describe_role_alias(roleAlias="itest-token-exchange")["roleAliasDescription"]
     assert alias["roleArn"] == applied["outputs"]["token_exchange_role_arn"]
-    document = json.loads(iot.get_policy(policyName="itest-core-device")["policyDocument"])
+    assert applied["outputs"]["iot_policy_names"] == {CORE: f"itest-core-{CORE}"}
+    document = json.loads(iot.get_policy(policyName=f"itest-core-{CORE}")["policyDocument"])
     arn = f"arn:aws:iot:{REGION}:123456789012"
+    things = f"$aws/things/{CORE}"
     assert [(s["Sid"], s["Action"], s["Resource"]) for s in document["Statement"]] == [
-        ("ConnectAsItsOwnThing", ["iot:Connect"], [f"{arn}:client/{THING}"]),
+        ("ConnectAsItsOwnThing", ["iot:Connect"], [f"{arn}:client/{CORE}", f"{arn}:client/{CORE}#*"]),
         (
             "PublishAndReceiveOnItsOwnTopics",
             ["iot:Publish", "iot:Receive"],
-            [f"{arn}:topic/$aws/things/{THING}/*", f"{arn}:topic/edgeml/{THING}/*"],
+            [
+                f"{arn}:topic/{things}/jobs/*",
+                f"{arn}:topic/{things}/shadow/*",
+                f"{arn}:topic/{things}/greengrassv2/health/json",
+                f"{arn}:topic/{things}/greengrass/health/json",
+                f"{arn}:topic/edgeml/{CORE}/*",
+            ],
         ),
         (
             "SubscribeToItsOwnTopics",
             ["iot:Subscribe"],
-            [f"{arn}:topicfilter/$aws/things/{THING}/*", f"{arn}:topicfilter/edgeml/{THING}/*"],
-        ),
-        (
-            "UseItsOwnShadows",
-            ["iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow"],
-            [f"{arn}:thing/{THING}"],
+            [
+                f"{arn}:topicfilter/{things}/jobs/*",
+                f"{arn}:topicfilter/{things}/shadow/*",
+                f"{arn}:topicfilter/edgeml/{CORE}/*",
+            ],
         ),
         ("AssumeTheTokenExchangeRole", ["iot:AssumeRoleWithCertificate"], [alias["roleAliasArn"]]),
         (
@@ -147,6 +159,26 @@ def test_role_alias_and_iot_policy_read_back_exactly(applied: dict[str, Any], en
         ),
     ]
     assert all(s["Effect"] == "Allow" for s in document["Statement"])
+
+
+def test_the_core_policy_allows_every_mqtt_request_a_core_makes(applied: dict[str, Any], endpoint: str) -> None:
+    """The policy as applied, evaluated with IoT Core's rules (localcloud.iotpolicy) for each request of the core
+    (localcloud.core_mqtt: its own client id and `#2`/`#3`, jobs, the deployment shadow, fleet status) and of a
+    component publishing its predictions through mqttproxy under the telemetry prefix."""
+    document = client("iot", endpoint).get_policy(policyName=f"itest-core-{CORE}")["policyDocument"]
+    telemetry = {
+        "accessControl": {
+            core_mqtt.MQTTPROXY: {
+                "p:1": {"operations": ["aws.greengrass#PublishToIoTCore"], "resources": [f"edgeml/{CORE}/predictions"]},
+                "p:2": {"operations": ["aws.greengrass#SubscribeToIoTCore"], "resources": [f"edgeml/{CORE}/+/model"]},
+            }
+        }
+    }
+    proxied = core_mqtt.ProxiedTopics.of([telemetry])
+    assert core_mqtt.refused(CORE, REGION, "123456789012", [iotpolicy.statements(document)], proxied) == []
+    # ... and nothing of another device, nor a client id that only starts with its name.
+    other = core_mqtt.refused("itest-core-10", REGION, "123456789012", [iotpolicy.statements(document)])
+    assert len(other) == len(core_mqtt.requests("itest-core-10", REGION, "123456789012"))
 
 
 def test_bucket_and_repository_hardening_read_back(applied: dict[str, Any], endpoint: str) -> None:

@@ -35,6 +35,6 @@ resource "aws_iot_thing_principal_attachment" "core" {
 
 resource "aws_iot_policy_attachment" "core" {
   for_each = aws_iot_certificate.core
-  policy   = var.iot_policy_name
+  policy   = var.iot_policy_names[each.key]
   target   = each.value.arn
 }

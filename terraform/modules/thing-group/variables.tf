@@ -27,9 +27,15 @@ variable "core_devices" {
   }
 }
 
-variable "iot_policy_name" {
-  description = "IoT policy attached to each certificate created from a CSR."
-  type        = string
+variable "iot_policy_names" {
+  description = "IoT policy of each core device by thing name, attached to the certificate created from its CSR."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name, d in var.core_devices : d.csr == null || contains(keys(var.iot_policy_names), name)])
+    error_message = "every core device with a csr needs its IoT policy in iot_policy_names."
+  }
 }
 
 variable "tags" {

@@ -1,6 +1,10 @@
 # What a core device may do: the IAM role it assumes through the IoT credentials provider (token exchange
-# service), the role alias that names it, and the IoT policy for the device certificate.
+# service), the role alias that names it, and one IoT policy per core device for its certificate.
 # Policies are jsonencode()d so that tests can read them back exactly.
+#
+# The IoT policies name each thing literally: the developer guide (device-auth) says thing policy variables are
+# not supported for core devices, and the nucleus opens extra MQTT connections as `<thing>#2`, `<thing>#3`, ...,
+# for which `iot:Connection.Thing.ThingName` has no value.
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -11,8 +15,6 @@ locals {
   region     = data.aws_region.current.name
   account    = data.aws_caller_identity.current.account_id
   iot_arn    = "${local.arn_prefix}:iot:${local.region}:${local.account}"
-  # An IoT policy variable, not a Terraform interpolation.
-  thing = "$${iot:Connection.Thing.ThingName}"
 }
 
 resource "aws_iam_role" "this" {
@@ -36,7 +38,7 @@ resource "aws_iam_role_policy" "this" {
   role = aws_iam_role.this.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "ReadComponentArtifacts"
         Effect   = "Allow"
@@ -70,7 +72,15 @@ resource "aws_iam_role_policy" "this" {
         Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
         Resource = ["${local.arn_prefix}:logs:${local.region}:${local.account}:log-group:/aws/greengrass/*"]
       },
-    ]
+      ], length(var.kms_key_arns) == 0 ? [] : [
+      {
+        # Objects and image layers encrypted with a customer-managed key are unreadable without it.
+        Sid      = "DecryptArtifactsAndImages"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = var.kms_key_arns
+      },
+    ])
   })
 }
 
@@ -82,24 +92,31 @@ resource "aws_iot_role_alias" "this" {
 }
 
 resource "aws_iot_policy" "core_device" {
-  name = "${var.name_prefix}-core-device"
-  tags = var.tags
+  for_each = var.core_device_names
+  name     = "${var.name_prefix}-core-${each.key}"
+  tags     = var.tags
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
       {
+        # Its own client id and the nucleus's extra connections, `<thing>#2` and on; not `<thing>*`, which would
+        # let it take over the session of a device whose name merely starts with its own.
         Sid      = "ConnectAsItsOwnThing"
         Effect   = "Allow"
         Action   = ["iot:Connect"]
-        Resource = ["${local.iot_arn}:client/${local.thing}"]
+        Resource = ["${local.iot_arn}:client/${each.key}", "${local.iot_arn}:client/${each.key}#*"]
       },
       {
+        # Deployments (jobs and the deployment shadow), fleet status, and the components' telemetry.
         Sid    = "PublishAndReceiveOnItsOwnTopics"
         Effect = "Allow"
         Action = ["iot:Publish", "iot:Receive"]
         Resource = [
-          "${local.iot_arn}:topic/$aws/things/${local.thing}/*",
-          "${local.iot_arn}:topic/${var.telemetry_topic_prefix}/${local.thing}/*",
+          "${local.iot_arn}:topic/$aws/things/${each.key}/jobs/*",
+          "${local.iot_arn}:topic/$aws/things/${each.key}/shadow/*",
+          "${local.iot_arn}:topic/$aws/things/${each.key}/greengrassv2/health/json",
+          "${local.iot_arn}:topic/$aws/things/${each.key}/greengrass/health/json",
+          "${local.iot_arn}:topic/${var.telemetry_topic_prefix}/${each.key}/*",
         ]
       },
       {
@@ -107,15 +124,10 @@ resource "aws_iot_policy" "core_device" {
         Effect = "Allow"
         Action = ["iot:Subscribe"]
         Resource = [
-          "${local.iot_arn}:topicfilter/$aws/things/${local.thing}/*",
-          "${local.iot_arn}:topicfilter/${var.telemetry_topic_prefix}/${local.thing}/*",
+          "${local.iot_arn}:topicfilter/$aws/things/${each.key}/jobs/*",
+          "${local.iot_arn}:topicfilter/$aws/things/${each.key}/shadow/*",
+          "${local.iot_arn}:topicfilter/${var.telemetry_topic_prefix}/${each.key}/*",
         ]
-      },
-      {
-        Sid      = "UseItsOwnShadows"
-        Effect   = "Allow"
-        Action   = ["iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow"]
-        Resource = ["${local.iot_arn}:thing/${local.thing}"]
       },
       {
         Sid      = "AssumeTheTokenExchangeRole"
@@ -125,6 +137,7 @@ resource "aws_iot_policy" "core_device" {
       },
       {
         # The Greengrass data-plane actions a core needs; they have no resource-level permissions.
+        # ListThingGroupsForCoreDevice lets the nucleus drop components of groups the device has left.
         Sid    = "GreengrassDataPlane"
         Effect = "Allow"
         Action = [

@@ -18,7 +18,12 @@ output "role_alias_arn" {
   value       = aws_iot_role_alias.this.arn
 }
 
-output "iot_policy_name" {
-  description = "Name of the IoT policy to attach to core device certificates."
-  value       = aws_iot_policy.core_device.name
+output "iot_policy_names" {
+  description = "IoT policy of each core device, by thing name: attach it to that device's certificate."
+  value       = { for thing, policy in aws_iot_policy.core_device : thing => policy.name }
+}
+
+output "role_policy_json" {
+  description = "The role's inline policy (JSON), for review: everything a core device may do with AWS credentials."
+  value       = aws_iam_role_policy.this.policy
 }

@@ -61,6 +61,29 @@ variable "credential_duration" {
   }
 }
 
+variable "core_device_names" {
+  description = "Thing names of the core devices; each gets its own IoT policy (`<name_prefix>-core-<thing>`) naming it literally."
+  type        = set(string)
+  default     = []
+
+  validation {
+    # Thing names may hold colons; IoT policy names may not, and a policy is named after its thing.
+    condition     = alltrue([for name in var.core_device_names : can(regex("^[a-zA-Z0-9_-]{1,80}$", name))])
+    error_message = "core device names must be 1-80 letters, digits, underscores or hyphens."
+  }
+}
+
+variable "kms_key_arns" {
+  description = "Customer-managed KMS keys of the artifact bucket and the registry; the role may decrypt with them."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:", arn))])
+    error_message = "kms_key_arns must be KMS key ARNs."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource of the module."
   type        = map(string)

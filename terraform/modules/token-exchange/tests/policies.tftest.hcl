@@ -102,24 +102,36 @@ run "a_long_credential_duration_fits_the_roles_sessions" {
   }
 }
 
-run "iot_policy_is_scoped_to_the_thing" {
+run "each_core_device_gets_a_policy_naming_it" {
   command = apply
 
+  variables {
+    core_device_names = ["core-1", "core-2"]
+  }
+
   assert {
-    condition = jsondecode(aws_iot_policy.core_device.policy).Statement == [
+    condition     = keys(aws_iot_policy.core_device) == ["core-1", "core-2"] && output.iot_policy_names["core-2"] == "edgeml-core-core-2"
+    error_message = "each core device must get its own policy, named after it"
+  }
+
+  assert {
+    condition = jsondecode(aws_iot_policy.core_device["core-1"].policy).Statement == [
       {
         Sid      = "ConnectAsItsOwnThing"
         Effect   = "Allow"
         Action   = ["iot:Connect"]
-        Resource = ["arn:aws:iot:eu-west-1:123456789012:client/$${iot:Connection.Thing.ThingName}"]
+        Resource = ["arn:aws:iot:eu-west-1:123456789012:client/core-1", "arn:aws:iot:eu-west-1:123456789012:client/core-1#*"]
       },
       {
         Sid    = "PublishAndReceiveOnItsOwnTopics"
         Effect = "Allow"
         Action = ["iot:Publish", "iot:Receive"]
         Resource = [
-          "arn:aws:iot:eu-west-1:123456789012:topic/$aws/things/$${iot:Connection.Thing.ThingName}/*",
-          "arn:aws:iot:eu-west-1:123456789012:topic/edgeml/$${iot:Connection.Thing.ThingName}/*",
+          "arn:aws:iot:eu-west-1:123456789012:topic/$aws/things/core-1/jobs/*",
+          "arn:aws:iot:eu-west-1:123456789012:topic/$aws/things/core-1/shadow/*",
+          "arn:aws:iot:eu-west-1:123456789012:topic/$aws/things/core-1/greengrassv2/health/json",
+          "arn:aws:iot:eu-west-1:123456789012:topic/$aws/things/core-1/greengrass/health/json",
+          "arn:aws:iot:eu-west-1:123456789012:topic/edgeml/core-1/*",
         ]
       },
       {
@@ -127,15 +139,10 @@ run "iot_policy_is_scoped_to_the_thing" {
         Effect = "Allow"
         Action = ["iot:Subscribe"]
         Resource = [
-          "arn:aws:iot:eu-west-1:123456789012:topicfilter/$aws/things/$${iot:Connection.Thing.ThingName}/*",
-          "arn:aws:iot:eu-west-1:123456789012:topicfilter/edgeml/$${iot:Connection.Thing.ThingName}/*",
+          "arn:aws:iot:eu-west-1:123456789012:topicfilter/$aws/things/core-1/jobs/*",
+          "arn:aws:iot:eu-west-1:123456789012:topicfilter/$aws/things/core-1/shadow/*",
+          "arn:aws:iot:eu-west-1:123456789012:topicfilter/edgeml/core-1/*",
         ]
-      },
-      {
-        Sid      = "UseItsOwnShadows"
-        Effect   = "Allow"
-        Action   = ["iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow"]
-        Resource = ["arn:aws:iot:eu-west-1:123456789012:thing/$${iot:Connection.Thing.ThingName}"]
       },
       {
         Sid      = "AssumeTheTokenExchangeRole"
@@ -155,8 +162,41 @@ run "iot_policy_is_scoped_to_the_thing" {
         Resource = ["*"]
       },
     ]
-    error_message = "the core device policy must be scoped to the connecting thing, its topics and the role alias"
+    error_message = "a core device's policy must name the thing literally (no thing policy variables), its topics and the role alias"
   }
+
+  assert {
+    condition     = !strcontains(aws_iot_policy.core_device["core-1"].policy, "iot:Connection.Thing")
+    error_message = "thing policy variables are not supported for core devices"
+  }
+}
+
+run "a_kms_key_may_be_decrypted_with" {
+  command = apply
+
+  variables {
+    kms_key_arns = ["arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"]
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.this.policy).Statement[5] == {
+      Sid      = "DecryptArtifactsAndImages"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt"]
+      Resource = ["arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"]
+    }
+    error_message = "with a customer-managed key, the role must be able to decrypt artifacts and image layers"
+  }
+}
+
+run "a_thing_name_a_policy_cannot_carry_is_refused" {
+  command = plan
+
+  variables {
+    core_device_names = ["site:core-1"]
+  }
+
+  expect_failures = [var.core_device_names]
 }
 
 run "a_bad_prefix_is_refused" {
