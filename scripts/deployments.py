@@ -77,9 +77,16 @@ def changes(before: Components, after: Components) -> list[Change]:
     return found
 
 
-def create(gg: Any, target_arn: str, name: str, components: Components, policies: Policies) -> str:
-    # The token is the desired state itself: retrying the same request cannot create a second deployment.
-    token = hashlib.sha256(json.dumps([target_arn, components], sort_keys=True).encode()).hexdigest()[:64]
+def create(
+    gg: Any, target_arn: str, name: str, components: Components, policies: Policies, replaces: str | None
+) -> str:
+    """A deployment of `components` to the target, replacing its current deployment `replaces`.
+
+    The client token is the desired state and the deployment it replaces: a retry of this very request cannot
+    create a second deployment, yet going back to an earlier desired state creates a new one, where a token of the
+    desired state alone would get the old deployment back (the service answers a known token with its first answer
+    for 8 hours) and deploy nothing."""
+    token = hashlib.sha256(json.dumps([target_arn, replaces, components], sort_keys=True).encode()).hexdigest()[:64]
     with calling(f"create the deployment for {target_arn}"):
         response = gg.create_deployment(
             targetArn=target_arn,

@@ -92,7 +92,7 @@ def deploy(
     for item in registered:
         progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
     group = outputs.thing_group_arn
-    _, before = deployments.current(clients.gg, group)
+    replaced, before = deployments.current(clients.gg, group)
     after = deployments.desired(before, {item.name: item.version for item in registered})
     changes = deployments.changes(before, after)
     result: dict[str, Any] = {
@@ -113,7 +113,7 @@ def deploy(
     if options.dry_run:
         progress("dry run: no deployment created")
         return result
-    deployment_id = deployments.create(clients.gg, group, DEPLOYMENT_NAME, after, options.policies)
+    deployment_id = deployments.create(clients.gg, group, DEPLOYMENT_NAME, after, options.policies, replaced)
     result["deployment"] = deployment_id
     progress(f"deployment {deployment_id} created for {outputs.thing_group_name}; following the devices")
     devices = rollout.follow(

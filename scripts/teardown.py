@@ -27,11 +27,11 @@ def remove_from_devices(
     interval: float,
 ) -> str | None:
     group = outputs.thing_group_arn
-    _, before = deployments.current(gg, group)
+    replaced, before = deployments.current(gg, group)
     after = {name: spec for name, spec in before.items() if name not in OURS}
     if after == before:
         return None
-    deployment_id = deployments.create(gg, group, "edgeml-teardown", after, policies)
+    deployment_id = deployments.create(gg, group, "edgeml-teardown", after, policies, replaced)
     try:
         rollout.follow(gg, group, deployment_id, set(OURS), timeout, on_rollout, interval)
     except rollout.RolloutError as exc:

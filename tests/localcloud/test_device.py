@@ -203,7 +203,7 @@ def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fl
             time.sleep(0.05)
         version(fleet, "2.0.0", "exec sleep 300")
         deployment = deployments.create(
-            fleet.client, fleet.group, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies()
+            fleet.client, fleet.group, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies(), None
         )
         (device,) = rollout.follow(
             fleet.client, fleet.group, deployment, {NAME}, timeout=30, on_update=lambda d: None, interval=0.2

@@ -125,7 +125,7 @@ def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[Contr
     gg.create_component_version(inlineRecipe=recipe("1.0.0"))
     fleet_status(plane)
     assert deployments.current(gg, GROUP) == (None, {})
-    first = deployments.create(gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.0"}}, deployments.Policies())
+    first = deployments.create(gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.0"}}, deployments.Policies(), None)
     assert deployments.current(gg, GROUP) == (first, {PUB: {"componentVersion": "1.0.0"}})
     assert gg.get_deployment(deploymentId=first)["iotJobId"] == first
     (device,) = rollout.snapshot(gg, GROUP, first, {PUB})
@@ -147,7 +147,9 @@ def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[Contr
         jobs.update_job_execution(jobId=first, thingName="core-1", status="IN_PROGRESS")
 
     gg.create_component_version(inlineRecipe=recipe("1.0.1", interval=1))
-    second = deployments.create(gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.1"}}, deployments.Policies())
+    second = deployments.create(
+        gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.1"}}, deployments.Policies(), first
+    )
     latest = gg.list_deployments(targetArn=GROUP, historyFilter="LATEST_ONLY")["deployments"]
     assert [d["deploymentId"] for d in latest] == [second]
     assert gg.get_deployment(deploymentId=first)["deploymentStatus"] == "INACTIVE"
@@ -169,6 +171,29 @@ def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[Contr
     assert gg.get_core_device(coreDeviceThingName="core-1")["status"] == "UNHEALTHY"
     assert gg.cancel_deployment(deploymentId=second)["message"]
     assert gg.get_deployment(deploymentId=second)["deploymentStatus"] == "CANCELED"
+
+
+def test_going_back_to_an_earlier_desired_state_is_a_new_deployment(cloud: tuple[ControlPlane, Any]) -> None:
+    """CreateDeployment (API reference, clientToken): an idempotency token answers with the first deployment made
+    with it for 8 hours. Deploying 1.0.0, then 1.0.1, then 1.0.0 again must create a third deployment, so the
+    token covers the deployment being replaced; a retry of the same request still gets the same deployment."""
+    _, gg = cloud
+    for version in ("1.0.0", "1.0.1"):
+        gg.create_component_version(inlineRecipe=recipe(version))
+    made = []
+    for version in ("1.0.0", "1.0.1", "1.0.0"):
+        replaced, _ = deployments.current(gg, GROUP)
+        made.append(
+            deployments.create(
+                gg, GROUP, "edgeml", {PUB: {"componentVersion": version}}, deployments.Policies(), replaced
+            )
+        )
+        assert deployments.current(gg, GROUP) == (made[-1], {PUB: {"componentVersion": version}})
+    assert len(set(made)) == 3
+    again = deployments.create(
+        gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.0"}}, deployments.Policies(), made[1]
+    )
+    assert again == made[2]
 
 
 def test_a_replaced_deployment_never_reaches_a_device_that_had_not_taken_it(cloud: tuple[ControlPlane, Any]) -> None:

@@ -84,10 +84,12 @@ def test_create_rolls_back_on_failure_with_a_timeout_and_a_stable_token(gg: tupl
                 "configurationValidationPolicy": {"timeoutInSeconds": 60},
             },
             "iotJobConfiguration": {"timeoutConfig": {"inProgressTimeoutInMinutes": 30}},
-            "clientToken": hashlib.sha256(json.dumps([GROUP, components], sort_keys=True).encode()).hexdigest()[:64],
+            "clientToken": hashlib.sha256(json.dumps([GROUP, "d-2", components], sort_keys=True).encode()).hexdigest()[
+                :64
+            ],
         },
     )
-    assert deployments.create(client, GROUP, "edgeml", components, deployments.Policies()) == "d-3"
+    assert deployments.create(client, GROUP, "edgeml", components, deployments.Policies(), "d-2") == "d-3"
 
 
 def expect_device(
