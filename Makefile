@@ -77,8 +77,8 @@ deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + bu
 status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 	$(PY) -m scripts status --target $(TARGET)
 
-destroy: $(VENV_STAMP) ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped (FORCE=1: even with things of yours in it)
-	$(PY) -m scripts destroy --target $(TARGET) --yes $(if $(FORCE),--force)
+destroy: $(VENV_STAMP) ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped (FORCE=1: even with things of yours in it). TARGET=aws asks first (CONFIRM=<account id>: without asking)
+	$(PY) -m scripts destroy --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(if $(FORCE),--force)
 
 bench: $(VENV_STAMP) ## Benchmarks: inference latency, IPC throughput through localgg, make deploy (first, re-run) locally
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json

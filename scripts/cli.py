@@ -93,7 +93,11 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
     _outputs_arguments(parser)
-    parser.add_argument("--yes", action="store_true", required=True, help="really delete (required: there is no undo)")
+    parser.add_argument(
+        "--confirm",
+        metavar="ACCOUNT_ID",
+        help="aws: delete without asking, if this is the stack's account id (otherwise it asks on the terminal)",
+    )
     parser.add_argument("--keep-infrastructure", action="store_true", help="skip the final terraform destroy")
     parser.add_argument(
         "--force",
@@ -101,6 +105,26 @@ def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
         help="local cloud: stop it even when it holds things this project did not create (they are discarded)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
+
+
+def _approval(confirmed: str | None) -> Callable[[str, str], bool]:
+    """How a destroy in a real account is approved: by `--confirm <account id>`, else by typing the account id on
+    the terminal; with neither, it is refused (no undo, and no one to ask)."""
+
+    def approve(account: str, question: str) -> bool:
+        if confirmed is not None:
+            if confirmed != account:
+                raise ToolError(f"--confirm {confirmed} is not the stack's account ({account}): nothing deleted")
+            return True
+        if not sys.stdin.isatty():
+            raise ToolError(
+                f"{question}\nNo terminal to ask on: pass --confirm {account} "
+                f"(make destroy TARGET=aws CONFIRM={account}) to delete; nothing deleted"
+            )
+        print(question, file=sys.stderr)
+        return input(f"Type the account id ({account}) to delete, anything else to keep it: ").strip() == account
+
+    return approve
 
 
 def _target(args: argparse.Namespace) -> flows.Target:
@@ -198,7 +222,7 @@ COMMANDS: dict[str, Command] = {
     "destroy": Command(
         "remove the components from the devices, delete versions, artifacts and images, then the infrastructure",
         lambda args, progress: flows.destroy(
-            _target(args), args.keep_infrastructure, args.timeout, progress, args.force
+            _target(args), args.keep_infrastructure, args.timeout, progress, args.force, _approval(args.confirm)
         ),
         _destroy_arguments,
     ),

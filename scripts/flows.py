@@ -44,7 +44,7 @@ def _workspace(target: Target, progress: Progress) -> infra.Workspace:
     """The target's workspace. Local: the running cloud (started if need be), with this process's environment
     pointed at it, since boto3 and python-terraform read endpoints and the Terraform data folder there."""
     if target.name == "aws":
-        return infra.Workspace("aws")
+        return infra.Workspace("aws", workdir=target.terraform_dir or infra.WORKDIR)
     space = infra.local_workspace(progress)
     os.environ.update(space.env)
     return space
@@ -56,11 +56,9 @@ def _existing_workspace(target: Target, progress: Progress) -> infra.Workspace |
 
 
 def _outputs(target: Target, space: infra.Workspace) -> tfoutputs.Outputs:
-    if space.target == "local":
-        return infra.outputs(space)
     if target.outputs_file:
         return tfoutputs.from_file(target.outputs_file)
-    return tfoutputs.from_workdir(target.terraform_dir or infra.WORKDIR)
+    return infra.outputs(space)
 
 
 def check_engine(cold: bool, progress: Progress) -> Result:
@@ -159,8 +157,21 @@ def _predictions_flowing(log: Path, since: int, progress: Progress) -> list[str]
 
 
 def destroy(
-    target: Target, keep_infrastructure: bool, timeout: float, progress: Progress, force: bool = False
+    target: Target,
+    keep_infrastructure: bool,
+    timeout: float,
+    progress: Progress,
+    force: bool = False,
+    approve: Callable[[str, str], bool] = lambda account, question: False,
 ) -> Result:
+    """Everything the stack holds, then the stack. In a real account, only once `approve(account, question)`
+    says so, and Terraform runs in the folder whose state gave the outputs: a saved outputs file names no state,
+    so it can remove what the scripts made but not the infrastructure."""
+    if target.outputs_file and not keep_infrastructure:
+        raise infra.InfraError(
+            f"{target.outputs_file} names no Terraform state to destroy: use --terraform-dir with the applied "
+            "folder, or --keep-infrastructure to remove only the components, artifacts and images"
+        )
     space = _existing_workspace(target, progress)
     if space is None:
         sandbox.stop(progress)
@@ -174,6 +185,14 @@ def destroy(
         # Nothing was applied (`make plan` started it, or an apply failed early): what it holds is someone else's.
         progress("local cloud: nothing applied in it")
         return {"local_cloud_stopped": _stop_local_cloud(space.cloud.region, force, progress)}
+    if target.name == "aws":
+        what = "the components, artifacts and images" + ("" if keep_infrastructure else " and the infrastructure")
+        question = (
+            f"This deletes {what} of the stack {outputs.thing_group_name} in account {outputs.account_id} "
+            f"({outputs.region}); there is no undo."
+        )
+        if not approve(outputs.account_id, question):
+            raise infra.InfraError("not confirmed: nothing deleted")
     session = aws.session(outputs.region)
     gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
 

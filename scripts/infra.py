@@ -45,6 +45,7 @@ class Workspace:
     state: Path | None = None
     cloud: StackInfo | None = None
     log: Path | None = None  # where Terraform's output goes; None: shown as it runs
+    workdir: Path = WORKDIR  # the Terraform configuration, whose state every command of the workspace uses
 
     def init_args(self) -> list[str]:
         return [f"-backend-config=path={self.state}"] if self.state else []
@@ -69,7 +70,7 @@ def terraform(
     """Run one Terraform command and return its exit code, one of `ok`; InfraError with Terraform's own error
     message otherwise."""
     env = {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
-    cmd = [str(tfoutputs.TERRAFORM), f"-chdir={WORKDIR}", *args]
+    cmd = [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
     try:
         if space.log is None:
             progress(f"$ terraform {' '.join(args)}")
@@ -117,7 +118,7 @@ def apply(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
 
 
 def outputs(space: Workspace) -> tfoutputs.Outputs:
-    return tfoutputs.from_workdir(WORKDIR)
+    return tfoutputs.from_workdir(space.workdir)
 
 
 def destroy(space: Workspace, progress: Progress) -> None:

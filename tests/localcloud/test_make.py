@@ -281,7 +281,7 @@ def destroy(make: Make, docker_client: docker.DockerClient) -> None:
     assert USER_COMPONENT in done.stderr and "make destroy FORCE=1" in done.stderr
     assert installed(make) == {USER_COMPONENT: ("1.0.0", "RUNNING"), NUCLEUS[0]: NUCLEUS[1]}
     assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
-    done_json = scripts_json(make, "destroy", "--yes", "--force")
+    done_json = scripts_json(make, "destroy", "--force")
     assert done_json["local_cloud_stopped"] is True
     assert sandbox.find(make.root) is None
     assert not make.root.exists()  # state, registry data, logs

@@ -7,6 +7,7 @@ import importlib
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from scripts import cli
 from scripts.errors import ExitStatus, ToolError
 from tests.conftest import REPO
+from tests.support.outputs import stack_outputs
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +33,38 @@ def test_help_lists_every_command() -> None:
 
 def test_a_wrong_command_line_exits_2() -> None:
     assert run("nope").returncode == 2
-    assert run("destroy").returncode == 2  # --yes is required: there is no undo
+
+
+def saved_outputs(tmp_path: Path) -> Path:
+    path = tmp_path / "outputs.json"
+    values = asdict(
+        stack_outputs("eu-west-1", "123456789012", "r.example/edgeml/subscriber", "b", "arn:x/edgeml-cores")
+    )
+    path.write_text(json.dumps({name: {"value": value} for name, value in values.items()}))
+    return path
+
+
+def test_an_outputs_file_cannot_drive_a_terraform_destroy(tmp_path: Path) -> None:
+    """A saved outputs file names no Terraform state: destroying the infrastructure needs the applied folder."""
+    done = run("destroy", "--outputs", str(saved_outputs(tmp_path)))
+    assert done.returncode == 1
+    assert "names no Terraform state to destroy: use --terraform-dir" in done.stderr
+
+
+def test_a_real_account_is_not_destroyed_without_its_account_id(tmp_path: Path) -> None:
+    """TARGET=aws asks on the terminal; with no terminal and no --confirm, or a --confirm of another account,
+    nothing is deleted (these runs make no AWS call: the refusal comes first)."""
+    outputs = str(saved_outputs(tmp_path))
+    unasked = run("destroy", "--outputs", outputs, "--keep-infrastructure")
+    assert unasked.returncode == 1
+    assert "pass --confirm 123456789012 (make destroy TARGET=aws CONFIRM=123456789012)" in unasked.stderr
+    wrong = run("destroy", "--outputs", outputs, "--keep-infrastructure", "--confirm", "999999999999")
+    assert wrong.returncode == 1
+    assert "--confirm 999999999999 is not the stack's account (123456789012): nothing deleted" in wrong.stderr
+
+
+def test_the_confirmation_is_the_account_id() -> None:
+    assert cli._approval("123456789012")("123456789012", "delete?")
 
 
 @pytest.mark.parametrize("content", [None, "{}", "not json"])
