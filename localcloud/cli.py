@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import sys
 from pathlib import Path
 
-from localcloud import stack
+from localcloud import info, stack
 from localcloud.broker import BrokerUnavailable
 from localcloud.registry import RegistryUnavailable
 from localgg.core import CoreError
@@ -47,12 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--region", default="eu-west-1", help="the local cloud's Region")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    env = sub.add_parser(
+        "env",
+        help="print the shell exports that point the AWS CLI, GDK or boto3 at a running stack",
+        description="Print `export NAME=value` lines (endpoints, Region, the owner's keys) for the stack under ROOT: "
+        "`eval \"$(python -m localcloud env)\"`. Exit 1 when no stack runs there.",
+    )
+    env.add_argument("--root", type=Path, default=Path("build/local"), help="the stack's folder (default build/local)")
     return parser
+
+
+def _env(root: Path) -> int:
+    running = info.find(root)
+    if running is None:
+        print(f"error: no local cloud runs under {root} (`make deploy` starts one)", file=sys.stderr)
+        return 1
+    for name, value in running.environment().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.root.mkdir(parents=True, exist_ok=True)
+    if args.command == "env":
+        return _env(args.root)
+    args.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         stream=sys.stderr,

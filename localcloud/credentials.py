@@ -3,14 +3,16 @@ that its role alias names (the token exchange service's source of credentials, `
 
 `GET /role-aliases/<alias>/credentials` with the `x-amzn-iot-thingname` header answers
 `{"credentials": {"accessKeyId", "secretAccessKey", "sessionToken", "expiration"}}`, as the developer guide's
-authorize-direct-aws page shows. Locally the thing name stands in for the device's certificate; the role is
-assumed through STS for the alias's credential duration, so what the device may do is what that role allows.
+authorize-direct-aws page shows. Locally the thing name stands in for the device's certificate. The role is
+assumed as the service assumes it (`credentials.iot.amazonaws.com` must be trusted by it) for the alias's
+credential duration, so what the device may do is what that role allows.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,9 +27,13 @@ def _answer(status: int, document: dict[str, Any]) -> Reply:
     return Reply(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
 
 
+SERVICE = "credentials.iot.amazonaws.com"
+Assume = Callable[[str, str, int], dict[str, Any]]  # role ARN, session name, seconds -> STS Credentials
+
+
 class CredentialsProvider:
-    def __init__(self, iot: Any, sts: Any) -> None:
-        self.iot, self.sts = iot, sts
+    def __init__(self, iot: Any, assume: Assume) -> None:
+        self.iot, self.assume = iot, assume
 
     def handle(self, method: str, path: str, headers: dict[str, str]) -> Reply | None:
         """The answer to a credentials request, or None when the request is not one."""
@@ -43,11 +49,10 @@ class CredentialsProvider:
             if exc.response["Error"]["Code"] == "ResourceNotFoundException":
                 return _answer(404, {"message": f"Role alias {match['alias']} does not exist"})
             raise
-        assumed = self.sts.assume_role(
-            RoleArn=alias["roleArn"],
-            RoleSessionName=thing[:64],
-            DurationSeconds=int(alias.get("credentialDurationSeconds") or 3600),
-        )["Credentials"]
+        try:
+            assumed = self.assume(alias["roleArn"], thing[:64], int(alias.get("credentialDurationSeconds") or 3600))
+        except PermissionError as exc:
+            return _answer(403, {"message": str(exc)})
         return _answer(
             200,
             {

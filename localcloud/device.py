@@ -20,6 +20,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 from docker.errors import DockerException
 
@@ -48,7 +52,35 @@ FAILURES = (DeploymentError, RecipeError, OSError, ClientError, BotoCoreError, D
 
 
 class PreparationFailed(Exception):
-    """The deployment failed before anything on the device changed (the nucleus: FAILED_NO_STATE_CHANGE)."""
+    """The deployment failed before anything on the device changed (the nucleus: FAILED_NO_STATE_CHANGE).
+    `errors` is the nucleus's error stack, least specific first, and `types` its error types (developer guide,
+    "Detailed deployment error codes")."""
+
+    def __init__(self, message: str, errors: tuple[str, ...] = (), types: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors, self.types = errors, types
+
+
+def _s3_step(uri: str, call: str, run: Callable[[], Any]) -> Any:
+    """One S3 call of a download; refused, it fails the deployment with the nucleus's code for that call
+    (`S3_GET_BUCKET_LOCATION_ACCESS_DENIED`, ...)."""
+    try:
+        return run()
+    except ClientError as exc:
+        denied = _denied(exc)
+        code = "S3_" + re.sub(r"(?<!^)(?=[A-Z])", "_", call).upper() + "_ACCESS_DENIED"
+        raise PreparationFailed(
+            f"{uri}: {call} failed: {exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}",
+            ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "S3_ERROR") + ((code,) if denied else ()),
+            ("PERMISSION_ERROR", "DEPENDENCY_ERROR") if denied else ("DEPENDENCY_ERROR",),
+        ) from None
+
+
+def _denied(exc: ClientError) -> bool:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403 or exc.response["Error"]["Code"] in (
+        "AccessDenied",
+        "AccessDeniedException",
+    )
 
 
 @dataclass(frozen=True)
@@ -61,6 +93,9 @@ class Connection:
     aws: str  # S3 and ECR
     role_alias: str
     region: str
+    # The device's identity towards the Greengrass endpoint and the credentials provider, standing in for the
+    # certificate a real core presents over mutual TLS: a key pair that signs its requests (SigV4).
+    identity: tuple[str, str] = ("device", "device")
 
 
 @dataclass
@@ -119,9 +154,10 @@ class DeviceAgent:
         self.platform = platform or this_device()
         self.recipe_dir, self.artifact_dir = workdir / "recipes", workdir / "artifacts"
         self.settle_timeout, self.stable_for = settle_timeout, stable_for
-        # The data plane knows a device by its certificate; these placeholder keys only sign the requests.
         session = boto3.Session(
-            region_name=connection.region, aws_access_key_id="device", aws_secret_access_key="device"
+            region_name=connection.region,
+            aws_access_key_id=connection.identity[0],
+            aws_secret_access_key=connection.identity[1],
         )
         self.jobs = session.client("iot-jobs-data", endpoint_url=connection.greengrass)
         self.greengrass = session.client("greengrassv2", endpoint_url=connection.greengrass)
@@ -162,7 +198,9 @@ class DeviceAgent:
         try:
             wanted = _union(roots)
             await loop.run_in_executor(None, self._prepare, wanted)
-        except (PreparationFailed, *FAILURES) as exc:
+        except PreparationFailed as exc:
+            return self._finish(deployment, "FAILED", "FAILED_NO_STATE_CHANGE", [str(exc)], exc.errors, exc.types)
+        except FAILURES as exc:
             return self._finish(deployment, "FAILED", "FAILED_NO_STATE_CHANGE", [str(exc)])
         try:
             await self._apply(wanted, deployment.update_config())
@@ -178,10 +216,21 @@ class DeviceAgent:
             self.roots = roots  # left as it is: the new set stays
         return self._finish(deployment, "FAILED", detailed, broken)
 
-    def _finish(self, deployment: _Deployment, status: str, detailed: str, causes: list[str]) -> str:
+    def _finish(
+        self,
+        deployment: _Deployment,
+        status: str,
+        detailed: str,
+        causes: list[str],
+        errors: tuple[str, ...] = (),
+        types: tuple[str, ...] = (),
+    ) -> str:
         details = {"detailed-deployment-status": detailed}
         if causes:
             details["deployment-failure-cause"] = "; ".join(causes)
+        if errors:
+            details["deployment-error-stack"] = json.dumps(list(errors))
+            details["deployment-error-types"] = json.dumps(list(types))
         self.jobs.update_job_execution(
             jobId=deployment.job_id, thingName=self.thing, status=status, statusDetails=details
         )
@@ -193,6 +242,7 @@ class DeviceAgent:
                 "statusDetails": {
                     "detailedStatus": detailed,
                     "failureCause": details.get("deployment-failure-cause", ""),
+                    **({"errorStack": list(errors), "errorTypes": list(types)} if errors else {}),
                 },
             },
         )
@@ -253,13 +303,17 @@ class DeviceAgent:
 
     def _session(self) -> boto3.Session:
         url = f"{self.connection.credentials}/role-aliases/{self.connection.role_alias}/credentials"
-        request = urllib.request.Request(url, headers={"x-amzn-iot-thingname": self.thing})
+        signed = AWSRequest("GET", url, headers={"x-amzn-iot-thingname": self.thing})
+        SigV4Auth(Credentials(*self.connection.identity), "iot", self.connection.region).add_auth(signed)
+        request = urllib.request.Request(url, headers=dict(signed.headers.items()))
         try:
             with urllib.request.urlopen(request, timeout=30) as reply:
                 credentials = json.load(reply)["credentials"]
         except OSError as exc:
             raise PreparationFailed(
-                f"no AWS credentials through role alias {self.connection.role_alias}: {exc}"
+                f"no AWS credentials through role alias {self.connection.role_alias}: {exc}",
+                ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "GET_CREDENTIALS_ERROR"),
+                ("DEPENDENCY_ERROR",),
             ) from None
         return boto3.Session(
             region_name=self.connection.region,
@@ -271,15 +325,24 @@ class DeviceAgent:
     def _download(self, clients: dict[str, Any], uri: str, target: Path) -> None:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         s3 = self._client(clients, "s3")
-        s3.get_bucket_location(Bucket=bucket)
+        # The nucleus's S3 downloader asks where the bucket is before it reads, and names which call was refused.
+        _s3_step(uri, "GetBucketLocation", lambda: s3.get_bucket_location(Bucket=bucket))
+        body = _s3_step(uri, "GetObject", lambda: s3.get_object(Bucket=bucket, Key=key))["Body"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         with target.open("wb") as out:
             for chunk in body.iter_chunks(1 << 20):
                 out.write(chunk)
 
     def _login(self, clients: dict[str, Any], registry: str) -> None:
-        token = self._client(clients, "ecr").get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        try:
+            answer = self._client(clients, "ecr").get_authorization_token()
+        except ClientError as exc:
+            raise PreparationFailed(
+                f"no registry login for {registry}: {exc.response['Error'].get('Message') or exc}",
+                ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "DOCKER_ERROR", "GET_ECR_CREDENTIAL_ERROR"),
+                ("PERMISSION_ERROR", "DEPENDENCY_ERROR") if _denied(exc) else ("DEPENDENCY_ERROR",),
+            ) from None
+        token = answer["authorizationData"][0]["authorizationToken"]
         username, _, password = base64.b64decode(token).decode().partition(":")
         self.registry_login(registry, username, password)
 

@@ -438,12 +438,26 @@ class ControlPlane:
             reason = _reason(execution.details)
             if reason:
                 entry["reason"] = reason
+            if "deployment-error-stack" in execution.details:
+                entry["statusDetails"] = {
+                    "errorStack": _codes(execution.details["deployment-error-stack"]),
+                    "errorTypes": _codes(execution.details.get("deployment-error-types", "[]")),
+                }
             items.append(entry)
         return _page(items, "effectiveDeployments", params)
 
     def list_installed_components(self, params: dict[str, Any]) -> dict[str, Any]:
         installed = list(self._device(params["coreDeviceThingName"]).installed.values())
         return _page(installed, "installedComponents", params)
+
+
+def _codes(text: str) -> list[str]:
+    """An error stack or type list as the device reported it in its execution's status details (a JSON list)."""
+    try:
+        codes = json.loads(text)
+    except ValueError:
+        return []
+    return [str(code) for code in codes] if isinstance(codes, list) else []
 
 
 def _reason(details: dict[str, str]) -> str:

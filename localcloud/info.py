@@ -7,13 +7,13 @@ tooling never loads moto, the control plane or the device (a real account's depl
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STATE_FILE = "stack.json"
 # The one command line that starts a stack; `find` recognises a running one by it.
 COMMAND = ("-m", "localcloud", "stack")
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,11 @@ class StackInfo:
     thing: str
     thing_group: str
     core_root: str
-    mqtt: str = ""  # host:port of the broker standing in for IoT Core
+    mqtt: str  # host:port of the broker standing in for IoT Core
+    # The owner's keys: every request to the stack must be signed with them (moto enforces IAM, the Greengrass
+    # endpoint checks SigV4), so only who can read this file (mode 0600) can drive the stack.
+    access_key_id: str
+    secret_access_key: str
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3, the AWS CLI and Terraform at this stack, and nowhere else."""
@@ -38,12 +42,16 @@ class StackInfo:
             "AWS_ENDPOINT_URL_GREENGRASSV2": self.greengrassv2,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            **CREDENTIALS,
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
         }
 
     def save(self, root: Path) -> None:
         partial = root / (STATE_FILE + ".tmp")
-        partial.write_text(json.dumps(asdict(self), indent=2))
+        partial.unlink(missing_ok=True)
+        # Created 0600, never widened: it holds the owner's secret key.
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(json.dumps(asdict(self), indent=2))
         partial.replace(root / STATE_FILE)
 
     @classmethod

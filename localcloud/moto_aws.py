@@ -12,23 +12,40 @@
   and ListImages, BatchDeleteImage and DeleteRepository act on the images pushed there, so `docker push` after an
   ECR-token login and the ECR image API see the same images, as on AWS.
 
+- IAM enforced per server. moto can check every request's SigV4 signature and evaluate the caller's identity
+  policies (IAM users' and assumed roles', inline and attached), but its switch is process-wide and counts
+  requests. Here a server started with `enforce_iam` checks every request it serves, and refuses moto's own
+  `/moto-api/` (which could switch the checks off or wipe the state). What moto then enforces: the signature
+  of every request, and the identity policies for every operation of the JSON/query services (ECR, IAM, IoT,
+  STS, ...: the resource is `*` unless moto's response class names one) and of S3 (bucket and object ARNs, so
+  `s3:GetBucketLocation` on the bucket and `s3:GetObject` on the key are checked as AWS checks them). Not
+  enforced: bucket policies on the identity path, and conditions other than StringEquals and Bool.
+  `owner()` makes the IAM user whose keys drive everything else.
+
 It patches moto's response classes in this process; `start()` serves everything on a loopback port.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlparse
 
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ecr import models as ecr_models
 from moto.ecr.exceptions import RepositoryNotEmptyException
 from moto.ecr.responses import ECRResponse
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.models import iam_backends
 from moto.iam.policy_conditions import CONDITION_OPERATIONS
 from moto.iot.responses import IoTResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from moto.sts.models import sts_backends
+from werkzeug.serving import make_server
 
 from localcloud.net import free_port
 from localcloud.registry import RegistryApi
@@ -185,13 +202,128 @@ def bind_ecr_to_registry(host: str) -> None:
     ECRResponse.delete_repository = _deleting_images(ECRResponse.delete_repository)  # type: ignore[method-assign,assignment]
 
 
-def start(port: int | None = None, registry: str | None = None) -> tuple[ThreadedMotoServer, str]:
-    """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging and, given a registry host, ECR bound to it."""
+_REQUEST = threading.local()  # whether the request this thread serves came to an enforcing server
+
+
+def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+    """moto's own check (signature, then the caller's identity policies), for requests to enforcing servers."""
+    if not getattr(_REQUEST, "enforced", False):
+        return
+    query = urlparse(self.uri).query
+    request = iam_request_cls(
+        account_id=self.current_account,
+        method=self.method,
+        path=self.raw_path + (f"?{query}" if query else ""),
+        # moto hashes `body or data` as the payload, and without a body or a form its `data` holds the query or
+        # even the headers: the payload would not be the empty one the client signed.
+        data=self.data if self.raw_body or self.form_data else {},
+        body=self.raw_body,
+        headers=self.headers,
+        action=self._get_action(),
+    )
+    request.check_signature()
+    request.check_action_permitted(resource)
+
+
+def install_iam_enforcement() -> None:
+    """Requests to servers started with `enforce_iam` are checked (idempotent)."""
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign]
+
+
+class _Guard:
+    """WSGI middleware: marks the request as enforced or not, and keeps `/moto-api/` from callers of an
+    enforcing server."""
+
+    def __init__(self, app: Any, enforce: bool) -> None:
+        self.app, self.enforce = app, enforce
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.enforce and environ.get("PATH_INFO", "").startswith("/moto-api"):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"moto's control API is off on this endpoint\n"]
+        _REQUEST.enforced = self.enforce
+        try:
+            return list(self.app(environ, start_response))  # the checks run while the answer is made
+        finally:
+            _REQUEST.enforced = False
+
+
+class _Server(ThreadedMotoServer):
+    def __init__(self, port: int, enforce_iam: bool) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self.enforce_iam = enforce_iam
+
+    def _server_entry(self) -> None:
+        app = _Guard(DomainDispatcherApplication(create_backend_app), self.enforce_iam)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def owner(account: str, name: str = "localcloud-owner") -> tuple[str, str]:
+    """An IAM user that may do everything, made in moto's backend directly (an enforcing server would refuse the
+    first call that could make it); its access key id and secret."""
+    backend = iam_backends[account]["aws"]
+    backend.create_user(region_name="us-east-1", user_name=name)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    backend.put_user_policy(name, "everything", json.dumps(policy))
+    key = backend.create_access_key(name)
+    return key.access_key_id, key.secret_access_key
+
+
+class NotTrusted(PermissionError):
+    """The role's trust policy does not name the service that tried to assume it."""
+
+
+def service_assumer(account: str, service: str) -> Callable[[str, str, int], dict[str, Any]]:
+    """AssumeRole as an AWS service does it for its callers (the IoT credentials provider, for a role alias): the
+    service is the principal, so what counts is the role's trust policy naming it, not any caller's policies.
+    The credentials are STS's, which an enforcing server then checks against the role's policies."""
+
+    def assume(role_arn: str, session: str, duration: int) -> dict[str, Any]:
+        role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
+        trust = json.loads(role.assume_role_policy_document)
+        if not any(_trusts(statement, service) for statement in trust.get("Statement", [])):
+            raise NotTrusted(f"the trust policy of {role_arn} does not let {service} assume it")
+        assumed = sts_backends[account]["aws"].assume_role(
+            region_name="us-east-1",
+            role_session_name=session,
+            role_arn=role_arn,
+            policy="",
+            duration=duration,
+            external_id="",
+        )
+        return {
+            "AccessKeyId": assumed.access_key_id,
+            "SecretAccessKey": assumed.secret_access_key,
+            "SessionToken": assumed.session_token,
+            "Expiration": assumed.expiration,
+        }
+
+    return assume
+
+
+def _trusts(statement: dict[str, Any], service: str) -> bool:
+    actions = statement.get("Action", [])
+    services = (statement.get("Principal") or {}).get("Service", [])
+    return (
+        statement.get("Effect") == "Allow"
+        and "sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions)
+        and service in ([services] if isinstance(services, str) else services)
+    )
+
+
+def start(
+    port: int | None = None, registry: str | None = None, enforce_iam: bool = False
+) -> tuple[ThreadedMotoServer, str]:
+    """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging and, given a registry host, ECR bound to it;
+    with `enforce_iam`, every request must be signed by a known key and be allowed by its identity's policies."""
     install_iot_tagging()
     install_condition_semantics()
+    install_iam_enforcement()
     if registry is not None:
         bind_ecr_to_registry(registry)
     port = port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = _Server(port, enforce_iam)
     server.start()
     return server, f"http://127.0.0.1:{port}"

@@ -4,11 +4,14 @@
 - the IoT jobs data plane (`iot-jobs-data`), through which a core takes its deployments;
 - the IoT credentials provider (`/role-aliases/<alias>/credentials`), when one is given.
 
-Every request is handled under the control plane's one lock.
+Given a Guard (localcloud.sigv4), every request must name loopback as its Host, stay under the body cap and be
+signed with a key the stack knows; otherwise it is answered as AWS answers an unauthenticated call. Every
+request is handled under the control plane's one lock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +23,7 @@ from botocore import xform_name
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.restjson import Protocol, Reply, RequestError, ServiceError
+from localcloud.sigv4 import Guard, Refusal
 
 log = logging.getLogger("localcloud.server")
 
@@ -65,18 +69,38 @@ class Endpoint:
         return protocol.response(operation, output)
 
 
+def _refused(refusal: Refusal) -> Reply:
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": refusal.code}
+    return Reply(refusal.status, headers, json.dumps({"message": refusal.message}).encode())
+
+
 def serve(
-    plane: ControlPlane, credentials: CredentialsProvider | None = None, port: int = 0
+    plane: ControlPlane, credentials: CredentialsProvider | None = None, port: int = 0, guard: Guard | None = None
 ) -> tuple[ThreadingHTTPServer, str]:
     """Start serving on 127.0.0.1 in a background thread; returns the server and its endpoint URL."""
     endpoint = Endpoint(plane, credentials)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            headers = dict(self.headers.items())
             try:
-                reply = endpoint.handle(self.command, self.path, dict(self.headers.items()), body)
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            refusal = Refusal(400, "ValidationException", "bad Content-Length") if length < 0 else None
+            if refusal is None and guard is not None:
+                refusal = guard.check(self.command, self.path, headers, length)
+            if refusal is not None:
+                self.close_connection = True  # the body, if any, is left unread
+                self._send(_refused(refusal))
+                return
+            body = self.rfile.read(length) if length else b""
+            refusal = guard.verify(self.command, self.path, headers, body) if guard is not None else None
+            if refusal is not None:
+                self._send(_refused(refusal))
+                return
+            try:
+                reply = endpoint.handle(self.command, self.path, headers, body)
             except Exception:  # a bug costs one request, answered as the service's internal error
                 log.exception("%s %s failed", self.command, self.path)
                 reply = Reply(
@@ -84,6 +108,9 @@ def serve(
                     {"Content-Type": "application/json", "x-amzn-ErrorType": "InternalServerException"},
                     b'{"message": "internal error in the local cloud"}',
                 )
+            self._send(reply)
+
+        def _send(self, reply: Reply) -> None:
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

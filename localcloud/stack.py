@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 from collections.abc import Callable
@@ -32,12 +33,13 @@ import boto3
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import broker, moto_aws, registry
+from localcloud import broker, credentials, moto_aws, registry
 from localcloud.credentials import CredentialsProvider
 from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.info import STATE_FILE, StackInfo
 from localcloud.server import serve
+from localcloud.sigv4 import Guard
 from localgg.core import Core
 from localgg.mqtt import MqttBridge
 
@@ -130,19 +132,25 @@ def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], N
 
 async def run(root: Path, thing: str, group: str, role_alias: str, region: str, poll_interval: float = 1.0) -> int:
     root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
         registry_process, registry_host = registry.start(root / "registry")
         parts.callback(_terminate, registry_process)
         broker_process, (mqtt_host, mqtt_port) = broker.start(root / "mqtt")
         parts.callback(_terminate, broker_process)
-        moto, aws_url = moto_aws.start(registry=registry_host)
+        moto, aws_url = moto_aws.start(registry=registry_host, enforce_iam=True)
         parts.callback(moto.stop)
-        session = boto3.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")
-        iot, sts, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "sts", "s3"))
+        owner = moto_aws.owner(ACCOUNT)
+        device_key = (f"DEVICE{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30))
+        session = boto3.Session(region_name=region, aws_access_key_id=owner[0], aws_secret_access_key=owner[1])
+        iot, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "s3"))
         plane = ControlPlane(region, ACCOUNT, membership(iot), readable(s3))
-        gg_server, gg_url = serve(plane, CredentialsProvider(iot, sts))
+        gg_server, gg_url = serve(
+            plane,
+            CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, credentials.SERVICE)),
+            guard=Guard({owner[0]: owner[1], device_key[0]: device_key[1]}),
+        )
         parts.callback(gg_server.shutdown)
         listener = MqttBridge(mqtt_host, mqtt_port, "localcloud-fleet-status", loop)
         listener.connect()
@@ -157,7 +165,7 @@ async def run(root: Path, thing: str, group: str, role_alias: str, region: str, 
         parts.push_async_callback(core.stop)
         agent = DeviceAgent(
             core,
-            Connection(gg_url, gg_url, aws_url, role_alias, region),
+            Connection(gg_url, gg_url, aws_url, role_alias, region, device_key),
             device_mqtt.publish,
             lambda host, user, password: docker_client.login(user, password, registry=host, reauth=True),
             root / "device",
@@ -180,6 +188,7 @@ async def run(root: Path, thing: str, group: str, role_alias: str, region: str, 
             group,
             str(core.root),
             f"{mqtt_host}:{mqtt_port}",
+            *owner,
         )
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)

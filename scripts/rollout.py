@@ -92,6 +92,9 @@ def snapshot(gg: Any, group_arn: str, deployment_id: str | None, watched: set[st
     return devices
 
 
+EMPTY_GROUP_GRACE = 10.0
+
+
 def follow(
     gg: Any,
     group_arn: str,
@@ -103,11 +106,17 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Device]:
-    deadline = clock() + timeout
+    started = clock()
+    deadline = started + timeout
     while True:
         devices = snapshot(gg, group_arn, deployment_id, watched)
         on_update(devices)
         if not devices:
+            # A core device exists for the service once its first fleet status report has arrived, which may
+            # be a moment after it took the deployment: an empty group is final only after a grace period.
+            if clock() < min(deadline, started + EMPTY_GROUP_GRACE):
+                sleep(interval)
+                continue
             raise RolloutError(f"no core devices in {group_arn}: nothing received deployment {deployment_id}")
         if all(d.finished for d in devices):
             failures = [f for d in devices if (f := d.failure())]

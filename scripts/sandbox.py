@@ -54,7 +54,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
     if root.exists():
         progress(f"local cloud: not running; clearing {root} (its state went with it)")
         shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(mode=0o700, parents=True)
     progress("local cloud: starting moto, a registry, an MQTT broker, the Greengrass endpoint and a core device")
     with (root / LOG).open("ab") as log:
         process = subprocess.Popen(

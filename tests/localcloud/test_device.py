@@ -3,11 +3,14 @@ its thing group's deployments from the IoT jobs data plane, resolves its compone
 ResolveComponentCandidates, downloads `s3://` artifacts with the credentials its role alias gives it, applies
 the deployment, rolls a failed one back, and reports with UpdateJobExecution and fleet status reports over
 MQTT. The pipeline's own rollout follower reads the outcome through the greengrassv2 endpoint. moto (IoT, IAM,
-STS, S3) and mosquitto are real servers here; nothing is mocked."""
+STS, S3) and mosquitto are real servers here; nothing is mocked. moto enforces IAM as the stack runs it: the
+device's S3 and ECR calls are checked against the token exchange role's policy, and every request to the
+Greengrass endpoint must be signed with a key it knows."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import time
 import uuid
@@ -17,17 +20,21 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from localcloud.credentials import CredentialsProvider
+from localcloud import moto_aws
+from localcloud.credentials import SERVICE, CredentialsProvider
 from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.server import serve
+from localcloud.sigv4 import Guard
 from localcloud.stack import FLEET_STATUS, fleet_status_receiver, membership
 from localgg.mqtt import MqttBridge
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
 
 NAME = "com.example.Service"
+ACCOUNT = "123456789012"  # moto's
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -44,13 +51,40 @@ class Fleet:
     group: str
     s3: Any
     bucket: str
+    iam: Any
+    role: str
+    owner_key: str
+
+
+def token_exchange_policy(bucket: str, locate: bool = True) -> str:
+    """The rights terraform/modules/token-exchange gives a core device, for this test's bucket."""
+    statements = [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
+    ]
+    if locate:
+        statements.append(
+            {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{bucket}"]}
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+@pytest.fixture(scope="module")
+def enforcing_moto(registry: str) -> Iterator[tuple[str, tuple[str, str]]]:
+    """moto as the stack runs it: IAM enforced, driven by an owner's keys."""
+    from localcloud import moto_aws
+
+    server, url = moto_aws.start(registry=registry, enforce_iam=True)
+    yield url, moto_aws.owner(ACCOUNT, f"owner-{uuid.uuid4().hex[:8]}")
+    server.stop()
 
 
 @pytest.fixture
-def fleet(gg: CoreThread, moto_endpoint: str, mosquitto: tuple[str, int]) -> Iterator[Fleet]:
+def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto: tuple[str, int]) -> Iterator[Fleet]:
+    moto_endpoint, (key, secret) = enforcing_moto
     unique = uuid.uuid4().hex[:8]
-    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="local", aws_secret_access_key="local")
-    iot, iam, sts, s3 = (session.client(s, endpoint_url=moto_endpoint) for s in ("iot", "iam", "sts", "s3"))
+    session = boto3.Session(region_name="eu-west-1", aws_access_key_id=key, aws_secret_access_key=secret)
+    iot, iam, s3 = (session.client(s, endpoint_url=moto_endpoint) for s in ("iot", "iam", "s3"))
     role = iam.create_role(RoleName=f"tes-{unique}", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
     iot.create_role_alias(roleAlias=f"alias-{unique}", roleArn=role, credentialDurationSeconds=3600)
     if not _exists(iot, "test-thing"):
@@ -59,22 +93,28 @@ def fleet(gg: CoreThread, moto_endpoint: str, mosquitto: tuple[str, int]) -> Ite
     iot.add_thing_to_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
     bucket = f"artifacts-{unique}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    iam.put_role_policy(
+        RoleName=f"tes-{unique}", PolicyName="least-privilege", PolicyDocument=token_exchange_policy(bucket)
+    )
 
     plane = ControlPlane(membership=membership(iot))
-    server, url = serve(plane, CredentialsProvider(iot, sts))
+    device_key = (f"DEVICE{unique}", uuid.uuid4().hex)
+    server, url = serve(
+        plane,
+        CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, SERVICE)),
+        guard=Guard({key: secret, device_key[0]: device_key[1]}),
+    )
     listener = MqttBridge(*mosquitto, f"cloud-{unique}", gg.loop)
     listener.connect()
     listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
     device_mqtt = MqttBridge(*mosquitto, f"test-thing-{unique}", gg.loop)
     device_mqtt.connect()
-    client = boto3.client(
-        "greengrassv2", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    client = session.client("greengrassv2", endpoint_url=url)
 
     async def make() -> DeviceAgent:
         return DeviceAgent(
             gg.core,
-            Connection(url, url, moto_endpoint, f"alias-{unique}", "eu-west-1"),
+            Connection(url, url, moto_endpoint, f"alias-{unique}", "eu-west-1", device_key),
             device_mqtt.publish,
             registry_login=lambda *a: None,
             workdir=gg.root / "device",
@@ -82,7 +122,7 @@ def fleet(gg: CoreThread, moto_endpoint: str, mosquitto: tuple[str, int]) -> Ite
             stable_for=1.5,
         )
 
-    yield Fleet(plane, client, gg.call(make()), group, s3, bucket)
+    yield Fleet(plane, client, gg.call(make()), group, s3, bucket, iam, f"tes-{unique}", key)
     iot.remove_thing_from_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
     device_mqtt.close()
     listener.close()
@@ -172,6 +212,65 @@ def test_an_artifact_that_cannot_be_had_fails_the_deployment_without_touching_th
     assert gg.core.recipes[NAME].version == "1.0.0"
     with pytest.raises(rollout.RolloutError, match=r"FAILED_NO_STATE_CHANGE: .*NoSuchKey"):
         follow(fleet, deployment)
+
+
+def test_a_role_without_get_bucket_location_fails_the_download_with_the_nucleus_code(
+    gg: CoreThread, fleet: Fleet
+) -> None:
+    """The nucleus's S3 downloader calls GetBucketLocation before GetObject and, refused, fails the deployment with
+    S3_GET_BUCKET_LOCATION_ACCESS_DENIED (developer guide, "Detailed deployment error codes"; device-service-role's
+    minimal token exchange policy has the permission). moto evaluates the role's policy for the credentials the
+    role alias gave the device: the same artifact downloads once the permission is back."""
+    fleet.s3.put_object(Bucket=fleet.bucket, Key="app/greeting.txt", Body=b"hello\n")
+    artifact = [{"URI": f"s3://{fleet.bucket}/app/greeting.txt"}]
+    fleet.iam.put_role_policy(
+        RoleName=fleet.role, PolicyName="least-privilege", PolicyDocument=token_exchange_policy(fleet.bucket, False)
+    )
+    version(fleet, "1.0.0", "exec sleep 300", artifact)
+    deployment, outcome = deploy(gg, fleet, "1.0.0")
+    assert outcome == "FAILED"
+    with pytest.raises(rollout.RolloutError, match=r"FAILED_NO_STATE_CHANGE: .*GetBucketLocation failed: AccessDenied"):
+        follow(fleet, deployment)
+    (effective,) = fleet.client.list_effective_deployments(coreDeviceThingName="test-thing")["effectiveDeployments"]
+    assert effective["statusDetails"]["errorStack"][-1] == "S3_GET_BUCKET_LOCATION_ACCESS_DENIED"
+    assert "PERMISSION_ERROR" in effective["statusDetails"]["errorTypes"]
+    assert NAME not in gg.core.recipes
+
+    fleet.iam.put_role_policy(
+        RoleName=fleet.role, PolicyName="least-privilege", PolicyDocument=token_exchange_policy(fleet.bucket)
+    )
+    version(fleet, "1.0.1", "exec sleep 300", artifact)
+    assert deploy(gg, fleet, "1.0.1")[1] == "SUCCEEDED"
+
+
+def test_the_greengrass_endpoint_answers_only_signed_loopback_requests(fleet: Fleet) -> None:
+    """Only a caller with one of the stack's keys gets in (SigV4, as AWS checks it); a Host that is not loopback
+    (a web page that rebound its own name) and an oversized body are refused before anything is read."""
+    url = fleet.client.meta.endpoint_url
+    assert fleet.client.list_components()["components"] is not None
+    stranger = boto3.client(
+        "greengrassv2", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with pytest.raises(ClientError, match="UnrecognizedClient"):
+        stranger.list_components()
+    forged = boto3.client(
+        "greengrassv2",
+        region_name="eu-west-1",
+        endpoint_url=url,
+        aws_access_key_id=fleet.owner_key,
+        aws_secret_access_key="not-the-secret",
+    )
+    with pytest.raises(ClientError, match="InvalidSignature"):
+        forged.list_components()
+    host = url.removeprefix("http://")
+    for headers, status in (({"Host": "evil.example"}, 403), ({"Host": host, "Content-Length": str(64 << 20)}, 413)):
+        connection = http.client.HTTPConnection(host, timeout=10)
+        connection.putrequest("POST", "/greengrass/v2/components", skip_host=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        assert connection.getresponse().status == status
+        connection.close()
 
 
 @pytest.mark.parametrize(

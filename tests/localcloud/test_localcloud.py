@@ -4,12 +4,16 @@ a core device once its thing group exists, stopped with nothing left, and a clea
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from localcloud.info import STATE_FILE, StackInfo
 from scripts import engine, sandbox
@@ -64,6 +68,19 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         (device,) = gg.list_core_devices(thingGroupArn=group)["coreDevices"]
         assert device["coreDeviceThingName"] == info.thing
         assert iot.describe_thing(thingName=info.thing)["thingName"] == info.thing
+        # Only the owner drives it: the keys are in a file only the owner reads, and both endpoints want them.
+        assert stat.S_IMODE((root / STATE_FILE).stat().st_mode) == 0o600
+        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        stranger = boto3.Session(region_name=info.region, aws_access_key_id="x", aws_secret_access_key="x")
+        with pytest.raises(ClientError, match=r"InvalidClientTokenId|InvalidAccessKeyId|UnrecognizedClient"):
+            stranger.client("iot", endpoint_url=env["AWS_ENDPOINT_URL"]).describe_thing(thingName=info.thing)
+        with pytest.raises(ClientError, match="UnrecognizedClient"):
+            stranger.client("greengrassv2", endpoint_url=env["AWS_ENDPOINT_URL_GREENGRASSV2"]).list_components()
+        # The owner's way to point the AWS CLI or GDK at it.
+        exports = subprocess.run(
+            [sys.executable, "-m", "localcloud", "env", "--root", str(root)], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"export AWS_ACCESS_KEY_ID={info.access_key_id}" in exports.splitlines()
     finally:
         assert sandbox.stop(quiet, root) is True
     assert sandbox.find(root) is None

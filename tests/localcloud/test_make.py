@@ -91,8 +91,8 @@ class Make:
             service,
             region_name=info.region,
             endpoint_url=endpoint,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_access_key_id=info.access_key_id,
+            aws_secret_access_key=info.secret_access_key,
         )
 
 
@@ -227,10 +227,22 @@ def broken_subscriber(make: Make) -> None:
 USER_COMPONENT = "com.example.GdkHello"
 
 
+def effective_status(make: Make, deployment: str) -> tuple[str, list[str]] | None:
+    """The device's status for a deployment and the nucleus's error stack, once it has reported it."""
+    found = make.client("greengrassv2").list_effective_deployments(coreDeviceThingName=make.cloud().thing)
+    for entry in found["effectiveDeployments"]:
+        if entry["deploymentId"] == deployment:
+            return entry["coreDeviceExecutionStatus"], entry.get("statusDetails", {}).get("errorStack", [])
+    return None
+
+
 def a_users_own_component(make: Make) -> None:
     """A GDK project published to a brand-new name with the calls GDK makes, in its order (ListComponentVersions
     for NEXT_PATCH, CreateBucket and PutObject for the zip build, CreateComponentVersion), then deployed to the
-    core device's thing: it runs beside our thing group's components, as the nucleus keeps each target's own."""
+    core device's thing: it runs beside our thing group's components, as the nucleus keeps each target's own. Its
+    artifact is in the user's own bucket, which the token exchange role may not read (moto enforces IAM): the first
+    deployment fails with the nucleus's S3_GET_BUCKET_LOCATION_ACCESS_DENIED, the one after the user grants the
+    role their bucket succeeds."""
     gg, s3 = make.client("greengrassv2"), make.client("s3")
     info = make.cloud()
     assert (
@@ -261,10 +273,30 @@ def a_users_own_component(make: Make) -> None:
     }
     created = gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
     components.wait_deployable(gg, created["arn"], attempts=10)
-    gg.create_deployment(
-        targetArn=f"arn:aws:iot:{info.region}:{info.account}:thing/{info.thing}",
-        components={USER_COMPONENT: {"componentVersion": "1.0.0"}},
+    thing = f"arn:aws:iot:{info.region}:{info.account}:thing/{info.thing}"
+    # The device reads artifacts with the token exchange role, which reads this stack's artifacts only (moto
+    # enforces it): the GDK bucket is refused as AWS refuses it, with the nucleus's code ...
+    refused = gg.create_deployment(targetArn=thing, components={USER_COMPONENT: {"componentVersion": "1.0.0"}})
+    deadline = time.monotonic() + 60
+    while (status := effective_status(make, refused["deploymentId"])) is None or status[0] != "FAILED":
+        assert time.monotonic() < deadline, f"the deployment of an unreadable artifact did not fail: {status}"
+        time.sleep(0.5)
+    assert status[1][-1] == "S3_GET_BUCKET_LOCATION_ACCESS_DENIED"
+    # ... until the user lets the role read their bucket, as the developer guide's device-service-role page says.
+    make.client("iam").put_role_policy(
+        RoleName="edgeml-token-exchange",
+        PolicyName="gdk-artifacts",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+                    {"Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": f"arn:aws:s3:::{bucket}"},
+                ],
+            }
+        ),
     )
+    gg.create_deployment(targetArn=thing, components={USER_COMPONENT: {"componentVersion": "1.0.0"}})
     log = info.component_log(USER_COMPONENT)
     deadline = time.monotonic() + 60
     while "hello from a GDK build" not in (log.read_text() if log.exists() else ""):

@@ -201,3 +201,17 @@ def test_an_empty_group_is_an_error(gg: tuple[Any, Stubber]) -> None:
     expect_group(stubber)
     with pytest.raises(rollout.RolloutError, match="no core devices in"):
         follow(client)
+
+
+def test_a_device_whose_first_report_is_late_is_waited_for(gg: tuple[Any, Stubber]) -> None:
+    """The service knows a core device from its first fleet status report, which can come a moment after the
+    device took the deployment: an empty group is final only after a grace period."""
+    client, stubber = gg
+    expect_group(stubber)
+    expect_group(stubber, "core-a")
+    expect_device(stubber, "core-a", "SUCCEEDED", {PUB: "RUNNING"})
+    ticks = iter(range(10_000))
+    (device,) = rollout.follow(
+        client, GROUP, "d-3", {PUB}, 100, lambda d: None, interval=1, sleep=lambda s: None, clock=lambda: next(ticks)
+    )
+    assert device.execution == "SUCCEEDED"

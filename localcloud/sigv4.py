@@ -1,0 +1,82 @@
+"""Who may call the local Greengrass endpoint: AWS Signature Version 4, checked as AWS checks it, against the keys
+the stack knows (its owner's, kept in its 0600 state file, and its device's). Every AWS client signs this way
+(boto3, the AWS CLI, GDK, Terraform), so they all work unchanged, and nobody without a key (another user of the
+machine, a web page) gets past it. Plus two guards a loopback HTTP service needs: the Host header must name
+loopback (a web page cannot rebind a name of its own to 127.0.0.1), and bodies are capped.
+
+Sans-IO: `Guard.check` takes the request's parts and answers None (go on) or the error to send.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+AUTHORIZATION = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
+    r"\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
+)
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+SKEW = timedelta(minutes=15)  # as AWS: an older (or newer) signature is refused, so a captured request expires
+MAX_BODY = 4 << 20  # a component recipe is at most 16 KB and a deployment far less: 4 MB is generous
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str  # the error code AWS answers with (x-amzn-ErrorType)
+    message: str
+
+
+@dataclass(frozen=True)
+class Guard:
+    keys: Mapping[str, str]  # access key id -> secret
+
+    def check(self, method: str, target: str, headers: Mapping[str, str], length: int) -> Refusal | None:
+        """Before the body is read: the Host and the size."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        host = lower.get("host", "")
+        if host.rsplit(":", 1)[0] not in LOOPBACK:
+            return Refusal(403, "AccessDeniedException", f"Host {host!r} is not this machine's loopback")
+        if length > MAX_BODY:
+            return Refusal(413, "ValidationException", f"request body of {length} bytes exceeds {MAX_BODY}")
+        return None
+
+    def verify(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Refusal | None:
+        """The signature: made with a key this endpoint knows, over this very request."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        found = AUTHORIZATION.match(lower.get("authorization", ""))
+        if found is None:
+            return Refusal(403, "MissingAuthenticationTokenException", "the request is not signed with SigV4")
+        secret = self.keys.get(found["key"])
+        if secret is None:
+            return Refusal(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        signed = found["signed"].split(";")
+        if "host" not in signed or any(name not in lower for name in signed) or "x-amz-date" not in lower:
+            return Refusal(403, "InvalidSignatureException", "the signature must cover Host and X-Amz-Date")
+        try:
+            signed_at = datetime.strptime(lower["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return Refusal(403, "InvalidSignatureException", "X-Amz-Date is not a SigV4 timestamp")
+        if abs(datetime.now(UTC) - signed_at) > SKEW:
+            return Refusal(403, "InvalidSignatureException", "Signature expired: X-Amz-Date is more than 15 min away")
+        request = AWSRequest(
+            method=method, url=f"http://{lower['host']}{target}", headers={n: lower[n] for n in signed}, data=body
+        )
+        request.context["timestamp"] = lower["x-amz-date"]
+        auth = SigV4Auth(Credentials(found["key"], secret), found["service"], found["region"])
+        expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+        if not hmac.compare_digest(expected, found["signature"]):
+            return Refusal(
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        return None
