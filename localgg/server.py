@@ -1,7 +1,11 @@
 """The thin I/O layer: an asyncio Unix-socket server feeding bytes to `rpc.ServerConnection`.
 
 The socket file is made as the nucleus makes it: a stale file is removed first, and the socket is readable
-and writable by everyone (components run as other users, containers as their own uid).
+and writable by everyone (components run as other users, containers as their own uid). Since anyone on the
+machine may connect, what an unauthenticated or misbehaving client can cost is bounded (`Limits`): a connection
+must authenticate within a deadline and in few bytes, the number of connections is capped, and a client that
+stops reading is dropped as a slow consumer once its unsent output passes a cap, so the core's memory stays
+bounded and everyone else is still served.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import secrets
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -21,6 +26,14 @@ from localgg.ipc import IpcServices
 
 log = logging.getLogger("localgg.server")
 REJECT_CLOSE_DELAY = 2.0  # let the client read CONNECT_ACK(rejected) and close first: it then reports AccessDenied
+
+
+@dataclass(frozen=True)
+class Limits:
+    connect_deadline: float = 10.0  # seconds from accept to an accepted CONNECT
+    unauthenticated_bytes: int = 64 << 10  # a CONNECT is a few hundred bytes
+    connections: int = 1024
+    unsent_bytes: int = 16 << 20  # per connection: above it the client is a slow consumer and is dropped
 
 
 def new_token() -> str:
@@ -90,19 +103,40 @@ class Connections:
 
 
 class IpcConnection(asyncio.Protocol):
-    def __init__(self, services: IpcServices, tokens: Tokens, connections: Connections) -> None:
+    def __init__(self, services: IpcServices, tokens: Tokens, connections: Connections, limits: Limits) -> None:
         self.services = services
         self.tokens = tokens
         self.connections = connections
+        self.limits = limits
         self.rpc = rpc.ServerConnection()
         self.component = "?"
+        self.authenticated = False
+        self.received = 0
         self.transport: asyncio.Transport | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        if len(self.connections.live) >= self.limits.connections:
+            log.warning("IPC connection refused: %d connections already open", len(self.connections.live))
+            self.transport.abort()
+            return
         self.connections.live.add(self)
+        self._deadline = asyncio.get_running_loop().call_later(self.limits.connect_deadline, self._too_slow_to_connect)
+
+    def _too_slow_to_connect(self) -> None:
+        if not self.authenticated and self.transport is not None:
+            log.warning("IPC connection closed: no accepted CONNECT within %.0fs", self.limits.connect_deadline)
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        if not self.authenticated:
+            self.received += len(data)
+            if self.received > self.limits.unauthenticated_bytes:
+                log.warning("IPC connection closed: %d bytes before an accepted CONNECT", self.received)
+                if self.transport is not None:
+                    self.transport.abort()
+                return
         with self.connections.handling(self):
             for event in self.rpc.receive_data(data):
                 self._handle(event)
@@ -125,6 +159,7 @@ class IpcConnection(asyncio.Protocol):
         accepted = event.version == rpc.VERSION and component is not None
         self.rpc.accept(accepted)
         if accepted:
+            self.authenticated = True
             self.component = component or "?"
             log.info("connection authenticated as %s", self.component)
             for pending in self.rpc.receive_data(b""):  # frames that arrived with the CONNECT
@@ -138,6 +173,13 @@ class IpcConnection(asyncio.Protocol):
         data = self.rpc.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+            if self.transport.get_write_buffer_size() > self.limits.unsent_bytes:
+                log.warning(
+                    "(%s) dropped as a slow consumer: more than %d bytes it has not read",
+                    self.component,
+                    self.limits.unsent_bytes,
+                )
+                self.transport.abort()
 
     # Peer: what the services use to answer and to deliver events.
 
@@ -150,6 +192,10 @@ class IpcConnection(asyncio.Protocol):
         self.connections.output_waiting(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self not in self.connections.live:
+            return  # refused at the door: nothing of it was ever set up
         self.connections.live.discard(self)
         streams = self.rpc.connection_lost()
         if streams:
@@ -160,10 +206,11 @@ class IpcConnection(asyncio.Protocol):
 class IpcServer:
     """The listening socket and its live connections; closing it disconnects every client, as a core stop does."""
 
-    def __init__(self, path: Path, services: IpcServices, tokens: Tokens) -> None:
+    def __init__(self, path: Path, services: IpcServices, tokens: Tokens, limits: Limits = Limits()) -> None:
         self.path = path
         self.services = services
         self.tokens = tokens
+        self.limits = limits
         self.connections = Connections()
         self._server: asyncio.AbstractServer | None = None
 
@@ -173,7 +220,7 @@ class IpcServer:
             self.path.unlink()  # a socket left by a crash makes clients fail with "connection refused"
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(
-            lambda: IpcConnection(self.services, self.tokens, self.connections), str(self.path)
+            lambda: IpcConnection(self.services, self.tokens, self.connections, self.limits), str(self.path)
         )
         os.chmod(self.path, 0o666)
         log.info("IPC server listening on %s", self.path)
