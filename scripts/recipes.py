@@ -94,11 +94,35 @@ def _docker_run_problems(step: str, script: str, images: list[str]) -> list[str]
         for variable in (SOCKET_VAR, "SVCUID"):
             if variable not in words and not any(w.startswith(f"{variable}=") for w in words):
                 problems.append(f"Lifecycle.{step}: `docker run` must pass -e {variable}")
+        problems += _docker_run_hazards(step, words[:image_at], mount)
         if "--rm" not in words:
             problems.append(f"Lifecycle.{step}: `docker run` without --rm leaves a stopped container per restart")
         if "--name" not in words and not any(w.startswith("--name=") for w in words):
             problems.append(f"Lifecycle.{step}: `docker run` needs --name, so that Shutdown can stop the container")
     return problems
+
+
+def _docker_run_hazards(step: str, flags: list[str], socket_mount: str) -> list[str]:
+    """Flags that hand the container the device: privileged mode, the host's namespaces, host folders. The host
+    network only through the component's configuration (`--network "$VARIABLE"`), never written in."""
+    found = []
+    for at, flag in enumerate(flags):
+        name, _, inline = flag.partition("=")
+        value = inline or (flags[at + 1] if at + 1 < len(flags) else "")
+        if name == "--privileged":
+            found.append(f"Lifecycle.{step}: `docker run --privileged` gives the container the whole device")
+        elif name in ("--pid", "--ipc", "--uts", "--userns", "--cgroupns") and value == "host":
+            found.append(f"Lifecycle.{step}: `docker run {name} host` shares the device's {name[2:]} namespace")
+        elif name in ("--network", "--net") and value == "host":
+            found.append(
+                f"Lifecycle.{step}: `--network host` is written into the script; choose it in the component's "
+                "configuration (an allow-listed value through Setenv)"
+            )
+        elif name in ("-v", "--volume", "--mount") and value != socket_mount:
+            found.append(
+                f"Lifecycle.{step}: `docker run {name} {value}` mounts a host path; only the IPC socket may be"
+            )
+    return found
 
 
 def _access_control_problems(recipe: dict[str, Any]) -> list[str]:
@@ -143,6 +167,11 @@ def problems(recipe: dict[str, Any]) -> list[str]:
                 )
             if "/greengrass/v2/ipc.socket" in script:
                 found.append(f"Lifecycle.{step}: the IPC socket path is hard-coded; use ${SOCKET_VAR}")
+            if "{configuration:" in script:
+                found.append(
+                    f"Lifecycle.{step}: a configuration value is pasted into the shell script, where a value "
+                    "becomes code; pass it through Setenv and use the quoted variable"
+                )
             found += _docker_run_problems(step, script, images)
         runs_container = any("docker run" in script for script in _scripts(manifest).values())
         shutdown = _scripts(manifest).get("Shutdown", "")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scripts import recipes
+from tests.localgg.harness import CoreThread
 
 VALUES = {
     "publisher": {
@@ -44,7 +48,9 @@ def test_templates_render_without_problems(rendered: dict[str, Any]) -> None:
 
 
 def test_greengrass_variables_are_left_for_the_nucleus() -> None:
-    assert "{configuration:/dockerNetwork}" in run_script(subscriber())
+    assert (
+        subscriber()["Manifests"][0]["Lifecycle"]["Setenv"]["EDGEML_DOCKER_NETWORK"] == "{configuration:/dockerNetwork}"
+    )
     publisher = recipes.render_component("publisher", VALUES["publisher"])
     assert publisher["Manifests"][0]["Lifecycle"]["Setenv"]["PYTHONPATH"] == "{artifacts:decompressedPath}/publisher"
 
@@ -99,6 +105,17 @@ def mutated(change: str) -> dict[str, Any]:
         lifecycle["Run"] = run_script(recipe).replace("--rm ", "")
     elif change == "no_name":
         lifecycle["Run"] = run_script(recipe).replace("--name edgeml-subscriber", "")
+    elif change == "configuration_in_shell":
+        lifecycle["Run"] = run_script(recipe).replace('"$EDGEML_DOCKER_NETWORK"', "{configuration:/dockerNetwork}")
+    elif change in ("privileged", "host_network", "host_pid", "host_mount", "mount_flag"):
+        flag = {
+            "privileged": "--privileged",
+            "host_network": "--network host",
+            "host_pid": "--pid=host",
+            "host_mount": "-v /etc:/etc",
+            "mount_flag": "--mount type=bind,source=/,target=/host",
+        }[change]
+        lifecycle["Run"] = run_script(recipe).replace("--read-only", f"{flag} --read-only")
     return recipe
 
 
@@ -119,9 +136,37 @@ def mutated(change: str) -> dict[str, Any]:
         ("no_shutdown", "its Shutdown does not stop it"),
         ("no_rm", "without --rm"),
         ("no_name", "needs --name"),
+        ("configuration_in_shell", "a configuration value is pasted into the shell script"),
+        ("privileged", "`docker run --privileged` gives the container the whole device"),
+        ("host_network", "`--network host` is written into the script"),
+        ("host_pid", "`docker run --pid host` shares the device's pid namespace"),
+        ("host_mount", "`docker run -v /etc:/etc` mounts a host path"),
+        ("mount_flag", "`docker run --mount type=bind,source=/,target=/host` mounts a host path"),
     ],
 )
 def test_each_known_mistake_is_refused(change: str, message: str) -> None:
     with pytest.raises(recipes.RecipeError) as caught:
         recipes.check(mutated(change))
     assert message in str(caught.value)
+
+
+def test_a_hostile_configuration_value_stays_data_under_the_core(tmp_path: Path) -> None:
+    """The nucleus interpolates `{configuration:...}` into lifecycle text before `sh -c` runs it (KernelConfigResolver),
+    so a value pasted into the script would be code. Ours goes through Setenv: under localgg, a dockerNetwork of
+    `none; touch <file>` is refused by the script's allow-list, and the file is never made."""
+    marker = tmp_path / "injected"
+    recipe = subscriber()
+    recipe["ComponentConfiguration"]["DefaultConfiguration"]["dockerNetwork"] = f'none"; touch {marker}; echo "'
+    gg = CoreThread(docker_check=lambda image: None)
+    try:
+        (gg.recipes).mkdir(parents=True, exist_ok=True)
+        (gg.recipes / "subscriber.json").write_text(json.dumps(recipe))
+        gg.deploy(recipe["ComponentName"], version=recipe["ComponentVersion"])
+        log = gg.root / "core" / "logs" / f"{recipe['ComponentName']}.log"
+        deadline = time.monotonic() + 20
+        while "dockerNetwork must be none or host" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the script did not refuse the value"
+            time.sleep(0.1)
+    finally:
+        gg.close()
+    assert not marker.exists()
