@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "env",
         help="print the shell exports that point the AWS CLI, GDK or boto3 at a running stack",
         description="Print `export NAME=value` lines (endpoints, Region, the owner's keys) for the stack under ROOT: "
-        "`eval \"$(python -m localcloud env)\"`. Exit 1 when no stack runs there.",
+        '`eval "$(python -m localcloud env)"`. Exit 1 when no stack runs there.',
     )
     env.add_argument("--root", type=Path, default=Path("build/local"), help="the stack's folder (default build/local)")
     return parser
