@@ -33,7 +33,9 @@ class Limits:
     connect_deadline: float = 10.0  # seconds from accept to an accepted CONNECT
     unauthenticated_bytes: int = 64 << 10  # a CONNECT is a few hundred bytes
     connections: int = 1024
-    unsent_bytes: int = 16 << 20  # per connection: above it the client is a slow consumer and is dropped
+    # Per connection: above it the client is a slow consumer and is dropped. Well above the largest frame (a
+    # 17 MiB binary message, base64 in JSON, is about 23 MB), so one big message alone never trips it.
+    unsent_bytes: int = 64 << 20
 
 
 def new_token() -> str:
