@@ -20,7 +20,6 @@ import asyncio
 import base64
 import json
 import logging
-import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -61,18 +60,15 @@ class PreparationFailed(Exception):
         self.errors, self.types = errors, types
 
 
-def _s3_step(uri: str, call: str, run: Callable[[], Any]) -> Any:
-    """One S3 call of a download; refused, it fails the deployment with the nucleus's code for that call
-    (`S3_GET_BUCKET_LOCATION_ACCESS_DENIED`, ...)."""
+def _s3_step(uri: str, call: str, denied_code: str, run: Callable[[], Any]) -> Any:
+    """One S3 call of a download; refused, it fails the deployment with the nucleus's code for that call."""
     try:
         return run()
     except ClientError as exc:
-        denied = _denied(exc)
-        code = "S3_" + re.sub(r"(?<!^)(?=[A-Z])", "_", call).upper() + "_ACCESS_DENIED"
         raise PreparationFailed(
             f"{uri}: {call} failed: {exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}",
-            ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "S3_ERROR") + ((code,) if denied else ()),
-            ("PERMISSION_ERROR", "DEPENDENCY_ERROR") if denied else ("DEPENDENCY_ERROR",),
+            ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "S3_ERROR") + ((denied_code,) if _denied(exc) else ()),
+            _error_types(exc),
         ) from None
 
 
@@ -81,6 +77,11 @@ def _denied(exc: ClientError) -> bool:
         "AccessDenied",
         "AccessDeniedException",
     )
+
+
+def _error_types(exc: ClientError) -> tuple[str, ...]:
+    """A dependency that could not be had; a permission error too when AWS refused the call."""
+    return ("PERMISSION_ERROR", "DEPENDENCY_ERROR") if _denied(exc) else ("DEPENDENCY_ERROR",)
 
 
 @dataclass(frozen=True)
@@ -326,8 +327,14 @@ class DeviceAgent:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         s3 = self._client(clients, "s3")
         # The nucleus's S3 downloader asks where the bucket is before it reads, and names which call was refused.
-        _s3_step(uri, "GetBucketLocation", lambda: s3.get_bucket_location(Bucket=bucket))
-        body = _s3_step(uri, "GetObject", lambda: s3.get_object(Bucket=bucket, Key=key))["Body"]
+        _s3_step(
+            uri,
+            "GetBucketLocation",
+            "S3_GET_BUCKET_LOCATION_ACCESS_DENIED",
+            lambda: s3.get_bucket_location(Bucket=bucket),
+        )
+        get = _s3_step(uri, "GetObject", "S3_GET_OBJECT_ACCESS_DENIED", lambda: s3.get_object(Bucket=bucket, Key=key))
+        body = get["Body"]
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as out:
             for chunk in body.iter_chunks(1 << 20):
@@ -340,7 +347,7 @@ class DeviceAgent:
             raise PreparationFailed(
                 f"no registry login for {registry}: {exc.response['Error'].get('Message') or exc}",
                 ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "DOCKER_ERROR", "GET_ECR_CREDENTIAL_ERROR"),
-                ("PERMISSION_ERROR", "DEPENDENCY_ERROR") if _denied(exc) else ("DEPENDENCY_ERROR",),
+                _error_types(exc),
             ) from None
         token = answer["authorizationData"][0]["authorizationToken"]
         username, _, password = base64.b64decode(token).decode().partition(":")

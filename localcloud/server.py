@@ -89,7 +89,7 @@ def serve(
                 length = -1
             refusal = Refusal(400, "ValidationException", "bad Content-Length") if length < 0 else None
             if refusal is None and guard is not None:
-                refusal = guard.check(self.command, self.path, headers, length)
+                refusal = guard.check(headers, length)
             if refusal is not None:
                 self.close_connection = True  # the body, if any, is left unread
                 self._send(_refused(refusal))

@@ -39,7 +39,7 @@ class Refusal:
 class Guard:
     keys: Mapping[str, str]  # access key id -> secret
 
-    def check(self, method: str, target: str, headers: Mapping[str, str], length: int) -> Refusal | None:
+    def check(self, headers: Mapping[str, str], length: int) -> Refusal | None:
         """Before the body is read: the Host and the size."""
         lower = {k.lower(): v for k, v in headers.items()}
         host = lower.get("host", "")
