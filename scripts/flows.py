@@ -114,9 +114,9 @@ def deploy(
 ) -> Result:
     """Local: apply, deploy, then a prediction as proof. AWS: deploy with the applied stack's outputs."""
     space = _workspace(target, progress)
-    log = space.cloud.component_log(product.SUBSCRIBER) if space.cloud else None
-    started_at = _size(log)
     outputs = infra.apply(space, progress) if space.cloud else _outputs(target, space)
+    log = space.cloud.component_log(outputs.components.subscriber) if space.cloud else None
+    started_at = _size(log)
     session = aws.session(outputs.region)
     clients = pipeline.Clients(
         aws.client(session, "greengrassv2"),

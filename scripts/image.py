@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from scripts import wheels
+from scripts import modelfile, wheels
 from scripts.engine import ensure_base_image
 from scripts.errors import ToolError
 from scripts.product import REPO
@@ -47,10 +47,7 @@ def download_wheels(wheelhouse: Path, progress: Progress) -> None:
 
 
 def stage_model(model: Path, context: Path = CONTEXT) -> str:
-    if not model.is_file():
-        raise ImageError(f"model file {model} does not exist: run `make model`, or pass MODEL_PATH=<file>")
-    if model.suffix not in (".json", ".ubj"):
-        raise ImageError(f"model file {model} must be XGBoost JSON (.json) or UBJ (.ubj)")
+    """The model into the build context, once `modelfile.check` has passed it."""
     folder = context / "model"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
@@ -59,6 +56,8 @@ def stage_model(model: Path, context: Path = CONTEXT) -> str:
 
 
 def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, progress: Progress = print) -> BuiltImage:
+    predictions = modelfile.check(model)
+    progress(f"model {model}: scores the publisher's records ({len(predictions)} predictions)")
     base = ensure_base_image(client, progress)
     download_wheels(CONTEXT / "wheelhouse", progress)
     model_file = stage_model(model)

@@ -16,7 +16,7 @@ import docker
 import docker.errors
 
 from scripts import artifacts, components, deployments, image, recipes, registry, rollout, tfoutputs
-from scripts.product import PUBLISHER, SUBSCRIBER
+from scripts.product import Components
 from scripts.progress import Progress
 
 DEPLOYMENT_NAME = "edgeml"
@@ -40,14 +40,16 @@ class Options:
     policies: deployments.Policies = field(default_factory=deployments.Policies)
 
 
-def check_templates() -> None:
+def check_templates(names: Components) -> None:
     """Render both templates with stand-in values: a broken recipe stops the run before any upload."""
     stand_in = {"component_version": "1.0.0"}
     recipes.render_component(
-        "publisher", {**stand_in, "component_name": PUBLISHER, "artifact_uri": "s3://bucket/prefix/publisher.zip"}
+        "publisher",
+        {**stand_in, "component_name": names.publisher, "artifact_uri": "s3://bucket/prefix/publisher.zip"},
     )
     recipes.render_component(
-        "subscriber", {**stand_in, "component_name": SUBSCRIBER, "image": "registry/repository@sha256:" + "0" * 64}
+        "subscriber",
+        {**stand_in, "component_name": names.subscriber, "image": "registry/repository@sha256:" + "0" * 64},
     )
 
 
@@ -77,16 +79,18 @@ def deploy(
     on_rollout: Callable[[list[rollout.Device]], None],
     workdir: Path,
 ) -> dict[str, Any]:
-    region, account = outputs.region, outputs.account_id
-    check_templates()
+    region, account, names = outputs.region, outputs.account_id, outputs.components
+    check_templates(names)
     pinned, pushed = publish_image(clients, options.model, outputs.repository_url, progress)
     zip_path = artifacts.build_publisher_zip(workdir / "publisher")
-    uploaded = artifacts.upload(clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, PUBLISHER, zip_path)
+    uploaded = artifacts.upload(clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, names.publisher, zip_path)
     progress(f"artifact {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
     registered = [
-        components.register(clients.gg, "subscriber", SUBSCRIBER, {"image": pinned}, region, account, options.bump),
         components.register(
-            clients.gg, "publisher", PUBLISHER, {"artifact_uri": uploaded.uri}, region, account, options.bump
+            clients.gg, "subscriber", names.subscriber, {"image": pinned}, region, account, options.bump
+        ),
+        components.register(
+            clients.gg, "publisher", names.publisher, {"artifact_uri": uploaded.uri}, region, account, options.bump
         ),
     ]
     for item in registered:
@@ -120,7 +124,7 @@ def deploy(
         clients.gg,
         group,
         deployment_id,
-        {PUBLISHER, SUBSCRIBER},
+        set(names.names),
         options.rollout_timeout,
         on_rollout,
         options.poll_interval,
@@ -131,8 +135,9 @@ def deploy(
 
 def status(outputs: tfoutputs.Outputs, gg: Any) -> dict[str, Any]:
     """The per-device view of the group's current deployment."""
-    deployment_id, current = deployments.current(gg, outputs.thing_group_arn)
-    devices = rollout.snapshot(gg, outputs.thing_group_arn, deployment_id, set(current) or {PUBLISHER, SUBSCRIBER})
+    group = outputs.thing_group_arn
+    deployment_id, current = deployments.current(gg, group)
+    devices = rollout.snapshot(gg, group, deployment_id, set(current) or set(outputs.components.names))
     return {
         "deployment": deployment_id,
         "components": {name: spec.get("componentVersion") for name, spec in current.items()},

@@ -6,11 +6,35 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PUBLISHER = "com.edgeml.WineQualityPublisher"
-SUBSCRIBER = "com.edgeml.WineQualitySubscriber"
+
+
+@dataclass(frozen=True)
+class Components:
+    """The components' names in one stack's namespace (Terraform's `component_namespace`, `com.<name_prefix>`):
+    component names are account-wide in Greengrass, so two stacks in one account list, deploy and delete only
+    their own versions."""
+
+    namespace: str
+
+    @property
+    def publisher(self) -> str:
+        return f"{self.namespace}.WineQualityPublisher"
+
+    @property
+    def subscriber(self) -> str:
+        return f"{self.namespace}.WineQualitySubscriber"
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return self.publisher, self.subscriber
+
+
+DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`, and the localgg demo's
+PUBLISHER, SUBSCRIBER = DEFAULT.names
 CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
 RESULT = re.compile(r"result: (\[[^\]]*\])")
 

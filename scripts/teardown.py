@@ -12,10 +12,7 @@ from typing import Any
 
 from scripts import components, deployments, rollout, tfoutputs
 from scripts.aws import calling
-from scripts.product import PUBLISHER, SUBSCRIBER
 from scripts.progress import Progress
-
-OURS = (PUBLISHER, SUBSCRIBER)
 
 
 def remove_from_devices(
@@ -26,24 +23,26 @@ def remove_from_devices(
     on_rollout: Callable[[list[rollout.Device]], None],
     interval: float,
 ) -> str | None:
-    group = outputs.thing_group_arn
+    group, ours = outputs.thing_group_arn, outputs.components.names
     replaced, before = deployments.current(gg, group)
-    after = {name: spec for name, spec in before.items() if name not in OURS}
+    after = {name: spec for name, spec in before.items() if name not in ours}
     if after == before:
         return None
     deployment_id = deployments.create(gg, group, "edgeml-teardown", after, policies, replaced)
     try:
-        rollout.follow(gg, group, deployment_id, set(OURS), timeout, on_rollout, interval)
+        rollout.follow(gg, group, deployment_id, set(ours), timeout, on_rollout, interval)
     except rollout.RolloutError as exc:
         if "no core devices" not in str(exc):
             raise
     return deployment_id
 
 
-def delete_component_versions(gg: Any, region: str, account: str) -> list[str]:
+def delete_component_versions(gg: Any, outputs: tfoutputs.Outputs) -> list[str]:
+    """Every version of this stack's components; other stacks' namespaces are never listed."""
     deleted = []
-    for name in OURS:
-        for version in components.versions(gg, components.component_arn(region, account, name)):
+    for name in outputs.components.names:
+        arn = components.component_arn(outputs.region, outputs.account_id, name)
+        for version in components.versions(gg, arn):
             with calling(f"delete {name} {version['componentVersion']}"):
                 gg.delete_component(arn=version["arn"])
             deleted.append(f"{name} {version['componentVersion']}")
@@ -91,7 +90,7 @@ def destroy(
     progress(
         f"devices: {'deployment ' + deployment + ' removed our components' if deployment else 'nothing to remove'}"
     )
-    versions = delete_component_versions(gg, outputs.region, outputs.account_id)
+    versions = delete_component_versions(gg, outputs)
     progress(f"component versions deleted: {', '.join(versions) or 'none'}")
     objects = purge_artifacts(s3, outputs.artifact_bucket, outputs.artifact_prefix)
     images = purge_images(ecr, outputs.repository_url)

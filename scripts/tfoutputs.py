@@ -15,6 +15,7 @@ from typing import Any
 from python_terraform import Terraform, TerraformCommandError
 
 from scripts.errors import ToolError
+from scripts.product import Components
 
 TERRAFORM = Path(__file__).resolve().parent / "terraform.sh"
 
@@ -30,10 +31,15 @@ class Outputs:
     repository_arn: str
     artifact_bucket: str
     artifact_prefix: str
+    component_namespace: str
     token_exchange_role_arn: str
     role_alias: str
     thing_group_name: str
     thing_group_arn: str
+
+    @property
+    def components(self) -> Components:
+        return Components(self.component_namespace)
 
 
 REQUIRED_OUTPUTS = tuple(f.name for f in fields(Outputs))

@@ -30,6 +30,11 @@ output "artifact_prefix" {
   value       = var.artifact_prefix
 }
 
+output "component_namespace" {
+  description = "Prefix of this stack's component names (com.<name_prefix>): names are account-wide, so stacks stay apart."
+  value       = "com.${var.name_prefix}"
+}
+
 output "token_exchange_role_arn" {
   description = "ARN of the IAM role core devices assume through the role alias."
   value       = module.token_exchange.role_arn

@@ -40,6 +40,11 @@ run "outputs_name_everything_the_scripts_need" {
   }
 
   assert {
+    condition     = output.component_namespace == "com.edgeml"
+    error_message = "component names are namespaced by the prefix"
+  }
+
+  assert {
     condition     = output.region == "eu-west-1" && output.account_id == "123456789012" && output.artifact_prefix == "artifacts"
     error_message = "region, account and artifact prefix come out as given"
   }

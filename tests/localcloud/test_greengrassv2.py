@@ -15,7 +15,8 @@ import pytest
 
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.server import serve
-from scripts import components, deployments, rollout
+from scripts import components, deployments, rollout, teardown
+from tests.support.outputs import stack_outputs
 
 GROUP = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores"
 PUB = "com.edgeml.WineQualityPublisher"
@@ -245,3 +246,24 @@ def test_deleted_versions_are_gone(cloud: tuple[ControlPlane, Any]) -> None:
     with pytest.raises(gg.exceptions.ResourceNotFoundException):
         gg.describe_component(arn=arn)
     assert gg.list_components()["components"] == []
+
+
+def test_two_stacks_in_one_account_keep_to_their_own_components(cloud: tuple[ControlPlane, Any]) -> None:
+    """Component names are account-wide (a component ARN holds only region, account and name), so each stack's
+    names carry its `component_namespace`: registering and tearing down one stack never lists, reuses or deletes
+    the other's versions."""
+    _, gg = cloud
+    values = {"artifact_uri": "s3://bucket/artifacts/a/publisher.zip"}
+    stacks = {
+        prefix: stack_outputs(
+            "eu-west-1", "123456789012", "registry/r", "bucket", GROUP.replace("edgeml", prefix), f"com.{prefix}"
+        )
+        for prefix in ("alpha", "beta")
+    }
+    for outputs in stacks.values():
+        registered = components.register(
+            gg, "publisher", outputs.components.publisher, values, "eu-west-1", "123456789012"
+        )
+        assert (registered.version, registered.created) == ("1.0.0", True)  # beta did not reuse alpha's version
+    assert teardown.delete_component_versions(gg, stacks["alpha"]) == ["com.alpha.WineQualityPublisher 1.0.0"]
+    assert [c["componentName"] for c in gg.list_components()["components"]] == ["com.beta.WineQualityPublisher"]

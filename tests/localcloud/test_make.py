@@ -206,9 +206,20 @@ def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:
 
 
 def broken_subscriber(make: Make) -> None:
+    """A model the subscriber cannot load is refused before any image is built; a subscriber release that fails on
+    the device (a bug in its code, as a developer might ship) is rolled back by the device."""
     broken = make.repo / "broken.json"
-    broken.write_text("{}")  # the subscriber cannot load it and exits at once
+    broken.write_text("{}")
     done = make("deploy", MODEL_PATH=str(broken))
+    assert done.returncode != 0
+    assert f"model file {broken} cannot be loaded" in done.stderr
+    assert "building edgeml/subscriber" not in done.stdout and "pushing" not in done.stdout
+    assert versions(make, product.SUBSCRIBER) == ["1.0.0"]
+    app = make.repo / "components/subscriber/subscriber/app.py"
+    source = app.read_text()
+    app.write_text(source.replace("def main() -> int:\n", "def main() -> int:\n    raise RuntimeError('a bug')\n", 1))
+    done = make("deploy")
+    app.write_text(source)
     assert done.returncode != 0
     error = done.stderr
     assert make.cloud().thing in error and product.SUBSCRIBER in error

@@ -8,8 +8,6 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import image
-
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
@@ -43,8 +41,3 @@ def test_image_runs_as_a_non_root_user_with_the_model_from_the_environment(
     assert config["User"] not in ("", "0", "root")
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["MODEL_PATH"] == "/opt/model/model.json"
-
-
-def test_a_missing_model_is_a_clear_error(tmp_path: Path, docker_client: docker.DockerClient) -> None:
-    with pytest.raises(image.ImageError, match=r"absent\.json does not exist"):
-        image.build(docker_client, tmp_path / "absent.json", progress=lambda message: None)

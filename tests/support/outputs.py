@@ -5,7 +5,9 @@ from __future__ import annotations
 from scripts import tfoutputs
 
 
-def stack_outputs(region: str, account: str, repository_url: str, bucket: str, group: str) -> tfoutputs.Outputs:
+def stack_outputs(
+    region: str, account: str, repository_url: str, bucket: str, group: str, namespace: str = "com.edgeml"
+) -> tfoutputs.Outputs:
     """The outputs of an applied stack, for tests that create its bucket and repository themselves."""
     name = group.rsplit("/", 1)[-1]
     return tfoutputs.Outputs(
@@ -15,6 +17,7 @@ def stack_outputs(region: str, account: str, repository_url: str, bucket: str, g
         repository_arn=f"arn:aws:ecr:{region}:{account}:repository/{repository_url.split('/', 1)[-1]}",
         artifact_bucket=bucket,
         artifact_prefix="artifacts",
+        component_namespace=namespace,
         token_exchange_role_arn=f"arn:aws:iam::{account}:role/edgeml-token-exchange",
         role_alias="edgeml-token-exchange",
         thing_group_name=name,

@@ -1,0 +1,63 @@
+"""The model file, checked the way the device will use it before any image is built or pushed.
+
+The check runs the subscriber's own scoring command (`python -m subscriber.inference`, the checkout's code) on the
+records the publisher sends: a file XGBoost cannot load, a model without feature names, or one that needs a
+feature the publisher's records lack stops the run here, not as a rolled-back deployment on every device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.errors import ToolError
+from scripts.product import REPO
+
+SUBSCRIBER_SOURCE = REPO / "components" / "subscriber"
+PUBLISHER_SAMPLES = REPO / "components" / "publisher" / "publisher" / "samples.json"
+SUFFIXES = (".json", ".ubj")  # the formats libxgboost loads by name
+TIMEOUT = 120.0
+
+
+class ModelFileError(ToolError):
+    """The model cannot serve the publisher's records; the message says why and names the file."""
+
+
+def check(model: Path) -> list[object]:
+    """The model's predictions for the publisher's bundled records, or ModelFileError."""
+    if not model.is_file():
+        raise ModelFileError(f"model file {model} does not exist: run `make model`, or pass MODEL_PATH=<file>")
+    if model.suffix not in SUFFIXES:
+        raise ModelFileError(f"model file {model} must be XGBoost JSON (.json) or UBJ (.ubj)")
+    event = {"body": PUBLISHER_SAMPLES.read_text(), "isBase64Encoded": False}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "subscriber.inference", "--model", str(model.resolve())],
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(SUBSCRIBER_SOURCE)},
+        )
+    except subprocess.TimeoutExpired:
+        raise ModelFileError(f"model file {model}: scoring the publisher's records took over {TIMEOUT:.0f}s") from None
+    try:
+        result = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        result = None  # the command failed before scoring: its reason is on stderr
+    if isinstance(result, dict) and done.returncode == 0:
+        predictions: list[object] = result["body"]
+        return predictions
+    if isinstance(result, dict) and done.returncode == 1:
+        raise ModelFileError(
+            f"model file {model} cannot score the publisher's records ({PUBLISHER_SAMPLES.name}): "
+            f"{result['body']['message']}"
+        )
+    # The subscriber says why on one `error: ` line (naming the file); anything else is a crash: its last line.
+    lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+    said = next((line.removeprefix("error: ") for line in lines if line.startswith("error: ")), None)
+    raise ModelFileError(said or f"model file {model} is unusable: {lines[-1]}")

@@ -1,0 +1,57 @@
+"""The model file is checked with the subscriber's own scoring command on the publisher's records before any image
+is built: the real libxgboost loads every model here, nothing is mocked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import image, modelfile
+
+
+def test_the_reference_model_scores_the_publishers_records(seed: Path) -> None:
+    assert modelfile.check(seed / "xgboost_wine_quality.json") == [6.573914, 4.869721]
+
+
+def renamed_feature(seed: Path, folder: Path) -> Path:
+    document = json.loads((seed / "xgboost_wine_quality.json").read_text())
+    document["learner"]["feature_names"][0] = "grape variety"
+    path = folder / "renamed.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_model", "reason"),
+    [
+        (lambda seed, folder: folder / "absent.json", "does not exist: run `make model`"),
+        (lambda seed, folder: (folder / "model.pkl").write_bytes(b"x") and folder / "model.pkl", "must be XGBoost"),
+        (lambda seed, folder: (folder / "empty.json").write_text("{}") and folder / "empty.json", "cannot be loaded"),
+        (renamed_feature, "has no feature 'grape variety'"),
+    ],
+    ids=["missing", "not-an-xgboost-format", "unloadable", "feature-the-publisher-lacks"],
+)
+def test_a_model_the_device_could_not_use_is_refused_with_its_reason(
+    seed: Path, tmp_path: Path, make_model: Any, reason: str
+) -> None:
+    path = make_model(seed, tmp_path)
+    with pytest.raises(modelfile.ModelFileError, match=r"model file .*") as refused:
+        modelfile.check(path)
+    assert reason in str(refused.value) and str(path) in str(refused.value)
+
+
+class UntouchableEngine:
+    """Stands in for the Docker client only to prove it is never reached: any use fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the engine was used ({name}) although the model is unusable")
+
+
+def test_no_image_is_built_from_an_unusable_model(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    with pytest.raises(modelfile.ModelFileError, match="cannot be loaded"):
+        image.build(UntouchableEngine(), broken)
