@@ -21,19 +21,32 @@
   `s3:GetBucketLocation` on the bucket and `s3:GetObject` on the key are checked as AWS checks them). Not
   enforced: bucket policies on the identity path, and conditions other than StringEquals and Bool.
   `owner()` makes the IAM user whose keys drive everything else.
+- Refusals in the service's own protocol. moto answers a bad signature, an unknown key or a denied action with
+  query-style XML whatever the service, which only botocore reads: ECR, IoT and KMS (JSON protocols) answer
+  `AccessDeniedException` in JSON, IAM and STS `ErrorResponse/Error` XML. Terraform's Go SDK read moto's as
+  `UnknownError` or could not decode it at all.
+- HeadBucket's IAM action. moto checks it as `s3:HeadBucket`, which IAM does not have; the S3 API reference says
+  HeadBucket needs `s3:ListBucket`, so a policy written for AWS was refused (and Terraform then took the bucket for
+  deleted). It is checked as `s3:ListBucket` here.
 
 It patches moto's response classes in this process; `start()` serves everything on a loopback port.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlparse
 
+import botocore.exceptions
+import botocore.session
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ecr import models as ecr_models
 from moto.ecr.exceptions import RepositoryNotEmptyException
@@ -43,6 +56,7 @@ from moto.iam.models import iam_backends
 from moto.iam.policy_conditions import CONDITION_OPERATIONS
 from moto.iot.responses import IoTResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.s3.responses import ACTION_MAP as S3_ACTIONS
 from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 from werkzeug.serving import make_server
@@ -210,24 +224,78 @@ def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
     if not getattr(_REQUEST, "enforced", False):
         return
     query = urlparse(self.uri).query
-    request = iam_request_cls(
-        account_id=self.current_account,
-        method=self.method,
-        path=self.raw_path + (f"?{query}" if query else ""),
-        # moto hashes `body or data` as the payload, and without a body or a form its `data` holds the query or
-        # even the headers: the payload would not be the empty one the client signed.
-        data=self.data if self.raw_body or self.form_data else {},
-        body=self.raw_body,
-        headers=self.headers,
-        action=self._get_action(),
-    )
-    request.check_signature()
-    request.check_action_permitted(resource)
+    try:
+        request = iam_request_cls(
+            account_id=self.current_account,
+            method=self.method,
+            path=self.raw_path + (f"?{query}" if query else ""),
+            # moto hashes `body or data` as the payload, and without a body or a form its `data` holds the query or
+            # even the headers: the payload would not be the empty one the client signed.
+            data=self.data if self.raw_body or self.form_data else {},
+            body=self.raw_body,
+            headers=self.headers,
+            action=self._get_action(),
+        )
+        request.check_signature()
+        request.check_action_permitted(resource)
+    except _RESTError as refused:
+        raise _in_the_services_protocol(refused, request_service(self.headers)) from None
+
+
+# The codes JSON-protocol services give the refusals moto names as the query services do.
+_JSON_CODES = {
+    "AccessDenied": "AccessDeniedException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+}
+
+
+class _QueryError(_RESTError):
+    """A query-protocol error as IAM and STS send it: `ErrorResponse/Error` (moto wraps it in an `Errors` list, which
+    the AWS SDKs other than botocore cannot read)."""
+
+    def __init__(self, code: str, message: str, namespace: str) -> None:
+        super().__init__(code, message)
+        root = ET.Element("ErrorResponse", xmlns=namespace)
+        error = ET.SubElement(root, "Error")
+        for tag, text in (("Type", "Sender"), ("Code", code), ("Message", message)):
+            ET.SubElement(error, tag).text = text
+        ET.SubElement(root, "RequestId").text = str(uuid.uuid4())
+        self.description = ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def request_service(headers: Any) -> str:
+    """The service a SigV4 request is signed for (its credential scope), `""` if unsigned."""
+    scope = str(headers.get("Authorization", "")).partition("Credential=")[2].split(",")[0].split("/")
+    return scope[3] if len(scope) > 3 else ""
+
+
+@functools.cache
+def _protocol(service: str) -> tuple[str, str]:
+    try:
+        metadata = botocore.session.get_session().get_service_model(service).metadata
+    except botocore.exceptions.UnknownServiceError:
+        return "", ""
+    return metadata["protocol"], metadata.get("xmlNamespace", "")
+
+
+def _in_the_services_protocol(refused: _RESTError, service: str) -> _RESTError:
+    """moto's refusal (a query-style XML body whatever the service) as the service itself would send it."""
+    protocol, namespace = _protocol(service)
+    if protocol in ("json", "rest-json"):
+        error: _RESTError = JsonRESTError(_JSON_CODES.get(refused.error_type, refused.error_type), refused.message)
+    elif protocol == "query":
+        error = _QueryError(refused.error_type, refused.message, namespace)
+    else:
+        return refused  # S3 (rest-xml) raises its own errors, already in its format
+    error.code = refused.code
+    return error
 
 
 def install_iam_enforcement() -> None:
-    """Requests to servers started with `enforce_iam` are checked (idempotent)."""
+    """Requests to servers started with `enforce_iam` are checked, HeadBucket as IAM names it (idempotent)."""
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign]
+    S3_ACTIONS["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
 
 
 class _Guard:

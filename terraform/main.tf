@@ -48,3 +48,26 @@ module "thing_group" {
   core_devices     = var.core_devices
   iot_policy_names = module.token_exchange.iot_policy_names
 }
+
+module "github_plan_role" {
+  source = "./modules/github-plan-role"
+  count  = var.github_plan == null ? 0 : 1
+
+  name              = "${var.name_prefix}-github-plan"
+  repository        = var.github_plan.repository
+  environment       = var.github_plan.environment
+  oidc_provider_arn = var.github_plan.oidc_provider_arn
+  state             = var.github_plan.state
+  readable = {
+    bucket_arn     = module.artifact_bucket.bucket_arn
+    repository_arn = module.container_registry.repository_arn
+    role_arns      = [module.token_exchange.role_arn]
+    iot_arns = concat(
+      [module.token_exchange.role_alias_arn, module.thing_group.arn],
+      values(module.token_exchange.iot_policy_arns),
+      values(module.thing_group.core_device_arns),
+      values(module.thing_group.certificate_arns),
+    )
+    kms_key_arns = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+  }
+}

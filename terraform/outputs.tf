@@ -59,3 +59,8 @@ output "thing_group_arn" {
   description = "ARN of the thing group (the deployment target ARN)."
   value       = module.thing_group.arn
 }
+
+output "github_plan_role_arn" {
+  description = "ARN of the GitHub plan role (the repository variable AWS_PLAN_ROLE_ARN); null without github_plan."
+  value       = one(module.github_plan_role[*].role_arn)
+}

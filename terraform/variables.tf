@@ -100,3 +100,17 @@ variable "s3_use_path_style" {
   type        = bool
   default     = false
 }
+
+variable "github_plan" {
+  description = "The role .github/workflows/terraform.yml assumes to plan this stack: repository OWNER/REPO, the GitHub environment its plan job runs in (give it required reviewers), the account's OIDC provider ARN for token.actions.githubusercontent.com, and the S3 state backend if any. null creates no role."
+  type = object({
+    repository        = string
+    environment       = optional(string, "terraform-plan")
+    oidc_provider_arn = string
+    state = optional(object({
+      bucket_arn = string
+      key        = string
+    }))
+  })
+  default = null
+}

@@ -19,6 +19,18 @@ mock_provider "aws" {
       repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml/subscriber"
     }
   }
+  mock_resource "aws_iot_role_alias" {
+    defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:rolealias/edgeml-token-exchange" }
+  }
+  mock_resource "aws_iot_thing_group" {
+    defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores" }
+  }
+  mock_resource "aws_iot_policy" {
+    defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:policy/edgeml-core-core-1" }
+  }
+  mock_resource "aws_iot_thing" {
+    defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:thing/core-1" }
+  }
 }
 
 run "outputs_name_everything_the_scripts_need" {
@@ -45,6 +57,11 @@ run "outputs_name_everything_the_scripts_need" {
   }
 
   assert {
+    condition     = output.github_plan_role_arn == null
+    error_message = "no GitHub plan role unless github_plan asks for one"
+  }
+
+  assert {
     condition     = output.region == "eu-west-1" && output.account_id == "123456789012" && output.artifact_prefix == "artifacts"
     error_message = "region, account and artifact prefix come out as given"
   }
@@ -66,6 +83,39 @@ run "each_core_device_gets_its_policy_and_a_kms_key_reaches_the_role" {
   assert {
     condition     = strcontains(module.token_exchange.role_policy_json, "kms:Decrypt")
     error_message = "with a customer-managed key, the token exchange role must be able to decrypt"
+  }
+}
+
+run "the_github_plan_role_reads_this_stacks_resources_only_when_asked_for" {
+  command = apply
+
+  variables {
+    core_devices = { "core-1" = {} }
+    github_plan = {
+      repository        = "example-org/edge-ml"
+      oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    }
+  }
+
+  assert {
+    condition     = output.github_plan_role_arn != null && length(module.github_plan_role) == 1
+    error_message = "github_plan creates the role"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(module.github_plan_role[0].policy_json).Statement : s.Sid => s.Resource
+      if contains(["ReadTheArtifactBucket", "ReadTheRegistry"], s.Sid)
+      } == {
+      ReadTheArtifactBucket = ["arn:aws:s3:::edgeml-artifacts-123456789012-eu-west-1"]
+      ReadTheRegistry       = ["arn:aws:ecr:eu-west-1:123456789012:repository/edgeml/subscriber"]
+    }
+    error_message = "the plan role reads this stack's bucket and repository"
+  }
+
+  assert {
+    condition     = length(jsondecode(module.github_plan_role[0].policy_json).Statement[3].Resource) == 4
+    error_message = "the plan role reads the role alias, the thing group, and the device's policy and thing"
   }
 }
 

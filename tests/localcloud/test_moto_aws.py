@@ -4,6 +4,7 @@ IAM evaluates them, and ECR's image operations acting on the real registry that 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -88,3 +89,71 @@ def test_force_deleting_a_repository_deletes_its_images(moto_endpoint: str, regi
         assert ecr.list_images(repositoryName="bound/forced")["imageIds"] == []
     finally:
         ecr.delete_repository(repositoryName="bound/forced")
+
+
+@pytest.fixture(scope="module")
+def enforcing() -> Iterator[tuple[str, Any]]:
+    """An enforcing server and an owner's IAM client on it."""
+    server, url = moto_aws.start(enforce_iam=True)
+    key, secret = moto_aws.owner("123456789012", "enforcing-owner")
+    yield (
+        url,
+        boto3.client("iam", region_name=REGION, endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret),
+    )
+    server.stop()
+
+
+def user_with(enforcing: tuple[str, Any], user: str, statements: list[dict[str, Any]]) -> boto3.Session:
+    _, iam = enforcing
+    iam.create_user(UserName=user)
+    document = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=document)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return boto3.Session(
+        region_name=REGION, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    )
+
+
+def test_head_bucket_is_checked_as_list_bucket(enforcing: tuple[str, Any]) -> None:
+    """The S3 API reference (HeadBucket, Permissions): "you must have permissions to perform the s3:ListBucket
+    action". moto's own name for it, `s3:HeadBucket`, is no IAM action, so a policy written for AWS was refused."""
+    url, _ = enforcing
+    everything = user_with(enforcing, "bucket-maker", [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
+    everything.client("s3", endpoint_url=url).create_bucket(
+        Bucket="head-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    allowed = {}
+    for user, action in (("lister", "s3:ListBucket"), ("locator", "s3:GetBucketLocation")):
+        statement = {"Effect": "Allow", "Action": action, "Resource": "arn:aws:s3:::head-bucket"}
+        s3 = user_with(enforcing, user, [statement]).client("s3", endpoint_url=url)
+        try:
+            s3.head_bucket(Bucket="head-bucket")
+            allowed[user] = True
+        except s3.exceptions.ClientError as exc:
+            allowed[user] = exc.response["Error"]["Code"] != "403"
+    assert allowed == {"lister": True, "locator": False}
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code"),
+    [
+        ("ecr", lambda c: c.describe_repositories(), "AccessDeniedException"),  # awsJson1_1
+        ("iot", lambda c: c.list_things(), "AccessDeniedException"),  # restJson1
+        ("kms", lambda c: c.list_keys(), "AccessDeniedException"),  # awsJson1_1
+        ("iam", lambda c: c.list_roles(), "AccessDenied"),  # awsQuery
+    ],
+)
+def test_a_refusal_comes_in_the_services_own_protocol(
+    enforcing: tuple[str, Any], service: str, call: Callable[[Any], Any], code: str
+) -> None:
+    """Each service's error shape (the AWS protocols' specifications: JSON services send `__type` in a JSON body,
+    query services `ErrorResponse/Error` XML), read by botocore's strict parser for that protocol: moto's own
+    query-style XML for every service left JSON clients with an undecodable body."""
+    url, _ = enforcing
+    session = user_with(enforcing, f"nothing-{service}", [{"Effect": "Allow", "Action": "sts:*", "Resource": "*"}])
+    client = session.client(service, endpoint_url=url)
+    with pytest.raises(client.exceptions.ClientError) as refused:
+        call(client)
+    error = refused.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (403, code)
+    assert "is not authorized to perform" in error["Error"]["Message"]

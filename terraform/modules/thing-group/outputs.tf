@@ -17,3 +17,8 @@ output "certificate_arns" {
   description = "ARNs of the certificates issued from CSRs, by thing name (no private keys: those stay on the devices)."
   value       = { for name, cert in aws_iot_certificate.core : name => cert.arn }
 }
+
+output "core_device_arns" {
+  description = "ARNs of the core device things created in the group, by thing name."
+  value       = { for name, thing in aws_iot_thing.core : name => thing.arn }
+}

@@ -27,3 +27,8 @@ output "role_policy_json" {
   description = "The role's inline policy (JSON), for review: everything a core device may do with AWS credentials."
   value       = aws_iam_role_policy.this.policy
 }
+
+output "iot_policy_arns" {
+  description = "ARN of each core device's IoT policy, by thing name."
+  value       = { for thing, policy in aws_iot_policy.core_device : thing => policy.arn }
+}

@@ -1,0 +1,110 @@
+# The role GitHub Actions assumes to run `terraform plan` of this stack: trusted only for jobs of one repository
+# running in one GitHub environment (whose required reviewers gate every run), and allowed to read only what a plan
+# refreshes, on this stack's own resources. Not ReadOnlyAccess: that would read every bucket and secret in the
+# account.
+#
+# The read actions are those the AWS provider's refresh makes for the stack's resource types (recorded from a real
+# plan; tests/terraform/test_plan_role.py runs a plan with nothing more).
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  # Built from the name, not from the role resource: the policy would otherwise depend on the role it is part of.
+  self_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${var.name}"
+
+  statements = concat(
+    [
+      {
+        Sid    = "ReadTheArtifactBucket"
+        Effect = "Allow"
+        Action = [
+          "s3:GetBucket*",
+          "s3:GetAccelerateConfiguration",
+          "s3:GetEncryptionConfiguration",
+          "s3:GetLifecycleConfiguration",
+          "s3:GetReplicationConfiguration",
+          "s3:ListBucket",
+        ]
+        Resource = [var.readable.bucket_arn]
+      },
+      {
+        Sid      = "ReadTheRegistry"
+        Effect   = "Allow"
+        Action   = ["ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource"]
+        Resource = [var.readable.repository_arn]
+      },
+      {
+        Sid      = "ReadTheRoles"
+        Effect   = "Allow"
+        Action   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"]
+        Resource = concat(var.readable.role_arns, [local.self_arn])
+      },
+      {
+        Sid    = "ReadTheIoTResources"
+        Effect = "Allow"
+        Action = [
+          "iot:DescribeCertificate",
+          "iot:DescribeRoleAlias",
+          "iot:DescribeThing",
+          "iot:DescribeThingGroup",
+          "iot:GetPolicy",
+          "iot:ListAttachedPolicies",
+          "iot:ListTagsForResource",
+          "iot:ListThingGroupsForThing",
+          "iot:ListThingPrincipals",
+        ]
+        Resource = var.readable.iot_arns
+      },
+    ],
+    length(var.readable.kms_key_arns) == 0 ? [] : [{
+      Sid      = "DescribeTheKey"
+      Effect   = "Allow"
+      Action   = ["kms:DescribeKey"]
+      Resource = var.readable.kms_key_arns
+    }],
+    var.state == null ? [] : [
+      {
+        Sid      = "ReadTheState"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["${var.state.bucket_arn}/${var.state.key}"]
+      },
+      {
+        Sid      = "FindTheState"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = [var.state.bucket_arn]
+      },
+    ],
+  )
+}
+
+resource "aws_iam_role" "this" {
+  name                 = var.name
+  description          = "terraform plan from GitHub Actions: ${var.repository}, environment ${var.environment}."
+  max_session_duration = 3600
+  tags                 = var.tags
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = var.oidc_provider_arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        # A job that names an environment gets this subject, and only runs once the environment's reviewers
+        # approve it: neither a fork's pull request nor another branch's workflow can assume the role.
+        StringEquals = {
+          "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"
+          "token.actions.githubusercontent.com:sub" = "repo:${var.repository}:environment:${var.environment}"
+        }
+      }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "plan-this-stack"
+  role   = aws_iam_role.this.id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.statements })
+}
