@@ -35,10 +35,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from docker.errors import DockerException
 
 from localgg.core import GGC_VERSION, Core
-from localgg.deployment import DeploymentError, DeploymentRequest
+from localgg.deployment import ConfigurationNotValid, DeploymentError, DeploymentRequest
 from localgg.lifecycle import State
 from localgg.mqtt import BridgeError
 from localgg.recipe import RecipeError, parse
+from localgg.updates import UpdatePolicy
 from recipeformat.platform import this_device
 
 log = logging.getLogger("localcloud.device")
@@ -107,6 +108,10 @@ class _Deployment:
 
     def __post_init__(self) -> None:
         self.wanted = {name: str(spec["version"]) for name, spec in (self.document.get("components") or {}).items()}
+
+    @property
+    def deployment_id(self) -> str:
+        return str(self.document.get("deploymentId") or self.job_id)
 
     @property
     def configuration_arn(self) -> str:
@@ -204,8 +209,11 @@ class DeviceAgent:
         except FAILURES as exc:
             return self._finish(deployment, "FAILED", "FAILED_NO_STATE_CHANGE", [str(exc)])
         try:
-            await self._apply(wanted, deployment.update_config())
+            await self._apply(deployment, wanted, deployment.update_config())
             broken = await self._settle(deployment.wanted)
+        except ConfigurationNotValid as exc:  # asked before anything changed: nothing to roll back
+            errors = ("DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID")
+            return self._finish(deployment, "FAILED", "FAILED_NO_STATE_CHANGE", [str(exc)], errors)
         except FAILURES as exc:
             broken = [f"the deployment could not be applied: {exc}"]
         if not broken:
@@ -256,7 +264,7 @@ class DeviceAgent:
             return "FAILED_ROLLBACK_NOT_REQUESTED"
         log.error("deployment %s failed: %s; rolling back", deployment.job_id, broken)
         try:
-            await self._apply(previous, {})
+            await self._apply(deployment, previous, {})
             still_broken = await self._settle(previous)
         except FAILURES as exc:
             still_broken = [str(exc)]
@@ -355,9 +363,20 @@ class DeviceAgent:
 
     # Applying ------------------------------------------------------------------------------------------------
 
-    async def _apply(self, wanted: dict[str, str], update_config: dict[str, dict[str, Any]]) -> None:
+    async def _apply(
+        self, deployment: _Deployment, wanted: dict[str, str], update_config: dict[str, dict[str, Any]]
+    ) -> None:
         remove = tuple(name for name in self.core.recipes if name not in wanted)
-        await self.core.deploy(DeploymentRequest(self.recipe_dir, self.artifact_dir, wanted, remove, update_config))
+        request = DeploymentRequest(
+            self.recipe_dir,
+            self.artifact_dir,
+            wanted,
+            remove,
+            update_config,
+            deployment.deployment_id,
+            UpdatePolicy.of(deployment.document),
+        )
+        await self.core.deploy(request)
 
     async def _settle(self, wanted: dict[str, str]) -> list[str]:
         """Every component running (or finished) and still without new errors after `stable_for` seconds,

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=host_port,
         help="an MQTT broker standing in for AWS IoT Core (PublishToIoTCore, SubscribeToIoTCore)",
     )
+    run.add_argument(
+        "--interpolate-component-configuration",
+        action="store_true",
+        help="expand recipe variables such as {iot:thingName} inside component configurations, accessControl "
+        "included (the nucleus setting interpolateComponentConfiguration)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -87,7 +93,13 @@ async def run(args: argparse.Namespace) -> int:
         host, port = args.mqtt_broker
         bridge = MqttBridge(host, port, f"localgg-{args.thing_name}", asyncio.get_running_loop())
         bridge.connect()
-    core = Core(args.root, args.thing_name, args.region, iot_core=bridge)
+    core = Core(
+        args.root,
+        args.thing_name,
+        args.region,
+        iot_core=bridge,
+        interpolate_configuration=args.interpolate_component_configuration,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -43,35 +43,65 @@ def _remove_path(tree: dict[str, Any], path: str) -> None:
         tree.clear()
 
 
+def merged(
+    default: dict[str, Any],
+    merge: dict[str, Any] | None = None,
+    reset: list[str] | None = None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A deployment's view, as the nucleus merges it: the recipe default under the values already on the device (a
+    new default does not overwrite them; new keys are added), then RESET paths, then MERGE."""
+    tree = copy.deepcopy(default)
+    if previous is not None:
+        deep_merge(tree, previous)
+    if reset:
+        for path in reset:
+            _remove_path(tree, path)
+        # A reset key falls back to the recipe default.
+        fresh = copy.deepcopy(default)
+        deep_merge(fresh, tree)
+        tree = fresh
+    deep_merge(tree, merge or {})
+    return tree
+
+
+def changed_paths(old: Any, new: Any, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    """Each key path whose value differs: every leaf (a map's own path when it is empty) added, removed or changed,
+    as the nucleus's configuration tree notifies a watcher once per changed node."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[list[str]] = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += changed_paths(old.get(key, _ABSENT), new.get(key, _ABSENT), (*prefix, str(key)))
+        return found
+    if old == new:
+        return []
+    leaves = changed_paths({}, new, prefix) if isinstance(new, dict) else []
+    leaves += changed_paths(old, {}, prefix) if isinstance(old, dict) else []
+    return leaves or [list(prefix)]
+
+
+_ABSENT = object()
+
+
 class ConfigStore:
     def __init__(self) -> None:
         self._trees: dict[str, dict[str, Any]] = {}
         self._stamps: dict[str, float] = {}
         self._watchers: list[Watcher] = []
 
-    def set_component(
-        self,
-        component: str,
-        default: dict[str, Any],
-        merge: dict[str, Any] | None = None,
-        reset: list[str] | None = None,
-        previous: dict[str, Any] | None = None,
-    ) -> None:
-        """A deployment's view, as the nucleus merges it: the recipe default under the values already on the
-        device (a new default does not overwrite them; new keys are added), then RESET paths, then MERGE."""
-        tree = copy.deepcopy(default)
-        if previous is not None:
-            deep_merge(tree, previous)
-        if reset:
-            for path in reset:
-                _remove_path(tree, path)
-            # A reset key falls back to the recipe default.
-            fresh = copy.deepcopy(default)
-            deep_merge(fresh, tree)
-            tree = fresh
-        deep_merge(tree, merge or {})
-        self._trees[component] = tree
+    def set_component(self, component: str, tree: dict[str, Any]) -> None:
+        """A deployment's new configuration (see `merged`); watchers hear of each changed key path of a component
+        that already had one."""
+        before = self._trees.get(component)
+        self._trees[component] = copy.deepcopy(tree)
         self._stamps[component] = time.time()
+        if before is not None:
+            self._notify(component, changed_paths(before, tree))
+
+    def _notify(self, component: str, paths: list[list[str]]) -> None:
+        for path in paths:
+            for watcher in list(self._watchers):
+                watcher(component, path)
 
     def remove_component(self, component: str) -> None:
         self._trees.pop(component, None)
@@ -102,6 +132,7 @@ class ConfigStore:
             raise UpdateRefused(f"Config update is not allowed for following fields {list(PROTECTED_KEYS)}")
         if timestamp is not None and timestamp < self._stamps.get(component, 0):
             raise StaleUpdate("Proposed timestamp is older than the config's latest modified timestamp")
+        before = copy.deepcopy(self._trees.get(component, {}))
         node = self._trees.setdefault(component, {})
         for key in key_path:
             child = node.get(key)
@@ -110,8 +141,7 @@ class ConfigStore:
             node = child
         deep_merge(node, value)
         self._stamps[component] = timestamp if timestamp is not None else time.time()
-        for watcher in list(self._watchers):
-            watcher(component, key_path)
+        self._notify(component, changed_paths(before, self._trees[component]))
 
     def watch(self, watcher: Watcher) -> Callable[[], None]:
         self._watchers.append(watcher)

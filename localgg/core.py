@@ -14,12 +14,19 @@ from typing import Any
 import yaml
 
 from localgg.authorization import Authorizer
-from localgg.config import ConfigStore
-from localgg.deployment import DeploymentError, DeploymentRequest, prepare_artifacts, resolve
+from localgg.config import ConfigStore, merged
+from localgg.deployment import (
+    ConfigurationNotValid,
+    DeploymentError,
+    DeploymentRequest,
+    prepare_artifacts,
+    resolve,
+)
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.lifecycle import Component, State
-from localgg.recipe import Paths, Recipe, interpolate
+from localgg.recipe import Paths, Recipe, Step, interpolate
 from localgg.server import IpcServer, Tokens
+from localgg.updates import ConfigurationRejected
 
 log = logging.getLogger("localgg.core")
 GGC_VERSION = "2.14.0"
@@ -62,6 +69,7 @@ class Core:
         region: str = "us-east-1",
         iot_core: IotCoreBridge | None = None,
         docker_check: Callable[[str], None] = check_docker_image,
+        interpolate_configuration: bool = False,
     ) -> None:
         self.root = root.resolve()
         self.socket = self.root / "ipc.socket"
@@ -70,6 +78,7 @@ class Core:
         self.thing_name = thing_name
         self.region = region
         self.docker_check = docker_check
+        self.interpolate_configuration = interpolate_configuration
         self.config = ConfigStore()
         self.authorizer = Authorizer()
         self.tokens = Tokens()
@@ -89,37 +98,75 @@ class Core:
     # Deployments -------------------------------------------------------------------------------------------
 
     async def deploy(self, request: DeploymentRequest) -> None:
-        """Apply a deployment: everything is checked and prepared before any running component is touched."""
+        """Apply a deployment, as the nucleus does: everything is checked and prepared, then components that keep
+        their version validate their new configuration, then subscribers hear of the update (and may defer it),
+        and only then are running components touched. A component whose version stays runs on with its new
+        configuration (each changed key reaches its SubscribeToConfigurationUpdate streams); it restarts only if
+        the configuration changes its lifecycle as interpolated."""
         order = resolve(request, self.recipes)
-        changed = [r for r in order if self.recipes.get(r.name) != r or r.name in request.update_config]
+        fresh = [r for r in order if self.recipes.get(r.name) != r]
+        reconfigured = [r for r in order if r not in fresh and r.name in request.update_config]
         loop = asyncio.get_running_loop()
-        for recipe in changed:
+        for recipe in fresh:
             paths = Paths(self.root, recipe.name, recipe.version)
             await loop.run_in_executor(None, prepare_artifacts, recipe, paths, request.artifact_dir, self.docker_check)
+        configurations = {
+            r.name: self._proposed(r, request.update_config.get(r.name, {})) for r in fresh + reconfigured
+        }
+        running = {r.name for r in reconfigured if r.name in self.components}
+        proposals = {n: c for n, c in configurations.items() if n in running and c != self.config.tree(n)}
+        try:
+            await self.services.updates.validate(request.deployment_id, proposals, request.policy.validation_timeout)
+        except ConfigurationRejected as exc:
+            raise ConfigurationNotValid(str(exc)) from None
         wanted = {r.name for r in order}
+        removed = [name for name in self.order if name not in wanted]
+        if (fresh or reconfigured or removed) and request.policy.notify:
+            await self.services.updates.before_update(request.deployment_id, request.policy.timeout)
+        restarted = [r for r in reconfigured if self._lifecycle_changes(r, configurations[r.name])]
         for name in reversed(self.order):
-            if name not in wanted or any(r.name == name for r in changed):
-                await self._stop_component(name, forget=name not in wanted)
-        for recipe in changed:
-            update = request.update_config.get(recipe.name, {})
-            previous = self.config.tree(recipe.name) if self.config.has(recipe.name) else None
-            self.config.set_component(
-                recipe.name, recipe.default_configuration, update.get("MERGE"), update.get("RESET"), previous
-            )
-            self.authorizer.load(recipe.name, self.config.tree(recipe.name).get("accessControl"))
+            if name in removed or any(r.name == name for r in fresh + restarted):
+                await self._stop_component(name, forget=name in removed)
+        for recipe in fresh + reconfigured:
+            self.config.set_component(recipe.name, configurations[recipe.name])
+            self.authorizer.load(recipe.name, configurations[recipe.name].get("accessControl"))
             self.recipes[recipe.name] = recipe
         self.order = [r.name for r in order]
-        for recipe in changed:
-            self.components[recipe.name] = self._component(recipe)
+        for recipe in fresh + restarted:
+            self.components[recipe.name] = self._component(recipe, configurations[recipe.name])
             task = asyncio.create_task(self._start_when_ready(self.components[recipe.name]))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
         self._write_status()
         self._write_effective_config()
+        if (fresh or reconfigured or removed) and request.policy.notify:
+            self.services.updates.after_update(request.deployment_id)
 
-    def _component(self, recipe: Recipe) -> Component:
+    def _proposed(self, recipe: Recipe, update: dict[str, Any]) -> dict[str, Any]:
+        previous = self.config.tree(recipe.name) if self.config.has(recipe.name) else None
+        tree = merged(recipe.default_configuration, update.get("MERGE"), update.get("RESET"), previous)
+        return self._interpolated(recipe, tree) if self.interpolate_configuration else tree
+
+    def _interpolated(self, recipe: Recipe, value: Any) -> Any:
+        """interpolateComponentConfiguration: recipe variables in configuration values are expanded
+        ({configuration:...} stays as written: a configuration does not refer to itself)."""
+        if isinstance(value, dict):
+            return {key: self._interpolated(recipe, item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._interpolated(recipe, item) for item in value]
+        if isinstance(value, str):
+            paths = Paths(self.root, recipe.name, recipe.version)
+            others = {name: Paths(self.root, name, r.version) for name, r in self.recipes.items()}
+            return interpolate(value, paths, {}, self.thing_name, others)
+        return value
+
+    def _lifecycle_changes(self, recipe: Recipe, configuration: dict[str, Any]) -> bool:
+        running = self.components.get(recipe.name)
+        return running is None or self._lifecycle(recipe, configuration) != (running.steps, running.env)
+
+    def _lifecycle(self, recipe: Recipe, configuration: dict[str, Any]) -> tuple[dict[str, Step], dict[str, str]]:
+        """The recipe's steps and environment with its variables interpolated."""
         paths = Paths(self.root, recipe.name, recipe.version)
-        configuration = self.config.tree(recipe.name)
         others = {name: Paths(self.root, name, r.version) for name, r in self.recipes.items()}
 
         def expand(text: str) -> str:
@@ -135,14 +182,13 @@ class Core:
             for name, step in recipe.steps.items()
         }
         env = {**os.environ, **self._environment(recipe.name), **{k: expand(v) for k, v in recipe.env.items()}}
-        return Component(
-            recipe,
-            steps,
-            env,
-            paths.work,
-            self.root / "logs" / f"{recipe.name}.log",
-            on_state=self._state_changed,
-        )
+        return steps, env
+
+    def _component(self, recipe: Recipe, configuration: dict[str, Any]) -> Component:
+        steps, env = self._lifecycle(recipe, configuration)
+        log_path = self.root / "logs" / f"{recipe.name}.log"
+        work = Paths(self.root, recipe.name, recipe.version).work
+        return Component(recipe, steps, env, work, log_path, on_state=self._state_changed)
 
     def _environment(self, name: str) -> dict[str, str]:
         token = self.tokens.issue(name)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localgg.recipe import Paths, Recipe, RecipeError, find, parse
+from localgg.updates import UpdatePolicy
 from recipeformat.versions import satisfies
 
 # Components a real core provides itself; a recipe may depend on them without deploying them.
@@ -37,6 +39,11 @@ class DeploymentError(ValueError):
     """A deployment that cannot be applied; nothing was changed."""
 
 
+class ConfigurationNotValid(DeploymentError):
+    """A running component rejected its proposed configuration, or did not answer in time (the nucleus's
+    COMPONENT_CONFIGURATION_NOT_VALID); nothing was changed."""
+
+
 @dataclass(frozen=True)
 class DeploymentRequest:
     recipe_dir: Path | None = None
@@ -44,6 +51,8 @@ class DeploymentRequest:
     merge: dict[str, str] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
     update_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deployment_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # a local deployment's id is a UUID
+    policy: UpdatePolicy = field(default_factory=UpdatePolicy)
 
 
 def parse_merge(values: list[str]) -> dict[str, str]:

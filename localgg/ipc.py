@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from localgg import topics
 from localgg.authorization import MQTT_PROXY, PUBSUB, Authorizer, Mode, NotAuthorized
 from localgg.config import ConfigStore, KeyNotFound, StaleUpdate, UpdateRefused
+from localgg.updates import NoticeError, UpdateNotices
 
 log = logging.getLogger("localgg.ipc")
 
@@ -202,6 +203,7 @@ class IpcServices:
         self.on_state = on_state
         self.iot_core = iot_core
         self.pubsub = PubSub()
+        self.updates = UpdateNotices()
         self._streams: dict[tuple[int, int], Subscription] = {}  # (id(peer), stream) -> subscription
         self._handlers: dict[str, Callable[[Peer, int, dict[str, Any]], dict[str, Any] | None]] = {
             NS + "PublishToTopic": self._publish_to_topic,
@@ -212,6 +214,10 @@ class IpcServices:
             NS + "UpdateConfiguration": self._update_configuration,
             NS + "SubscribeToConfigurationUpdate": self._subscribe_to_configuration_update,
             NS + "UpdateState": self._update_state,
+            NS + "SubscribeToComponentUpdates": self._subscribe_to_component_updates,
+            NS + "DeferComponentUpdate": self._defer_component_update,
+            NS + "SubscribeToValidateConfigurationUpdates": self._subscribe_to_validate_configuration_updates,
+            NS + "SendConfigurationValidityReport": self._send_configuration_validity_report,
         }
 
     # Dispatch ----------------------------------------------------------------------------------------------
@@ -409,6 +415,11 @@ class IpcServices:
         watched = _key_path(request.get("keyPath"))
         if not self.config.has(component):
             raise IpcError("ResourceNotFoundError", "Key not found", resourceType="Component", resourceName=component)
+        if watched:
+            try:
+                self.config.get(component, watched)  # the nucleus subscribes to an existing node only
+            except KeyNotFound as exc:
+                raise IpcError("ResourceNotFoundError", str(exc)) from None
 
         def changed(who: str, path: list[str]) -> None:
             overlap = min(len(path), len(watched))
@@ -425,4 +436,30 @@ class IpcServices:
         if state not in ("RUNNING", "ERRORED"):
             raise invalid(f"Invalid state: {state}")
         self.on_state(peer.component, state)
+        return None
+
+    # A deployment's questions to the components (updates.py) ------------------------------------------------
+
+    def _subscribe_to_component_updates(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
+        cancel = self.updates.subscribe_to_updates(peer, stream_id)
+        self._register(Subscription(peer, stream_id, "", peer.component, False, cancel))
+        return None
+
+    def _defer_component_update(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
+        try:
+            self.updates.defer(peer.component, request.get("deploymentId"), request.get("recheckAfterMs"))
+        except NoticeError as exc:
+            raise IpcError(exc.shape, str(exc)) from None
+        return None
+
+    def _subscribe_to_validate_configuration_updates(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
+        cancel = self.updates.subscribe_to_validation(peer, stream_id)
+        self._register(Subscription(peer, stream_id, "", peer.component, False, cancel))
+        return None
+
+    def _send_configuration_validity_report(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
+        try:
+            self.updates.report(peer.component, request.get("configurationValidityReport"))
+        except NoticeError as exc:
+            raise IpcError(exc.shape, str(exc)) from None
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -20,6 +21,7 @@ from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 from localgg.core import Core
 from localgg.deployment import DeploymentRequest
+from localgg.updates import UpdatePolicy
 
 T = TypeVar("T")
 PUBLISH, SUBSCRIBE = "aws.greengrass#PublishToTopic", "aws.greengrass#SubscribeToTopic"
@@ -77,7 +79,7 @@ class _ErrorRecorder(logging.Handler):
 
 
 class CoreThread:
-    def __init__(self, docker_check: Any = lambda image: None) -> None:
+    def __init__(self, docker_check: Any = lambda image: None, interpolate_configuration: bool = False) -> None:
         # Unix socket paths are short: keep the root out of pytest's long tmp paths.
         self.root = Path(tempfile.mkdtemp(prefix="gg-", dir="/tmp"))
         self.recipes = self.root / "recipes"
@@ -89,12 +91,18 @@ class CoreThread:
         logging.getLogger("localgg").addHandler(self._log_handler)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.core = self.call(self._make(docker_check))
+        self.core = self.call(self._make(docker_check, interpolate_configuration))
         self.call(self.core.start())
         self.clients: list[GreengrassCoreIPCClientV2] = []
 
-    async def _make(self, docker_check: Any) -> Core:
-        return Core(self.root / "core", thing_name="test-thing", region="eu-west-1", docker_check=docker_check)
+    async def _make(self, docker_check: Any, interpolate_configuration: bool) -> Core:
+        return Core(
+            self.root / "core",
+            thing_name="test-thing",
+            region="eu-west-1",
+            docker_check=docker_check,
+            interpolate_configuration=interpolate_configuration,
+        )
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -106,9 +114,14 @@ class CoreThread:
         artifact_dir: Path | None = None,
         update_config: dict[str, Any] | None = None,
         remove: tuple[str, ...] = (),
+        policy: UpdatePolicy | None = None,
+        deployment_id: str = "",
     ) -> None:
         request = DeploymentRequest(
             self.recipes, artifact_dir, {n: version for n in names}, remove, update_config or {}
+        )
+        request = dataclasses.replace(
+            request, policy=policy or request.policy, deployment_id=deployment_id or request.deployment_id
         )
         self.call(self.core.deploy(request))
 

@@ -184,7 +184,8 @@ def test_configuration_get_update_and_watch(gg: CoreThread) -> None:
     deadline = time.monotonic() + 5
     while not events and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert events[0].configuration_update_event.key_path == ["nested"]
+    # The changed node's own path, relative to the configuration (ConfigStoreIPCEventStreamAgent).
+    assert events[0].configuration_update_event.key_path == ["nested", "a", "c"]
     with pytest.raises(FailedUpdateConditionCheckError):
         ipc.update_configuration(key_path=["nested"], value_to_merge={"a": 1}, timestamp=datetime.datetime(2000, 1, 1))
     with pytest.raises(InvalidArgumentsError):
