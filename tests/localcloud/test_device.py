@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from awsiot.greengrasscoreipc.model import ConfigurationValidityReport, ConfigurationValidityStatus
 from botocore.exceptions import ClientError
 
 from localcloud import moto_aws
@@ -310,3 +311,38 @@ def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fl
         assert device.execution == "SUCCEEDED"
     finally:
         task.cancel()
+
+
+def test_a_configuration_the_component_rejects_fails_the_deployment_with_no_state_change(
+    gg: CoreThread, fleet: Fleet
+) -> None:
+    """DynamicComponentConfigurationValidator: a running component that keeps its version is asked to validate
+    the configuration a cloud deployment brings; its REJECTED report fails the deployment as
+    FAILED_NO_STATE_CHANGE (error code COMPONENT_CONFIGURATION_NOT_VALID) and nothing is rolled back or
+    restarted. The component's side is the real SDK client, connected with the component's own token."""
+    version(fleet, "1.0.0", "exec sleep 300")
+    deploy(gg, fleet, "1.0.0")
+    ipc = gg.client(NAME)
+
+    def validate(event: Any) -> None:
+        proposal = event.validate_configuration_update_event
+        report = ConfigurationValidityReport(
+            status=ConfigurationValidityStatus.REJECTED, deployment_id=proposal.deployment_id, message="too high"
+        )
+        ipc.send_configuration_validity_report(configuration_validity_report=report)
+
+    ipc.subscribe_to_validate_configuration_updates(on_stream_event=validate)
+    started = gg.core.components[NAME]
+    deployment = fleet.client.create_deployment(
+        targetArn=fleet.group,
+        components={NAME: {"componentVersion": "1.0.0", "configurationUpdate": {"merge": '{"threshold": 50}'}}},
+        deploymentPolicies=deployments.Policies().deployment_policies(),
+    )["deploymentId"]
+    assert gg.call(fleet.agent.poll_once(), timeout=60) == "FAILED"
+    assert gg.core.components[NAME] is started and gg.core.config.tree(NAME) == {}
+    with pytest.raises(rollout.RolloutError) as caught:
+        follow(fleet, deployment)
+    assert "FAILED_NO_STATE_CHANGE" in str(caught.value) and "too high" in str(caught.value)
+    effective = fleet.client.list_effective_deployments(coreDeviceThingName="test-thing")["effectiveDeployments"]
+    (entry,) = [e for e in effective if e["deploymentId"] == deployment]
+    assert entry["statusDetails"]["errorStack"] == ["DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID"]
