@@ -1,4 +1,5 @@
-"""The publisher's artifact: a zip of its package and vendored wheels, so the device installs nothing."""
+"""The publisher's artifacts: one zip per device architecture, of its package and the wheels built for that
+architecture, so the device installs nothing and never gets a native library it cannot load."""
 
 from __future__ import annotations
 
@@ -18,15 +19,34 @@ from scripts.product import REPO
 
 PUBLISHER = REPO / "components" / "publisher"
 ZIP_NAME = "publisher.zip"
+# Greengrass's architecture names (the recipe's Platform.architecture) and the pip platform tags of the glibc
+# wheels that load there.
+PLATFORM_TAGS = {
+    "amd64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+    "aarch64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+}
+DEVICE_PYTHON = "3.11"  # the oldest python3 the publisher supports (Debian bookworm's); awscrt's wheel is abi3
 # Fixed timestamps make the zip's bytes, and so its content address, depend on the content alone.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def build_publisher_zip(out_dir: Path) -> Path:
-    """`out_dir/publisher.zip`: the `publisher` package plus its pinned dependencies, for this platform."""
+def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
+    """`out_dir/publisher.zip`: the `publisher` package plus its pinned dependencies' wheels for `architecture`."""
+    platforms = [option for tag in PLATFORM_TAGS[architecture] for option in ("--platform", tag)]
     with tempfile.TemporaryDirectory(prefix="edgeml-publisher-") as tmp:
         staging = Path(tmp)
-        wheels.pip("install", wheels.declared(PUBLISHER), "--no-compile", "--target", str(staging))
+        wheels.pip(
+            "install",
+            wheels.declared(PUBLISHER),
+            "--no-compile",
+            "--target",
+            str(staging),
+            *platforms,
+            "--python-version",
+            DEVICE_PYTHON,
+            "--implementation",
+            "cp",
+        )
         shutil.copytree(
             PUBLISHER / "publisher", staging / "publisher", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )

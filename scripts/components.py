@@ -109,19 +109,21 @@ def register(
     account: str,
     bump: str = "patch",
     wait: Callable[[Any, str], None] = wait_deployable,
+    architectures: dict[str, dict[str, str]] | None = None,
 ) -> Registered:
-    """Register the rendered `kind` template as component `name`, unless the latest version is the same recipe."""
+    """Register the rendered `kind` template (one manifest per architecture, see `recipes.render_component`) as
+    component `name`, unless the latest version is the same recipe."""
     arn = component_arn(region, account, name)
     values = {**values, "component_name": name}
     found = latest(gg, arn)
     if found is not None:
         version, version_arn = found
-        if recipes.render_component(kind, {**values, "component_version": version}) == registered_recipe(
+        if recipes.render_component(kind, {**values, "component_version": version}, architectures) == registered_recipe(
             gg, version_arn
         ):
             return Registered(name, version, version_arn, created=False)
     version = next_version(found[0] if found else None, bump)
-    recipe = recipes.render_component(kind, {**values, "component_version": version})
+    recipe = recipes.render_component(kind, {**values, "component_version": version}, architectures)
     body = recipes.to_json(recipe).encode()
     try:
         with calling(f"create {name} {version}"):

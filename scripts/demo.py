@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 
+from recipeformat.platform import this_device
 from scripts import artifacts, image, recipes
 from scripts.errors import ToolError
 from scripts.product import CONTAINER, PUBLISHER, REPO, SUBSCRIBER, follow_predictions
@@ -42,7 +43,8 @@ def stage(workdir: Path, image_tag: str, interval: float) -> list[str]:
     recipe_dir, artifact_dir = workdir / "recipes", workdir / "artifacts"
     for folder in (recipe_dir, artifact_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    zip_path = artifacts.build_publisher_zip(artifact_dir / PUBLISHER / VERSION)
+    # localgg runs here: this machine's architecture only.
+    zip_path = artifacts.build_publisher_zip(artifact_dir / PUBLISHER / VERSION, this_device()["architecture"])
     rendered = {
         PUBLISHER: recipes.render_component(
             "publisher",

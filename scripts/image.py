@@ -34,6 +34,11 @@ class BuiltImage:
     image_id: str
     size_bytes: int
     base_image: str
+    architecture: str  # in Greengrass's names (a recipe's Platform.architecture): what the image runs on
+
+
+# Docker's (OCI's) architecture names -> Greengrass's.
+_GREENGRASS_ARCHITECTURES = {"amd64": "amd64", "arm64": "aarch64", "arm": "arm", "386": "x86"}
 
 
 def download_wheels(wheelhouse: Path, progress: Progress) -> None:
@@ -78,4 +83,11 @@ def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, prog
     except docker.errors.APIError as exc:
         raise ImageError(f"docker build failed: {exc.explanation or exc}") from exc
     image = client.images.get(tag)
-    return BuiltImage(tag=tag, image_id=image_id or image.id, size_bytes=int(image.attrs["Size"]), base_image=base)
+    docker_architecture = str(image.attrs.get("Architecture", ""))
+    return BuiltImage(
+        tag=tag,
+        image_id=image_id or image.id,
+        size_bytes=int(image.attrs["Size"]),
+        base_image=base,
+        architecture=_GREENGRASS_ARCHITECTURES.get(docker_architecture, docker_architecture),
+    )

@@ -45,7 +45,8 @@ def check_templates(names: Components) -> None:
     stand_in = {"component_version": "1.0.0"}
     recipes.render_component(
         "publisher",
-        {**stand_in, "component_name": names.publisher, "artifact_uri": "s3://bucket/prefix/publisher.zip"},
+        {**stand_in, "component_name": names.publisher},
+        {arch: {"artifact_uri": f"s3://bucket/prefix/{arch}/publisher.zip"} for arch in artifacts.PLATFORM_TAGS},
     )
     recipes.render_component(
         "subscriber",
@@ -53,7 +54,14 @@ def check_templates(names: Components) -> None:
     )
 
 
-def publish_image(clients: Clients, model: Path, repository_url: str, progress: Progress) -> tuple[str, bool]:
+@dataclass(frozen=True)
+class Published:
+    image: str  # pinned by digest
+    pushed: bool
+    architecture: str  # the image's, in Greengrass's names: the subscriber recipe's platform
+
+
+def publish_image(clients: Clients, model: Path, repository_url: str, progress: Progress) -> Published:
     """The image, pinned by digest; pushed only when its tag (its content) is not in the registry yet."""
     built = image.build(clients.docker, model, image.DEFAULT_TAG, progress)
     tag = "img-" + built.image_id.removeprefix("sha256:")[:16]  # content-derived: tags are immutable in ECR
@@ -61,14 +69,14 @@ def publish_image(clients: Clients, model: Path, repository_url: str, progress: 
     try:
         digest = clients.docker.images.get_registry_data(f"{repository_url}:{tag}").id
         progress(f"image {repository_url}:{tag} is already in the registry")
-        return f"{repository_url}@{digest}", False
+        return Published(f"{repository_url}@{digest}", False, built.architecture)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
         if exc.status_code not in (401, 403, 404):
             raise registry.PushError(f"cannot query {repository_url}: {exc.explanation or exc}") from exc
     progress(f"pushing {repository_url}:{tag}")
-    return registry.push(clients.docker, built.tag, repository_url, tag, progress), True
+    return Published(registry.push(clients.docker, built.tag, repository_url, tag, progress), True, built.architecture)
 
 
 def deploy(
@@ -81,16 +89,39 @@ def deploy(
 ) -> dict[str, Any]:
     region, account, names = outputs.region, outputs.account_id, outputs.components
     check_templates(names)
-    pinned, pushed = publish_image(clients, options.model, outputs.repository_url, progress)
-    zip_path = artifacts.build_publisher_zip(workdir / "publisher")
-    uploaded = artifacts.upload(clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, names.publisher, zip_path)
-    progress(f"artifact {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
+    published = publish_image(clients, options.model, outputs.repository_url, progress)
+    uploads = {
+        architecture: artifacts.upload(
+            clients.s3,
+            outputs.artifact_bucket,
+            outputs.artifact_prefix,
+            names.publisher,
+            artifacts.build_publisher_zip(workdir / "publisher" / architecture, architecture),
+        )
+        for architecture in artifacts.PLATFORM_TAGS
+    }
+    for architecture, uploaded in uploads.items():
+        progress(f"artifact for {architecture}: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
     registered = [
         components.register(
-            clients.gg, "subscriber", names.subscriber, {"image": pinned}, region, account, options.bump
+            clients.gg,
+            "subscriber",
+            names.subscriber,
+            {"image": published.image},
+            region,
+            account,
+            options.bump,
+            architectures={published.architecture: {}},
         ),
         components.register(
-            clients.gg, "publisher", names.publisher, {"artifact_uri": uploaded.uri}, region, account, options.bump
+            clients.gg,
+            "publisher",
+            names.publisher,
+            {},
+            region,
+            account,
+            options.bump,
+            architectures={arch: {"artifact_uri": uploaded.uri} for arch, uploaded in uploads.items()},
         ),
     ]
     for item in registered:
@@ -100,10 +131,10 @@ def deploy(
     after = deployments.desired(before, {item.name: item.version for item in registered})
     changes = deployments.changes(before, after)
     result: dict[str, Any] = {
-        "image": pinned,
-        "image_pushed": pushed,
-        "artifact": uploaded.uri,
-        "artifact_uploaded": uploaded.created,
+        "image": published.image,
+        "image_pushed": published.pushed,
+        "artifacts": {architecture: uploaded.uri for architecture, uploaded in uploads.items()},
+        "artifacts_uploaded": any(uploaded.created for uploaded in uploads.values()),
         "components": {item.name: {"version": item.version, "created": item.created} for item in registered},
         "changes": [str(change) for change in changes],
         "deployment": None,

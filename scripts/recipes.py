@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from recipeformat.document import STEPS, RecipeError, normalize
+from recipeformat.platform import this_device
 from recipeformat.validation import problems as service_problems
 from scripts.product import REPO
 
@@ -44,8 +45,20 @@ def render(template: str, values: dict[str, str]) -> dict[str, Any]:
     return recipe
 
 
-def render_component(kind: str, values: dict[str, str]) -> dict[str, Any]:
-    recipe = render(TEMPLATES[kind].read_text(), values)
+def render_component(
+    kind: str, values: dict[str, str], architectures: dict[str, dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The `kind` template rendered once per architecture (with that architecture's own values and `architecture`
+    set): the recipe has each rendering's manifests, in the order given. Without `architectures`, for this build
+    machine's architecture only (what an image built here runs on)."""
+    if architectures is None:
+        architectures = {this_device()["architecture"]: {}}
+    if not architectures:
+        raise RecipeError(f"the {kind} recipe needs at least one architecture")
+    text = TEMPLATES[kind].read_text()
+    renderings = [render(text, {**values, **own, "architecture": name}) for name, own in architectures.items()]
+    recipe = renderings[0]
+    recipe["Manifests"] = [manifest for rendering in renderings for manifest in rendering.get("Manifests") or []]
     check(recipe)
     return recipe
 

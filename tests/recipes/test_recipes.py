@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from localgg.recipe import parse
+from recipeformat.document import RecipeError
+from recipeformat.platform import this_device
 from scripts import recipes
 from tests.localgg.harness import CoreThread
 
@@ -170,3 +173,30 @@ def test_a_hostile_configuration_value_stays_data_under_the_core(tmp_path: Path)
     finally:
         gg.close()
     assert not marker.exists()
+
+
+def test_the_publisher_has_one_manifest_per_architecture_and_a_core_takes_its_own(tmp_path: Path) -> None:
+    """Greengrass picks the manifest whose Platform fits the core (recipe reference, Platform.architecture, with
+    the nucleus's names amd64 and aarch64): each core gets its architecture's zip, and a core of an architecture
+    the recipe does not list fails the deployment naming its platform."""
+    uris = {"amd64": "s3://b/artifacts/pub/1/publisher.zip", "aarch64": "s3://b/artifacts/pub/2/publisher.zip"}
+    recipe = recipes.render_component(
+        "publisher",
+        {"component_name": "com.example.Pub", "component_version": "1.0.0"},
+        {arch: {"artifact_uri": uri} for arch, uri in uris.items()},
+    )
+    assert [(m["Platform"], m["Artifacts"][0]["URI"]) for m in recipe["Manifests"]] == [
+        ({"os": "linux", "architecture": arch}, uri) for arch, uri in uris.items()
+    ]
+    path = tmp_path / "recipe.json"
+    path.write_text(recipes.to_json(recipe))
+    for arch, uri in uris.items():
+        assert [a.uri for a in parse(path, {"os": "linux", "architecture": arch}).artifacts] == [uri]
+    with pytest.raises(RecipeError, match="arm"):
+        parse(path, {"os": "linux", "architecture": "arm"})
+
+
+def test_the_subscriber_claims_only_the_architecture_its_image_was_built_for() -> None:
+    assert [m["Platform"] for m in subscriber()["Manifests"]] == [
+        {"os": "linux", "architecture": this_device()["architecture"]}
+    ]

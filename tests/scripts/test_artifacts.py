@@ -28,13 +28,28 @@ def s3(moto_endpoint: str) -> object:
 
 
 def test_the_zip_is_reproducible_and_carries_code_and_dependencies(tmp_path: Path) -> None:
-    first = artifacts.build_publisher_zip(tmp_path / "a")
-    second = artifacts.build_publisher_zip(tmp_path / "b")
+    first = artifacts.build_publisher_zip(tmp_path / "a", "amd64")
+    second = artifacts.build_publisher_zip(tmp_path / "b", "amd64")
     assert artifacts.sha256(first) == artifacts.sha256(second)
     names = zipfile.ZipFile(first).namelist()
     assert "publisher/app.py" in names and "publisher/samples.json" in names
     assert any(n.startswith("awsiot/") for n in names) and any(n.startswith("awscrt/") for n in names)
     assert not any("__pycache__" in n for n in names)
+
+
+# The ELF header's e_machine field (the ELF specification): what CPU a shared library is for.
+ELF_MACHINE = {"amd64": 62, "aarch64": 183}
+
+
+@pytest.mark.parametrize("architecture", sorted(artifacts.PLATFORM_TAGS))
+def test_each_architecture_gets_its_own_native_library(tmp_path: Path, architecture: str) -> None:
+    """awscrt's native module in each zip is built for that architecture's CPU (read from its ELF header), so a
+    core loads only what it can run."""
+    archive = zipfile.ZipFile(artifacts.build_publisher_zip(tmp_path, architecture))
+    (library,) = [n for n in archive.namelist() if n.startswith("_awscrt") and n.endswith(".so")]
+    header = archive.read(library)[:20]
+    assert header[:4] == b"\x7fELF"
+    assert int.from_bytes(header[18:20], "little") == ELF_MACHINE[architecture]
 
 
 def test_upload_is_content_addressed_and_skips_what_is_there(s3: object, tmp_path: Path) -> None:

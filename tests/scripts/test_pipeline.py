@@ -154,8 +154,12 @@ def expect_deployment_and_success(stub: Stubber, deployment: str, components: di
     )
 
 
-def registered(kind: str, name: str, version: str, values: dict[str, str]) -> dict[str, Any]:
-    return recipes.render_component(kind, {**values, "component_name": name, "component_version": version})
+def registered(
+    kind: str, name: str, version: str, values: dict[str, str], architectures: dict[str, dict[str, str]] | None = None
+) -> dict[str, Any]:
+    return recipes.render_component(
+        kind, {**values, "component_name": name, "component_version": version}, architectures
+    )
 
 
 def test_first_run_then_no_change_then_only_the_publisher(
@@ -175,19 +179,21 @@ def test_first_run_then_no_change_then_only_the_publisher(
     expect_deployment_and_success(stub, "d-1", {PUB: "1.0.0", SUB: "1.0.0"})
     first = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
-    assert first["image_pushed"] and first["artifact_uploaded"]
+    assert first["image_pushed"] and first["artifacts_uploaded"]
+    assert sorted(first["artifacts"]) == ["aarch64", "amd64"]  # one zip per device architecture
     assert first["image"].startswith(f"{cloud['outputs'].repository_url}@sha256:")
     assert first["changes"] == [f"+ {PUB} 1.0.0", f"+ {SUB} 1.0.0"]
     assert first["devices"][0]["deployment_status"] == "SUCCEEDED"
 
     sub_recipe = registered("subscriber", SUB, "1.0.0", {"image": first["image"]})
-    pub_recipe = registered("publisher", PUB, "1.0.0", {"artifact_uri": first["artifact"]})
+    per_architecture = {arch: {"artifact_uri": uri} for arch, uri in first["artifacts"].items()}
+    pub_recipe = registered("publisher", PUB, "1.0.0", {}, per_architecture)
     expect_unchanged_component(stub, SUB, sub_recipe)
     expect_unchanged_component(stub, PUB, pub_recipe)
     expect_current(stub, "d-1", {PUB: "1.0.0", SUB: "1.0.0"})
     second = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()  # and nothing else was called: no create, no deployment
-    assert (second["image_pushed"], second["artifact_uploaded"], second["deployment"]) == (False, False, None)
+    assert (second["image_pushed"], second["artifacts_uploaded"], second["deployment"]) == (False, False, None)
     assert second["changes"] == []
     assert all(not c["created"] for c in second["components"].values())
 
@@ -203,7 +209,7 @@ def test_first_run_then_no_change_then_only_the_publisher(
     third = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
     assert third["changes"] == [f"~ {PUB} 1.0.0 -> 1.0.1"]
-    assert (third["image_pushed"], third["artifact_uploaded"]) == (False, True)
+    assert (third["image_pushed"], third["artifacts_uploaded"]) == (False, True)
     assert third["components"] == {
         SUB: {"version": "1.0.0", "created": False},
         PUB: {"version": "1.0.1", "created": True},
