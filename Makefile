@@ -59,8 +59,8 @@ $(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.p
 	$(PY) -m subscriber_training.wine --out $(dir $@) $(if $(WINE_DATA),--data $(WINE_DATA)) \
 		$(if $(REFERENCE_MODEL),--reference $(REFERENCE_MODEL))
 
-image: $(VENV_STAMP) $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model)
-	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE)
+image: $(VENV_STAMP) $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model; PLATFORM=linux/arm64: emulated)
+	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE) $(if $(PLATFORM),--platform $(PLATFORM))
 
 demo: $(VENV_STAMP) machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)

@@ -15,24 +15,18 @@ from botocore.exceptions import ClientError
 
 from scripts import wheels
 from scripts.aws import calling
+from scripts.platforms import BY_GREENGRASS
 from scripts.product import REPO
 
 PUBLISHER = REPO / "components" / "publisher"
 ZIP_NAME = "publisher.zip"
-# Greengrass's architecture names (the recipe's Platform.architecture) and the pip platform tags of the glibc
-# wheels that load there.
-PLATFORM_TAGS = {
-    "amd64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
-    "aarch64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
-}
-DEVICE_PYTHON = "3.11"  # the oldest python3 the publisher supports (Debian bookworm's); awscrt's wheel is abi3
 # Fixed timestamps make the zip's bytes, and so its content address, depend on the content alone.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
     """`out_dir/publisher.zip`: the `publisher` package plus its pinned dependencies' wheels for `architecture`."""
-    platforms = [option for tag in PLATFORM_TAGS[architecture] for option in ("--platform", tag)]
+    platforms = wheels.platform_options(BY_GREENGRASS[architecture])
     with tempfile.TemporaryDirectory(prefix="edgeml-publisher-") as tmp:
         staging = Path(tmp)
         wheels.pip(
@@ -42,10 +36,6 @@ def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
             "--target",
             str(staging),
             *platforms,
-            "--python-version",
-            DEVICE_PYTHON,
-            "--implementation",
-            "cp",
         )
         shutil.copytree(
             PUBLISHER / "publisher", staging / "publisher", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")

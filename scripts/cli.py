@@ -23,6 +23,7 @@ from rich.table import Table
 from recipeformat.document import RecipeError
 from scripts import components, flows, image, infra, pipeline, rollout
 from scripts.errors import ExitStatus, ToolError
+from scripts.platforms import PLATFORMS
 from scripts.progress import Progress
 
 Result = flows.Result
@@ -50,6 +51,11 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
     _model_argument(parser)
     parser.add_argument("--tag", default=image.DEFAULT_TAG, help=f"image name (default: {image.DEFAULT_TAG})")
+    parser.add_argument(
+        "--platform",
+        choices=sorted(PLATFORMS),
+        help="build for this platform (default: this machine's); another CPU's build runs under qemu emulation",
+    )
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -201,7 +207,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "image": Command(
         "build the subscriber image with a model baked in; prints its name and size",
-        lambda args, progress: flows.build_image(args.model, args.tag, progress),
+        lambda args, progress: flows.build_image(args.model, args.tag, progress, args.platform),
         _image_arguments,
     ),
     "plan": Command(

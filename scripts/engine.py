@@ -23,6 +23,7 @@ import docker.errors
 
 from scripts import machine
 from scripts.errors import ToolError
+from scripts.platforms import this_machine
 from scripts.progress import Progress
 
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
@@ -30,6 +31,7 @@ PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_BASE_IMAGE = "edgeml/python-base:3.11-bookworm"
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEFAULT_SOCKET = Path("/var/run/docker.sock")
+BASE_IMAGE_CONFIG = ["ENV LANG=C.UTF-8", 'CMD ["python3"]']
 # Every image the project builds carries it (components/subscriber/Dockerfile); the base image does not.
 BUILT_LABEL = "com.edgeml.built-by=edgeml"
 
@@ -195,43 +197,52 @@ def remove_built_images(client: docker.DockerClient) -> int:
     return len(built)
 
 
-def build_local_base_image(client: docker.DockerClient, progress: Progress = _say) -> None:
+def debian_rootfs(folder: Path, debian_architecture: str, progress: Progress = _say) -> Path:
+    """A tarball of a minimal Debian bookworm with Python 3.11, for `debian_architecture` (a foreign one runs its
+    package scripts under qemu-user-static: see crossbuild.ensure_emulation)."""
     _ensure_packages("debootstrap", progress=progress)
     if os.geteuid() != 0:
         raise EngineError("building the base image offline needs root (debootstrap): run this again as root")
+    rootfs = folder / "rootfs"
+    cmd = [
+        str(machine.where("debootstrap")),  # present: ensured above
+        f"--arch={debian_architecture}",
+        "--variant=minbase",
+        "--include=python3,python3-venv,ca-certificates",
+        "bookworm",
+        str(rootfs),
+        DEBIAN_MIRROR,
+    ]
+    progress(f"$ {' '.join(cmd)}")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise EngineError(f"debootstrap failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+    # Package caches and docs are dead weight in an image.
+    for junk in (
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+        "usr/share/locale",
+    ):
+        shutil.rmtree(rootfs / junk, ignore_errors=True)
+    tarball = folder / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."], check=True)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    return tarball
+
+
+def build_local_base_image(client: docker.DockerClient, progress: Progress = _say) -> None:
     with tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        cmd = [
-            str(machine.where("debootstrap")),  # present: ensured above
-            "--variant=minbase",
-            "--include=python3,python3-venv,ca-certificates",
-            "bookworm",
-            str(rootfs),
-            DEBIAN_MIRROR,
-        ]
-        progress(f"$ {' '.join(cmd)}")
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise EngineError(f"debootstrap failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
-        # Package caches and docs are dead weight in an image.
-        for junk in (
-            "var/cache/apt/archives",
-            "var/lib/apt/lists",
-            "usr/share/doc",
-            "usr/share/man",
-            "usr/share/info",
-            "usr/share/locale",
-        ):
-            shutil.rmtree(rootfs / junk, ignore_errors=True)
-        tarball = Path(tmp) / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."], check=True)
+        tarball = debian_rootfs(Path(tmp), this_machine().debian, progress)
         repository, tag = LOCAL_BASE_IMAGE.rsplit(":", 1)
         progress(f"importing {LOCAL_BASE_IMAGE} ({tarball.stat().st_size / 1e6:.0f} MB)")
         client.api.import_image_from_file(
             str(tarball),
             repository=repository,
             tag=tag,
-            changes=["ENV LANG=C.UTF-8", 'CMD ["python3"]'],
+            changes=BASE_IMAGE_CONFIG,
         )
     if not image_exists(client, LOCAL_BASE_IMAGE):
         raise EngineError(f"docker import reported no error but {LOCAL_BASE_IMAGE} is not there")

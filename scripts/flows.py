@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scripts import aws, demo, engine, image, infra, pipeline, product, rollout, sandbox, teardown, tfoutputs
+from scripts import aws, demo, engine, image, infra, pipeline, platforms, product, rollout, sandbox, teardown, tfoutputs
 from scripts.progress import Progress
 
 Result = dict[str, Any]
@@ -70,10 +70,12 @@ def check_engine(cold: bool, progress: Progress) -> Result:
     return result
 
 
-def build_image(model: Path, tag: str, progress: Progress) -> Result:
-    built = image.build(engine.ensure_engine(progress=progress), model, tag, progress)
+def build_image(model: Path, tag: str, progress: Progress, platform: str | None = None) -> Result:
+    target = platforms.named(platform) if platform else None
+    built = image.build(engine.ensure_engine(progress=progress), model, tag, progress, target)
     return {
         "image": built.tag,
+        "architecture": built.architecture,
         "id": built.image_id,
         "size_mb": round(built.size_bytes / 1e6, 1),
         "base_image": built.base_image,

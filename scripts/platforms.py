@@ -1,0 +1,39 @@
+"""The device platforms the kit builds for, under each tool's name for them."""
+
+from __future__ import annotations
+
+import platform as host
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Platform:
+    docker: str  # OCI platform: `docker run --platform`, `buildah build --platform`, an index entry
+    greengrass: str  # a recipe's Platform.architecture, in the nucleus's names
+    debian: str  # debootstrap --arch
+    qemu: str  # the binfmt_misc entry that runs its binaries here: qemu-<name>
+    wheel_tags: tuple[str, ...]  # pip --platform tags of the glibc wheels that load there
+
+
+PLATFORMS = {
+    p.docker: p
+    for p in (
+        Platform("linux/amd64", "amd64", "amd64", "x86_64", ("manylinux2014_x86_64", "manylinux_2_28_x86_64")),
+        Platform("linux/arm64", "aarch64", "arm64", "aarch64", ("manylinux2014_aarch64", "manylinux_2_28_aarch64")),
+    )
+}
+BY_GREENGRASS = {p.greengrass: p for p in PLATFORMS.values()}
+
+
+def this_machine() -> Platform:
+    machine = host.machine().lower()
+    for candidate in PLATFORMS.values():
+        if machine in (candidate.qemu, candidate.debian, candidate.greengrass):
+            return candidate
+    raise ValueError(f"this machine's CPU ({machine}) is none of {', '.join(PLATFORMS)}")
+
+
+def named(docker_platform: str) -> Platform:
+    if docker_platform not in PLATFORMS:
+        raise ValueError(f"platform {docker_platform!r} is not one of {', '.join(PLATFORMS)}")
+    return PLATFORMS[docker_platform]
