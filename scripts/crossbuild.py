@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 from scripts import machine
@@ -104,3 +105,37 @@ def build(context: Path, platform: Platform, buildargs: dict[str, str], tag: str
         "build", "--platform", platform.docker, "--layers", *arguments, "-t", local, str(context), progress=progress
     )
     _buildah("push", "--quiet", local, f"docker-daemon:{tag}", progress=progress)
+
+
+def push_index(
+    sources: list[str], destination: str, credentials: tuple[str, str], tls_verify: bool, progress: Progress
+) -> str:
+    """`sources` (image references with their transport, one per platform) pushed as one multi-platform index
+    to `destination` (`registry/repository:tag`), in Docker's manifest list format, which every Docker engine
+    and ECR read; returns the index's digest."""
+    index = f"localhost/edgeml/index-{uuid.uuid4().hex[:12]}"
+    _buildah("manifest", "create", index, progress=progress, quiet=True)
+    try:
+        for source in sources:
+            _buildah("manifest", "add", index, source, progress=progress, quiet=True)
+        with tempfile.TemporaryDirectory(prefix="edgeml-index-") as tmp:
+            digest_file = Path(tmp) / "digest"
+            _buildah(
+                "manifest",
+                "push",
+                "--all",
+                "--format",
+                "v2s2",
+                f"--tls-verify={'true' if tls_verify else 'false'}",
+                "--creds",
+                ":".join(credentials),
+                "--digestfile",
+                str(digest_file),
+                index,
+                f"docker://{destination}",
+                progress=progress,
+                quiet=True,
+            )
+            return digest_file.read_text().strip()
+    finally:
+        _buildah("manifest", "rm", index, progress=progress, quiet=True)

@@ -38,6 +38,11 @@ class BuiltImage:
     architecture: str  # in Greengrass's names (a recipe's Platform.architecture): what the image runs on
 
 
+def tag_for(platform: Platform) -> str:
+    """The engine's name for the image of `platform`: DEFAULT_TAG for this machine's."""
+    return DEFAULT_TAG if platform == this_machine() else f"{DEFAULT_TAG}-{platform.debian}"
+
+
 def download_wheels(wheelhouse: Path, progress: Progress, *platform_options: str) -> None:
     """The pinned wheels into the build context (for another platform with `platform_options`); pins make a wheel
     already there the same bytes, so only the missing ones are fetched."""

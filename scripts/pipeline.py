@@ -7,6 +7,7 @@ Recipes are checked before anything is uploaded.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import docker
 import docker.errors
 
 from scripts import artifacts, components, deployments, image, recipes, registry, rollout, tfoutputs
-from scripts.platforms import BY_GREENGRASS
+from scripts.platforms import BY_GREENGRASS, PLATFORMS
 from scripts.product import Components
 from scripts.progress import Progress
 
@@ -57,27 +58,34 @@ def check_templates(names: Components) -> None:
 
 @dataclass(frozen=True)
 class Published:
-    image: str  # pinned by digest
+    image: str  # the multi-platform index, pinned by digest
     pushed: bool
-    architecture: str  # the image's, in Greengrass's names: the subscriber recipe's platform
+    architectures: tuple[str, ...]  # its platforms, in Greengrass's names: the subscriber recipe's manifests
 
 
 def publish_image(clients: Clients, model: Path, repository_url: str, progress: Progress) -> Published:
-    """The image, pinned by digest; pushed only when its tag (its content) is not in the registry yet."""
-    built = image.build(clients.docker, model, image.DEFAULT_TAG, progress)
-    tag = "img-" + built.image_id.removeprefix("sha256:")[:16]  # content-derived: tags are immutable in ECR
-    registry.login(clients.docker, clients.ecr, repository_url)
+    """One image per device platform (another CPU's built under emulation), pushed as one index and pinned by its
+    digest; pushed only when its tag (its content) is not in the registry yet."""
+    built = [
+        image.build(clients.docker, model, image.tag_for(platform), progress, platform)
+        for platform in PLATFORMS.values()
+    ]
+    architectures = tuple(b.architecture for b in built)
+    content = hashlib.sha256("".join(b.image_id for b in built).encode()).hexdigest()
+    tag = "img-" + content[:16]  # content-derived: tags are immutable in ECR
+    credentials = registry.login(clients.docker, clients.ecr, repository_url)
     try:
         digest = clients.docker.images.get_registry_data(f"{repository_url}:{tag}").id
         progress(f"image {repository_url}:{tag} is already in the registry")
-        return Published(f"{repository_url}@{digest}", False, built.architecture)
+        return Published(f"{repository_url}@{digest}", False, architectures)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
         if exc.status_code not in (401, 403, 404):
             raise registry.PushError(f"cannot query {repository_url}: {exc.explanation or exc}") from exc
-    progress(f"pushing {repository_url}:{tag}")
-    return Published(registry.push(clients.docker, built.tag, repository_url, tag, progress), True, built.architecture)
+    progress(f"pushing {repository_url}:{tag} for {', '.join(PLATFORMS)}")
+    pinned = registry.push_index([b.tag for b in built], repository_url, tag, credentials, progress)
+    return Published(pinned, True, architectures)
 
 
 def deploy(
@@ -112,7 +120,7 @@ def deploy(
             region,
             account,
             options.bump,
-            architectures={published.architecture: {}},
+            architectures={architecture: {} for architecture in published.architectures},
         ),
         components.register(
             clients.gg,

@@ -1,8 +1,9 @@
-"""Push the subscriber image to ECR and pin it by digest.
+"""Push the subscriber's images to ECR as one multi-platform index, pinned by the index's digest.
 
 Login uses ECR's GetAuthorizationToken (`AWS:<password>`, base64) against the registry host of the repository
-URL, as `aws ecr get-login-password | docker login` does. The docker SDK reports push failures only inside the
-streamed progress, so every chunk is checked; the digest comes from the push's own result.
+URL, as `aws ecr get-login-password | docker login` does. Docker 20.10 cannot push a manifest list, so buildah
+(crossbuild.push_index) pushes the engine's per-platform images and the index over them; each core's Docker then
+pulls its own platform's image by the one digest.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from scripts import crossbuild
 from scripts.aws import calling
 from scripts.errors import ToolError
 from scripts.progress import Progress
@@ -26,7 +28,8 @@ def registry_host(repository_url: str) -> str:
     return repository_url.split("/", 1)[0]
 
 
-def login(client: docker.DockerClient, ecr: Any, repository_url: str) -> None:
+def login(client: docker.DockerClient, ecr: Any, repository_url: str) -> tuple[str, str]:
+    """The engine logged in to the repository's registry; returns the credentials (user, password) for buildah."""
     with calling("get an ECR authorization token"):
         data = ecr.get_authorization_token()["authorizationData"][0]
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
@@ -34,26 +37,27 @@ def login(client: docker.DockerClient, ecr: Any, repository_url: str) -> None:
         client.login(username=username, password=password, registry=registry_host(repository_url), reauth=True)
     except docker.errors.APIError as exc:
         raise PushError(f"docker login to {registry_host(repository_url)} failed: {exc.explanation or exc}") from exc
+    return username, password
 
 
-def push(client: docker.DockerClient, local_image: str, repository_url: str, tag: str, progress: Progress) -> str:
-    """Push `local_image` as `repository_url:tag`; returns the pinned reference `repository_url@sha256:...`."""
-    client.images.get(local_image).tag(repository_url, tag)
-    digest = None
-    reported: set[tuple[str, str]] = set()
+def push_index(
+    images: list[str], repository_url: str, tag: str, credentials: tuple[str, str], progress: Progress
+) -> str:
+    """The engine's `images` (one per platform) pushed as the index `repository_url:tag`; returns the pinned
+    reference `repository_url@sha256:...` of the index. Plain HTTP only for a registry on loopback (the local
+    stand-in for ECR)."""
+    host = registry_host(repository_url).rsplit(":", 1)[0]
     try:
-        for chunk in client.api.push(repository_url, tag=tag, stream=True, decode=True):
-            if "error" in chunk or "errorDetail" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
-                raise PushError(f"push of {repository_url}:{tag} failed: {detail}")
-            layer, status = chunk.get("id", ""), chunk.get("status", "")
-            final = status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")
-            if layer and final and (layer, status) not in reported:
-                reported.add((layer, status))
-                progress(f"  {layer}: {status}")
-            digest = chunk.get("aux", {}).get("Digest", digest)
-    except docker.errors.APIError as exc:
-        raise PushError(f"push of {repository_url}:{tag} failed: {exc.explanation or exc}") from exc
-    if not digest:
-        raise PushError(f"push of {repository_url}:{tag} reported no digest")
+        digest = crossbuild.push_index(
+            [f"docker-daemon:{image}" for image in images],
+            f"{repository_url}:{tag}",
+            credentials,
+            tls_verify=host not in ("127.0.0.1", "localhost", "[::1]"),
+            progress=progress,
+        )
+    except crossbuild.CrossBuildError as exc:
+        raise PushError(f"push of {repository_url}:{tag} failed: {exc}") from exc
+    if not digest.startswith("sha256:"):
+        # buildah 1.28 can exit 0 from a push the registry never took: only a digest proves it arrived.
+        raise PushError(f"push of {repository_url}:{tag} failed: the registry returned no digest for the index")
     return f"{repository_url}@{digest}"

@@ -20,6 +20,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import artifacts, pipeline, product, recipes
+from scripts.platforms import PLATFORMS
 from tests.support.outputs import stack_outputs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -185,7 +186,8 @@ def test_first_run_then_no_change_then_only_the_publisher(
     assert first["changes"] == [f"+ {PUB} 1.0.0", f"+ {SUB} 1.0.0"]
     assert first["devices"][0]["deployment_status"] == "SUCCEEDED"
 
-    sub_recipe = registered("subscriber", SUB, "1.0.0", {"image": first["image"]})
+    every_platform: dict[str, dict[str, str]] = {p.greengrass: {} for p in PLATFORMS.values()}
+    sub_recipe = registered("subscriber", SUB, "1.0.0", {"image": first["image"]}, every_platform)
     per_architecture = {arch: {"artifact_uri": uri} for arch, uri in first["artifacts"].items()}
     pub_recipe = registered("publisher", PUB, "1.0.0", {}, per_architecture)
     expect_unchanged_component(stub, SUB, sub_recipe)

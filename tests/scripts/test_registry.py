@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
+from typing import Any
+
 import boto3
 import docker
 import pytest
@@ -10,6 +14,7 @@ from scripts import aws
 from scripts import registry as reg
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 @pytest.fixture(scope="module")
@@ -23,24 +28,36 @@ def ecr(moto_endpoint: str) -> object:
     )
 
 
-def test_push_pins_the_image_by_the_digest_the_registry_serves(
+def served_manifest(registry: str, repository: str, reference: str) -> dict[str, Any]:
+    """What the registry serves for `reference` to a client that accepts manifest lists (the Registry HTTP API)."""
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{reference}",
+        headers={"Accept": f"{MANIFEST_LIST}, application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        document: dict[str, Any] = json.load(answer)
+    return document
+
+
+def test_push_pins_the_index_by_the_digest_the_registry_serves(
     docker_client: docker.DockerClient, ecr: object, registry: str, reference_image: str
 ) -> None:
     repository = f"{registry}/edgeml/subscriber"
-    reg.login(docker_client, ecr, repository)
-    layers: list[str] = []
-    pinned = reg.push(docker_client, reference_image, repository, "v1", layers.append)
+    credentials = reg.login(docker_client, ecr, repository)
+    pinned = reg.push_index([reference_image], repository, "v1", credentials, lambda message: None)
     assert pinned.startswith(f"{repository}@sha256:")
-    assert layers, "push progress is reported per layer"
-    pulled = docker_client.images.pull(pinned)
-    assert pinned in pulled.attrs["RepoDigests"]
-    again = reg.push(docker_client, reference_image, repository, "v1-again", lambda message: None)
-    assert again == pinned  # the same image has the same digest, whatever its tag
+    index = served_manifest(registry, "edgeml/subscriber", pinned.split("@", 1)[1])
+    assert index["mediaType"] == MANIFEST_LIST
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64"]
+    pulled = docker_client.images.pull(pinned)  # a Docker engine resolves the index to its own platform
+    assert pulled.attrs["Architecture"] == "amd64"
+    again = reg.push_index([reference_image], repository, "v1-again", credentials, lambda message: None)
+    assert again == pinned  # the same images make the same index, whatever its tag
 
 
-def test_a_failed_push_is_an_error_not_silence(docker_client: docker.DockerClient, reference_image: str) -> None:
+def test_a_failed_push_is_an_error_not_silence(reference_image: str) -> None:
     with pytest.raises(reg.PushError, match=r"push of 127\.0\.0\.1:1/edgeml/subscriber:v1 failed"):
-        reg.push(docker_client, reference_image, "127.0.0.1:1/edgeml/subscriber", "v1", lambda message: None)
+        reg.push_index([reference_image], "127.0.0.1:1/edgeml/subscriber", "v1", ("AWS", "x"), lambda message: None)
 
 
 def test_aws_errors_become_one_clear_message() -> None:

@@ -12,6 +12,7 @@ import docker
 import pytest
 
 from scripts import crossbuild, image
+from scripts import registry as registry_module
 from scripts.platforms import PLATFORMS, this_machine
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -53,3 +54,19 @@ def test_the_arm64_image_reproduces_the_reference_under_emulation(
         container.remove(force=True)
     assert machine == "aarch64"  # really the arm64 binaries, emulated
     assert json.loads(result) == {"statusCode": 200, "body": [6.573914, 4.869721]}
+
+
+def test_one_index_serves_both_platforms(
+    docker_client: docker.DockerClient, arm64_image: str, reference_image: str, registry: str
+) -> None:
+    """The amd64 and arm64 images pushed as one index, pinned by one digest: a Docker engine pulls its own
+    platform's image by it, and the arm64 one when asked for linux/arm64, as an arm64 core's engine does."""
+    repository = f"{registry}/edgeml/multi"
+    pinned = registry_module.push_index(
+        [reference_image, arm64_image], repository, "both", ("AWS", "local"), progress=lambda message: None
+    )
+    for platform, architecture in (("linux/arm64", "arm64"), (None, "amd64")):
+        pulled = docker_client.images.pull(pinned, platform=platform)
+        assert pulled.attrs["Architecture"] == architecture
+        # The engine keeps one image per pinned reference: untag it (the built images keep their own tags).
+        docker_client.images.remove(pinned)
