@@ -1,13 +1,15 @@
 """The model file, checked the way the device will use it before any image is built or pushed.
 
 The check runs the subscriber's own scoring command (`python -m subscriber.inference`, the checkout's code) on the
-records the publisher sends: a file XGBoost cannot load, a model without feature names, or one that needs a
-feature the publisher's records lack stops the run here, not as a rolled-back deployment on every device.
+records the publisher sends: a file XGBoost cannot load, a model without feature names, one that needs a feature
+the publisher's records lack, or one whose predictions are not finite stops the run here, not as a rolled-back
+deployment on every device.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -51,6 +53,9 @@ def check(model: Path) -> list[object]:
         result = None  # the command failed before scoring: its reason is on stderr
     if isinstance(result, dict) and done.returncode == 0:
         predictions: list[object] = result["body"]
+        values = [v for p in predictions for v in (p if isinstance(p, list) else [p])]
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+            raise ModelFileError(f"model file {model} predicts non-finite values for the publisher's records: {values}")
         return predictions
     if isinstance(result, dict) and done.returncode == 1:
         raise ModelFileError(

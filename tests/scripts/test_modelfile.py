@@ -24,6 +24,17 @@ def renamed_feature(seed: Path, folder: Path) -> Path:
     return path
 
 
+def nan_leaves(seed: Path, folder: Path) -> Path:
+    """The reference model with NaN in its first tree: it loads, and predicts NaN."""
+    document = json.loads((seed / "xgboost_wine_quality.json").read_text())
+    tree = document["learner"]["gradient_booster"]["model"]["trees"][0]
+    tree["base_weights"] = [float("nan")] * len(tree["base_weights"])
+    tree["split_conditions"] = [float("nan")] * len(tree["split_conditions"])
+    path = folder / "nan.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
 @pytest.mark.parametrize(
     ("make_model", "reason"),
     [
@@ -31,8 +42,9 @@ def renamed_feature(seed: Path, folder: Path) -> Path:
         (lambda seed, folder: (folder / "model.pkl").write_bytes(b"x") and folder / "model.pkl", "must be XGBoost"),
         (lambda seed, folder: (folder / "empty.json").write_text("{}") and folder / "empty.json", "cannot be loaded"),
         (renamed_feature, "has no feature 'grape variety'"),
+        (nan_leaves, "predicts non-finite values"),
     ],
-    ids=["missing", "not-an-xgboost-format", "unloadable", "feature-the-publisher-lacks"],
+    ids=["missing", "not-an-xgboost-format", "unloadable", "feature-the-publisher-lacks", "non-finite"],
 )
 def test_a_model_the_device_could_not_use_is_refused_with_its_reason(
     seed: Path, tmp_path: Path, make_model: Any, reason: str
