@@ -63,6 +63,7 @@ from werkzeug.serving import make_server
 
 from localcloud.net import free_port
 from localcloud.registry import RegistryApi
+from localcloud.sigv4 import AUTHORIZATION
 
 _TAGS: dict[str, dict[str, str]] = {}
 _LOCK = threading.Lock()
@@ -265,9 +266,9 @@ class _QueryError(_RESTError):
 
 
 def request_service(headers: Any) -> str:
-    """The service a SigV4 request is signed for (its credential scope), `""` if unsigned."""
-    scope = str(headers.get("Authorization", "")).partition("Credential=")[2].split(",")[0].split("/")
-    return scope[3] if len(scope) > 3 else ""
+    """The service a SigV4 request is signed for (its credential scope), `""` if it is not signed that way."""
+    signed = AUTHORIZATION.match(str(headers.get("Authorization", "")))
+    return signed["service"] if signed else ""
 
 
 @functools.cache

@@ -121,7 +121,8 @@ class Core:
             raise ConfigurationNotValid(str(exc)) from None
         wanted = {r.name for r in order}
         removed = [name for name in self.order if name not in wanted]
-        if (fresh or reconfigured or removed) and request.policy.notify:
+        notify = bool(fresh or reconfigured or removed) and request.policy.notify
+        if notify:
             await self.services.updates.before_update(request.deployment_id, request.policy.timeout)
         restarted = [r for r in reconfigured if self._lifecycle_changes(r, configurations[r.name])]
         for name in reversed(self.order):
@@ -139,7 +140,7 @@ class Core:
             task.add_done_callback(self._starting.discard)
         self._write_status()
         self._write_effective_config()
-        if (fresh or reconfigured or removed) and request.policy.notify:
+        if notify:
             self.services.updates.after_update(request.deployment_id)
 
     def _proposed(self, recipe: Recipe, update: dict[str, Any]) -> dict[str, Any]:
@@ -147,31 +148,34 @@ class Core:
         tree = merged(recipe.default_configuration, update.get("MERGE"), update.get("RESET"), previous)
         return self._interpolated(recipe, tree) if self.interpolate_configuration else tree
 
-    def _interpolated(self, recipe: Recipe, value: Any) -> Any:
+    def _interpolated(self, recipe: Recipe, tree: dict[str, Any]) -> dict[str, Any]:
         """interpolateComponentConfiguration: recipe variables in configuration values are expanded
         ({configuration:...} stays as written: a configuration does not refer to itself)."""
-        if isinstance(value, dict):
-            return {key: self._interpolated(recipe, item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self._interpolated(recipe, item) for item in value]
-        if isinstance(value, str):
-            paths = Paths(self.root, recipe.name, recipe.version)
-            others = {name: Paths(self.root, name, r.version) for name, r in self.recipes.items()}
-            return interpolate(value, paths, {}, self.thing_name, others)
-        return value
+        expand = self._expander(recipe, {})
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {key: walk(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [walk(item) for item in value]
+            return expand(value) if isinstance(value, str) else value
+
+        expanded: dict[str, Any] = walk(tree)
+        return expanded
 
     def _lifecycle_changes(self, recipe: Recipe, configuration: dict[str, Any]) -> bool:
         running = self.components.get(recipe.name)
         return running is None or self._lifecycle(recipe, configuration) != (running.steps, running.env)
 
-    def _lifecycle(self, recipe: Recipe, configuration: dict[str, Any]) -> tuple[dict[str, Step], dict[str, str]]:
-        """The recipe's steps and environment with its variables interpolated."""
+    def _expander(self, recipe: Recipe, configuration: dict[str, Any]) -> Callable[[str], str]:
+        """Recipe variables expanded for `recipe` on this core, `{configuration:...}` from `configuration`."""
         paths = Paths(self.root, recipe.name, recipe.version)
         others = {name: Paths(self.root, name, r.version) for name, r in self.recipes.items()}
+        return lambda text: interpolate(text, paths, configuration, self.thing_name, others)
 
-        def expand(text: str) -> str:
-            return interpolate(text, paths, configuration, self.thing_name, others)
-
+    def _lifecycle(self, recipe: Recipe, configuration: dict[str, Any]) -> tuple[dict[str, Step], dict[str, str]]:
+        """The recipe's steps and environment with its variables interpolated."""
+        expand = self._expander(recipe, configuration)
         steps = {
             name: dataclasses.replace(
                 step,

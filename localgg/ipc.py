@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -180,6 +181,15 @@ def _request(payload: bytes) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise Unmodeled("request is not a JSON object")
     return request
+
+
+@contextlib.contextmanager
+def _as_ipc_error() -> Iterator[None]:
+    """A deployment's refusal (updates.NoticeError) as the modeled IPC error it names."""
+    try:
+        yield
+    except NoticeError as exc:
+        raise IpcError(exc.shape, str(exc)) from None
 
 
 def _key_path(value: Any) -> list[str]:
@@ -446,10 +456,8 @@ class IpcServices:
         return None
 
     def _defer_component_update(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
-        try:
+        with _as_ipc_error():
             self.updates.defer(peer.component, request.get("deploymentId"), request.get("recheckAfterMs"))
-        except NoticeError as exc:
-            raise IpcError(exc.shape, str(exc)) from None
         return None
 
     def _subscribe_to_validate_configuration_updates(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
@@ -458,8 +466,6 @@ class IpcServices:
         return None
 
     def _send_configuration_validity_report(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
-        try:
+        with _as_ipc_error():
             self.updates.report(peer.component, request.get("configurationValidityReport"))
-        except NoticeError as exc:
-            raise IpcError(exc.shape, str(exc)) from None
         return None

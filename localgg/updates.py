@@ -101,13 +101,15 @@ class UpdateNotices:
             waiting.set_result(max(0, int(recheck_after_ms or 0)))
 
     def subscribe_to_validation(self, listener: Listener, stream_id: int) -> Callable[[], None]:
-        stream = self._validators.setdefault(listener.component, _Stream(listener, stream_id))
+        if listener.component in self._validators:
+            return lambda: None  # the first subscription stays the component's validator
+        stream = self._validators[listener.component] = _Stream(listener, stream_id)
 
         def cancel() -> None:
             if self._validators.get(listener.component) is stream:
                 del self._validators[listener.component]
 
-        return cancel if stream.stream_id == stream_id and stream.listener is listener else lambda: None
+        return cancel
 
     def report(self, component: str, report: Any) -> None:
         waiting = self._reports.pop(component, None)

@@ -30,11 +30,15 @@ class CrossBuildError(ToolError):
     """The foreign-architecture build could not run; the message carries the tool's own words."""
 
 
-def _buildah(*args: str, progress: Progress, quiet: bool = False) -> str:
+def _run_buildah(*args: str, progress: Progress) -> subprocess.CompletedProcess[str]:
     command = [machine.command("buildah", progress), "--storage-driver", "vfs", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def _buildah(*args: str, progress: Progress, quiet: bool = False) -> str:
     if not quiet:
         progress(f"$ buildah {' '.join(args)}")
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = _run_buildah(*args, progress=progress)
     if done.returncode != 0:
         raise CrossBuildError(f"buildah {args[0]} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-2500:]}")
     return done.stdout.strip()
@@ -71,8 +75,7 @@ def ensure_emulation(platform: Platform, progress: Progress) -> None:
 def ensure_base_image(platform: Platform, progress: Progress) -> str:
     """buildah's name of a Python 3.11 base image for `platform`, built from Debian packages once per machine."""
     name = BASE_IMAGE.format(debian=platform.debian)
-    probe = [machine.command("buildah", progress), "--storage-driver", "vfs", "inspect", "--type", "image", name]
-    if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+    if _run_buildah("inspect", "--type", "image", name, progress=progress).returncode == 0:
         return name
     ensure_emulation(platform, progress)
     progress(f"building {name} from Debian packages (once per machine, a few minutes under emulation)")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import docker
 
-from recipeformat.platform import this_device
 from scripts import artifacts, image, recipes
 from scripts.errors import ToolError
+from scripts.platforms import this_machine
 from scripts.product import CONTAINER, PUBLISHER, REPO, SUBSCRIBER, follow_predictions
 from scripts.progress import Progress
 
@@ -44,7 +44,7 @@ def stage(workdir: Path, image_tag: str, interval: float) -> list[str]:
     for folder in (recipe_dir, artifact_dir):
         folder.mkdir(parents=True, exist_ok=True)
     # localgg runs here: this machine's architecture only.
-    zip_path = artifacts.build_publisher_zip(artifact_dir / PUBLISHER / VERSION, this_device()["architecture"])
+    zip_path = artifacts.build_publisher_zip(artifact_dir / PUBLISHER / VERSION, this_machine().greengrass)
     rendered = {
         PUBLISHER: recipes.render_component(
             "publisher",

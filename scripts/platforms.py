@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import platform as host
 from dataclasses import dataclass
+
+from recipeformat.platform import this_device
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,11 @@ BY_GREENGRASS = {p.greengrass: p for p in PLATFORMS.values()}
 
 
 def this_machine() -> Platform:
-    machine = host.machine().lower()
-    for candidate in PLATFORMS.values():
-        if machine in (candidate.qemu, candidate.debian, candidate.greengrass):
-            return candidate
-    raise ValueError(f"this machine's CPU ({machine}) is none of {', '.join(PLATFORMS)}")
+    """This machine's platform, read as a core on it reads its own (recipeformat.platform.this_device)."""
+    architecture = this_device()["architecture"]
+    if architecture not in BY_GREENGRASS:
+        raise ValueError(f"this machine's CPU ({architecture}) is none of {', '.join(PLATFORMS)}")
+    return BY_GREENGRASS[architecture]
 
 
 def named(docker_platform: str) -> Platform:

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from recipeformat.document import STEPS, RecipeError, normalize
-from recipeformat.platform import this_device
 from recipeformat.validation import problems as service_problems
+from scripts.platforms import this_machine
 from scripts.product import REPO
 
 __all__ = ["RecipeError", "check", "problems", "render", "render_component", "to_json"]
@@ -52,7 +52,7 @@ def render_component(
     set): the recipe has each rendering's manifests, in the order given. Without `architectures`, for this build
     machine's architecture only (what an image built here runs on)."""
     if architectures is None:
-        architectures = {this_device()["architecture"]: {}}
+        architectures = {this_machine().greengrass: {}}
     if not architectures:
         raise RecipeError(f"the {kind} recipe needs at least one architecture")
     text = TEMPLATES[kind].read_text()
