@@ -22,6 +22,9 @@ MODEL_PATH ?= $(TRAINED_MODEL)
 IMAGE ?= edgeml/subscriber:local
 DEMO_MESSAGES ?= 5
 TARGET ?= local
+# The local cloud's core devices by CPU (e.g. amd64,arm64: another CPU's device is emulated); read when it starts.
+LOCAL_DEVICES ?=
+LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES))
 CHECKOV_STAMP := .venv-checkov/.installed
 # The local cloud needs the machine packages (engine, registry, ...); a real account needs only what `engine` gets.
 LOCAL_MACHINE := $(if $(filter local,$(TARGET)),machine)
@@ -66,13 +69,13 @@ demo: $(VENV_STAMP) machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber 
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
 plan: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
-	$(PY) -m scripts plan --target $(TARGET)
+	$(PY) -m scripts plan --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
 apply: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
-	$(PY) -m scripts apply --target $(TARGET)
+	$(PY) -m scripts apply --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
-deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1)
-	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run)
+deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1, LOCAL_DEVICES=amd64,arm64)
+	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run) $(LOCAL_DEVICES_ARG)
 
 status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 	$(PY) -m scripts status --target $(TARGET)

@@ -1,5 +1,7 @@
 """`python -m localcloud stack ...`: the local cloud with a localgg core as its core device, in the foreground
 until SIGINT or SIGTERM (see localcloud.stack). `make deploy` starts it in the background for you.
+`python -m localcloud device ...`: one core device joining a running local cloud (what an emulated device runs in
+its container; it loads nothing of the cloud side).
 
 Exit codes: 0 stopped by a signal (everything it started is stopped), 1 it could not start (nothing was left
 running), 2 bad command line.
@@ -11,12 +13,14 @@ import argparse
 import asyncio
 import logging
 import shlex
+import signal
 import sys
 from pathlib import Path
 
-from localcloud import info, stack
-from localcloud.broker import BrokerUnavailable
-from localcloud.registry import RegistryUnavailable
+from localcloud import coredevice, info
+from localcloud.coredevice import DeviceSpec
+from localcloud.device import Connection
+from localcloud.emulated import Emulated, EmulationUnavailable
 from localgg.core import CoreError
 from localgg.mqtt import BridgeError
 
@@ -47,7 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="the role alias the device gets its AWS credentials through",
     )
     run.add_argument("--region", default="eu-west-1", help="the local cloud's Region")
+    run.add_argument(
+        "--emulated-device",
+        action="append",
+        default=[],
+        metavar="PLATFORM=IMAGE",
+        type=_emulated,
+        help="also run a core device of another CPU (e.g. linux/arm64=IMAGE), named THING_NAME-<arch>, in a "
+        "container of IMAGE (its Python userland and Docker CLI) with an engine of its own; repeatable",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    device = sub.add_parser(
+        "device",
+        help="run one core device that joins a running local cloud, until SIGINT/SIGTERM",
+        description="A localgg core and the agent that takes its deployments from the cloud's endpoints. Its "
+        "identity comes from LOCALCLOUD_DEVICE_KEY_ID and LOCALCLOUD_DEVICE_SECRET; it logs to ROOT/device.log.",
+    )
+    device.add_argument("--root", type=Path, required=True, help="the device's folder (its core, its downloads)")
+    device.add_argument("--thing-name", required=True)
+    device.add_argument("--region", required=True)
+    device.add_argument("--greengrass", required=True, help="the Greengrass and IoT jobs data plane endpoint")
+    device.add_argument("--credentials", required=True, help="the IoT credentials provider endpoint")
+    device.add_argument("--aws", required=True, help="the S3 and ECR endpoint")
+    device.add_argument("--role-alias", required=True)
+    device.add_argument("--mqtt", required=True, type=_host_port, metavar="HOST:PORT", help="IoT Core's broker")
+    device.add_argument("--poll-interval", type=float, default=1.0)
     env = sub.add_parser(
         "env",
         help="print the shell exports that point the AWS CLI, GDK or boto3 at a running stack",
@@ -56,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     env.add_argument("--root", type=Path, default=Path("build/local"), help="the stack's folder (default build/local)")
     return parser
+
+
+def _emulated(text: str) -> Emulated:
+    platform, separator, image = text.partition("=")
+    if not separator or not platform.startswith("linux/") or not image:
+        raise argparse.ArgumentTypeError(f"expected PLATFORM=IMAGE (e.g. linux/arm64=name:tag), not {text!r}")
+    return Emulated(platform, image)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
 
 
 def _env(root: Path) -> int:
@@ -73,13 +115,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "env":
         return _env(args.root)
     args.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if args.command == "device":  # its stderr is a container's: the log is kept beside its core
+        handlers.append(logging.FileHandler(args.root / "device.log"))
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
     )
+    if args.command == "device":
+        return _device(args)
+    # The cloud side (moto among it) is loaded only here: a device never needs it.
+    from localcloud import stack
+    from localcloud.broker import BrokerUnavailable
+    from localcloud.registry import RegistryUnavailable
+
     try:
-        return asyncio.run(stack.run(args.root, args.thing_name, args.thing_group, args.role_alias, args.region))
-    except (CoreError, RegistryUnavailable, BrokerUnavailable, BridgeError) as exc:
+        return asyncio.run(
+            stack.run(
+                args.root,
+                args.thing_name,
+                args.thing_group,
+                args.role_alias,
+                args.region,
+                tuple(args.emulated_device),
+            )
+        )
+    except (CoreError, RegistryUnavailable, BrokerUnavailable, BridgeError, EmulationUnavailable) as exc:
         log.error("%s", exc)
         return 1
+
+
+def _device(args: argparse.Namespace) -> int:
+    try:
+        identity = coredevice.identity_from_environment()
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    connection = Connection(args.greengrass, args.credentials, args.aws, args.role_alias, args.region, identity)
+    spec = DeviceSpec(args.root.resolve(), args.thing_name, connection, args.mqtt)
+    try:
+        return asyncio.run(_run_device(spec, args.poll_interval))
+    except (CoreError, BridgeError) as exc:
+        log.error("%s", exc)
+        return 1
+
+
+async def _run_device(spec: DeviceSpec, poll_interval: float) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with coredevice.running(spec, poll_interval) as polling:
+        await asyncio.wait([asyncio.create_task(stop.wait()), polling], return_when=asyncio.FIRST_COMPLETED)
+        if polling.done():
+            polling.result()  # it died: say why
+    return 0

@@ -17,6 +17,13 @@ COMMAND = ("-m", "localcloud", "stack")
 
 
 @dataclass(frozen=True)
+class Device:
+    core: str  # its core's folder (component logs under logs/)
+    platform: str  # OCI, e.g. linux/arm64
+    engine: str  # its Docker engine's URL, where its components' containers run
+
+
+@dataclass(frozen=True)
 class StackInfo:
     """Where each part of a running stack is: the contract between the stack and the tools that use it."""
 
@@ -26,9 +33,9 @@ class StackInfo:
     registry: str
     region: str
     account: str
-    thing: str
+    thing: str  # the stack's own core device
     thing_group: str
-    core_root: str
+    devices: dict[str, Device]  # every core device by thing name, the stack's own first
     mqtt: str  # host:port of the broker standing in for IoT Core
     # The owner's keys: every request to the stack must be signed with them (moto enforces IAM, the Greengrass
     # endpoint checks SigV4), so only who can read this file (mode 0600) can drive the stack.
@@ -57,12 +64,17 @@ class StackInfo:
     @classmethod
     def load(cls, root: Path) -> StackInfo | None:
         try:
-            return cls(**json.loads((root / STATE_FILE).read_text()))
-        except (OSError, ValueError, TypeError):
+            saved = json.loads((root / STATE_FILE).read_text())
+            return cls(**{**saved, "devices": {thing: Device(**d) for thing, d in saved["devices"].items()}})
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
 
-    def component_log(self, component: str) -> Path:
-        return Path(self.core_root) / "logs" / f"{component}.log"
+    def component_log(self, component: str, thing: str | None = None) -> Path:
+        """A component's log on one device (the stack's own by default)."""
+        return Path(self.devices[thing or self.thing].core) / "logs" / f"{component}.log"
+
+    def component_logs(self, component: str) -> dict[str, Path]:
+        return {thing: self.component_log(component, thing) for thing in self.devices}
 
 
 def exited(pid: int) -> bool:

@@ -8,7 +8,9 @@
 - a localgg core as the core device `thing`, provisioned as the installer does with `--provision true
   --thing-group-name --tes-role-alias-name`: the thing is created in IoT and joins the group once the group
   exists (Terraform creates it after the stack starts). From then on it talks to the cloud only through the
-  AWS APIs (localcloud.device), and the cloud learns about it only from them.
+  AWS APIs (localcloud.device), and the cloud learns about it only from them,
+- for each emulated device asked for, a core of that CPU in a container of its own image, with an engine of its
+  own (localcloud.emulated), provisioned the same way as `<thing>-<architecture>`: a mixed fleet in one group.
 
 Everything lives in memory and under `root`; `root/stack.json` appears once every part answers and says where
 each one is. SIGTERM stops the components (containers included), the servers and the registry, then removes it.
@@ -33,15 +35,17 @@ import boto3
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import broker, credentials, moto_aws, registry
+from localcloud import broker, coredevice, credentials, moto_aws, registry
+from localcloud.coredevice import DeviceSpec
 from localcloud.credentials import CredentialsProvider
-from localcloud.device import Connection, DeviceAgent
+from localcloud.device import Connection
+from localcloud.emulated import Emulated, emulated_device
 from localcloud.greengrassv2 import ControlPlane
-from localcloud.info import STATE_FILE, StackInfo
+from localcloud.info import STATE_FILE, Device, StackInfo
 from localcloud.server import serve
 from localcloud.sigv4 import Guard
-from localgg.core import Core
 from localgg.mqtt import MqttBridge
+from recipeformat.platform import oci_platform, this_device
 
 log = logging.getLogger("localcloud.stack")
 ACCOUNT = "123456789012"  # moto's account
@@ -103,14 +107,15 @@ def readable(s3: Any) -> Callable[[str], bool]:
     return exists
 
 
-async def _installer(provisioning: Provisioning, interval: float) -> None:
+async def _installer(devices: list[Provisioning], interval: float) -> None:
     """Provisioning, retried until the group exists and again whenever it is recreated (a destroy and apply)."""
     loop = asyncio.get_running_loop()
     while True:
-        try:
-            await loop.run_in_executor(None, provisioning.ensure)
-        except ClientError as exc:
-            log.warning("provisioning %s: %s", provisioning.thing, exc)
+        for provisioning in devices:
+            try:
+                await loop.run_in_executor(None, provisioning.ensure)
+            except ClientError as exc:
+                log.warning("provisioning %s: %s", provisioning.thing, exc)
         await asyncio.sleep(interval)
 
 
@@ -130,53 +135,64 @@ def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], N
     return receive
 
 
-async def run(root: Path, thing: str, group: str, role_alias: str, region: str, poll_interval: float = 1.0) -> int:
+async def run(
+    root: Path,
+    thing: str,
+    group: str,
+    role_alias: str,
+    region: str,
+    emulated: tuple[Emulated, ...] = (),
+    poll_interval: float = 1.0,
+) -> int:
     root = root.resolve()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
         registry_process, registry_host = registry.start(root / "registry")
         parts.callback(_terminate, registry_process)
-        broker_process, (mqtt_host, mqtt_port) = broker.start(root / "mqtt")
+        broker_process, mqtt = broker.start(root / "mqtt")
         parts.callback(_terminate, broker_process)
         moto, aws_url = moto_aws.start(registry=registry_host, enforce_iam=True)
         parts.callback(moto.stop)
         owner = moto_aws.owner(ACCOUNT)
-        device_key = (f"DEVICE{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30))
+        # Each device signs with a key of its own, standing in for its certificate.
+        things = [thing, *(f"{thing}-{device.architecture}" for device in emulated)]
+        keys = {name: (f"DEVICE{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)) for name in things}
         session = boto3.Session(region_name=region, aws_access_key_id=owner[0], aws_secret_access_key=owner[1])
         iot, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "s3"))
         plane = ControlPlane(region, ACCOUNT, membership(iot), readable(s3))
         gg_server, gg_url = serve(
             plane,
             CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, credentials.SERVICE)),
-            guard=Guard({owner[0]: owner[1], device_key[0]: device_key[1]}),
+            guard=Guard({owner[0]: owner[1], **dict(keys.values())}),
         )
         parts.callback(gg_server.shutdown)
-        listener = MqttBridge(mqtt_host, mqtt_port, "localcloud-fleet-status", loop)
+        listener = MqttBridge(*mqtt, "localcloud-fleet-status", loop)
         listener.connect()
         parts.callback(listener.close)
         listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
-        device_mqtt = MqttBridge(mqtt_host, mqtt_port, thing, loop)  # a core connects with its thing name
-        device_mqtt.connect()
-        parts.callback(device_mqtt.close)
-        docker_client = docker.from_env(timeout=120)
-        core = Core(root / "core", thing, region, iot_core=device_mqtt)
-        await core.start()
-        parts.push_async_callback(core.stop)
-        agent = DeviceAgent(
-            core,
-            Connection(gg_url, gg_url, aws_url, role_alias, region, device_key),
-            device_mqtt.publish,
-            lambda host, user, password: docker_client.login(user, password, registry=host, reauth=True),
-            root / "device",
-        )
+
+        def spec(name: str, folder: Path) -> DeviceSpec:
+            connection = Connection(gg_url, gg_url, aws_url, role_alias, region, keys[name])
+            return DeviceSpec(folder, name, connection, mqtt)
+
+        native = await parts.enter_async_context(coredevice.running(spec(thing, root), poll_interval))
+        own_engine = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        devices = {thing: Device(str(root / "core"), oci_platform(this_device()) or "", own_engine)}
+        machine_engine = docker.from_env(timeout=120)
+        for index, (name, device) in enumerate(zip(things[1:], emulated, strict=True)):
+            folder = root / "devices" / name
+            engine = await loop.run_in_executor(
+                None,
+                parts.enter_context,
+                emulated_device(machine_engine, spec(name, folder), device, index, poll_interval),
+            )
+            devices[name] = Device(str(folder / "core"), device.platform, engine)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        installer = asyncio.create_task(_installer(Provisioning(iot, thing, group), poll_interval))
+        installer = asyncio.create_task(_installer([Provisioning(iot, name, group) for name in things], poll_interval))
         parts.callback(installer.cancel)
-        polling = asyncio.create_task(agent.run(poll_interval))
-        parts.callback(polling.cancel)
         info = StackInfo(
             os.getpid(),
             aws_url,
@@ -186,17 +202,17 @@ async def run(root: Path, thing: str, group: str, role_alias: str, region: str, 
             ACCOUNT,
             thing,
             group,
-            str(core.root),
-            f"{mqtt_host}:{mqtt_port}",
+            devices,
+            f"{mqtt[0]}:{mqtt[1]}",
             *owner,
         )
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)
         log.info("local cloud ready: %s", json.dumps(asdict(info)))
-        tasks = [asyncio.create_task(stop.wait()), polling, installer]
+        tasks = [asyncio.create_task(stop.wait()), native, installer]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping the local cloud")
-        for task in (polling, installer):
+        for task in (native, installer):
             if task.done():
                 task.result()  # a loop died: say why (the parts still stop)
     log.info("stopped")

@@ -27,6 +27,7 @@ from localgg.lifecycle import Component, State
 from localgg.recipe import Paths, Recipe, Step, interpolate
 from localgg.server import IpcServer, Tokens
 from localgg.updates import ConfigurationRejected
+from recipeformat.platform import oci_platform, this_device
 
 log = logging.getLogger("localgg.core")
 GGC_VERSION = "2.14.0"
@@ -39,7 +40,9 @@ class CoreError(RuntimeError):
 
 
 def check_docker_image(image: str) -> None:
-    """What the Docker application manager does: the image is there, or it is pulled."""
+    """What the Docker application manager does: the image is there, or it is pulled. A device's engine pulls its
+    own CPU's variant of a multi-platform image; the engine here may serve a core of another CPU (an emulated
+    device), so the pull names the core's platform."""
     import docker
     import docker.errors
 
@@ -54,7 +57,7 @@ def check_docker_image(image: str) -> None:
     except docker.errors.ImageNotFound:
         pass
     try:
-        client.images.pull(image)
+        client.images.pull(image, platform=oci_platform(this_device()))
     except docker.errors.APIError as exc:
         raise DeploymentError(
             f"docker image {image} is neither present nor pullable: {exc.explanation or exc}"

@@ -21,6 +21,9 @@ LIFECYCLE_KEYS = frozenset(LIFECYCLE) | frozenset(STEP)
 # The nucleus's architecture names for what the kernel reports (PlatformResolver.getArchInfo).
 _ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "i386": "x86", "i686": "x86", "x86": "x86", "aarch64": "aarch64"}
 WILDCARD_FIELDS = ("os", "architecture")
+# The OCI platform a Docker engine on such a device pulls and runs by default: what its `docker pull` selects
+# from a multi-platform index.
+_OCI_ARCHITECTURES = {"amd64": "amd64", "aarch64": "arm64", "arm": "arm/v7", "x86": "386"}
 
 
 def architecture_of(machine: str) -> str:
@@ -33,6 +36,12 @@ def architecture_of(machine: str) -> str:
 def this_device() -> dict[str, str]:
     """The platform a core on this machine reports: `os` and `architecture` in the nucleus's names."""
     return {"os": "linux", "architecture": architecture_of(host.machine())}
+
+
+def oci_platform(platform: Mapping[str, str]) -> str | None:
+    """`linux/arm64` and the like for a device platform; None for a CPU no image index names."""
+    architecture = _OCI_ARCHITECTURES.get(platform.get("architecture", ""))
+    return f"{platform.get('os', 'linux')}/{architecture}" if architecture else None
 
 
 def describe(platform: Mapping[str, str]) -> str:

@@ -73,6 +73,12 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
         "aws (the default with --outputs or --terraform-dir): the normal credential chain and the Terraform "
         "state in terraform/",
     )
+    parser.add_argument(
+        "--local-devices",
+        metavar="CPUS",
+        help="local: the local cloud's core devices by CPU, e.g. amd64,arm64 (default: one, this machine's); "
+        "another CPU's device is emulated. Takes effect when the local cloud starts",
+    )
 
 
 def _outputs_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,7 +140,9 @@ def _approval(confirmed: str | None) -> Callable[[str, str], bool]:
 
 
 def _target(args: argparse.Namespace) -> flows.Target:
-    return flows.Target.of(args.target, getattr(args, "outputs", None), getattr(args, "terraform_dir", None))
+    return flows.Target.of(
+        args.target, getattr(args, "outputs", None), getattr(args, "terraform_dir", None), args.local_devices
+    )
 
 
 def _device_table(records: list[dict[str, Any]]) -> Table:

@@ -99,11 +99,21 @@ def _config_options(change: str) -> list[str]:
     return [f"--{instruction.lower()}", value]
 
 
-def build(context: Path, platform: Platform, buildargs: dict[str, str], tag: str, progress: Progress) -> None:
-    """The Dockerfile in `context` built for `platform`, then written into the Docker engine as `tag`."""
+def build(
+    context: Path,
+    platform: Platform,
+    buildargs: dict[str, str],
+    tag: str,
+    progress: Progress,
+    network: str | None = None,
+) -> None:
+    """The Dockerfile in `context` built for `platform`, then written into the Docker engine as `tag`. `network`:
+    the RUN steps' (`host` for one that fetches Debian packages; none is needed otherwise)."""
     ensure_emulation(platform, progress)
     local = f"localhost/{tag}"
     arguments = [option for key, value in buildargs.items() for option in ("--build-arg", f"{key}={value}")]
+    if network:
+        arguments += ["--network", network]
     _buildah(
         "build", "--platform", platform.docker, "--layers", *arguments, "-t", local, str(context), progress=progress
     )

@@ -13,7 +13,21 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scripts import aws, demo, engine, image, infra, pipeline, platforms, product, rollout, sandbox, teardown, tfoutputs
+from scripts import (
+    aws,
+    demo,
+    engine,
+    image,
+    infra,
+    localdevices,
+    pipeline,
+    platforms,
+    product,
+    rollout,
+    sandbox,
+    teardown,
+    tfoutputs,
+)
 from scripts.progress import Progress
 
 Result = dict[str, Any]
@@ -30,14 +44,24 @@ class Target:
     name: str = "local"
     outputs_file: Path | None = None
     terraform_dir: Path | None = None
+    local_devices: tuple[platforms.Platform, ...] | None = None  # None: whichever the local cloud runs
 
     @classmethod
-    def of(cls, name: str | None, outputs_file: Path | None = None, terraform_dir: Path | None = None) -> Target:
+    def of(
+        cls,
+        name: str | None,
+        outputs_file: Path | None = None,
+        terraform_dir: Path | None = None,
+        local_devices: str | None = None,
+    ) -> Target:
         explicit = outputs_file or terraform_dir
         chosen = name or ("aws" if explicit else "local")
         if chosen == "local" and explicit:
             raise infra.InfraError("--outputs and --terraform-dir are for AWS; the local cloud has its own state")
-        return cls(chosen, outputs_file, terraform_dir)
+        if chosen == "aws" and local_devices:
+            raise infra.InfraError("--local-devices is for the local cloud; an account's devices are its own")
+        devices = tuple(localdevices.parse(local_devices)) if local_devices else None
+        return cls(chosen, outputs_file, terraform_dir, devices)
 
 
 def _workspace(target: Target, progress: Progress) -> infra.Workspace:
@@ -45,7 +69,7 @@ def _workspace(target: Target, progress: Progress) -> infra.Workspace:
     pointed at it, since boto3 and python-terraform read endpoints and the Terraform data folder there."""
     if target.name == "aws":
         return infra.Workspace("aws", workdir=target.terraform_dir or infra.WORKDIR)
-    space = infra.local_workspace(progress)
+    space = infra.local_workspace(progress, target.local_devices)
     os.environ.update(space.env)
     return space
 
@@ -117,8 +141,8 @@ def deploy(
     """Local: apply, deploy, then a prediction as proof. AWS: deploy with the applied stack's outputs."""
     space = _workspace(target, progress)
     outputs = infra.apply(space, progress) if space.cloud else _outputs(target, space)
-    log = space.cloud.component_log(outputs.components.subscriber) if space.cloud else None
-    started_at = _size(log)
+    logs = space.cloud.component_logs(outputs.components.subscriber) if space.cloud else {}
+    started_at = {thing: _size(log) for thing, log in logs.items()}
     session = aws.session(outputs.region)
     clients = pipeline.Clients(
         aws.client(session, "greengrassv2"),
@@ -134,11 +158,15 @@ def deploy(
         on_rollout,
         product.REPO / "build" / "deploy",
     )
-    if log is not None and not options.dry_run:
+    if logs and not options.dry_run:
         # With nothing deployed, any prediction since this command started proves the devices still predict; after a
         # deployment, only one made since it settled does.
-        since = started_at if result["deployment"] is None else _size(log)
-        result["predictions"] = _predictions_flowing(log, since, progress)
+        result["predictions"] = {
+            thing: _predictions_flowing(
+                thing, log, started_at[thing] if result["deployment"] is None else _size(log), progress
+            )
+            for thing, log in logs.items()
+        }
     return result
 
 
@@ -146,15 +174,15 @@ def _size(path: Path | None) -> int:
     return path.stat().st_size if path is not None and path.exists() else 0
 
 
-def _predictions_flowing(log: Path, since: int, progress: Progress) -> list[str]:
+def _predictions_flowing(thing: str, log: Path, since: int, progress: Progress) -> list[str]:
     found = product.follow_predictions(log, 1, PREDICTIONS_TIMEOUT, since)
     if not found:
         raise sandbox.LocalCloudError(
-            f"the devices run the deployment, but the subscriber wrote no prediction within "
+            f"{thing} runs the deployment, but its subscriber wrote no prediction within "
             f"{PREDICTIONS_TIMEOUT:.0f}s: see {log}"
         )
     for line in found:
-        progress(f"  prediction: {line}")
+        progress(f"  prediction on {thing}: {line}")
     return found
 
 

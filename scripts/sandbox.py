@@ -18,9 +18,10 @@ from typing import Any
 
 from localcloud import info
 from localcloud.info import STATE_FILE, StackInfo
-from scripts import engine, machine
+from scripts import engine, localdevices, machine
 from scripts.aws import calling
 from scripts.errors import ToolError
+from scripts.platforms import Platform, this_machine
 from scripts.product import REPO
 from scripts.progress import Progress
 
@@ -43,28 +44,47 @@ def _log_tail(root: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> StackInfo:
-    """The running stack, or a new one started in the background (it outlives this command)."""
+def ensure(
+    progress: Progress, root: Path = ROOT, devices: tuple[Platform, ...] | None = None, timeout: float = 60.0
+) -> StackInfo:
+    """The running stack, or a new one started in the background (it outlives this command) with a core device for
+    each of `devices` (default: one, this machine's)."""
     running = find(root)
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
+        running_platforms = sorted(device.platform for device in running.devices.values())
+        if devices is not None and running_platforms != sorted(platform.docker for platform in devices):
+            raise LocalCloudError(
+                f"the local cloud runs core devices for {', '.join(running_platforms)}, not the ones asked for: "
+                "devices are chosen when it starts (`make destroy`, then deploy again)"
+            )
         return running
-    machine.ensure(["docker-registry", "mosquitto"], progress)  # a MissingPackage is a ToolError: one line from the CLI
-    engine.ensure_engine(progress)  # the core device pulls its images through it: on a new machine none runs yet
+    # A MissingPackage is a ToolError: one line from the CLI.
+    machine.ensure(["docker-registry", "mosquitto", *(["iproute2"] if devices and len(devices) > 1 else [])], progress)
+    client = engine.ensure_engine(progress)  # the core devices pull their images through it: none runs on a new machine
+    emulated = [
+        f"--emulated-device={platform.docker}={localdevices.ensure_image(client, platform, progress)}"
+        for platform in devices or ()
+        if platform != this_machine()
+    ]
     if root.exists():
         progress(f"local cloud: not running; clearing {root} (its state went with it)")
         shutil.rmtree(root)
     root.mkdir(mode=0o700, parents=True)
-    progress("local cloud: starting moto, a registry, an MQTT broker, the Greengrass endpoint and a core device")
+    progress(
+        "local cloud: starting moto, a registry, an MQTT broker, the Greengrass endpoint and "
+        + (f"{len(emulated) + 1} core devices ({len(emulated)} emulated)" if emulated else "a core device")
+    )
     with (root / LOG).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, *info.COMMAND, "--root", str(root)],
+            [sys.executable, *info.COMMAND, "--root", str(root), *emulated],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # not killed with the terminal's Ctrl-C or with make
             cwd=REPO,
         )
+    timeout += localdevices.START_TIMEOUT * len(emulated)
     started = time.monotonic()
     while (started_info := StackInfo.load(root)) is None:
         if process.poll() is not None or time.monotonic() > started + timeout:
@@ -79,7 +99,7 @@ def ensure(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> Stac
     return started_info
 
 
-def stop(progress: Progress, root: Path = ROOT, timeout: float = 60.0) -> bool:
+def stop(progress: Progress, root: Path = ROOT, timeout: float = 180.0) -> bool:
     """Stop the stack (its core stops every component first) and delete its folder; False if none was running."""
     running = find(root)
     if running is not None:

@@ -24,8 +24,9 @@ def declared(project: Path) -> list[str]:
         return list(tomllib.load(handle)["project"]["dependencies"])
 
 
-def pip(action: str, requirements: list[str], *options: str) -> None:
-    """`pip download|install` of exactly these binary wheels (`options` say where to, e.g. --dest or --target)."""
+def pip(action: str, requirements: list[str], *options: str, resolve: bool = False) -> None:
+    """`pip download|install` of exactly these binary wheels (`options` say where to, e.g. --dest or --target);
+    with `resolve`, their dependencies too."""
     cmd = [
         sys.executable,
         "-m",
@@ -33,7 +34,7 @@ def pip(action: str, requirements: list[str], *options: str) -> None:
         action,
         "--quiet",
         "--disable-pip-version-check",
-        "--no-deps",
+        *(() if resolve else ("--no-deps",)),
         "--only-binary=:all:",
         *options,
         *requirements,

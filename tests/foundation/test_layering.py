@@ -74,10 +74,13 @@ def test_the_checks_see_a_violation() -> None:
         "import scripts.cli",
         "import sys; sys.argv = ['localgg', 'run', '--help']\n"
         "import runpy\ntry:\n    runpy.run_module('localgg', run_name='__main__')\nexcept SystemExit:\n    pass",
+        # An emulated device has only the device runtime's packages (localcloud/device_image): no moto.
+        "import sys; sys.argv = ['localcloud', 'device', '--help']\n"
+        "import runpy\ntry:\n    runpy.run_module('localcloud', run_name='__main__')\nexcept SystemExit:\n    pass",
     ],
-    ids=["scripts.cli", "localgg run --help"],
+    ids=["scripts.cli", "localgg run --help", "localcloud device --help"],
 )
-def test_moto_is_not_loaded_by_the_tooling_or_the_core(code: str) -> None:
+def test_moto_is_not_loaded_by_the_tooling_the_core_or_a_device(code: str) -> None:
     probe = f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m == 'moto' or m.startswith('moto.')))"
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

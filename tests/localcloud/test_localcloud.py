@@ -10,12 +10,13 @@ import sys
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.info import STATE_FILE, StackInfo
+from localcloud.info import STATE_FILE, Device, StackInfo
 from scripts import engine, sandbox
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,8 @@ def test_a_state_file_naming_another_process_is_not_a_stack(tmp_path: Path) -> N
     assert sandbox.find(tmp_path) is None
     (tmp_path / STATE_FILE).write_text("{not json")
     assert sandbox.find(tmp_path) is None
-    StackInfo(os.getpid(), *["x"] * (len(fields(StackInfo)) - 1)).save(tmp_path)
+    values: dict[str, Any] = {f.name: "x" for f in fields(StackInfo)}
+    StackInfo(**values | {"pid": os.getpid(), "devices": {"x": Device("x", "x", "x")}}).save(tmp_path)
     assert StackInfo.load(tmp_path) is not None
     assert sandbox.find(tmp_path) is None  # a live PID, but this test, not a stack (a reused PID)
 

@@ -27,6 +27,7 @@ import pytest
 from localcloud.info import StackInfo
 from scripts import components, product, sandbox
 from tests.conftest import REPO, Run
+from tests.support import elf
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
@@ -157,7 +158,7 @@ def test_deploy_change_break_and_destroy_as_a_user_does(make: Make, docker_clien
 def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     done = make("deploy")
     assert done.returncode == 0, done.stderr
-    assert f"prediction: {PREDICTION}" in done.stdout
+    assert f"prediction on {make.cloud().thing}: {PREDICTION}" in done.stdout
     # The first screen: Terraform's own output is in a log, summed up in one line per command.
     assert "terraform apply: Apply complete! Resources: " in done.stdout
     assert "Deprecated" not in done.stdout + done.stderr and "Terraform will perform" not in done.stdout
@@ -184,7 +185,7 @@ def no_change_as_json(make: Make) -> None:
         product.PUBLISHER: False,
         product.SUBSCRIBER: False,
     }
-    assert deployed["predictions"] == [PREDICTION]
+    assert deployed["predictions"] == {make.cloud().thing: [PREDICTION]}
     status = scripts_json(make, "status")
     assert status["components"] == {product.PUBLISHER: "1.0.0", product.SUBSCRIBER: "1.0.0"}
     assert scripts_json(make, "plan") == {"target": "local", "changes": False}
@@ -347,3 +348,65 @@ def test_plan_starts_the_local_cloud_and_destroy_stops_it_with_nothing_applied(m
     assert done.returncode == 0, done.stderr
     assert "nothing applied in it" in done.stdout
     assert sandbox.find(make.root) is None and not make.root.exists()
+
+
+def test_one_deploy_serves_a_mixed_group_of_amd64_and_arm64_cores(
+    make: Make, docker_client: docker.DockerClient
+) -> None:
+    """`make deploy LOCAL_DEVICES=amd64,arm64`: the local cloud starts a second core device, emulated arm64, and one
+    deployment to the thing group gives each core its own CPU's artifacts.
+
+    What the real parts do: the nucleus reports `aarch64` for an arm64 CPU (PlatformResolver) and takes the first
+    recipe manifest whose Platform accepts it; its Docker application manager has the device's engine pull the image,
+    and an engine pulls its own CPU's entry of a multi-platform index (Docker's `docker pull`). So the arm64 core must
+    run the arm64 publisher zip under an arm64 Python and the arm64 variant of the subscriber image, and report
+    SUCCEEDED with predictions, beside the amd64 core."""
+    sandbox.stop(lambda message: None, make.root)
+    done = make("deploy", LOCAL_DEVICES="amd64,arm64")
+    assert done.returncode == 0, done.stderr
+    cloud = make.cloud()
+    arm = f"{cloud.thing}-arm64"
+    assert [thing for thing in cloud.devices] == [cloud.thing, arm]
+    gg = make.client("greengrassv2")
+    core_devices = {d["coreDeviceThingName"]: d["status"] for d in gg.list_core_devices()["coreDevices"]}
+    assert core_devices == {cloud.thing: "HEALTHY", arm: "HEALTHY"}
+    assert gg.get_core_device(coreDeviceThingName=arm)["architecture"] == "aarch64"
+    for thing in cloud.devices:
+        (effective,) = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
+        assert effective["coreDeviceExecutionStatus"] == "SUCCEEDED", thing
+        assert f"prediction on {thing}: {PREDICTION}" in done.stdout
+        assert PREDICTION in cloud.component_log(product.SUBSCRIBER, thing).read_text()
+        assert "published message" in cloud.component_log(product.PUBLISHER, thing).read_text()
+    # Each core ran its own CPU's subscriber image, from one index digest.
+    arm_engine = docker.DockerClient(base_url=cloud.devices[arm].engine)
+    ran = {
+        thing: engine.images.get(engine.containers.get(CONTAINER).attrs["Image"]).attrs
+        for thing, engine in ((cloud.thing, docker_client), (arm, arm_engine))
+    }
+    assert {thing: image["Architecture"] for thing, image in ran.items()} == {cloud.thing: "amd64", arm: "arm64"}
+    (index,) = ran[arm]["RepoDigests"]  # the machine's engine may hold more, from earlier registries
+    assert index.startswith(cloud.registry) and index in ran[cloud.thing]["RepoDigests"]
+    # ... and its own CPU's publisher, under its own CPU's Python.
+    unpacked = Path(cloud.devices[arm].core) / "packages" / "artifacts-unarchived" / product.PUBLISHER
+    (native_library,) = unpacked.glob("*/publisher/_awscrt*.so")
+    assert elf.machine(native_library.read_bytes()[:20]) == elf.MACHINE["aarch64"]
+    userland = docker_client.containers.get(f"localcloud-{arm}")
+    python = userland.exec_run(["python3", "-c", "import platform; print(platform.machine())"])
+    assert python.output.decode().strip() == "aarch64"
+    # Components inherit the core's environment, but not the device's key. (Under qemu, a command line starts with
+    # the interpreter's path.)
+    scan = (
+        "import pathlib\n"
+        "for p in pathlib.Path('/proc').glob('[0-9]*'):\n"
+        "    if (p / 'cmdline').read_bytes().endswith(b'\\0python3\\0-m\\0publisher\\0'):\n"
+        "        print((p / 'environ').read_bytes().decode().replace('\\0', '\\n'))"
+    )
+    publisher_environment = userland.exec_run(["python3", "-c", scan]).output.decode()
+    assert "SVCUID=" in publisher_environment and "LOCALCLOUD_DEVICE" not in publisher_environment
+
+    refused = make("plan", LOCAL_DEVICES="amd64")
+    assert refused.returncode != 0 and "devices are chosen when it starts" in refused.stderr
+    done = make("destroy")
+    assert done.returncode == 0, done.stderr
+    assert docker_client.containers.list(all=True, filters={"name": f"localcloud-{arm}"}) == []
+    assert not make.root.exists()

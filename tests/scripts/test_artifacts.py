@@ -10,6 +10,7 @@ import pytest
 
 from scripts import artifacts, aws
 from scripts.platforms import BY_GREENGRASS
+from tests.support import elf
 
 
 @pytest.fixture
@@ -38,19 +39,13 @@ def test_the_zip_is_reproducible_and_carries_code_and_dependencies(tmp_path: Pat
     assert not any("__pycache__" in n for n in names)
 
 
-# The ELF header's e_machine field (the ELF specification): what CPU a shared library is for.
-ELF_MACHINE = {"amd64": 62, "aarch64": 183}
-
-
 @pytest.mark.parametrize("architecture", sorted(BY_GREENGRASS))
 def test_each_architecture_gets_its_own_native_library(tmp_path: Path, architecture: str) -> None:
     """awscrt's native module in each zip is built for that architecture's CPU (read from its ELF header), so a
     core loads only what it can run."""
     archive = zipfile.ZipFile(artifacts.build_publisher_zip(tmp_path, architecture))
     (library,) = [n for n in archive.namelist() if n.startswith("_awscrt") and n.endswith(".so")]
-    header = archive.read(library)[:20]
-    assert header[:4] == b"\x7fELF"
-    assert int.from_bytes(header[18:20], "little") == ELF_MACHINE[architecture]
+    assert elf.machine(archive.read(library)[:20]) == elf.MACHINE[architecture]
 
 
 def test_upload_is_content_addressed_and_skips_what_is_there(s3: object, tmp_path: Path) -> None:
