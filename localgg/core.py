@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from localgg.deployment import (
 )
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.lifecycle import Component, State
-from localgg.recipe import Paths, Recipe, Step, interpolate
+from localgg.recipe import Dependency, Paths, Recipe, Step, interpolate
 from localgg.server import IpcServer, Tokens
 from localgg.updates import ConfigurationRejected
 from recipeformat.platform import oci_platform, this_device
@@ -37,6 +38,15 @@ DEPENDENCY_TIMEOUT = 300.0
 
 class CoreError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    """The recipes and configurations a deployment would leave (configurations only of the components it
+    changes): what a lifecycle would read of its dependencies after it."""
+
+    recipes: dict[str, Recipe]
+    configurations: dict[str, dict[str, Any]]
 
 
 def check_docker_image(image: str) -> None:
@@ -127,7 +137,17 @@ class Core:
         notify = bool(fresh or reconfigured or removed) and request.policy.notify
         if notify:
             await self.services.updates.before_update(request.deployment_id, request.policy.timeout)
-        restarted = [r for r in reconfigured if self._lifecycle_changes(r, configurations[r.name])]
+        # A component also restarts when what its lifecycle reads of a dependency changes (a new version's
+        # artifact path, a changed configuration value), as the nucleus re-resolves every lifecycle.
+        proposed = _Proposal({**self.recipes, **{r.name: r for r in order}}, configurations)
+        restarted = [
+            r
+            for r in order
+            if r not in fresh
+            and (r in reconfigured or r.name in self.components)
+            and self._lifecycle_changes(r, self._configuration(r.name, proposed), proposed)
+        ]
+        configurations = {r.name: self._configuration(r.name, proposed) for r in order}
         for name in reversed(self.order):
             if name in removed or any(r.name == name for r in fresh + restarted):
                 await self._stop_component(name, forget=name in removed)
@@ -166,19 +186,35 @@ class Core:
         expanded: dict[str, Any] = walk(tree)
         return expanded
 
-    def _lifecycle_changes(self, recipe: Recipe, configuration: dict[str, Any]) -> bool:
+    def _configuration(self, name: str, proposed: _Proposal | None = None) -> dict[str, Any]:
+        """A component's configuration as a deployment proposes it, else as it is."""
+        if proposed is not None and name in proposed.configurations:
+            return proposed.configurations[name]
+        return self.config.tree(name) if self.config.has(name) else {}
+
+    def _lifecycle_changes(self, recipe: Recipe, configuration: dict[str, Any], proposed: _Proposal) -> bool:
         running = self.components.get(recipe.name)
-        return running is None or self._lifecycle(recipe, configuration) != (running.steps, running.env)
+        return running is None or self._lifecycle(recipe, configuration, proposed) != (running.steps, running.env)
 
-    def _expander(self, recipe: Recipe, configuration: dict[str, Any]) -> Callable[[str], str]:
-        """Recipe variables expanded for `recipe` on this core, `{configuration:...}` from `configuration`."""
+    def _expander(
+        self, recipe: Recipe, configuration: dict[str, Any], proposed: _Proposal | None = None
+    ) -> Callable[[str], str]:
+        """Recipe variables expanded for `recipe` on this core, `{configuration:...}` from `configuration`, its
+        dependencies' variables from the recipes and configurations `proposed` (else the current ones)."""
         paths = Paths(self.root, recipe.name, recipe.version)
-        others = {name: Paths(self.root, name, r.version) for name, r in self.recipes.items()}
-        return lambda text: interpolate(text, paths, configuration, self.thing_name, others)
+        recipes = proposed.recipes if proposed else self.recipes
+        dependencies = {
+            name: Dependency(Paths(self.root, name, recipes[name].version), self._configuration(name, proposed))
+            for name in recipe.dependencies
+            if name in recipes
+        }
+        return lambda text: interpolate(text, paths, configuration, self.thing_name, dependencies)
 
-    def _lifecycle(self, recipe: Recipe, configuration: dict[str, Any]) -> tuple[dict[str, Step], dict[str, str]]:
+    def _lifecycle(
+        self, recipe: Recipe, configuration: dict[str, Any], proposed: _Proposal | None = None
+    ) -> tuple[dict[str, Step], dict[str, str]]:
         """The recipe's steps and environment with its variables interpolated."""
-        expand = self._expander(recipe, configuration)
+        expand = self._expander(recipe, configuration, proposed)
         steps = {
             name: dataclasses.replace(
                 step,

@@ -159,22 +159,36 @@ def _configuration_value(configuration: dict[str, Any], pointer: str) -> str | N
     return node if isinstance(node, str) else json.dumps(node)
 
 
+@dataclass(frozen=True)
+class Dependency:
+    """What a recipe's variables can read of a component it depends on: its files and its configuration."""
+
+    paths: Paths
+    configuration: dict[str, Any]
+
+
 def interpolate(
-    text: str, paths: Paths, configuration: dict[str, Any], thing_name: str, others: dict[str, Paths] | None = None
+    text: str,
+    paths: Paths,
+    configuration: dict[str, Any],
+    thing_name: str,
+    dependencies: dict[str, Dependency] | None = None,
 ) -> str:
-    """Expand recipe variables; an unknown one is left as written, as the nucleus does."""
+    """Expand recipe variables, `{Dependency:artifacts:path}` and `{Dependency:configuration:/key}` included for the
+    components the recipe depends on; an unknown one is left as written, as the nucleus does."""
 
     def replace(match: re.Match[str]) -> str:
         component, kind, key = match.group("component"), match.group("kind"), match.group("key")
-        target = (others or {}).get(component, None) if component else paths
-        if target is None:
+        other = (dependencies or {}).get(component) if component else None
+        if component and other is None:
             return match.group(0)
+        target = other.paths if other else paths
         if kind == "artifacts":
             return str({"path": target.artifacts, "decompressedPath": target.decompressed}.get(key, match.group(0)))
         if kind == "work" and key == "path":
             return str(target.work)
-        if kind == "configuration" and component is None:
-            value = _configuration_value(configuration, key)
+        if kind == "configuration":
+            value = _configuration_value(other.configuration if other else configuration, key)
             return value if value is not None else match.group(0)
         if kind == "iot" and key == "thingName":
             return thing_name

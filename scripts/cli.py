@@ -45,11 +45,10 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="XGBoost JSON/UBJ model to bake into the image")
+    parser.add_argument("--model", type=Path, required=True, help="XGBoost JSON/UBJ model file")
 
 
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
-    _model_argument(parser)
     parser.add_argument("--tag", default=image.DEFAULT_TAG, help=f"image name (default: {image.DEFAULT_TAG})")
     parser.add_argument(
         "--platform",
@@ -99,8 +98,22 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
         default="patch",
         help="which version part a changed component gets (default: patch)",
     )
+    parser.add_argument(
+        "--challenger",
+        type=Path,
+        help="a second model, scored in the shadow of --model on every message (its agreement on edgeml/shadow)",
+    )
+    _rollout_arguments(parser)
+
+
+def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what the deployment would change, and stop")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
+
+
+def _promote_arguments(parser: argparse.ArgumentParser) -> None:
+    _outputs_arguments(parser)
+    _rollout_arguments(parser)
 
 
 def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,19 +197,25 @@ class _LiveDevices:
                 self.console.line()  # a redirected Live leaves the cursor after its last frame
 
 
-def _deploy(args: argparse.Namespace, progress: Progress) -> Result:
+def _followed(args: argparse.Namespace, action: Callable[[Callable[[list[Any]], None]], Result]) -> Result:
+    """A command that makes a deployment and follows it, the devices shown in a live table to humans."""
     table = _LiveDevices(enabled=not args.json)
     try:
-        result = flows.deploy(
-            _target(args),
-            pipeline.Options(args.model, args.bump, args.dry_run, args.timeout),
-            progress,
-            table.update,
-        )
+        result = action(table.update)
     finally:
         table.close()
     # Humans saw the devices in the table.
     return result if args.json else {key: value for key, value in result.items() if key != "devices"}
+
+
+def _deploy(args: argparse.Namespace, progress: Progress) -> Result:
+    options = pipeline.Options(args.model, args.challenger, args.bump, pipeline.Rollout(args.dry_run, args.timeout))
+    return _followed(args, lambda on_rollout: flows.deploy(_target(args), options, progress, on_rollout))
+
+
+def _promote(args: argparse.Namespace, progress: Progress) -> Result:
+    rollout = pipeline.Rollout(args.dry_run, args.timeout)
+    return _followed(args, lambda on_rollout: flows.promote(_target(args), rollout, progress, on_rollout))
 
 
 def _status(args: argparse.Namespace, progress: Progress) -> Result:
@@ -214,8 +233,8 @@ COMMANDS: dict[str, Command] = {
         _engine_arguments,
     ),
     "image": Command(
-        "build the subscriber image with a model baked in; prints its name and size",
-        lambda args, progress: flows.build_image(args.model, args.tag, progress, args.platform),
+        "build the subscriber image (code and runtime; models are mounted from the model component)",
+        lambda args, progress: flows.build_image(args.tag, progress, args.platform),
         _image_arguments,
     ),
     "plan": Command(
@@ -240,7 +259,14 @@ COMMANDS: dict[str, Command] = {
         ),
         _destroy_arguments,
     ),
-    "status": Command("the per-device view of the thing group's current deployment", _status, _outputs_arguments),
+    "promote": Command(
+        "make the deployed challenger model the champion (one model version, one deployment), then follow it",
+        _promote,
+        _promote_arguments,
+    ),
+    "status": Command(
+        "the per-device view of the thing group's current deployment, and its models", _status, _outputs_arguments
+    ),
     "demo": Command(
         "run the publisher and the subscriber container under localgg and print predictions",
         lambda args, progress: flows.run_demo(

@@ -1,6 +1,7 @@
 """The main job on one machine: the real components under localgg, predictions printed as they arrive.
 
-Builds the subscriber image and the publisher artifact, renders both recipes into a local deployment, runs
+Builds the subscriber image and the publisher artifact, stages the model as the model component's artifact,
+renders the three recipes into a local deployment, runs
 `python -m localgg run` with it, follows the subscriber's log, and after `messages` predictions stops the
 core with SIGTERM as a device would be stopped, then checks that no container was left behind.
 """
@@ -8,6 +9,7 @@ core with SIGTERM as a device would be stopped, then checks that no container wa
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,13 +19,15 @@ from pathlib import Path
 
 import docker
 
-from scripts import artifacts, image, recipes
+from scripts import artifacts, image, modelfile, models, recipes
+from scripts.artifacts import sha256
 from scripts.errors import ToolError
+from scripts.models import StoredModel
 from scripts.platforms import this_machine
-from scripts.product import CONTAINER, PUBLISHER, REPO, SUBSCRIBER, follow_predictions
+from scripts.product import CONTAINER, MODEL, PUBLISHER, REPO, SUBSCRIBER, follow_predictions
 from scripts.progress import Progress
 
-VERSION = "0.1.0"
+VERSION = "1.0.0"  # the subscriber takes model versions 1.x
 
 
 class DemoError(ToolError):
@@ -38,20 +42,34 @@ class DemoResult:
     containers_left: int
 
 
-def stage(workdir: Path, image_tag: str, interval: float) -> list[str]:
+def stage(workdir: Path, image_tag: str, model: Path, interval: float) -> list[str]:
     """Recipes and artifacts laid out as `greengrass-cli deployment create` takes them; returns localgg's args."""
     recipe_dir, artifact_dir = workdir / "recipes", workdir / "artifacts"
     for folder in (recipe_dir, artifact_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     # localgg runs here: this machine's architecture only.
     zip_path = artifacts.build_publisher_zip(artifact_dir / PUBLISHER / VERSION, this_machine().greengrass)
+    model_file = artifact_dir / MODEL / VERSION / f"model{model.suffix}"
+    model_file.parent.mkdir(parents=True)
+    shutil.copyfile(model, model_file)
+    version = {"component_version": VERSION}
     rendered = {
         PUBLISHER: recipes.render_component(
             "publisher",
-            {"component_name": PUBLISHER, "component_version": VERSION, "artifact_uri": f"s3://local/{zip_path.name}"},
+            {**version, "component_name": PUBLISHER, "artifact_uri": f"s3://local/{zip_path.name}"},
         ),
         SUBSCRIBER: recipes.render_component(
-            "subscriber", {"component_name": SUBSCRIBER, "component_version": VERSION, "image": image_tag}
+            "subscriber", {**version, "component_name": SUBSCRIBER, "image": image_tag, "model_component": MODEL}
+        ),
+        MODEL: recipes.render_component(
+            "model",
+            {
+                **version,
+                **models.component_values(
+                    MODEL, StoredModel(f"s3://local/{model_file.name}", sha256(model_file)), None
+                ),
+            },
         ),
     }
     for name, recipe in rendered.items():
@@ -66,6 +84,8 @@ def stage(workdir: Path, image_tag: str, interval: float) -> list[str]:
         f"{SUBSCRIBER}={VERSION}",
         "--merge",
         f"{PUBLISHER}={VERSION}",
+        "--merge",
+        f"{MODEL}={VERSION}",
         "--update-config",
         json.dumps(update),
     ]
@@ -85,9 +105,11 @@ def run(
     on_prediction: Progress,
 ) -> DemoResult:
     workdir = REPO / "build" / "demo"
-    built = image.build(client, model, image.DEFAULT_TAG, progress)
+    scored = modelfile.check(model)
+    progress(f"model {model}: scores the publisher's records ({len(scored)} predictions)")
+    built = image.build(client, image.DEFAULT_TAG, progress)
     progress(f"image {built.tag}: {built.size_bytes / 1e6:.0f} MB")
-    args = stage(workdir, built.tag, interval)
+    args = stage(workdir, built.tag, model, interval)
     root = workdir / "core"
     log_path = root / "logs" / f"{SUBSCRIBER}.log"
     log_path.unlink(missing_ok=True)

@@ -60,10 +60,12 @@ def current(gg: Any, target_arn: str) -> tuple[str | None, Components]:
     return latest["deploymentId"], dict(deployment.get("components") or {})
 
 
-def desired(before: Components, ours: dict[str, str]) -> Components:
+def desired(before: Components, ours: Components) -> Components:
+    """The current deployment's components with ours updated by their specifications (the version and, where
+    given, the configuration update); what else a spec of ours holds there (someone's merge) stays."""
     after = {name: dict(spec) for name, spec in before.items()}
-    for name, version in ours.items():
-        after[name] = {**after.get(name, {}), "componentVersion": version}
+    for name, spec in ours.items():
+        after[name] = {**after.get(name, {}), **spec}
     return after
 
 

@@ -7,8 +7,9 @@ happens here. Results are plain dicts, the `--json` documents.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,9 @@ def check_engine(cold: bool, progress: Progress) -> Result:
     return result
 
 
-def build_image(model: Path, tag: str, progress: Progress, platform: str | None = None) -> Result:
+def build_image(tag: str, progress: Progress, platform: str | None = None) -> Result:
     target = platforms.named(platform) if platform else None
-    built = image.build(engine.ensure_engine(progress=progress), model, tag, progress, target)
+    built = image.build(engine.ensure_engine(progress=progress), tag, progress, target)
     return {
         "image": built.tag,
         "architecture": built.architecture,
@@ -138,36 +139,66 @@ def deploy(
     progress: Progress,
     on_rollout: Callable[[list[rollout.Device]], None],
 ) -> Result:
-    """Local: apply, deploy, then a prediction as proof. AWS: deploy with the applied stack's outputs."""
+    """Local: apply, deploy, then a prediction from every device as proof. AWS: deploy with the applied stack's
+    outputs."""
     space = _workspace(target, progress)
     outputs = infra.apply(space, progress) if space.cloud else _outputs(target, space)
+    rollout_options = replace(options.rollout, poll_interval=POLL_INTERVAL[target.name])
+    with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
+        session = aws.session(outputs.region)
+        clients = pipeline.Clients(
+            aws.client(session, "greengrassv2"),
+            aws.client(session, "s3"),
+            aws.client(session, "ecr"),
+            engine.ensure_engine(progress=progress),
+        )
+        result.update(
+            pipeline.deploy(
+                outputs,
+                clients,
+                replace(options, rollout=rollout_options),
+                progress,
+                on_rollout,
+                product.REPO / "build" / "deploy",
+            )
+        )
+    return result
+
+
+def promote(
+    target: Target,
+    rollout_options: pipeline.Rollout,
+    progress: Progress,
+    on_rollout: Callable[[list[rollout.Device]], None],
+) -> Result:
+    """The deployed challenger becomes the champion (one model version, one deployment), proven like a deploy."""
+    space = _workspace(target, progress)
+    outputs = _outputs(target, space)
+    rollout_options = replace(rollout_options, poll_interval=POLL_INTERVAL[target.name])
+    with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
+        gg = aws.client(aws.session(outputs.region), "greengrassv2")
+        result.update(pipeline.promote(outputs, gg, rollout_options, progress, on_rollout))
+    return result
+
+
+@contextlib.contextmanager
+def _proven_by_predictions(
+    space: infra.Workspace, outputs: tfoutputs.Outputs, rollout_options: pipeline.Rollout, progress: Progress
+) -> Iterator[Result]:
+    """Local: once the block has filled the result, a prediction from every device's subscriber. With nothing
+    deployed, any prediction since the block began proves the devices still predict; after a deployment, only one
+    made since it settled does."""
     logs = space.cloud.component_logs(outputs.components.subscriber) if space.cloud else {}
     started_at = {thing: _size(log) for thing, log in logs.items()}
-    session = aws.session(outputs.region)
-    clients = pipeline.Clients(
-        aws.client(session, "greengrassv2"),
-        aws.client(session, "s3"),
-        aws.client(session, "ecr"),
-        engine.ensure_engine(progress=progress),
-    )
-    result = pipeline.deploy(
-        outputs,
-        clients,
-        replace(options, poll_interval=POLL_INTERVAL[target.name]),
-        progress,
-        on_rollout,
-        product.REPO / "build" / "deploy",
-    )
-    if logs and not options.dry_run:
-        # With nothing deployed, any prediction since this command started proves the devices still predict; after a
-        # deployment, only one made since it settled does.
+    result: Result = {}
+    yield result
+    if logs and not rollout_options.dry_run:
         result["predictions"] = {
             thing: _predictions_flowing(
-                thing, log, started_at[thing] if result["deployment"] is None else _size(log), progress
+                thing, log, started_at[thing] if result.get("deployment") is None else _size(log), progress
             )
             for thing, log in logs.items()
         }
-    return result
 
 
 def _size(path: Path | None) -> int:
@@ -262,4 +293,9 @@ def status(target: Target, progress: Progress) -> Result:
     if space is None:
         raise sandbox.LocalCloudError("the local cloud is not running: `make deploy` starts it")
     outputs = _outputs(target, space)
-    return pipeline.status(outputs, aws.client(aws.session(outputs.region), "greengrassv2"))
+    result = pipeline.status(outputs, aws.client(aws.session(outputs.region), "greengrassv2"))
+    if space.cloud and "challenger" in result.get("models", {}):
+        # The devices' subscribers log their running agreement; a real fleet publishes it on edgeml/shadow.
+        logs = space.cloud.component_logs(outputs.components.subscriber)
+        result["models"]["agreement"] = {thing: product.last_agreement(log) for thing, log in logs.items()}
+    return result

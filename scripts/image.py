@@ -1,4 +1,4 @@
-"""Build the subscriber image with the model baked in, online or offline alike.
+"""Build the subscriber image (code and runtime; the model is a component of its own), online or offline alike.
 
 The wheels are always downloaded on the host and installed in the image with `--no-index`: the same build
 works on a machine whose containers cannot reach PyPI (TLS re-signed on the way, or no network), and pip's
@@ -7,14 +7,13 @@ own cache on the host makes a rebuild cheap.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from scripts import crossbuild, modelfile, wheels
+from scripts import crossbuild, wheels
 from scripts.engine import ensure_base_image
 from scripts.errors import ToolError
 from scripts.platforms import PLATFORMS, Platform, this_machine
@@ -53,36 +52,23 @@ def download_wheels(wheelhouse: Path, progress: Progress, *platform_options: str
         wheels.pip("download", requirements, "--dest", str(wheelhouse), *platform_options)
 
 
-def stage_model(model: Path, context: Path = CONTEXT) -> str:
-    """The model into the build context, once `modelfile.check` has passed it."""
-    folder = context / "model"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
-    shutil.copyfile(model, folder / f"model{model.suffix}")
-    return f"model{model.suffix}"
-
-
 def build(
     client: docker.DockerClient,
-    model: Path,
     tag: str = DEFAULT_TAG,
     progress: Progress = print,
     platform: Platform | None = None,
 ) -> BuiltImage:
-    """The image for `platform` (default: this machine's) with the model baked in, in the engine as `tag`."""
-    predictions = modelfile.check(model)
-    progress(f"model {model}: scores the publisher's records ({len(predictions)} predictions)")
+    """The subscriber's image for `platform` (default: this machine's), code and runtime without a model, in the
+    engine as `tag`."""
     target = platform or this_machine()
     if target == this_machine():
         base = ensure_base_image(client, progress)
         download_wheels(CONTEXT / "wheelhouse", progress)
-        model_file = stage_model(model)
-        image_id = _docker_build(client, tag, {"BASE_IMAGE": base, "MODEL_FILE": model_file, **_OFFLINE}, progress)
+        image_id = _docker_build(client, tag, {"BASE_IMAGE": base, **_OFFLINE}, progress)
     else:
         base = crossbuild.ensure_base_image(target, progress)
         download_wheels(CONTEXT / "wheelhouse" / target.greengrass, progress, *wheels.platform_options(target))
-        model_file = stage_model(model)
-        buildargs = {"BASE_IMAGE": base, "MODEL_FILE": model_file, "WHEELHOUSE": f"wheelhouse/{target.greengrass}"}
+        buildargs = {"BASE_IMAGE": base, "WHEELHOUSE": f"wheelhouse/{target.greengrass}"}
         crossbuild.build(CONTEXT, target, {**buildargs, **_OFFLINE}, tag, progress)
         image_id = None
     image = client.images.get(tag)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scripts import artifacts
 from scripts.errors import ToolError
 from scripts.product import REPO
 
@@ -66,3 +67,30 @@ def check(model: Path) -> list[object]:
     lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
     said = next((line.removeprefix("error: ") for line in lines if line.startswith("error: ")), None)
     raise ModelFileError(said or f"model file {model} is unusable: {lines[-1]}")
+
+
+def metrics(model: Path) -> dict[str, object]:
+    """What `make model` measured for this very file (its `metrics.json` beside it, matched by the model's SHA-256):
+    held-out RMSE and MAE, the rows, the training data's hash. Empty when nothing was recorded for it."""
+    try:
+        report = json.loads((model.parent / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(report, dict) or report.get("model_sha256") != artifacts.sha256(model):
+        return {}
+    held_out = report.get("held_out") or {}
+    return {
+        "rmse": held_out.get("rmse"),
+        "mae": held_out.get("mae"),
+        "rows": (report.get("rows") or {}).get("test"),
+        "data_sha256": report.get("data_sha256"),
+    }
+
+
+def summary(measured: dict[str, object]) -> str:
+    if not measured:
+        return "no metrics recorded for it (`make model` writes them beside the model it trains)"
+    return (
+        f"RMSE {measured['rmse']}, MAE {measured['mae']} on {measured['rows']} held-out rows "
+        f"of data sha256 {str(measured['data_sha256'])[:12]}"
+    )

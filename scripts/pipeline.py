@@ -8,15 +8,27 @@ Recipes are checked before anything is uploaded.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
-from scripts import artifacts, components, deployments, image, recipes, registry, rollout, tfoutputs
+from scripts import (
+    artifacts,
+    components,
+    deployments,
+    image,
+    modelfile,
+    models,
+    recipes,
+    registry,
+    rollout,
+    tfoutputs,
+)
 from scripts.platforms import BY_GREENGRASS, PLATFORMS
 from scripts.product import Components
 from scripts.progress import Progress
@@ -33,17 +45,25 @@ class Clients:
 
 
 @dataclass(frozen=True)
-class Options:
-    model: Path
-    bump: str = "patch"
+class Rollout:
+    """How a deployment is made and followed."""
+
     dry_run: bool = False
-    rollout_timeout: float = 900.0
+    timeout: float = 900.0
     poll_interval: float = 5.0
     policies: deployments.Policies = field(default_factory=deployments.Policies)
 
 
+@dataclass(frozen=True)
+class Options:
+    model: Path
+    challenger: Path | None = None
+    bump: str = "patch"
+    rollout: Rollout = field(default_factory=Rollout)
+
+
 def check_templates(names: Components) -> None:
-    """Render both templates with stand-in values: a broken recipe stops the run before any upload."""
+    """Render every template with stand-in values: a broken recipe stops the run before any upload."""
     stand_in = {"component_version": "1.0.0"}
     recipes.render_component(
         "publisher",
@@ -52,7 +72,16 @@ def check_templates(names: Components) -> None:
     )
     recipes.render_component(
         "subscriber",
-        {**stand_in, "component_name": names.subscriber, "image": "registry/repository@sha256:" + "0" * 64},
+        {
+            **stand_in,
+            "component_name": names.subscriber,
+            "image": "registry/repository@sha256:" + "0" * 64,
+            "model_component": names.model,
+        },
+    )
+    recipes.render_component(
+        "model",
+        {**stand_in, **models.component_values(names.model, models.StoredModel("s3://b/m/model.json", "0" * 64), None)},
     )
 
 
@@ -63,12 +92,11 @@ class Published:
     architectures: tuple[str, ...]  # its platforms, in Greengrass's names: the subscriber recipe's manifests
 
 
-def publish_image(clients: Clients, model: Path, repository_url: str, progress: Progress) -> Published:
+def publish_image(clients: Clients, repository_url: str, progress: Progress) -> Published:
     """One image per device platform (another CPU's built under emulation), pushed as one index and pinned by its
     digest; pushed only when its tag (its content) is not in the registry yet."""
     built = [
-        image.build(clients.docker, model, image.tag_for(platform), progress, platform)
-        for platform in PLATFORMS.values()
+        image.build(clients.docker, image.tag_for(platform), progress, platform) for platform in PLATFORMS.values()
     ]
     architectures = tuple(b.architecture for b in built)
     content = hashlib.sha256("".join(b.image_id for b in built).encode()).hexdigest()
@@ -88,6 +116,41 @@ def publish_image(clients: Clients, model: Path, repository_url: str, progress: 
     return Published(pinned, True, architectures)
 
 
+@dataclass(frozen=True)
+class PublishedModels:
+    champion: models.StoredModel
+    challenger: models.StoredModel | None
+    uploaded: bool  # False: every file was already there
+
+
+def publish_models(
+    clients: Clients,
+    outputs: tfoutputs.Outputs,
+    champion: Path,
+    challenger: Path | None,
+    folder: Path,
+    progress: Progress,
+) -> PublishedModels:
+    """The model files as the model component's artifacts, stored under their SHA-256 and named after it
+    (`model-<sha256 prefix>.json`) whatever the files' own names: the same model is always the same artifact,
+    champion or challenger, so a promoted challenger deployed again as the champion changes nothing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, models.StoredModel] = {}
+    created = False
+    for role, path in (("model", champion), ("challenger", challenger)):
+        if path is None:
+            continue
+        staged = folder / f"model-{artifacts.sha256(path)[:12]}{path.suffix}"
+        shutil.copyfile(path, staged)
+        uploaded = artifacts.upload(
+            clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, outputs.components.model, staged
+        )
+        progress(f"{role} artifact: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
+        stored[role] = models.StoredModel(uploaded.uri, artifacts.sha256(staged), modelfile.metrics(path))
+        created = created or uploaded.created
+    return PublishedModels(stored["model"], stored.get("challenger"), created)
+
+
 def deploy(
     outputs: tfoutputs.Outputs,
     clients: Clients,
@@ -98,7 +161,12 @@ def deploy(
 ) -> dict[str, Any]:
     region, account, names = outputs.region, outputs.account_id, outputs.components
     check_templates(names)
-    published = publish_image(clients, options.model, outputs.repository_url, progress)
+    for path in filter(None, (options.model, options.challenger)):  # before anything is built or sent
+        predictions = modelfile.check(path)
+        progress(f"model {path}: scores the publisher's records ({len(predictions)} predictions)")
+    published = publish_image(clients, outputs.repository_url, progress)
+    held = publish_models(clients, outputs, options.model, options.challenger, workdir / "models", progress)
+    model_values = models.component_values(names.model, held.champion, held.challenger)
     uploads = {
         architecture: artifacts.upload(
             clients.s3,
@@ -112,11 +180,12 @@ def deploy(
     for architecture, uploaded in uploads.items():
         progress(f"artifact for {architecture}: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
     registered = [
+        components.register(clients.gg, "model", names.model, model_values, region, account, options.bump),
         components.register(
             clients.gg,
             "subscriber",
             names.subscriber,
-            {"image": published.image},
+            {"image": published.image, "model_component": names.model},
             region,
             account,
             options.bump,
@@ -133,17 +202,42 @@ def deploy(
             architectures={arch: {"artifact_uri": uploaded.uri} for arch, uploaded in uploads.items()},
         ),
     ]
-    for item in registered:
-        progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
-    group = outputs.thing_group_arn
-    replaced, before = deployments.current(clients.gg, group)
-    after = deployments.desired(before, {item.name: item.version for item in registered})
-    changes = deployments.changes(before, after)
-    result: dict[str, Any] = {
+    result = roll_out(outputs, clients.gg, registered, options.rollout, progress, on_rollout)
+    return {
         "image": published.image,
         "image_pushed": published.pushed,
         "artifacts": {architecture: uploaded.uri for architecture, uploaded in uploads.items()},
         "artifacts_uploaded": any(uploaded.created for uploaded in uploads.values()),
+        "models": {
+            "uploaded": held.uploaded,
+            **{role: asdict(m) for role, m in (("champion", held.champion), ("challenger", held.challenger)) if m},
+        },
+        **result,
+    }
+
+
+def roll_out(
+    outputs: tfoutputs.Outputs,
+    gg: Any,
+    registered: list[components.Registered],
+    rollout_options: Rollout,
+    progress: Progress,
+    on_rollout: Callable[[list[rollout.Device]], None],
+) -> dict[str, Any]:
+    """The group's current deployment with `registered` in it, unless that changes nothing, followed on every
+    device: `components`, `changes`, `deployment` and `devices`."""
+    names = outputs.components
+    for item in registered:
+        progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
+    group = outputs.thing_group_arn
+    replaced, before = deployments.current(gg, group)
+    wanted: deployments.Components = {item.name: {"componentVersion": item.version} for item in registered}
+    if names.model in wanted:
+        # A new model version's defaults would not replace the configuration already on the device: reset to them.
+        wanted[names.model]["configurationUpdate"] = {"reset": [""]}
+    after = deployments.desired(before, wanted)
+    changes = deployments.changes(before, after)
+    result: dict[str, Any] = {
         "components": {item.name: {"version": item.version, "created": item.created} for item in registered},
         "changes": [str(change) for change in changes],
         "deployment": None,
@@ -154,35 +248,74 @@ def deploy(
     if not changes:
         progress(f"{outputs.thing_group_name} already runs these versions: no deployment created")
         return result
-    if options.dry_run:
+    if rollout_options.dry_run:
         progress("dry run: no deployment created")
         return result
-    deployment_id = deployments.create(clients.gg, group, DEPLOYMENT_NAME, after, options.policies, replaced)
+    deployment_id = deployments.create(gg, group, DEPLOYMENT_NAME, after, rollout_options.policies, replaced)
     result["deployment"] = deployment_id
     progress(f"deployment {deployment_id} created for {outputs.thing_group_name}; following the devices")
     devices = rollout.follow(
-        clients.gg,
+        gg,
         group,
         deployment_id,
         set(names.names),
-        options.rollout_timeout,
+        rollout_options.timeout,
         on_rollout,
-        options.poll_interval,
+        rollout_options.poll_interval,
     )
     result["devices"] = [device_record(d) for d in devices]
     return result
 
 
+def promote(
+    outputs: tfoutputs.Outputs,
+    gg: Any,
+    rollout_options: Rollout,
+    progress: Progress,
+    on_rollout: Callable[[list[rollout.Device]], None],
+) -> dict[str, Any]:
+    """The challenger of the model version the group runs becomes the champion, alone, in one new model version
+    and one deployment (its artifact is already in S3: nothing is uploaded)."""
+    version, held = deployed_models(outputs, gg)
+    if "challenger" not in held:
+        raise models.NothingToPromote(
+            f"{outputs.components.model} {version} has no challenger: deploy one with CHALLENGER_PATH=<file>"
+        )
+    champion, challenger = held["champion"], held["challenger"]
+    progress(f"promoting the challenger ({challenger.describe()}) over the champion ({champion.describe()})")
+    values = models.component_values(outputs.components.model, challenger, None)
+    registered = [
+        components.register(gg, "model", outputs.components.model, values, outputs.region, outputs.account_id)
+    ]
+    result = roll_out(outputs, gg, registered, rollout_options, progress, on_rollout)
+    return {"promoted": asdict(challenger), "retired": asdict(champion), **result}
+
+
+def deployed_models(outputs: tfoutputs.Outputs, gg: Any) -> tuple[str, dict[str, models.StoredModel]]:
+    """The model component's version in the group's current deployment, and the models it holds by role."""
+    name = outputs.components.model
+    _, current = deployments.current(gg, outputs.thing_group_arn)
+    version = (current.get(name) or {}).get("componentVersion")
+    if version is None:
+        raise models.NothingToPromote(f"{outputs.thing_group_name} runs no {name}: `make deploy` first")
+    arn = components.component_arn(outputs.region, outputs.account_id, name)
+    return str(version), models.held_by(components.registered_recipe(gg, f"{arn}:versions:{version}"))
+
+
 def status(outputs: tfoutputs.Outputs, gg: Any) -> dict[str, Any]:
-    """The per-device view of the group's current deployment."""
+    """The per-device view of the group's current deployment, and the models it runs."""
     group = outputs.thing_group_arn
     deployment_id, current = deployments.current(gg, group)
     devices = rollout.snapshot(gg, group, deployment_id, set(current) or set(outputs.components.names))
-    return {
+    result: dict[str, Any] = {
         "deployment": deployment_id,
         "components": {name: spec.get("componentVersion") for name, spec in current.items()},
         "devices": [device_record(d) for d in devices],
     }
+    if outputs.components.model in current:
+        version, held = deployed_models(outputs, gg)
+        result["models"] = {"version": version, **{role: asdict(m) for role, m in held.items()}}
+    return result
 
 
 def device_record(device: rollout.Device) -> dict[str, Any]:

@@ -29,14 +29,19 @@ class Components:
         return f"{self.namespace}.WineQualitySubscriber"
 
     @property
-    def names(self) -> tuple[str, str]:
-        return self.publisher, self.subscriber
+    def model(self) -> str:
+        return f"{self.namespace}.WineQualityModel"
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return self.publisher, self.subscriber, self.model
 
 
 DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`, and the localgg demo's
-PUBLISHER, SUBSCRIBER = DEFAULT.names
+PUBLISHER, SUBSCRIBER, MODEL = DEFAULT.names
 CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
 RESULT = re.compile(r"result: (\[[^\]]*\])")
+AGREEMENT = re.compile(r"shadow: count=(\d+) mean_abs_diff=([0-9.e+-]+) max_abs_diff=([0-9.e+-]+)")
 
 
 def follow_predictions(
@@ -71,3 +76,16 @@ def follow_predictions(
         if len(found) < count:
             time.sleep(0.1)
     return found
+
+
+def last_agreement(log: Path) -> dict[str, float] | None:
+    """The challenger's running agreement with the champion as the subscriber last logged it (`shadow: count=...`),
+    or None before its first shadow record."""
+    try:
+        found = AGREEMENT.findall(log.read_text(errors="replace"))
+    except OSError:
+        return None
+    if not found:
+        return None
+    count, mean, largest = found[-1]
+    return {"count": int(count), "mean_abs_diff": float(mean), "max_abs_diff": float(largest)}

@@ -24,10 +24,12 @@ __all__ = ["RecipeError", "check", "problems", "render", "render_component", "to
 TEMPLATES = {
     "publisher": REPO / "components" / "publisher" / "recipe.yaml",
     "subscriber": REPO / "components" / "subscriber" / "recipe.yaml",
+    "model": REPO / "components" / "model" / "recipe.yaml",
 }
 MAX_RECIPE_BYTES = 16_000  # the greengrassv2 CreateComponentVersion limit for an inline recipe
 SOCKET_VAR = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
 DOCKER_DEPENDENCIES = ("aws.greengrass.DockerApplicationManager", "aws.greengrass.TokenExchangeService")
+ARTIFACT_FOLDER = re.compile(r"\{(?:[A-Za-z0-9._-]+:)?artifacts:(?:path|decompressedPath)\}")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -56,6 +58,8 @@ def render_component(
     if not architectures:
         raise RecipeError(f"the {kind} recipe needs at least one architecture")
     text = TEMPLATES[kind].read_text()
+    if "architecture" not in _PLACEHOLDER.findall(text):  # one manifest serves every CPU
+        architectures = dict(list(architectures.items())[:1])
     renderings = [render(text, {**values, **own, "architecture": name}) for name, own in architectures.items()]
     recipe = renderings[0]
     recipe["Manifests"] = [manifest for rendering in renderings for manifest in rendering.get("Manifests") or []]
@@ -79,7 +83,7 @@ def _scripts(manifest: dict[str, Any]) -> dict[str, str]:
     return scripts
 
 
-def _docker_run_problems(step: str, script: str, images: list[str]) -> list[str]:
+def _docker_run_problems(step: str, script: str, images: list[str], artifact_mounts: set[str]) -> list[str]:
     problems = []
     for command in re.split(r";|&&|\|\||\n", script):
         try:
@@ -107,7 +111,7 @@ def _docker_run_problems(step: str, script: str, images: list[str]) -> list[str]
         for variable in (SOCKET_VAR, "SVCUID"):
             if variable not in words and not any(w.startswith(f"{variable}=") for w in words):
                 problems.append(f"Lifecycle.{step}: `docker run` must pass -e {variable}")
-        problems += _docker_run_hazards(step, words[:image_at], mount)
+        problems += _docker_run_hazards(step, words[:image_at], {mount, *artifact_mounts})
         if "--rm" not in words:
             problems.append(f"Lifecycle.{step}: `docker run` without --rm leaves a stopped container per restart")
         if "--name" not in words and not any(w.startswith("--name=") for w in words):
@@ -115,9 +119,10 @@ def _docker_run_problems(step: str, script: str, images: list[str]) -> list[str]
     return problems
 
 
-def _docker_run_hazards(step: str, flags: list[str], socket_mount: str) -> list[str]:
-    """Flags that hand the container the device: privileged mode, the host's namespaces, host folders. The host
-    network only through the component's configuration (`--network "$VARIABLE"`), never written in."""
+def _docker_run_hazards(step: str, flags: list[str], allowed_mounts: set[str]) -> list[str]:
+    """Flags that hand the container the device: privileged mode, the host's namespaces, host folders (but the IPC
+    socket and, read-only, a component's own artifact folders). The host network only through the component's
+    configuration (`--network "$VARIABLE"`), never written in."""
     found = []
     for at, flag in enumerate(flags):
         name, _, inline = flag.partition("=")
@@ -131,11 +136,26 @@ def _docker_run_hazards(step: str, flags: list[str], socket_mount: str) -> list[
                 f"Lifecycle.{step}: `--network host` is written into the script; choose it in the component's "
                 "configuration (an allow-listed value through Setenv)"
             )
-        elif name in ("-v", "--volume", "--mount") and value != socket_mount:
+        elif name in ("-v", "--volume", "--mount") and not _allowed_mount(value, allowed_mounts):
             found.append(
-                f"Lifecycle.{step}: `docker run {name} {value}` mounts a host path; only the IPC socket may be"
+                f"Lifecycle.{step}: `docker run {name} {value}` mounts a host path; only the IPC socket and, "
+                "read-only, artifact folders may be"
             )
     return found
+
+
+def _allowed_mount(value: str, allowed: set[str]) -> bool:
+    """The IPC socket as given, or `$VARIABLE:<path>:ro` for a variable that holds an artifact folder."""
+    if value in allowed:
+        return True
+    source, _, rest = value.partition(":")
+    return source in allowed and rest.endswith(":ro")
+
+
+def _artifact_folders(manifest: dict[str, Any]) -> set[str]:
+    """`$NAME` for each Setenv variable that holds a component's artifact folder (`{[Dependency:]artifacts:path}`)."""
+    setenv = (manifest.get("Lifecycle") or {}).get("Setenv") or {}
+    return {f"${name}" for name, value in setenv.items() if ARTIFACT_FOLDER.fullmatch(str(value))}
 
 
 def _access_control_problems(recipe: dict[str, Any]) -> list[str]:
@@ -185,7 +205,7 @@ def problems(recipe: dict[str, Any]) -> list[str]:
                     f"Lifecycle.{step}: a configuration value is pasted into the shell script, where a value "
                     "becomes code; pass it through Setenv and use the quoted variable"
                 )
-            found += _docker_run_problems(step, script, images)
+            found += _docker_run_problems(step, script, images, _artifact_folders(manifest))
         runs_container = any("docker run" in script for script in _scripts(manifest).values())
         shutdown = _scripts(manifest).get("Shutdown", "")
         if runs_container and "docker stop" not in shutdown and "docker rm" not in shutdown:

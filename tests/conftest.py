@@ -115,16 +115,11 @@ def moto_endpoint(registry: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def reference_image(docker_client: docker.DockerClient, seed: Path) -> str:
-    """The subscriber image with the reference model baked in, built (offline where need be) once per session."""
+def subscriber_image(docker_client: docker.DockerClient) -> str:
+    """The subscriber image (no model in it), built (offline where need be) once per session."""
     from scripts import image
 
-    return image.build(
-        docker_client,
-        seed / "xgboost_wine_quality.json",
-        "edgeml/subscriber:test-reference",
-        progress=lambda message: None,
-    ).tag
+    return image.build(docker_client, "edgeml/subscriber:test", progress=lambda message: None).tag
 
 
 @pytest.fixture(scope="session")

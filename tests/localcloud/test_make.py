@@ -25,9 +25,10 @@ import docker
 import pytest
 
 from localcloud.info import StackInfo
-from scripts import components, product, sandbox
+from scripts import artifacts, components, modelfile, product, sandbox
 from tests.conftest import REPO, Run
 from tests.support import elf
+from tests.support.models import small_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
@@ -150,6 +151,8 @@ def test_deploy_change_break_and_destroy_as_a_user_does(make: Make, docker_clien
     first_deploy(make, docker_client)
     no_change_as_json(make)
     publisher_change(make, docker_client)
+    model_only_redeploy(make, docker_client)
+    challenger_then_promote(make)
     broken_subscriber(make)
     a_users_own_component(make)
     destroy(make, docker_client)
@@ -171,6 +174,7 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     assert installed(make) == {
         product.PUBLISHER: ("1.0.0", "RUNNING"),
         product.SUBSCRIBER: ("1.0.0", "RUNNING"),
+        product.MODEL: ("1.0.0", "FINISHED"),  # no lifecycle: "nothing done", as the nucleus says
         NUCLEUS[0]: NUCLEUS[1],
     }
     log = make.cloud().component_log(product.SUBSCRIBER)
@@ -182,12 +186,15 @@ def no_change_as_json(make: Make) -> None:
     deployed = scripts_json(make, "deploy", "--model", str(make.model))
     assert deployed["image_pushed"] is False and deployed["deployment"] is None and deployed["changes"] == []
     assert {name: c["created"] for name, c in deployed["components"].items()} == {
+        product.MODEL: False,
         product.PUBLISHER: False,
         product.SUBSCRIBER: False,
     }
+    assert deployed["models"]["uploaded"] is False
     assert deployed["predictions"] == {make.cloud().thing: [PREDICTION]}
     status = scripts_json(make, "status")
-    assert status["components"] == {product.PUBLISHER: "1.0.0", product.SUBSCRIBER: "1.0.0"}
+    assert status["components"] == {product.PUBLISHER: "1.0.0", product.SUBSCRIBER: "1.0.0", product.MODEL: "1.0.0"}
+    assert status["models"]["champion"]["sha256"] == artifacts.sha256(make.model)
     assert scripts_json(make, "plan") == {"target": "local", "changes": False}
     assert scripts_json(make, "apply")["thing_group_name"] == make.cloud().thing_group
 
@@ -215,7 +222,8 @@ def broken_subscriber(make: Make) -> None:
     assert done.returncode != 0
     assert f"model file {broken} cannot be loaded" in done.stderr
     assert "building edgeml/subscriber" not in done.stdout and "pushing" not in done.stdout
-    assert versions(make, product.SUBSCRIBER) == ["1.0.0"]
+    assert "artifact:" not in done.stdout  # nothing uploaded either
+    assert versions(make, product.SUBSCRIBER) == ["1.0.0"] and versions(make, product.MODEL) == PROMOTED
     app = make.repo / "components/subscriber/subscriber/app.py"
     source = app.read_text()
     app.write_text(source.replace("def main() -> int:\n", "def main() -> int:\n    raise RuntimeError('a bug')\n", 1))
@@ -230,6 +238,7 @@ def broken_subscriber(make: Make) -> None:
     assert installed(make) == {
         product.PUBLISHER: ("1.0.1", "RUNNING"),
         product.SUBSCRIBER: ("1.0.0", "RUNNING"),
+        product.MODEL: (PROMOTED[-1], "FINISHED"),  # the reference model again, deployed as it was promoted
         NUCLEUS[0]: NUCLEUS[1],
     }
     log = make.cloud().component_log(product.SUBSCRIBER)
@@ -315,6 +324,58 @@ def a_users_own_component(make: Make) -> None:
         assert time.monotonic() < deadline, "the user's component never ran"
         time.sleep(0.2)
     assert installed(make)[product.SUBSCRIBER] == ("1.0.0", "RUNNING")  # ours untouched
+
+
+PROMOTED = ["1.0.0", "1.0.1", "1.0.2", "1.0.3"]  # the model's versions once challenger_then_promote is done
+
+
+def model_only_redeploy(make: Make, docker_client: docker.DockerClient) -> None:
+    """A retrained model with unchanged code: no image built or pushed, one new model component version, one
+    deployment; the subscriber restarts on the new model (a new version is a new artifact folder, which its
+    lifecycle reads) and its results name the model's version."""
+    other = small_model(make.repo / "build" / "other", make.model.parent)
+    expected = "[" + " ".join(json.dumps(p) for p in modelfile.check(other)) + "]"
+    assert expected != PREDICTION
+    before = started_at(docker_client)
+    deployed = scripts_json(make, "deploy", "--model", str(other))
+    assert deployed["image_pushed"] is False and deployed["models"]["uploaded"] is True
+    assert {name: c["created"] for name, c in deployed["components"].items()} == {
+        product.MODEL: True,
+        product.SUBSCRIBER: False,
+        product.PUBLISHER: False,
+    }
+    assert deployed["changes"] == [f"~ {product.MODEL} 1.0.0 -> 1.0.1"]
+    assert deployed["predictions"] == {make.cloud().thing: [expected]}
+    assert started_at(docker_client) != before
+    assert "(version 1.0.1)" in make.cloud().component_log(product.SUBSCRIBER).read_text()
+
+
+def challenger_then_promote(make: Make) -> None:
+    """A challenger deployed beside the champion is scored in its shadow (its agreement in `status`); `make promote`
+    makes it the champion in one model version and one deployment, uploading nothing."""
+    champion = make.repo / "build" / "other" / "small.json"
+    deployed = scripts_json(make, "deploy", "--model", str(champion), "--challenger", str(make.model))
+    assert deployed["image_pushed"] is False
+    assert [name for name, c in deployed["components"].items() if c["created"]] == [product.MODEL]
+    assert deployed["changes"] == [f"~ {product.MODEL} 1.0.1 -> 1.0.2"]
+    log = make.cloud().component_log(product.SUBSCRIBER)
+    deadline = time.monotonic() + 60
+    while product.last_agreement(log) is None:
+        assert time.monotonic() < deadline, "no shadow record in the subscriber's log"
+        time.sleep(0.2)
+    status = scripts_json(make, "status")
+    assert status["models"]["version"] == "1.0.2"
+    assert status["models"]["challenger"]["sha256"] == artifacts.sha256(make.model)
+    assert status["models"]["agreement"][make.cloud().thing]["count"] >= 2
+    done = make("promote")
+    assert done.returncode == 0, done.stderr
+    assert f"prediction on {make.cloud().thing}: {PREDICTION}" in done.stdout  # the former challenger's
+    status = scripts_json(make, "status")
+    assert status["models"]["version"] == "1.0.3" and "challenger" not in status["models"]
+    assert status["models"]["champion"]["sha256"] == artifacts.sha256(make.model)
+    refused = make("promote")
+    assert refused.returncode != 0 and "has no challenger" in refused.stderr
+    assert versions(make, product.MODEL) == PROMOTED
 
 
 def destroy(make: Make, docker_client: docker.DockerClient) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from localgg.deployment import DeploymentRequest
 from localgg.lifecycle import State
 from tests.localgg.harness import CoreThread, run_core, write_recipe
 
@@ -155,3 +156,44 @@ def test_sigterm_stops_every_component_and_exits_zero(tmp_path: Path) -> None:
     finally:
         core.kill()
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_a_lifecycle_reads_its_dependencies_and_restarts_when_what_it_read_changes(gg: CoreThread) -> None:
+    """`{Dependency:artifacts:path}` and `{Dependency:configuration:/key}` (developer guide, component recipe
+    reference, "Recipe variables": `component_dependency_name` names this component or one it depends on; any other
+    stays as written). The nucleus resolves every lifecycle again on each deployment, so a component whose
+    resolved lifecycle changes because a dependency got a new version restarts, and one whose does not runs on."""
+    for version, model_file in (("1.0.0", "a.json"), ("1.1.0", "b.json")):
+        write_recipe(gg.recipes, "Model", version=version, configuration={"modelFile": model_file})
+    write_recipe(gg.recipes, "Other", configuration={"x": "not mine"})
+    write_recipe(
+        gg.recipes,
+        "App",
+        dependencies={"Model": {"VersionRequirement": ">=1.0.0 <2.0.0", "DependencyType": "HARD"}},
+        lifecycle={
+            "Run": "echo '{Model:artifacts:path}/{Model:configuration:/modelFile} {Other:configuration:/x}' "
+            ">> seen.txt; exec sleep 300"
+        },
+    )
+    seen = work(gg, "App") / "seen.txt"
+
+    def deploy(model: str) -> None:
+        # A new version's defaults do not replace a configuration already on the device (updates are patches to
+        # it): a deployment that wants them resets the configuration ("" is all of it).
+        wanted = {"App": "1.0.0", "Model": model, "Other": "1.0.0"}
+        reset = {"Model": {"RESET": [""], "MERGE": {}}}
+        gg.call(gg.core.deploy(DeploymentRequest(gg.recipes, None, wanted, (), reset)))
+
+    deploy("1.0.0")
+    assert wait_state(gg, "App", State.RUNNING) is State.RUNNING
+    artifacts = gg.core.root / "packages" / "artifacts" / "Model"
+    assert wait_file(seen).splitlines() == [f"{artifacts}/1.0.0/a.json {{Other:configuration:/x}}"]
+    deploy("1.1.0")
+    assert wait_state(gg, "App", State.RUNNING) is State.RUNNING
+    deadline = time.monotonic() + 30
+    while len(seen.read_text().splitlines()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen.read_text().splitlines()[1] == f"{artifacts}/1.1.0/b.json {{Other:configuration:/x}}"
+    running = gg.core.components["App"]
+    deploy("1.1.0")  # nothing it reads changed: it runs on, the same process
+    assert gg.core.components["App"] is running and running.state is State.RUNNING

@@ -53,9 +53,9 @@ def test_publisher_and_subscriber_processes(gg: CoreThread) -> None:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_sdk_in_a_container_with_the_socket_mounted(
-    gg: CoreThread, docker_client: docker.DockerClient, reference_image: str
+    gg: CoreThread, docker_client: docker.DockerClient, subscriber_image: str
 ) -> None:
-    tag = reference_image  # built once per session (tests/conftest.py)
+    tag = subscriber_image  # built once per session (tests/conftest.py)
     gg.component("Boxed", configuration={"accessControl": pubsub("box/*")})
     gg.component("Host", configuration={"accessControl": pubsub("box/*")})
     socket_path = str(gg.core.socket)

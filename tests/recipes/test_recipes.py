@@ -13,7 +13,7 @@ import pytest
 from localgg.recipe import parse
 from recipeformat.document import RecipeError
 from recipeformat.platform import this_device
-from scripts import recipes
+from scripts import models, recipes
 from tests.localgg.harness import CoreThread
 
 VALUES = {
@@ -26,6 +26,15 @@ VALUES = {
         "component_name": "com.edgeml.Subscriber",
         "component_version": "1.2.3",
         "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml@sha256:" + "a" * 64,
+        "model_component": "com.edgeml.Model",
+    },
+    "model": {
+        "component_version": "1.2.3",
+        **models.component_values(
+            "com.edgeml.Model",
+            models.StoredModel("s3://bucket/artifacts/com.edgeml.Model/abc/model.json", "b" * 64),
+            models.StoredModel("s3://bucket/artifacts/com.edgeml.Model/def/challenger.json", "c" * 64),
+        ),
     },
 }
 
@@ -160,11 +169,16 @@ def test_a_hostile_configuration_value_stays_data_under_the_core(tmp_path: Path)
     marker = tmp_path / "injected"
     recipe = subscriber()
     recipe["ComponentConfiguration"]["DefaultConfiguration"]["dockerNetwork"] = f'none"; touch {marker}; echo "'
+    model = recipes.render_component("model", VALUES["model"])
+    artifacts = tmp_path / "artifacts"
+    (artifacts / model["ComponentName"] / "1.2.3").mkdir(parents=True)
+    (artifacts / model["ComponentName"] / "1.2.3" / "model.json").write_text("{}")
     gg = CoreThread(docker_check=lambda image: None)
     try:
         (gg.recipes).mkdir(parents=True, exist_ok=True)
         (gg.recipes / "subscriber.json").write_text(json.dumps(recipe))
-        gg.deploy(recipe["ComponentName"], version=recipe["ComponentVersion"])
+        (gg.recipes / "model.json").write_text(json.dumps(model))
+        gg.deploy(recipe["ComponentName"], model["ComponentName"], version="1.2.3", artifact_dir=artifacts)
         log = gg.root / "core" / "logs" / f"{recipe['ComponentName']}.log"
         deadline = time.monotonic() + 20
         while "dockerNetwork must be none or host" not in (log.read_text() if log.exists() else ""):

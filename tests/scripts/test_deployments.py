@@ -31,7 +31,7 @@ def test_the_desired_state_keeps_other_components_and_their_configuration() -> N
         OTHER: {"componentVersion": "3.1.0"},
         PUB: {"componentVersion": "1.0.0", "configurationUpdate": {"merge": '{"interval": 2}'}},
     }
-    after = deployments.desired(before, {PUB: "1.0.1", SUB: "1.0.0"})
+    after = deployments.desired(before, {PUB: {"componentVersion": "1.0.1"}, SUB: {"componentVersion": "1.0.0"}})
     assert after == {
         OTHER: {"componentVersion": "3.1.0"},
         PUB: {"componentVersion": "1.0.1", "configurationUpdate": {"merge": '{"interval": 2}'}},

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from scripts import image, modelfile
+from scripts import artifacts, modelfile, pipeline
+from tests.support.outputs import stack_outputs
 
 
 def test_the_reference_model_scores_the_publishers_records(seed: Path) -> None:
@@ -62,8 +63,26 @@ class UntouchableEngine:
         raise AssertionError(f"the engine was used ({name}) although the model is unusable")
 
 
-def test_no_image_is_built_from_an_unusable_model(tmp_path: Path) -> None:
+def test_an_unusable_model_stops_the_deploy_before_anything_is_built_or_sent(tmp_path: Path) -> None:
+    """Nothing reaches the engine, S3, ECR or Greengrass: the clients are stand-ins that fail on any use."""
     broken = tmp_path / "broken.json"
     broken.write_text("{}")
+    untouchable = UntouchableEngine()
+    clients = pipeline.Clients(untouchable, untouchable, untouchable, untouchable)
+    outputs = stack_outputs("eu-west-1", "123456789012", "r/edgeml", "bucket", "arn:aws:iot:x:1:thinggroup/g")
     with pytest.raises(modelfile.ModelFileError, match="cannot be loaded"):
-        image.build(UntouchableEngine(), broken)
+        pipeline.deploy(
+            outputs, clients, pipeline.Options(broken), lambda message: None, lambda devices: None, tmp_path
+        )
+
+
+def test_metrics_are_read_only_for_the_model_they_were_measured_on(tmp_path: Path, seed: Path) -> None:
+    model = tmp_path / "model.json"
+    model.write_bytes((seed / "xgboost_wine_quality.json").read_bytes())
+    report = {"model_sha256": artifacts.sha256(model), "held_out": {"rmse": 0.7, "mae": 0.5}, "rows": {"test": 9}}
+    (tmp_path / "metrics.json").write_text(json.dumps({**report, "data_sha256": "ab" * 32}))
+    assert modelfile.metrics(model) == {"rmse": 0.7, "mae": 0.5, "rows": 9, "data_sha256": "ab" * 32}
+    assert "RMSE 0.7, MAE 0.5 on 9 held-out rows" in modelfile.summary(modelfile.metrics(model))
+    model.write_bytes(model.read_bytes() + b" ")  # another model now: those metrics are not its
+    assert modelfile.metrics(model) == {}
+    assert "no metrics recorded" in modelfile.summary({})

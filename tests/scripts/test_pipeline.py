@@ -19,14 +19,14 @@ import docker
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import artifacts, pipeline, product, recipes
+from scripts import artifacts, models, pipeline, product, recipes
 from scripts.platforms import PLATFORMS
 from tests.support.outputs import stack_outputs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
-PUB, SUB = product.PUBLISHER, product.SUBSCRIBER
+PUB, SUB, MODEL = product.PUBLISHER, product.SUBSCRIBER, product.MODEL
 
 
 def arn(name: str) -> str:
@@ -50,7 +50,7 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
 
 def run(cloud: dict[str, Any], docker_client: docker.DockerClient, gg: Any, seed: Path, tmp: Path) -> dict[str, Any]:
     clients = pipeline.Clients(gg, cloud["s3"], cloud["ecr"], docker_client)
-    options = pipeline.Options(seed / "xgboost_wine_quality.json", poll_interval=0)
+    options = pipeline.Options(seed / "xgboost_wine_quality.json", rollout=pipeline.Rollout(poll_interval=0))
     return pipeline.deploy(cloud["outputs"], clients, options, lambda message: None, lambda devices: None, tmp)
 
 
@@ -95,6 +95,11 @@ def expect_unchanged_component(stub: Stubber, name: str, recipe: dict[str, Any])
     )
 
 
+def spec(name: str, version: str) -> dict[str, Any]:
+    """A component in our deployment: the model's configuration is reset to its version's defaults every time."""
+    return {"componentVersion": version, **({"configurationUpdate": {"reset": [""]}} if name == MODEL else {})}
+
+
 def expect_current(stub: Stubber, deployment: str | None, components: dict[str, str]) -> None:
     listed = [] if deployment is None else [{"deploymentId": deployment, "isLatestForTarget": True, "targetArn": GROUP}]
     stub.add_response("list_deployments", {"deployments": listed}, {"targetArn": GROUP, "historyFilter": "LATEST_ONLY"})
@@ -103,7 +108,7 @@ def expect_current(stub: Stubber, deployment: str | None, components: dict[str, 
             "get_deployment",
             {
                 "deploymentId": deployment,
-                "components": {name: {"componentVersion": version} for name, version in components.items()},
+                "components": {name: spec(name, version) for name, version in components.items()},
             },
             {"deploymentId": deployment},
         )
@@ -116,7 +121,7 @@ def expect_deployment_and_success(stub: Stubber, deployment: str, components: di
         {
             "targetArn": GROUP,
             "deploymentName": "edgeml",
-            "components": {name: {"componentVersion": version} for name, version in components.items()},
+            "components": {name: spec(name, version) for name, version in components.items()},
             "deploymentPolicies": ANY,
             "iotJobConfiguration": ANY,
             "clientToken": ANY,
@@ -174,25 +179,34 @@ def test_first_run_then_no_change_then_only_the_publisher(
     stub = Stubber(gg)
     stub.activate()
 
+    expect_new_component(stub, MODEL, "1.0.0")
     expect_new_component(stub, SUB, "1.0.0")
     expect_new_component(stub, PUB, "1.0.0")
     expect_current(stub, None, {})
-    expect_deployment_and_success(stub, "d-1", {PUB: "1.0.0", SUB: "1.0.0"})
+    expect_deployment_and_success(stub, "d-1", {MODEL: "1.0.0", PUB: "1.0.0", SUB: "1.0.0"})
     first = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
-    assert first["image_pushed"] and first["artifacts_uploaded"]
+    assert first["image_pushed"] and first["artifacts_uploaded"] and first["models"]["uploaded"]
     assert sorted(first["artifacts"]) == ["aarch64", "amd64"]  # one zip per device architecture
     assert first["image"].startswith(f"{cloud['outputs'].repository_url}@sha256:")
-    assert first["changes"] == [f"+ {PUB} 1.0.0", f"+ {SUB} 1.0.0"]
+    champion_sha = first["models"]["champion"]["sha256"]
+    assert first["models"]["champion"]["uri"].endswith(f"/{champion_sha}/model-{champion_sha[:12]}.json")
+    assert "challenger" not in first["models"]
+    assert first["changes"] == [f"+ {MODEL} 1.0.0", f"+ {PUB} 1.0.0", f"+ {SUB} 1.0.0"]
     assert first["devices"][0]["deployment_status"] == "SUCCEEDED"
 
     every_platform: dict[str, dict[str, str]] = {p.greengrass: {} for p in PLATFORMS.values()}
-    sub_recipe = registered("subscriber", SUB, "1.0.0", {"image": first["image"]}, every_platform)
+    sub_recipe = registered(
+        "subscriber", SUB, "1.0.0", {"image": first["image"], "model_component": MODEL}, every_platform
+    )
     per_architecture = {arch: {"artifact_uri": uri} for arch, uri in first["artifacts"].items()}
     pub_recipe = registered("publisher", PUB, "1.0.0", {}, per_architecture)
+    champion = models.StoredModel(**first["models"]["champion"])
+    model_recipe = registered("model", MODEL, "1.0.0", models.component_values(MODEL, champion, None))
+    expect_unchanged_component(stub, MODEL, model_recipe)
     expect_unchanged_component(stub, SUB, sub_recipe)
     expect_unchanged_component(stub, PUB, pub_recipe)
-    expect_current(stub, "d-1", {PUB: "1.0.0", SUB: "1.0.0"})
+    expect_current(stub, "d-1", {MODEL: "1.0.0", PUB: "1.0.0", SUB: "1.0.0"})
     second = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()  # and nothing else was called: no create, no deployment
     assert (second["image_pushed"], second["artifacts_uploaded"], second["deployment"]) == (False, False, None)
@@ -204,15 +218,17 @@ def test_first_run_then_no_change_then_only_the_publisher(
     samples = changed / "publisher" / "samples.json"
     samples.write_text(json.dumps(json.loads(samples.read_text())[:1]))
     monkeypatch.setattr(artifacts, "PUBLISHER", changed)
+    expect_unchanged_component(stub, MODEL, model_recipe)
     expect_unchanged_component(stub, SUB, sub_recipe)
     expect_new_component(stub, PUB, "1.0.1", previous=pub_recipe)
-    expect_current(stub, "d-1", {PUB: "1.0.0", SUB: "1.0.0"})
-    expect_deployment_and_success(stub, "d-2", {PUB: "1.0.1", SUB: "1.0.0"})
+    expect_current(stub, "d-1", {MODEL: "1.0.0", PUB: "1.0.0", SUB: "1.0.0"})
+    expect_deployment_and_success(stub, "d-2", {MODEL: "1.0.0", PUB: "1.0.1", SUB: "1.0.0"})
     third = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
     assert third["changes"] == [f"~ {PUB} 1.0.0 -> 1.0.1"]
     assert (third["image_pushed"], third["artifacts_uploaded"]) == (False, True)
     assert third["components"] == {
+        MODEL: {"version": "1.0.0", "created": False},
         SUB: {"version": "1.0.0", "created": False},
         PUB: {"version": "1.0.1", "created": True},
     }

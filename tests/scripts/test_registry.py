@@ -40,24 +40,24 @@ def served_manifest(registry: str, repository: str, reference: str) -> dict[str,
 
 
 def test_push_pins_the_index_by_the_digest_the_registry_serves(
-    docker_client: docker.DockerClient, ecr: object, registry: str, reference_image: str
+    docker_client: docker.DockerClient, ecr: object, registry: str, subscriber_image: str
 ) -> None:
     repository = f"{registry}/edgeml/subscriber"
     credentials = reg.login(docker_client, ecr, repository)
-    pinned = reg.push_index([reference_image], repository, "v1", credentials, lambda message: None)
+    pinned = reg.push_index([subscriber_image], repository, "v1", credentials, lambda message: None)
     assert pinned.startswith(f"{repository}@sha256:")
     index = served_manifest(registry, "edgeml/subscriber", pinned.split("@", 1)[1])
     assert index["mediaType"] == MANIFEST_LIST
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64"]
     pulled = docker_client.images.pull(pinned)  # a Docker engine resolves the index to its own platform
     assert pulled.attrs["Architecture"] == "amd64"
-    again = reg.push_index([reference_image], repository, "v1-again", credentials, lambda message: None)
+    again = reg.push_index([subscriber_image], repository, "v1-again", credentials, lambda message: None)
     assert again == pinned  # the same images make the same index, whatever its tag
 
 
-def test_a_failed_push_is_an_error_not_silence(reference_image: str) -> None:
+def test_a_failed_push_is_an_error_not_silence(subscriber_image: str) -> None:
     with pytest.raises(reg.PushError, match=r"push of 127\.0\.0\.1:1/edgeml/subscriber:v1 failed"):
-        reg.push_index([reference_image], "127.0.0.1:1/edgeml/subscriber", "v1", ("AWS", "x"), lambda message: None)
+        reg.push_index([subscriber_image], "127.0.0.1:1/edgeml/subscriber", "v1", ("AWS", "x"), lambda message: None)
 
 
 def test_aws_errors_become_one_clear_message() -> None:

@@ -17,7 +17,7 @@ from tests.support.registry import push_manifest
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
-PUB, SUB, OTHER = product.PUBLISHER, product.SUBSCRIBER, "com.other.Team"
+PUB, SUB, MODEL, OTHER = product.PUBLISHER, product.SUBSCRIBER, product.MODEL, "com.other.Team"
 
 
 @pytest.fixture
@@ -56,6 +56,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
             "components": {
                 PUB: {"componentVersion": "1.0.1"},
                 SUB: {"componentVersion": "1.0.0"},
+                MODEL: {"componentVersion": "1.0.0", "configurationUpdate": {"reset": [""]}},
                 OTHER: {"componentVersion": "3.0.0"},
             }
         },
@@ -95,7 +96,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
         {"coreDeviceThingName": "core-1"},
     )
     stub.add_response("list_installed_components", {"installedComponents": []}, {"coreDeviceThingName": "core-1"})
-    for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"])):
+    for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"]), (MODEL, ["1.0.0"])):
         arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{name}"
         stub.add_response(
             "list_component_versions",
@@ -131,7 +132,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
         "deployment": "d-2",
         "artifact_versions_deleted": 2,
         "images_deleted": 1,
-        "component_versions_deleted": [f"{PUB} 1.0.0", f"{PUB} 1.0.1", f"{SUB} 1.0.0"],
+        "component_versions_deleted": [f"{PUB} 1.0.0", f"{PUB} 1.0.1", f"{SUB} 1.0.0", f"{MODEL} 1.0.0"],
     }
     assert [v["Key"] for v in cloud["s3"].list_object_versions(Bucket="td-bucket")["Versions"]] == [
         "elsewhere/keep.txt"

@@ -14,6 +14,7 @@ import pytest
 from scripts import crossbuild, image
 from scripts import registry as registry_module
 from scripts.platforms import PLATFORMS, this_machine
+from tests.subscriber.test_image import mounted_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ARM64 = PLATFORMS["linux/arm64"]
@@ -21,14 +22,12 @@ TAG = "edgeml/subscriber:test-arm64"
 
 
 @pytest.fixture(scope="module")
-def arm64_image(docker_client: docker.DockerClient, seed: Path) -> str:
+def arm64_image(docker_client: docker.DockerClient) -> str:
     if this_machine() == ARM64:
         pytest.skip("this machine is arm64: its own image is the arm64 one, tested by test_image.py")
     if not crossbuild.emulation_ready(ARM64) and os.geteuid() != 0:
         pytest.skip("arm64 emulation is not set up and only root can set it up (qemu-user-static, binfmt_misc)")
-    built = image.build(
-        docker_client, seed / "xgboost_wine_quality.json", TAG, progress=lambda message: None, platform=ARM64
-    )
+    built = image.build(docker_client, TAG, progress=lambda message: None, platform=ARM64)
     assert built.architecture == "aarch64"
     return built.tag
 
@@ -45,7 +44,13 @@ def test_the_arm64_image_reproduces_the_reference_under_emulation(
         "from subscriber.inference import main; sys.exit(main())"
     )
     container = docker_client.containers.run(
-        arm64_image, ["-c", script], entrypoint="python", platform="linux/arm64", network_mode="none", detach=True
+        arm64_image,
+        ["-c", script],
+        entrypoint="python",
+        platform="linux/arm64",
+        network_mode="none",
+        detach=True,
+        **mounted_model(seed / "xgboost_wine_quality.json"),
     )
     try:
         assert container.wait(timeout=300)["StatusCode"] == 0
@@ -57,13 +62,13 @@ def test_the_arm64_image_reproduces_the_reference_under_emulation(
 
 
 def test_one_index_serves_both_platforms(
-    docker_client: docker.DockerClient, arm64_image: str, reference_image: str, registry: str
+    docker_client: docker.DockerClient, arm64_image: str, subscriber_image: str, registry: str
 ) -> None:
     """The amd64 and arm64 images pushed as one index, pinned by one digest: a Docker engine pulls its own
     platform's image by it, and the arm64 one when asked for linux/arm64, as an arm64 core's engine does."""
     repository = f"{registry}/edgeml/multi"
     pinned = registry_module.push_index(
-        [reference_image, arm64_image], repository, "both", ("AWS", "local"), progress=lambda message: None
+        [subscriber_image, arm64_image], repository, "both", ("AWS", "local"), progress=lambda message: None
     )
     for platform, architecture in (("linux/arm64", "arm64"), (None, "amd64")):
         pulled = docker_client.images.pull(pinned, platform=platform)

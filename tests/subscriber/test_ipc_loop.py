@@ -5,26 +5,33 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMessage
 
 from localgg.lifecycle import State
 from scripts import recipes
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
+from tests.support.models import small_model
 
 NAME = "com.edgeml.WineQualitySubscriber"
+MODEL_VERSION = "1.0.7"  # what the recipe passes from the model component's configuration
 
 
-def deploy_subscriber(gg: CoreThread, model: Path, configuration: dict[str, Any] | None = None) -> None:
+def deploy_subscriber(
+    gg: CoreThread, model: Path, configuration: dict[str, Any] | None = None, challenger: str = ""
+) -> None:
     """The real recipe's configuration and policies; Run starts the package as a process instead of a container."""
     rendered = recipes.render_component(
-        "subscriber", {"component_name": NAME, "component_version": "1.0.0", "image": "unused"}
+        "subscriber",
+        {"component_name": NAME, "component_version": "1.0.0", "image": "unused", "model_component": "unused.Model"},
     )
     default = rendered["ComponentConfiguration"]["DefaultConfiguration"] | (configuration or {})
     write_recipe(
@@ -32,11 +39,32 @@ def deploy_subscriber(gg: CoreThread, model: Path, configuration: dict[str, Any]
         NAME,
         configuration=default,
         lifecycle={
-            "Setenv": {"MODEL_PATH": str(model), "PYTHONPATH": str(REPO / "components" / "subscriber")},
+            "Setenv": {
+                "MODEL_PATH": str(model),
+                "EDGEML_MODEL_VERSION": MODEL_VERSION,
+                "EDGEML_CHALLENGER_FILE": challenger,
+                "PYTHONPATH": str(REPO / "components" / "subscriber"),
+            },
             "Run": f"exec {sys.executable} -m subscriber",
         },
     )
     gg.deploy(NAME)
+
+
+def subscribed(gg: CoreThread, model: Path, challenger: str = "") -> tuple[GreengrassCoreIPCClientV2, Collector, Path]:
+    """A tester component that hears every `edgeml/+` record, and the subscriber deployed and subscribed; returns
+    the tester's client, what it heard, and the subscriber's log."""
+    gg.component("Tester", configuration={"accessControl": pubsub("local/topic", "edgeml/*")})
+    answers = Collector()
+    tester = gg.client("Tester")
+    tester.subscribe_to_topic(topic="edgeml/+", on_stream_event=answers, receive_mode="RECEIVE_ALL_MESSAGES")
+    deploy_subscriber(gg, model, challenger=challenger)
+    log = gg.core.root / "logs" / f"{NAME}.log"
+    deadline = time.monotonic() + 30
+    while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.1)
+    return tester, answers, log
 
 
 class Collector:
@@ -58,16 +86,7 @@ class Collector:
 def test_each_message_gets_one_answer_and_bad_ones_do_not_stop_it(
     gg: CoreThread, seed: Path, samples: list[Any]
 ) -> None:
-    gg.component("Tester", configuration={"accessControl": pubsub("local/topic", "edgeml/*")})
-    answers = Collector()
-    tester = gg.client("Tester")
-    tester.subscribe_to_topic(topic="edgeml/+", on_stream_event=answers, receive_mode="RECEIVE_ALL_MESSAGES")
-    deploy_subscriber(gg, seed / "xgboost_wine_quality.json")
-    log = gg.core.root / "logs" / f"{NAME}.log"
-    deadline = time.monotonic() + 30
-    while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
-        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
-        time.sleep(0.1)
+    tester, answers, log = subscribed(gg, seed / "xgboost_wine_quality.json")
 
     good = json.dumps({"body": json.dumps(samples), "isBase64Encoded": False}).encode()
     good_b64 = json.dumps(
@@ -103,6 +122,7 @@ def test_each_message_gets_one_answer_and_bad_ones_do_not_stop_it(
         "edgeml/predictions",
     ]
     assert all(record["predictions"] == [6.573914, 4.869721] for topic, record in got if topic == "edgeml/predictions")
+    assert {record["model_version"] for topic, record in got if topic == "edgeml/predictions"} == {MODEL_VERSION}
     assert [record["error"] for topic, record in got if topic == "edgeml/errors"] == [
         "invalid_json",
         "empty",
@@ -113,6 +133,29 @@ def test_each_message_gets_one_answer_and_bad_ones_do_not_stop_it(
     text = log.read_text()
     assert text.count("result: [6.573914 4.869721]") == 4
     assert "rejected message on local/topic: invalid_json" in text
+
+
+def test_a_challenger_is_scored_in_the_shadow_after_the_champions_result(
+    gg: CoreThread, seed: Path, samples: list[Any], tmp_path: Path
+) -> None:
+    """Each result is followed by a shadow record on the shadow topic: the challenger's predictions on the same
+    records and the running agreement; the results stay the champion's."""
+    shutil.copyfile(seed / "xgboost_wine_quality.json", tmp_path / "model.json")
+    small_model(tmp_path, seed, "challenger.json")
+    tester, answers, log = subscribed(gg, tmp_path / "model.json", challenger="challenger.json")
+    message = json.dumps({"body": json.dumps(samples), "isBase64Encoded": False}).encode()
+    for _ in range(2):
+        tester.publish_to_topic(
+            topic="local/topic", publish_message=PublishMessage(binary_message=BinaryMessage(message=message))
+        )
+    got = answers.wait(4)
+    assert [topic for topic, _ in got] == ["edgeml/predictions", "edgeml/shadow"] * 2
+    results, shadows = [r for t, r in got if t == "edgeml/predictions"], [r for t, r in got if t == "edgeml/shadow"]
+    assert all(r["predictions"] == [6.573914, 4.869721] for r in results)
+    assert [s["champion"] for s in shadows] == [r["predictions"] for r in results]
+    assert all(s["challenger"] != s["champion"] for s in shadows)
+    assert [s["agreement"]["count"] for s in shadows] == [2, 4]
+    assert "shadow: count=4 mean_abs_diff=" in log.read_text()
 
 
 def test_a_missing_model_is_a_clear_error_and_the_component_breaks(gg: CoreThread, tmp_path: Path) -> None:
@@ -156,7 +199,8 @@ def test_results_are_forwarded_to_iot_core_when_configured(
         }
     }
     rendered = recipes.render_component(
-        "subscriber", {"component_name": NAME, "component_version": "1.0.0", "image": "unused"}
+        "subscriber",
+        {"component_name": NAME, "component_version": "1.0.0", "image": "unused", "model_component": "unused.Model"},
     )
     access = rendered["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"] | policy
     gg.component("Tester", configuration={"accessControl": pubsub("local/topic")})

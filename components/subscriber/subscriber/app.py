@@ -1,7 +1,8 @@
 """The component's main loop: subscribe over Greengrass IPC, score each message, publish what came of it.
 
-Configuration comes from the component's own configuration (GetConfiguration); the model from MODEL_PATH,
-loaded once before subscribing. Messages are handled one at a time, in arrival order, on one worker thread
+Configuration comes from the component's own configuration (GetConfiguration); the model from MODEL_PATH (the
+model component's artifact, mounted), loaded once before subscribing, and its version from EDGEML_MODEL_VERSION.
+Messages are handled one at a time, in arrival order, on one worker thread
 (the SDK's default executor has several workers and could reorder them).
 
 The SDK never reconnects: when the stream or the connection closes, the process exits non-zero and the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,10 +24,14 @@ from typing import Any
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage, SubscriptionResponseMessage
 
-from subscriber.inference import Limits, ModelError, default_model
+from subscriber.inference import Limits, Model, ModelError, default_model
 from subscriber.processing import MessageProcessor, Outcome
+from subscriber.shadow import Shadow
+from subscriber.shadow import log_line as shadow_log_line
 
 log = logging.getLogger("subscriber")
+MODEL_VERSION_ENV = "EDGEML_MODEL_VERSION"
+CHALLENGER_FILE_ENV = "EDGEML_CHALLENGER_FILE"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Config:
     input_topic: str = "local/topic"
     result_topic: str = "edgeml/predictions"
     error_topic: str = "edgeml/errors"
+    shadow_topic: str = "edgeml/shadow"
     iot_core_topic: str = ""  # empty: do not forward results to AWS IoT Core
     iot_core_qos: str = "0"
     limits: Limits = field(default_factory=Limits)
@@ -44,6 +51,7 @@ class Config:
             input_topic=str(values.get("inputTopic", default.input_topic)),
             result_topic=str(values.get("resultTopic", default.result_topic)),
             error_topic=str(values.get("errorTopic", default.error_topic)),
+            shadow_topic=str(values.get("shadowTopic", default.shadow_topic)),
             iot_core_topic=str(values.get("iotCoreTopic", default.iot_core_topic)),
             iot_core_qos=str(values.get("iotCoreQos", default.iot_core_qos)),
             limits=Limits(
@@ -54,10 +62,17 @@ class Config:
 
 
 class Subscriber:
-    def __init__(self, ipc: GreengrassCoreIPCClientV2, config: Config, processor: MessageProcessor) -> None:
+    def __init__(
+        self,
+        ipc: GreengrassCoreIPCClientV2,
+        config: Config,
+        processor: MessageProcessor,
+        shadow: Shadow | None = None,
+    ) -> None:
         self.ipc = ipc
         self.config = config
         self.processor = processor
+        self.shadow = shadow
         self.closed = threading.Event()
 
     def on_message(self, event: SubscriptionResponseMessage) -> None:
@@ -89,6 +104,19 @@ class Subscriber:
                 )
         except Exception as exc:  # a refused publish must not stop the loop; the next message may go through
             log.error("could not publish to %s: %s: %s", target, type(exc).__name__, exc)
+        if outcome.ok and self.shadow is not None:  # only once the champion's result is out
+            self.report_shadow(outcome)
+
+    def report_shadow(self, outcome: Outcome) -> None:
+        assert self.shadow is not None
+        try:
+            record = self.shadow.score(outcome.record["topic"], outcome.scored, outcome.record["predictions"])
+            log.info(shadow_log_line(record))
+            self.ipc.publish_to_topic(
+                topic=self.config.shadow_topic, publish_message=PublishMessage(json_message=JsonMessage(message=record))
+            )
+        except Exception as exc:  # the challenger never costs the champion its results
+            log.error("shadow scoring failed: %s: %s", type(exc).__name__, exc)
 
     def on_error(self, error: Exception) -> bool:
         log.error("subscription error: %s: %s", type(error).__name__, error)
@@ -112,6 +140,21 @@ class Subscriber:
         )
 
 
+def challenger_shadow(champion: Model, version: str) -> Shadow | None:
+    """The challenger beside the champion's file (EDGEML_CHALLENGER_FILE), if one is named; one that cannot be
+    loaded is logged and left out, and the champion serves on alone."""
+    name = os.environ.get(CHALLENGER_FILE_ENV, "")
+    if not name:
+        return None
+    try:
+        challenger = Model(champion.path.parent / name)
+    except ModelError as exc:
+        log.error("challenger left out: %s", exc)
+        return None
+    log.info("challenger %s scored in the shadow of %s", challenger.path, champion.path)
+    return Shadow(challenger, version)
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
@@ -119,11 +162,15 @@ def main() -> int:
     except ModelError as exc:
         log.error("%s", exc)
         return 2
-    log.info("model %s: %d features", model.path, len(model.features))
+    log.info(
+        "model %s (version %s): %d features", model.path, os.environ.get(MODEL_VERSION_ENV) or "?", len(model.features)
+    )
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="messages")
     ipc = GreengrassCoreIPCClientV2(executor=worker)
     config = Config.from_component(ipc.get_configuration(key_path=[]).value or {})
-    subscriber = Subscriber(ipc, config, MessageProcessor(model, config.limits))
+    version = os.environ.get(MODEL_VERSION_ENV, "")
+    shadow = challenger_shadow(model, version)
+    subscriber = Subscriber(ipc, config, MessageProcessor(model, config.limits, version), shadow)
     stopping = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from subscriber.inference import InvalidInput, Limits, Model, records_from_event
@@ -18,6 +18,7 @@ from subscriber.inference import InvalidInput, Limits, Model, records_from_event
 class Outcome:
     ok: bool
     record: dict[str, Any]
+    scored: list[Any] = field(default_factory=list, compare=False)  # the records, for a challenger to score too
 
     def log_line(self) -> str:
         if self.ok:
@@ -27,9 +28,10 @@ class Outcome:
 
 
 class MessageProcessor:
-    def __init__(self, model: Model, limits: Limits) -> None:
+    def __init__(self, model: Model, limits: Limits, model_version: str = "") -> None:
         self.model = model
         self.limits = limits
+        self.model_version = model_version  # the model component's version, named in every result
 
     def process(self, topic: str, message: bytes | dict[str, Any]) -> Outcome:
         """Score a binary (JSON bytes) or JSON message; never raises for bad input."""
@@ -49,7 +51,9 @@ class MessageProcessor:
                 "predictions": predictions,
                 "records": len(records),
                 "inference_ms": round(elapsed_ms, 3),
+                **({"model_version": self.model_version} if self.model_version else {}),
             },
+            records,
         )
 
     def _event(self, message: bytes | dict[str, Any]) -> Any:

@@ -1,9 +1,10 @@
 """Train the wine-quality regressor: `python -m subscriber_training.wine --data CSV --out DIR`.
 
 Features are the 11 measurements plus the colour one-hot encoded as `color_red`/`color_white`, the same
-encoding as the reference model, so records and models are interchangeable. The split is seeded, and the
-metrics file reports RMSE and MAE on the held-out rows, for this model and (with `--reference`) for the
-reference model on the very same rows.
+encoding as the reference model, so records and models are interchangeable. The split is seeded; the parameters
+come from a small cross-validated search on the training rows only (GRID); the metrics file reports RMSE and MAE
+on the held-out rows, for this model and (with `--reference`) for the reference model on the very same rows,
+with what tells whether the reference ever saw them.
 
 Without `--data`/`WINE_DATA`, the UCI Wine Quality data (CC BY 4.0, Cortez et al. 2009) is downloaded.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -20,8 +23,9 @@ import sys
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -42,17 +46,18 @@ MEASUREMENTS = [
 FEATURES = [*MEASUREMENTS, "color_red", "color_white"]
 UCI_URL = "https://archive.ics.uci.edu/static/public/186/wine+quality.zip"
 SEED = 42
-PARAMS = {
+BASE_PARAMS = {
     "objective": "reg:squarederror",
-    "eta": 0.05,
-    "max_depth": 6,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
-    "min_child_weight": 3,
     "seed": SEED,
     "nthread": 2,
 }
-ROUNDS = 600
+# The search, small on purpose (six fits of 5-fold cross-validation on the training rows only, about half a minute
+# on two cores): tree depth and leaf weight at a slow learning rate, the rounds found by early stopping. Measured
+# over a wider grid (depth 4-8, eta 0.02-0.05, min_child_weight 1-3), every choice lands within 0.005 RMSE.
+GRID = {"max_depth": (4, 6, 8), "min_child_weight": (1, 3), "eta": (0.02,)}
+FOLDS, MAX_ROUNDS, PATIENCE = 5, 3000, 50
 
 
 class DataError(RuntimeError):
@@ -113,6 +118,13 @@ def download_uci(url: str = UCI_URL) -> Dataset:
     return _rows_to_dataset(rows, url)
 
 
+def fingerprint(data: Dataset) -> str:
+    """SHA-256 of the rows as parsed (features and quality), the same whether they came from a CSV or UCI."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.features).tobytes())
+    digest.update(np.ascontiguousarray(data.quality).tobytes())
+    return digest.hexdigest()
+
+
 def split(data: Dataset, test_fraction: float = 0.2, seed: int = SEED) -> tuple[Dataset, Dataset]:
     order = np.random.default_rng(seed).permutation(len(data.quality))
     cut = int(len(order) * (1 - test_fraction))
@@ -131,9 +143,54 @@ def metrics(predicted: Sequence[float] | np.ndarray, actual: np.ndarray) -> dict
     }
 
 
-def train(data: Dataset) -> xgb.Booster:
-    dtrain = xgb.DMatrix(data.features, label=data.quality, feature_names=FEATURES)
-    return xgb.train(PARAMS, dtrain, num_boost_round=ROUNDS)
+@dataclass(frozen=True)
+class Choice:
+    params: dict[str, Any]
+    rounds: int
+    cv_rmse: float
+
+
+def search(data: Dataset) -> tuple[Choice, list[Choice]]:
+    """The GRID point with the lowest cross-validated RMSE on `data` (the training rows), and every point tried."""
+    dtrain = _matrix(data)
+    tried = []
+    for values in itertools.product(*GRID.values()):
+        params = {**BASE_PARAMS, **dict(zip(GRID, values, strict=True))}
+        cv: Any = xgb.cv(params, dtrain, MAX_ROUNDS, nfold=FOLDS, seed=SEED, early_stopping_rounds=PATIENCE)
+        tried.append(Choice(params, len(cv), round(float(cv["test-rmse-mean"].iloc[-1]), 4)))
+    return min(tried, key=lambda choice: choice.cv_rmse), tried
+
+
+def train(data: Dataset, choice: Choice) -> xgb.Booster:
+    return xgb.train(choice.params, _matrix(data), num_boost_round=choice.rounds)
+
+
+def _matrix(data: Dataset) -> xgb.DMatrix:
+    return xgb.DMatrix(data.features, label=data.quality, feature_names=FEATURES)
+
+
+def reference_report(reference: Path, train_set: Dataset, test_set: Dataset) -> dict[str, object]:
+    """The reference model on the same held-out rows, and what says whether it ever saw them: its error on our
+    training rows (a model that never saw the held-out rows does clearly worse on them), and its own recipe (read
+    from the file) trained on our training rows only, which is the fair comparison."""
+    booster = xgb.Booster(model_file=str(reference))
+    trained = json.loads(booster.save_config())["learner"]["gradient_booster"]["tree_train_param"]
+    recipe = {
+        **BASE_PARAMS,
+        "subsample": float(trained["subsample"]),
+        "colsample_bytree": float(trained["colsample_bytree"]),
+        "eta": float(trained["eta"]),
+        "max_depth": int(trained["max_depth"]),
+        "min_child_weight": float(trained["min_child_weight"]),
+    }
+    retrained = train(train_set, Choice(recipe, booster.num_boosted_rounds(), math.nan))
+    return {
+        "model": str(reference),
+        "held_out": evaluate(booster, test_set),
+        "training_rows": evaluate(booster, train_set),
+        "recipe": {**recipe, "rounds": booster.num_boosted_rounds()},
+        "recipe_retrained_on_training_rows_held_out": evaluate(retrained, test_set),
+    }
 
 
 def evaluate(booster: xgb.Booster, test: Dataset) -> dict[str, float]:
@@ -144,24 +201,25 @@ def evaluate(booster: xgb.Booster, test: Dataset) -> dict[str, float]:
 
 def run(data: Dataset, out: Path, reference: Path | None) -> dict[str, object]:
     train_set, test_set = split(data)
-    booster = train(train_set)
+    choice, tried = search(train_set)
+    booster = train(train_set, choice)
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.json"
     booster.save_model(model_path)
     report: dict[str, object] = {
         "model": str(model_path),
+        # The model component's identity and provenance: the file's bytes and the rows it learnt from.
+        "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+        "data_sha256": fingerprint(data),
         "rows": {"train": len(train_set.quality), "test": len(test_set.quality)},
         "seed": SEED,
-        "params": PARAMS,
-        "rounds": ROUNDS,
+        "params": choice.params,
+        "rounds": choice.rounds,
+        "search": {"folds": FOLDS, "tried": [asdict(t) for t in tried]},
         "held_out": evaluate(booster, test_set),
     }
     if reference is not None:
-        report["reference"] = {
-            "model": str(reference),
-            "held_out": evaluate(xgb.Booster(model_file=str(reference)), test_set),
-            "note": "the reference's training rows are unknown and may include these",
-        }
+        report["reference"] = reference_report(reference, train_set, test_set)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
