@@ -35,6 +35,7 @@ def make(worktree: Path, log: Path, target: str, **variables: str) -> float:
         "VENV": str(REPO / ".venv"),
         "VENV_STAMP": str(REPO / ".venv" / ".installed"),
         "CHECKOV_STAMP": str(REPO / ".venv-checkov" / ".installed"),
+        "DEPS": "",  # the worktree's files are newer than the stamp: never reinstall this checkout's environment
         **variables,
     }
     started = time.perf_counter()
@@ -118,12 +119,13 @@ def main() -> None:
         "image_path_s": round(image_s, 1),
         "image_path_bytes_to_device": sum(size for digest, size in after.items() if digest not in before),
         "image_compressed_bytes": sum(after.values()),
+        "image_path_new_layers": len(set(after) - set(before)),
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"model path: {result['model_path_s']} s, {result['model_path_bytes_to_device'] / 1e6:.2f} MB to the device, "
         f"image pushed: {pushed_on_model_path}   image path: {result['image_path_s']} s, "
-        f"{result['image_path_bytes_to_device'] / 1e6:.1f} MB of layers to the device   written to "
+        f"{result['image_path_bytes_to_device'] / 1e3:.1f} kB of new layers to the device   written to "
         f"{OUT.relative_to(REPO)}"
     )
 

@@ -7,6 +7,7 @@ own cache on the host makes a rebuild cheap.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from scripts.progress import Progress
 
 CONTEXT = REPO / "components" / "subscriber"
 DEFAULT_TAG = "edgeml/subscriber:local"
+BUILD_INPUTS = ("Dockerfile", "pyproject.toml")  # and the subscriber/ package: what the Dockerfile copies
 
 
 class ImageError(ToolError):
@@ -40,6 +42,18 @@ class BuiltImage:
 def tag_for(platform: Platform) -> str:
     """The engine's name for the image of `platform`: DEFAULT_TAG for this machine's."""
     return DEFAULT_TAG if platform == this_machine() else f"{DEFAULT_TAG}-{platform.debian}"
+
+
+def inputs_digest(platforms: tuple[Platform, ...]) -> str:
+    """SHA-256 of everything the images for `platforms` are built from: what the Dockerfile copies (the declared
+    dependencies, whose pins fix the wheels, and the package) and the Dockerfile itself."""
+    digest = hashlib.sha256(",".join(p.docker for p in platforms).encode())
+    files = [CONTEXT / name for name in BUILD_INPUTS if (CONTEXT / name).is_file()]
+    files += sorted(p for p in (CONTEXT / "subscriber").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(f"\0{path.relative_to(CONTEXT)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def download_wheels(wheelhouse: Path, progress: Progress, *platform_options: str) -> None:

@@ -7,7 +7,6 @@ Recipes are checked before anything is uploaded.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -94,26 +93,26 @@ class Published:
 
 def publish_image(clients: Clients, repository_url: str, progress: Progress) -> Published:
     """One image per device platform (another CPU's built under emulation), pushed as one index and pinned by its
-    digest; pushed only when its tag (its content) is not in the registry yet."""
-    built = [
-        image.build(clients.docker, image.tag_for(platform), progress, platform) for platform in PLATFORMS.values()
-    ]
-    architectures = tuple(b.architecture for b in built)
-    content = hashlib.sha256("".join(b.image_id for b in built).encode()).hexdigest()
-    tag = "img-" + content[:16]  # content-derived: tags are immutable in ECR
+    digest. The index's tag is the digest of what the images are built from: when the registry has it, nothing is
+    built or pushed (a model-only redeploy)."""
+    architectures = tuple(platform.greengrass for platform in PLATFORMS.values())
+    tag = "img-" + image.inputs_digest(tuple(PLATFORMS.values()))[:16]  # immutable tags in ECR: one per content
     credentials = registry.login(clients.docker, clients.ecr, repository_url)
     try:
         digest = clients.docker.images.get_registry_data(f"{repository_url}:{tag}").id
-        progress(f"image {repository_url}:{tag} is already in the registry")
+        progress(f"image {repository_url}:{tag} is already in the registry: the subscriber's code is unchanged")
         return Published(f"{repository_url}@{digest}", False, architectures)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
         if exc.status_code not in (401, 403, 404):
             raise registry.PushError(f"cannot query {repository_url}: {exc.explanation or exc}") from exc
+    built = [
+        image.build(clients.docker, image.tag_for(platform), progress, platform) for platform in PLATFORMS.values()
+    ]
     progress(f"pushing {repository_url}:{tag} for {', '.join(PLATFORMS)}")
     pinned = registry.push_index([b.tag for b in built], repository_url, tag, credentials, progress)
-    return Published(pinned, True, architectures)
+    return Published(pinned, True, tuple(b.architecture for b in built))
 
 
 @dataclass(frozen=True)
