@@ -24,6 +24,20 @@ ZIP_NAME = "publisher.zip"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+def publisher_zip(cache: Path, architecture: str) -> Path:
+    """The publisher zip for `architecture`, built once per content: under `cache/<architecture>/<digest of the
+    package's files and pins>/`, so an unchanged publisher costs no pip run."""
+    digest = hashlib.sha256(architecture.encode())
+    sources = [PUBLISHER / "pyproject.toml", *sorted((PUBLISHER / "publisher").rglob("*"))]
+    for path in sources:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"\0{path.relative_to(PUBLISHER)}\0".encode() + path.read_bytes())
+    folder = cache / architecture / digest.hexdigest()[:16]
+    if (folder / ZIP_NAME).is_file():
+        return folder / ZIP_NAME
+    return build_publisher_zip(folder, architecture)
+
+
 def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
     """`out_dir/publisher.zip`: the `publisher` package plus its pinned dependencies' wheels for `architecture`."""
     platforms = wheels.platform_options(BY_GREENGRASS[architecture])
@@ -42,12 +56,14 @@ def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / ZIP_NAME
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        partial = out_dir / f"{ZIP_NAME}.partial"  # renamed once whole: a cached zip is never a broken one
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(p for p in staging.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
                 info = zipfile.ZipInfo(str(path.relative_to(staging)), _EPOCH)
                 info.external_attr = (path.stat().st_mode & 0o777) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
+        partial.replace(target)
     return target
 
 

@@ -142,7 +142,7 @@ def deploy(
     """Local: apply, deploy, then a prediction from every device as proof. AWS: deploy with the applied stack's
     outputs."""
     space = _workspace(target, progress)
-    outputs = infra.apply(space, progress) if space.cloud else _outputs(target, space)
+    outputs = infra.apply_if_changed(space, progress) if space.cloud else _outputs(target, space)
     rollout_options = replace(options.rollout, poll_interval=POLL_INTERVAL[target.name])
     with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
         session = aws.session(outputs.region)

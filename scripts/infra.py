@@ -11,6 +11,7 @@ timeout: a provider that retries forever must not hang a pipeline.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -118,6 +119,32 @@ def apply(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
     approve = ["-auto-approve"] if space.target == "local" else []
     terraform(["apply", "-input=false", *approve, *space.variables], space, progress)
     return outputs(space)
+
+
+def apply_if_changed(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
+    """The local sandbox's `apply`, skipped when neither the configuration, nor the variables, nor the state changed
+    since this tooling last applied it there: the local cloud is driven by nothing else, so the apply would change
+    nothing, and it costs seconds a model-only redeploy should not pay. `make apply` always applies."""
+    if space.state is None:
+        return apply(space, progress)
+    marker = space.state.with_name("applied.sha256")
+    if space.state.exists() and marker.exists() and marker.read_text() == _applied_digest(space):
+        progress("terraform: configuration, variables and state unchanged since the last apply; not applied again")
+        return outputs(space)
+    applied = apply(space, progress)
+    marker.write_text(_applied_digest(space))
+    return applied
+
+
+def _applied_digest(space: Workspace) -> str:
+    """The configuration (every file under the workdir, modules included), the variables and the state."""
+    assert space.state is not None
+    digest = hashlib.sha256("\0".join(space.variables).encode())
+    for path in sorted(space.workdir.rglob("*")):
+        if path.is_file() and ".terraform" not in path.parts and path.suffix in (".tf", ".tfvars", ".hcl"):
+            digest.update(f"\0{path.relative_to(space.workdir)}\0".encode() + path.read_bytes())
+    digest.update(space.state.read_bytes() if space.state.exists() else b"")
+    return digest.hexdigest()
 
 
 def outputs(space: Workspace) -> tfoutputs.Outputs:

@@ -172,7 +172,7 @@ def deploy(
             outputs.artifact_bucket,
             outputs.artifact_prefix,
             names.publisher,
-            artifacts.build_publisher_zip(workdir / "publisher" / architecture, architecture),
+            artifacts.publisher_zip(workdir / "publisher", architecture),
         )
         for architecture in BY_GREENGRASS
     }

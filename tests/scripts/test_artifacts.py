@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
 import boto3
 import pytest
 
-from scripts import artifacts, aws
+from scripts import artifacts, aws, wheels
 from scripts.platforms import BY_GREENGRASS
 from tests.support import elf
 
@@ -66,3 +67,22 @@ def test_a_missing_bucket_is_a_clear_error(s3: object, tmp_path: Path) -> None:
     path.write_bytes(b"x")
     with pytest.raises(aws.AwsError, match=r"publisher\.zip"):
         artifacts.upload(s3, "no-such-bucket", "artifacts", "com.x.Pub", path)
+
+
+def test_the_zip_is_built_once_per_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deploy with an unchanged publisher runs no pip; a changed one gets a zip of its own."""
+    source = tmp_path / "publisher-source"
+    shutil.copytree(artifacts.PUBLISHER, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    monkeypatch.setattr(artifacts, "PUBLISHER", source)
+    first = artifacts.publisher_zip(tmp_path / "cache", "amd64")
+
+    def no_pip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pip ran for a publisher already built")
+
+    monkeypatch.setattr(wheels, "pip", no_pip)
+    assert artifacts.publisher_zip(tmp_path / "cache", "amd64") == first
+    monkeypatch.undo()
+    monkeypatch.setattr(artifacts, "PUBLISHER", source)
+    (source / "publisher" / "app.py").write_text((source / "publisher" / "app.py").read_text() + "\n# changed\n")
+    second = artifacts.publisher_zip(tmp_path / "cache", "amd64")
+    assert second != first and second.is_file() and not list(second.parent.glob("*.partial"))

@@ -30,3 +30,33 @@ def test_a_failed_plan_shows_terraforms_own_error_and_the_log(terraform: Run, tm
     assert said == [f"terraform init: done (log: {log})"]  # one line for the init, nothing of Terraform's output
     text = log.read_text()
     assert "$ terraform init" in text and "$ terraform plan" in text and "Terraform has been successfully" in text
+
+
+def test_the_local_apply_runs_only_when_configuration_variables_or_state_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Terraform itself is stood in for (the skip decision is what is tested; the apply is tested above and in
+    test_make): the sandbox is driven by this tooling alone, so an apply with nothing changed would change nothing."""
+    workdir = tmp_path / "terraform"
+    workdir.mkdir()
+    (workdir / "main.tf").write_text('resource "x" "y" {}\n')
+    space = infra.Workspace("local", {}, ("-var", "region=eu-west-1"), tmp_path / "terraform.tfstate", workdir=workdir)
+    applied: list[str] = []
+
+    def apply(space: infra.Workspace, progress: object) -> str:
+        applied.append("apply")
+        space.state.write_text(f"state after apply {len(applied)}")  # type: ignore[union-attr]
+        return "outputs"
+
+    monkeypatch.setattr(infra, "apply", apply)
+    monkeypatch.setattr(infra, "outputs", lambda space: "outputs")
+    said: list[str] = []
+    for _ in range(2):
+        infra.apply_if_changed(space, said.append)
+    assert applied == ["apply"] and "not applied again" in said[-1]
+    (workdir / "main.tf").write_text('resource "x" "z" {}\n')
+    infra.apply_if_changed(space, said.append)
+    (tmp_path / "terraform.tfstate").write_text("someone applied or destroyed")
+    infra.apply_if_changed(space, said.append)
+    infra.apply_if_changed(space, said.append)
+    assert applied == ["apply"] * 3
