@@ -79,6 +79,7 @@ def test_access_is_limited_to_the_topics_each_component_uses() -> None:
         ("aws.greengrass#SubscribeToTopic", "local/topic"),
         ("aws.greengrass#PublishToTopic", "edgeml/predictions"),
         ("aws.greengrass#PublishToTopic", "edgeml/errors"),
+        ("aws.greengrass#PublishToTopic", "edgeml/shadow"),  # a challenger's records, when there is one
     }
 
 
@@ -172,7 +173,8 @@ def test_a_hostile_configuration_value_stays_data_under_the_core(tmp_path: Path)
     model = recipes.render_component("model", VALUES["model"])
     artifacts = tmp_path / "artifacts"
     (artifacts / model["ComponentName"] / "1.2.3").mkdir(parents=True)
-    (artifacts / model["ComponentName"] / "1.2.3" / "model.json").write_text("{}")
+    for artifact in model["Manifests"][0]["Artifacts"]:
+        (artifacts / model["ComponentName"] / "1.2.3" / artifact["URI"].rsplit("/", 1)[1]).write_text("{}")
     gg = CoreThread(docker_check=lambda image: None)
     try:
         (gg.recipes).mkdir(parents=True, exist_ok=True)

@@ -90,14 +90,11 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "key"), [(["engine"], "base_image"), (["image", "--tag", "edgeml/subscriber:test-json"], "size_mb")]
 )
-def test_json_output_of_engine_and_image_is_one_document(
-    docker_client: object, seed: Path, command: list[str], key: str
-) -> None:
+def test_json_output_of_engine_and_image_is_one_document(docker_client: object, command: list[str], key: str) -> None:
     """Progress goes to stderr, the document alone to stdout (deploy, plan, apply, status and destroy are parsed
     the same way against the local cloud in tests/localcloud/test_make.py, demo in tests/localgg/test_demo.py)."""
-    model = ["--model", str(seed / "xgboost_wine_quality.json")] if command[0] == "image" else []
     done = subprocess.run(
-        [sys.executable, "-m", "scripts", *command, *model, "--json"],
+        [sys.executable, "-m", "scripts", *command, "--json"],
         capture_output=True,
         text=True,
         cwd=REPO,
