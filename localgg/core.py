@@ -145,7 +145,7 @@ class Core:
             for r in order
             if r not in fresh
             and (r in reconfigured or r.name in self.components)
-            and self._lifecycle_changes(r, self._configuration(r.name, proposed), proposed)
+            and self._lifecycle_changes(r, proposed)
         ]
         configurations = {r.name: self._configuration(r.name, proposed) for r in order}
         for name in reversed(self.order):
@@ -192,8 +192,9 @@ class Core:
             return proposed.configurations[name]
         return self.config.tree(name) if self.config.has(name) else {}
 
-    def _lifecycle_changes(self, recipe: Recipe, configuration: dict[str, Any], proposed: _Proposal) -> bool:
+    def _lifecycle_changes(self, recipe: Recipe, proposed: _Proposal) -> bool:
         running = self.components.get(recipe.name)
+        configuration = self._configuration(recipe.name, proposed)
         return running is None or self._lifecycle(recipe, configuration, proposed) != (running.steps, running.env)
 
     def _expander(

@@ -26,7 +26,7 @@ RUNTIME = ("boto3", "docker", "PyYAML", "paho-mqtt", "semantic_version")
 IMAGE = "edgeml/localgg-device"
 START_TIMEOUT = 180.0  # how long an emulated device may take to start, Python under qemu on a loaded machine
 # `LOCAL_DEVICES` names CPUs as Docker does or as Greengrass does.
-_ALIASES = {**{p.docker.split("/")[1]: p for p in PLATFORMS.values()}, **BY_GREENGRASS}
+_ALIASES = {**{p.architecture: p for p in PLATFORMS.values()}, **BY_GREENGRASS}
 
 
 class DevicesError(ToolError):
@@ -44,7 +44,7 @@ def parse(text: str) -> list[Platform]:
     here = this_machine()
     if here not in chosen:
         raise DevicesError(
-            f"LOCAL_DEVICES must include this machine's CPU ({here.docker.split('/')[1]}): the local cloud always runs "
+            f"LOCAL_DEVICES must include this machine's CPU ({here.architecture}): the local cloud always runs "
             "a core of its own"
         )
     return chosen

@@ -136,18 +136,19 @@ def publish_models(
     folder.mkdir(parents=True, exist_ok=True)
     stored: dict[str, models.StoredModel] = {}
     created = False
-    for role, path in (("model", champion), ("challenger", challenger)):
+    for role, path in (("champion", champion), ("challenger", challenger)):
         if path is None:
             continue
-        staged = folder / f"model-{artifacts.sha256(path)[:12]}{path.suffix}"
+        sha256 = artifacts.sha256(path)
+        staged = folder / f"model-{sha256[:12]}{path.suffix}"
         shutil.copyfile(path, staged)
         uploaded = artifacts.upload(
             clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, outputs.components.model, staged
         )
         progress(f"{role} artifact: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
-        stored[role] = models.StoredModel(uploaded.uri, artifacts.sha256(staged), modelfile.metrics(path))
+        stored[role] = models.StoredModel(uploaded.uri, sha256, modelfile.metrics(path))
         created = created or uploaded.created
-    return PublishedModels(stored["model"], stored.get("challenger"), created)
+    return PublishedModels(stored["champion"], stored.get("challenger"), created)
 
 
 def deploy(

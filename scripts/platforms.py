@@ -21,6 +21,11 @@ class Platform:
         assert name is not None, self.greengrass  # every platform listed below has one
         return name
 
+    @property
+    def architecture(self) -> str:
+        """Docker's name for the CPU: `arm64`, `amd64`."""
+        return self.docker.split("/")[1]
+
 
 PLATFORMS = {
     p.docker: p
