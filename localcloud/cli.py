@@ -21,6 +21,8 @@ from localcloud import coredevice, info
 from localcloud.coredevice import DeviceSpec
 from localcloud.device import Connection
 from localcloud.emulated import Emulated, EmulationUnavailable
+from localcloud.hollow import Faults, FaultSpecError
+from localcloud.throttle import Throttle, ThrottleSpecError
 from localgg.core import CoreError
 from localgg.mqtt import BridgeError
 
@@ -60,6 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run a core device of another CPU (e.g. linux/arm64=IMAGE), named THING_NAME-<arch>, in a "
         "container of IMAGE (its Python userland and Docker CLI) with an engine of its own; repeatable",
     )
+    run.add_argument(
+        "--hollow-devices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N hollow core devices (simulated in this process, THING_NAME-hollow-00001...) in the group",
+    )
+    run.add_argument(
+        "--hollow-faults",
+        type=_faults,
+        default=Faults(),
+        metavar="FAULT=SHARE,...",
+        help="the share of hollow devices that are offline, slow, failing or broken (e.g. failing=0.2,offline=0.01)",
+    )
+    run.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="run the jobs' clock (rollout rates, time-outs) and the hollow devices this many times faster",
+    )
+    run.add_argument(
+        "--throttle",
+        type=_throttle,
+        metavar="NAME=RATE,...",
+        help="requests per second per operation or service, answered over with ThrottlingException "
+        "(e.g. DescribeJob=10,ListJobExecutionsForJob=10,greengrassv2=20)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     device = sub.add_parser(
         "device",
@@ -91,6 +120,20 @@ def _emulated(text: str) -> Emulated:
     if not separator or not platform.startswith("linux/") or not image:
         raise argparse.ArgumentTypeError(f"expected PLATFORM=IMAGE (e.g. linux/arm64=name:tag), not {text!r}")
     return Emulated(platform, image)
+
+
+def _faults(text: str) -> Faults:
+    try:
+        return Faults.parse(text)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _throttle(text: str) -> Throttle:
+    try:
+        return Throttle.parse(text)
+    except ThrottleSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -139,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.role_alias,
                 args.region,
                 tuple(args.emulated_device),
+                stack.FleetSettings(args.hollow_devices, args.hollow_faults, args.time_scale, args.throttle),
             )
         )
     except (CoreError, RegistryUnavailable, BrokerUnavailable, BridgeError, EmulationUnavailable) as exc:

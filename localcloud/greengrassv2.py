@@ -19,8 +19,9 @@ from typing import Any
 import yaml
 from semantic_version import NpmSpec, Version
 
-from localcloud.jobs import JobStore, Membership
+from localcloud.jobs import Clock, JobStore, Members, Notify
 from localcloud.restjson import ServiceError
+from localcloud.rollout import ConfigError, Rate, abort_criteria
 from recipeformat.document import RecipeError, normalize
 from recipeformat.platform import best_manifest, describe
 from recipeformat.validation import problems, s3_artifacts
@@ -96,14 +97,17 @@ class ControlPlane:
         self,
         region: str = "eu-west-1",
         account: str = "123456789012",
-        membership: Membership = lambda thing: set(),
+        members: Members = lambda target: (),
         artifact_exists: Callable[[str], bool] = lambda uri: True,
+        clock: Clock = time.time,
+        notify: Notify = lambda thing: None,
     ) -> None:
-        """`membership(thing)`: the target ARNs a thing answers to (its own and its thing groups'), from IoT;
-        `artifact_exists(uri)`: whether an `s3://` artifact can be read, from S3."""
-        self.region, self.account, self.membership = region, account, membership
+        """`members(target)`: the things a target ARN holds (a thing group's members, or the thing), from IoT;
+        `artifact_exists(uri)`: whether an `s3://` artifact can be read, from S3; `clock`: the jobs' time (a
+        simulation may run it faster); `notify(thing)`: a thing has a job execution waiting."""
+        self.region, self.account, self.members = region, account, members
         self.artifact_exists = artifact_exists
-        self.jobs = JobStore(region, account, membership)
+        self.jobs = JobStore(region, account, members, clock, notify)
         self.components: dict[str, dict[str, ComponentVersion]] = {}
         self.deployments: dict[str, Deployment] = {}
         self.devices: dict[str, CoreDevice] = {}
@@ -233,12 +237,18 @@ class ControlPlane:
         for name, spec in components.items():
             if (spec or {}).get("componentVersion") not in self.components.get(name, {}):
                 raise _invalid(f"component {name} {(spec or {}).get('componentVersion')} does not exist")
+        job_config = params.get("iotJobConfiguration") or {}
+        try:
+            Rate.of(job_config.get("jobExecutionsRolloutConfig"), 0.0)
+            abort_criteria(job_config.get("abortConfig"))
+        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            raise _invalid(f"iotJobConfiguration is not valid: {exc}") from None
         previous = [d for d in self.deployments.values() if d.target_arn == target]
         for replaced in previous:
             # A new deployment replaces the target's previous one, whose job is canceled.
             if replaced.latest and replaced.status == "ACTIVE":
                 replaced.status = "INACTIVE"
-                self.jobs.cancel_job(replaced.deployment_id)
+                self.jobs.cancel(replaced.deployment_id, "replaced by a newer deployment")
             replaced.latest = False
         deployment = Deployment(
             str(uuid.uuid4()),
@@ -246,12 +256,12 @@ class ControlPlane:
             params.get("deploymentName", ""),
             components,
             params.get("deploymentPolicies") or {},
-            params.get("iotJobConfiguration") or {},
+            job_config,
             time.time(),
             len(previous) + 1,
         )
         self.deployments[deployment.deployment_id] = deployment
-        job = self.jobs.create_job(deployment.deployment_id, [target], self._job_document(deployment))
+        job = self.jobs.create_job(deployment.deployment_id, [target], self._job_document(deployment), job_config)
         output = {"deploymentId": deployment.deployment_id, "iotJobId": job.job_id, "iotJobArn": job.arn}
         if token:
             self.tokens[token] = output
@@ -285,15 +295,17 @@ class ControlPlane:
             raise _not_found("DEPLOYMENT", deployment_id)
         return self.deployments[deployment_id]
 
-    @staticmethod
-    def _summary(d: Deployment) -> dict[str, Any]:
+    def _summary(self, d: Deployment) -> dict[str, Any]:
+        job = self.jobs.jobs[d.deployment_id]
+        # A job stopped by its abort criteria takes its deployment with it; a replaced one is INACTIVE already.
+        status = "CANCELED" if d.status == "ACTIVE" and job.status == "CANCELED" else d.status
         return {
             "targetArn": d.target_arn,
             "revisionId": str(d.revision),
             "deploymentId": d.deployment_id,
             "deploymentName": d.name,
             "creationTimestamp": d.created,
-            "deploymentStatus": d.status,
+            "deploymentStatus": status,
             "isLatestForTarget": d.latest,
         }
 
@@ -321,7 +333,7 @@ class ControlPlane:
     def cancel_deployment(self, params: dict[str, Any]) -> dict[str, Any]:
         deployment = self._deployment(params["deploymentId"])
         deployment.status = "CANCELED"
-        self.jobs.cancel_job(deployment.deployment_id)
+        self.jobs.cancel(deployment.deployment_id, "the deployment was canceled")
         return {"message": "canceled"}
 
     # The data plane a core calls: which component versions to install ----------------------------------
@@ -406,11 +418,11 @@ class ControlPlane:
 
     def list_core_devices(self, params: dict[str, Any]) -> dict[str, Any]:
         group = params.get("thingGroupArn")
+        in_group = set(self.members(group)) if group else set()
         items = [
             self._core(d)
             for _, d in sorted(self.devices.items())
-            if (not group or group in self.membership(d.thing))
-            and (not params.get("status") or d.status == params["status"])
+            if (not group or d.thing in in_group) and (not params.get("status") or d.status == params["status"])
         ]
         return _page(items, "coreDevices", params)
 

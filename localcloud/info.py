@@ -41,6 +41,7 @@ class StackInfo:
     # endpoint checks SigV4), so only who can read this file (mode 0600) can drive the stack.
     access_key_id: str
     secret_access_key: str
+    hollow: int = 0  # hollow core devices in the group besides `devices` (localcloud.hollow)
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3, the AWS CLI and Terraform at this stack, and nowhere else."""

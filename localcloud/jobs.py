@@ -3,27 +3,36 @@
 A greengrassv2 deployment is an IoT job (the developer guide: "deployments use IoT jobs"; the service cancels
 the previous job of a target when a new deployment replaces it). Devices take their executions through the jobs
 data plane (the `iot-jobs-data` operations below, with the service model's names), as a core does through
-MQTT's `$aws/things/<thing>/jobs/...` topics, which carry the same requests and answers.
+MQTT's `$aws/things/<thing>/jobs/...` topics, which carry the same requests and answers. The tooling reads a job
+through IoT's DescribeJob and ListJobExecutionsForJob, and may cancel it (CancelJob).
 
-A continuous job reaches a thing that is in its target when the thing asks, so a device that joins a group
-later still gets the group's current job. No sockets and no boto here: `membership(thing)` says which target
-ARNs a thing answers to (its own ARN and its groups'), and the server hands requests in as parameter dicts.
+A continuous job reaches every thing in its target, those that join later included, at its rollout rate; it is
+canceled when an abort criterion is met, and an execution in progress longer than the job's timeout is
+TIMED_OUT (localcloud.rollout). `advance()` moves all of that forward to `clock()`; the stack calls it a few times
+a second and every operation calls it first. No sockets and no boto here: `members(target)` says which things a
+target ARN holds (a group's members, or the thing itself), and requests come in as parameter dicts.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from localcloud.restjson import ServiceError
+from localcloud.rollout import Criterion, Rate, abort_criteria
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "REMOVED", "CANCELED", "TIMED_OUT"})
 # What a device may set an execution to, per the UpdateJobExecution reference.
 SETTABLE = frozenset({"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"})
-Membership = Callable[[str], set[str]]
+Members = Callable[[str], Iterable[str]]
+Clock = Callable[[], float]
+Notify = Callable[[str], None]
+LIST_PAGE = 250  # ListJobExecutionsForJob's largest maxResults
+ADVANCE_EVERY = 0.1  # real seconds: reading a large group's members on every call would cost more than it tells
 
 
 @dataclass
@@ -32,12 +41,12 @@ class Execution:
     thing: str
     thing_arn: str
     number: int
+    queued_at: float
     status: str = "QUEUED"
     details: dict[str, str] = field(default_factory=dict)
     version: int = 1
-    queued_at: float = field(default_factory=time.time)
     started_at: float | None = None
-    updated_at: float = field(default_factory=time.time)
+    updated_at: float = 0.0
 
     def state(self) -> dict[str, Any]:
         return {"status": self.status, "statusDetails": dict(self.details), "versionNumber": self.version}
@@ -69,6 +78,19 @@ class Execution:
             "executionNumber": self.number,
         }
 
+    def for_job(self) -> dict[str, Any]:
+        """ListJobExecutionsForJob's JobExecutionSummaryForJob."""
+        summary = {
+            "status": self.status,
+            "queuedAt": self.queued_at,
+            "lastUpdatedAt": self.updated_at,
+            "executionNumber": self.number,
+            "retryAttempt": 0,
+        }
+        if self.started_at is not None:
+            summary["startedAt"] = self.started_at
+        return {"thingArn": self.thing_arn, "jobExecutionSummary": summary}
+
 
 @dataclass
 class Job:
@@ -76,9 +98,39 @@ class Job:
     arn: str
     targets: list[str]
     document: str
-    created: float = field(default_factory=time.time)
+    created: float
+    config: dict[str, Any]  # the job's jobExecutionsRolloutConfig, abortConfig and timeoutConfig, as given
+    rate: Rate
+    abort: tuple[Criterion, ...]
+    timeout: float | None  # seconds an execution may stay IN_PROGRESS
     status: str = "IN_PROGRESS"
+    comment: str = ""
+    updated: float = 0.0
     executions: dict[str, Execution] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def describe(self) -> dict[str, Any]:
+        """DescribeJob's Job: a continuous job on its targets, with its execution counts."""
+        process = {f"numberOf{status.title().replace('_', '')}Things": self.counts[status] for status in _COUNTED}
+        described = {
+            "jobArn": self.arn,
+            "jobId": self.job_id,
+            "targetSelection": "CONTINUOUS",
+            "status": self.status,
+            "forceCanceled": False,
+            "targets": list(self.targets),
+            "createdAt": self.created,
+            "lastUpdatedAt": self.updated,
+            "jobProcessDetails": {"processingTargets": [], **process},
+            "isConcurrent": False,
+            **{k: v for k, v in self.config.items() if v},
+        }
+        if self.comment:
+            described["comment"] = self.comment
+        return described
+
+
+_COUNTED = ("CANCELED", "SUCCEEDED", "FAILED", "REJECTED", "QUEUED", "IN_PROGRESS", "REMOVED", "TIMED_OUT")
 
 
 def _not_found(message: str) -> ServiceError:
@@ -86,30 +138,102 @@ def _not_found(message: str) -> ServiceError:
 
 
 class JobStore:
-    def __init__(self, region: str, account: str, membership: Membership) -> None:
-        self.region, self.account, self.membership = region, account, membership
+    def __init__(
+        self,
+        region: str,
+        account: str,
+        members: Members,
+        clock: Clock = time.time,
+        notify: Notify = lambda thing: None,
+    ) -> None:
+        """`notify(thing)`: a thing has a new pending execution, as `$aws/things/<thing>/jobs/notify-next` says."""
+        self.region, self.account, self.members, self.clock, self.notify = region, account, members, clock, notify
         self.jobs: dict[str, Job] = {}
         self._numbers = 0
+        self._advanced = float("-inf")
 
     # The service side ----------------------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, targets: list[str], document: dict[str, Any]) -> Job:
-        arn = f"arn:aws:iot:{self.region}:{self.account}:job/{job_id}"
-        job = Job(job_id, arn, targets, json.dumps(document))
+    def create_job(self, job_id: str, targets: list[str], document: dict[str, Any], config: dict[str, Any]) -> Job:
+        """A continuous job; `config` holds the job's jobExecutionsRolloutConfig, abortConfig and timeoutConfig
+        (ConfigError when the service would refuse them)."""
+        now = self.clock()
+        timeout = (config.get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
+        job = Job(
+            job_id,
+            f"arn:aws:iot:{self.region}:{self.account}:job/{job_id}",
+            targets,
+            json.dumps(document),
+            now,
+            {k: config.get(k) for k in ("jobExecutionsRolloutConfig", "abortConfig", "timeoutConfig")},
+            Rate.of(config.get("jobExecutionsRolloutConfig"), now),
+            abort_criteria(config.get("abortConfig")),
+            float(timeout) * 60 if timeout else None,
+            updated=now,
+        )
         self.jobs[job_id] = job
+        self.advance(force=True)
         return job
 
-    def cancel_job(self, job_id: str) -> None:
-        """Canceled without force: queued executions are canceled, an execution in progress may still finish."""
+    def cancel(self, job_id: str, comment: str = "", force: bool = False) -> None:
+        """Queued executions are canceled; one in progress may still finish, unless `force`."""
         job = self.jobs[job_id]
-        job.status = "CANCELED"
+        if job.status != "IN_PROGRESS":
+            return
+        job.status, job.comment, job.updated = "CANCELED", comment, self.clock()
         for execution in job.executions.values():
-            if execution.status == "QUEUED":
-                self._set(execution, "CANCELED", None)
+            if execution.status == "QUEUED" or (force and execution.status == "IN_PROGRESS"):
+                self._set(job, execution, "CANCELED", None)
 
     def executions_of(self, thing: str) -> list[tuple[Job, Execution]]:
-        self._reach(thing)
+        self.advance()
         return [(job, job.executions[thing]) for job in self.jobs.values() if thing in job.executions]
+
+    def advance(self, force: bool = False) -> None:
+        """Time-outs, abort criteria and notifications, as of now."""
+        if not force and time.monotonic() - self._advanced < ADVANCE_EVERY:
+            return
+        self._advanced = time.monotonic()
+        now = self.clock()
+        for job in self.jobs.values():
+            if job.timeout is not None and job.counts["IN_PROGRESS"]:
+                for execution in job.executions.values():
+                    if execution.status == "IN_PROGRESS" and now - (execution.started_at or now) > job.timeout:
+                        self._set(job, execution, "TIMED_OUT", None)
+            if job.status != "IN_PROGRESS":
+                continue
+            for criterion in job.abort:
+                reason = criterion.crossed(job.counts)
+                if reason:
+                    self.cancel(job.job_id, reason)
+                    break
+            else:
+                self._reach(job, now)
+
+    # The control plane: IoT's job operations -------------------------------------------------------------------
+
+    def describe_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.advance()
+        return {"job": self._job(params["jobId"]).describe()}
+
+    def list_job_executions_for_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        """In execution order; `status` filters, `maxResults` (at most 250) pages."""
+        self.advance()
+        job = self._job(params["jobId"])
+        status = params.get("status")
+        chosen = [e for e in job.executions.values() if not status or e.status == status]
+        start, size = int(params.get("nextToken") or 0), min(int(params.get("maxResults") or LIST_PAGE), LIST_PAGE)
+        output: dict[str, Any] = {"executionSummaries": [e.for_job() for e in chosen[start : start + size]]}
+        if start + size < len(chosen):
+            output["nextToken"] = str(start + size)
+        return output
+
+    def cancel_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._job(params["jobId"])
+        if job.status != "IN_PROGRESS":
+            raise ServiceError("InvalidRequestException", f"job {job.job_id} is {job.status}: it cannot be canceled")
+        self.cancel(job.job_id, str(params.get("comment") or ""), bool(params.get("force")))
+        return {"jobArn": job.arn, "jobId": job.job_id}
 
     # The device side: the iot-jobs-data operations -------------------------------------------------------------
 
@@ -128,7 +252,7 @@ class JobStore:
         in_progress = [(j, e) for j, e in pending if e.status == "IN_PROGRESS"]
         job, execution = (in_progress or pending)[0]
         if execution.status == "QUEUED":
-            self._set(execution, "IN_PROGRESS", params.get("statusDetails"))
+            self._set(job, execution, "IN_PROGRESS", params.get("statusDetails"))
         return {"execution": execution.describe(job.document)}
 
     def describe_job_execution(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +270,7 @@ class JobStore:
                 "InvalidStateTransitionException",
                 f"job execution {job.job_id} for {execution.thing} cannot go from {execution.status} to {status}",
             )
-        self._set(execution, status, params.get("statusDetails"))
+        self._set(job, execution, status, params.get("statusDetails"))
         output: dict[str, Any] = {}
         if params.get("includeJobExecutionState"):
             output["executionState"] = execution.state()
@@ -156,18 +280,30 @@ class JobStore:
 
     # ------------------------------------------------------------------------------------------------------------
 
-    def _reach(self, thing: str) -> None:
-        """Continuous jobs reach the things in their targets: an execution is queued for each new one."""
-        targets = None
-        for job in self.jobs.values():
-            if job.status != "IN_PROGRESS" or thing in job.executions:
-                continue
-            if targets is None:
-                targets = self.membership(thing)
-            if targets.intersection(job.targets):
-                self._numbers += 1
-                arn = f"arn:aws:iot:{self.region}:{self.account}:thing/{thing}"
-                job.executions[thing] = Execution(job.job_id, thing, arn, self._numbers)
+    def _reach(self, job: Job, now: float) -> None:
+        """Queue an execution for each thing of the job's targets that has none, as far as the rollout allows."""
+        notified = len(job.executions)
+        room = job.rate.room(now, notified, job.counts["SUCCEEDED"])
+        if room <= 0:
+            return
+        fresh: list[str] = []
+        for target in job.targets:
+            fresh += (thing for thing in self.members(target) if thing not in job.executions)
+        for thing in dict.fromkeys(fresh):  # a thing in two targets is notified once
+            if room <= 0:
+                break
+            self._numbers += 1
+            arn = f"arn:aws:iot:{self.region}:{self.account}:thing/{thing}"
+            job.executions[thing] = Execution(job.job_id, thing, arn, self._numbers, now, updated_at=now)
+            job.counts["QUEUED"] += 1
+            job.rate.took(1)
+            room -= 1
+            self.notify(thing)
+
+    def _job(self, job_id: str) -> Job:
+        if job_id not in self.jobs:
+            raise _not_found(f"job {job_id} does not exist")
+        return self.jobs[job_id]
 
     def _pending(self, thing: str) -> list[tuple[Job, Execution]]:
         executions = self.executions_of(thing)
@@ -175,18 +311,20 @@ class JobStore:
         return sorted(pending, key=lambda pair: (pair[1].queued_at, pair[1].number))
 
     def _execution(self, thing: str, job_id: str) -> tuple[Job, Execution]:
+        self.advance()
         job = self.jobs.get(job_id)
         if job is None or thing not in job.executions:
             raise _not_found(f"no execution of job {job_id} for {thing}")
         return job, job.executions[thing]
 
-    @staticmethod
-    def _set(execution: Execution, status: str, details: dict[str, str] | None) -> None:
-        now = time.time()
+    def _set(self, job: Job, execution: Execution, status: str, details: dict[str, str] | None) -> None:
+        now = self.clock()
         if status == "IN_PROGRESS" and execution.started_at is None:
             execution.started_at = now
+        job.counts[execution.status] -= 1
+        job.counts[status] += 1
         execution.status = status
         if details is not None:
             execution.details = dict(details)
         execution.version += 1
-        execution.updated_at = now
+        execution.updated_at = job.updated = now

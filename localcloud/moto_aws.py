@@ -28,6 +28,10 @@
 - HeadBucket's IAM action. moto checks it as `s3:HeadBucket`, which IAM does not have; the S3 API reference says
   HeadBucket needs `s3:ListBucket`, so a policy written for AWS was refused (and Terraform then took the bucket for
   deleted). It is checked as `s3:ListBucket` here.
+- IoT jobs from the Greengrass side. A greengrassv2 deployment is an IoT job; the local cloud keeps its jobs
+  (localcloud.jobs), so IoT's DescribeJob, ListJobExecutionsForJob and CancelJob are answered from there
+  (`bind_iot_jobs`), after moto has checked the caller's IAM policies as for any IoT operation. `iot_members()`
+  reads a thing group's members straight from moto's IoT, as the jobs service does from IoT's registry.
 
 It patches moto's response classes in this process; `start()` serves everything on a loopback port.
 """
@@ -45,6 +49,7 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 import botocore.session
+from botocore import xform_name
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.core.responses import ActionResult, EmptyResult
@@ -54,6 +59,7 @@ from moto.ecr.responses import ECRResponse
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.iam.models import iam_backends
 from moto.iam.policy_conditions import CONDITION_OPERATIONS
+from moto.iot.models import iot_backends
 from moto.iot.responses import IoTResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.s3.responses import ACTION_MAP as S3_ACTIONS
@@ -63,6 +69,7 @@ from werkzeug.serving import make_server
 
 from localcloud.net import free_port
 from localcloud.registry import RegistryApi
+from localcloud.restjson import ServiceError
 from localcloud.sigv4 import AUTHORIZATION
 
 _TAGS: dict[str, dict[str, str]] = {}
@@ -119,6 +126,66 @@ def install_iot_tagging() -> None:
     ):
         setattr(IoTResponse, method, _recording_tags(getattr(IoTResponse, method), arn_field))
     IoTResponse._edgeml_tagging = True  # type: ignore[attr-defined]
+
+
+Invoke = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+JOB_OPERATIONS = ("DescribeJob", "ListJobExecutionsForJob", "CancelJob")
+
+
+@functools.cache
+def _iot_error_status(shape: str) -> int:
+    model = botocore.session.get_session().get_service_model("iot")
+    try:
+        return int(model.shape_for(shape).metadata.get("error", {}).get("httpStatusCode", 400))
+    except botocore.exceptions.NoShapeFoundError:
+        return 400
+
+
+def _job_operation(
+    operation: str, invoke: Invoke, moto_own: Callable[[IoTResponse], ActionResult]
+) -> Callable[[IoTResponse], ActionResult]:
+    def answer(self: IoTResponse) -> ActionResult:
+        params: dict[str, Any] = {"jobId": self._get_param("jobId")}
+        for name in ("status", "nextToken", "comment", "reasonCode"):
+            if self._get_param(name) is not None:
+                params[name] = self._get_param(name)
+        if self._get_param("maxResults") is not None:
+            params["maxResults"] = self._get_int_param("maxResults")
+        params["force"] = self._get_bool_param("force", False)
+        try:
+            return ActionResult(invoke("iot", operation, params))
+        except ServiceError as exc:
+            if exc.shape == "ResourceNotFoundException":
+                return moto_own(self)  # a job made with IoT's own CreateJob, not a deployment's
+            error = JsonRESTError(exc.shape, str(exc))
+            error.code = _iot_error_status(exc.shape)
+            raise error from None
+
+    return answer
+
+
+_MOTO_JOB_OPERATIONS = {operation: getattr(IoTResponse, xform_name(operation)) for operation in JOB_OPERATIONS}
+
+
+def bind_iot_jobs(invoke: Invoke) -> None:
+    """IoT's job operations answered by `invoke(service, operation, params)` (localcloud.server.Endpoint.invoke)
+    for the deployments' jobs, by moto for jobs made with IoT's CreateJob."""
+    for operation, moto_own in _MOTO_JOB_OPERATIONS.items():
+        setattr(IoTResponse, xform_name(operation), _job_operation(operation, invoke, moto_own))
+
+
+def iot_members(account: str, region: str) -> Callable[[str], list[str]]:
+    """The things a target ARN holds in moto's IoT: a thing group's members, or the thing itself."""
+
+    def members(target: str) -> list[str]:
+        backend = iot_backends[account][region]
+        if ":thinggroup/" in target:
+            group = backend.thing_groups.get(target)
+            return [thing.thing_name for thing in list(group.things.values())] if group is not None else []
+        thing = backend.things.get(target)
+        return [thing.thing_name] if thing is not None else []
+
+    return members
 
 
 def _bool_equals(expected_value: list[str] | str, actual_value: str) -> bool:

@@ -132,7 +132,18 @@ class Protocol:
         return Reply(status, {"Content-Type": "application/json"}, json.dumps(body).encode() if status != 204 else b"")
 
     def error(self, shape_name: str, message: str, **fields: Any) -> Reply:
+        """The modeled error: members the model carries in headers (Retry-After) go there, the rest in the body;
+        fields the shape does not have are left out."""
         shape = self.model.shape_for(shape_name)
         status = int(shape.metadata.get("error", {}).get("httpStatusCode", 400))
-        body = json.dumps({"message": message, **fields}).encode()
-        return Reply(status, {"Content-Type": "application/json", "x-amzn-ErrorType": shape_name}, body)
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": shape_name}
+        body: dict[str, Any] = {"message": message}
+        for name, value in fields.items():
+            member = shape.members.get(name)
+            if member is None:
+                continue
+            if member.serialization.get("location") == "header":
+                headers[member.serialization.get("name", name)] = str(value)
+            else:
+                body[name] = value
+        return Reply(status, headers, json.dumps(body).encode())

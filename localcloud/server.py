@@ -4,6 +4,10 @@
 - the IoT jobs data plane (`iot-jobs-data`), through which a core takes its deployments;
 - the IoT credentials provider (`/role-aliases/<alias>/credentials`), when one is given.
 
+IoT's job operations (DescribeJob, ListJobExecutionsForJob, CancelJob) arrive through moto, which hands them to
+`Endpoint.invoke` (localcloud.moto_aws.bind_iot_jobs). Given a Throttle, every operation is held to its rate and
+answered over it with the service's ThrottlingException, as AWS does.
+
 Given a Guard (localcloud.sigv4), every request must name loopback as its Host, stay under the body cap and be
 signed with a key the stack knows; otherwise it is answered as AWS answers an unauthenticated call. Every
 request is handled under the control plane's one lock.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,17 +29,18 @@ from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.restjson import Protocol, Reply, RequestError, ServiceError
 from localcloud.sigv4 import Guard, Refusal
+from localcloud.throttle import Throttle
 
 log = logging.getLogger("localcloud.server")
 
 
 class Endpoint:
-    def __init__(self, plane: ControlPlane, credentials: CredentialsProvider | None = None) -> None:
-        self.plane, self.credentials = plane, credentials
-        self.services: list[tuple[Protocol, Any]] = [
-            (Protocol("greengrassv2"), plane),
-            (Protocol("iot-jobs-data"), plane.jobs),
-        ]
+    def __init__(
+        self, plane: ControlPlane, credentials: CredentialsProvider | None = None, throttle: Throttle | None = None
+    ) -> None:
+        self.plane, self.credentials, self.throttle = plane, credentials, throttle
+        self.protocols = [Protocol("greengrassv2"), Protocol("iot-jobs-data")]
+        self.handlers: dict[str, Any] = {"greengrassv2": plane, "iot-jobs-data": plane.jobs, "iot": plane.jobs}
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(target)
@@ -42,31 +48,37 @@ class Endpoint:
             reply = self.credentials.handle(method, url.path, headers)
             if reply is not None:
                 return reply
-        for protocol, service in self.services:
+        for protocol in self.protocols:
             try:
                 operation, params = protocol.route(method, url.path, parse_qs(url.query), body)
             except LookupError:
                 continue
             except RequestError as exc:
                 return protocol.error("ValidationException", str(exc))
-            return self._call(protocol, service, operation, params)
+            try:
+                output = self.invoke(protocol.model.service_name, operation, params)
+            except ServiceError as exc:
+                return protocol.error(exc.shape, str(exc), **exc.fields)
+            return protocol.response(operation, output)
         return Reply(
             404, {"Content-Type": "application/json"}, f'{{"message": "no operation for {method} {url.path}"}}'.encode()
         )
 
-    def _call(self, protocol: Protocol, service: Any, operation: str, params: dict[str, Any]) -> Reply:
-        handler = getattr(service, xform_name(operation), None)
+    def invoke(self, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One operation of `service` (its endpoint prefix: greengrassv2, iot-jobs-data, iot); a ServiceError is
+        the service's modeled error."""
+        handler = getattr(self.handlers.get(service), xform_name(operation), None)
         if handler is None:
             # Answered as the service answers a caller that may not use an operation: the request was well
             # formed (not a ValidationException) and nothing went wrong on the server (not a 500).
-            return protocol.error("AccessDeniedException", f"{operation} is not offered by the local cloud")
-        try:
-            with self.plane.lock:
-                output = handler(params)
-        except ServiceError as exc:
-            return protocol.error(exc.shape, str(exc), **exc.fields)
+            raise ServiceError("AccessDeniedException", f"{operation} is not offered by the local cloud")
+        with self.plane.lock:
+            wait = self.throttle.take(service, operation) if self.throttle is not None else 0.0
+            if wait:
+                raise ServiceError("ThrottlingException", "Rate exceeded", retryAfterSeconds=math.ceil(wait))
+            output: dict[str, Any] = handler(params)
         log.debug("%s %s", operation, params.get("arn") or params.get("targetArn") or params.get("thingName") or "")
-        return protocol.response(operation, output)
+        return output
 
 
 def _refused(refusal: Refusal) -> Reply:
@@ -74,11 +86,8 @@ def _refused(refusal: Refusal) -> Reply:
     return Reply(refusal.status, headers, json.dumps({"message": refusal.message}).encode())
 
 
-def serve(
-    plane: ControlPlane, credentials: CredentialsProvider | None = None, port: int = 0, guard: Guard | None = None
-) -> tuple[ThreadingHTTPServer, str]:
+def serve(endpoint: Endpoint, port: int = 0, guard: Guard | None = None) -> tuple[ThreadingHTTPServer, str]:
     """Start serving on 127.0.0.1 in a background thread; returns the server and its endpoint URL."""
-    endpoint = Endpoint(plane, credentials)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:

@@ -10,7 +10,10 @@
   exists (Terraform creates it after the stack starts). From then on it talks to the cloud only through the
   AWS APIs (localcloud.device), and the cloud learns about it only from them,
 - for each emulated device asked for, a core of that CPU in a container of its own image, with an engine of its
-  own (localcloud.emulated), provisioned the same way as `<thing>-<architecture>`: a mixed fleet in one group.
+  own (localcloud.emulated), provisioned the same way as `<thing>-<architecture>`: a mixed fleet in one group,
+- as many hollow core devices as asked for (localcloud.hollow), `<thing>-hollow-00001`..., provisioned the same
+  way, taking their jobs beside the real cores; the jobs' clock runs `time_scale` times faster, and the services
+  answer over the `throttle` rates with ThrottlingException (localcloud.cloud).
 
 Everything lives in memory and under `root`; `root/stack.json` appears once every part answers and says where
 each one is. SIGTERM stops the components (containers included), the servers and the registry, then removes it.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -27,28 +31,26 @@ import secrets
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import broker, coredevice, credentials, moto_aws, registry
+from localcloud import broker, coredevice, registry
+from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
-from localcloud.credentials import CredentialsProvider
 from localcloud.device import Connection
 from localcloud.emulated import Emulated, emulated_device
 from localcloud.greengrassv2 import ControlPlane
+from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.info import STATE_FILE, Device, StackInfo
-from localcloud.server import serve
-from localcloud.sigv4 import Guard
+from localcloud.throttle import Throttle
 from localgg.mqtt import MqttBridge
 from recipeformat.platform import oci_platform, this_device
 
 log = logging.getLogger("localcloud.stack")
-ACCOUNT = "123456789012"  # moto's account
 
 
 FLEET_STATUS = "$aws/things/+/greengrassv2/health/json"
@@ -80,43 +82,29 @@ def joined(iot: Any, thing: str) -> dict[str, str]:
     return {group["groupName"]: group["groupArn"] for page in pages for group in page["thingGroups"]}
 
 
-def membership(iot: Any) -> Callable[[str], set[str]]:
-    """The target ARNs a thing answers to in IoT: its own and its thing groups'."""
-
-    def targets(thing: str) -> set[str]:
-        try:
-            arn = iot.describe_thing(thingName=thing)["thingArn"]
-        except iot.exceptions.ResourceNotFoundException:
-            return set()
-        return {arn, *joined(iot, thing).values()}
-
-    return targets
-
-
-def readable(s3: Any) -> Callable[[str], bool]:
-    """Whether an `s3://bucket/key` artifact exists, as the service checks it when a version is created."""
-
-    def exists(uri: str) -> bool:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        try:
-            s3.head_object(Bucket=bucket, Key=key)
-        except ClientError:
-            return False
-        return True
-
-    return exists
-
-
-async def _installer(devices: list[Provisioning], interval: float) -> None:
+async def _installer(devices: list[Callable[[], object]], interval: float) -> None:
     """Provisioning, retried until the group exists and again whenever it is recreated (a destroy and apply)."""
     loop = asyncio.get_running_loop()
     while True:
-        for provisioning in devices:
+        for provision in devices:
             try:
-                await loop.run_in_executor(None, provisioning.ensure)
+                await loop.run_in_executor(None, provision)
             except ClientError as exc:
-                log.warning("provisioning %s: %s", provisioning.thing, exc)
+                log.warning("provisioning: %s", exc)
         await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """Hollow core devices beside the real ones, and how the cloud treats a fleet (localcloud.hollow)."""
+
+    hollow: int = 0
+    faults: Faults = field(default_factory=Faults)
+    time_scale: float = 1.0
+    throttle: Throttle | None = None
+
+    def names(self, thing: str) -> list[str]:
+        return [f"{thing}-hollow-{index:05d}" for index in range(1, self.hollow + 1)]
 
 
 def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], None]:
@@ -142,6 +130,7 @@ async def run(
     role_alias: str,
     region: str,
     emulated: tuple[Emulated, ...] = (),
+    fleet: FleetSettings = FleetSettings(),
     poll_interval: float = 1.0,
 ) -> int:
     root = root.resolve()
@@ -152,21 +141,17 @@ async def run(
         parts.callback(_terminate, registry_process)
         broker_process, mqtt = broker.start(root / "mqtt")
         parts.callback(_terminate, broker_process)
-        moto, aws_url = moto_aws.start(registry=registry_host, enforce_iam=True)
-        parts.callback(moto.stop)
-        owner = moto_aws.owner(ACCOUNT)
         # Each device signs with a key of its own, standing in for its certificate.
         things = [thing, *(f"{thing}-{device.architecture}" for device in emulated)]
         keys = {name: (f"DEVICE{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)) for name in things}
-        session = boto3.Session(region_name=region, aws_access_key_id=owner[0], aws_secret_access_key=owner[1])
-        iot, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "s3"))
-        plane = ControlPlane(region, ACCOUNT, membership(iot), readable(s3))
-        gg_server, gg_url = serve(
-            plane,
-            CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, credentials.SERVICE)),
-            guard=Guard({owner[0]: owner[1], **dict(keys.values())}),
-        )
-        parts.callback(gg_server.shutdown)
+        clock = ScaledClock(fleet.time_scale)
+        cloud = parts.enter_context(running(region, dict(keys.values()), registry_host, fleet.throttle, clock))
+        aws_url, gg_url, plane, owner = cloud.aws, cloud.greengrass, cloud.plane, cloud.owner
+        iot = cloud.client("iot")
+        hollow = HollowFleet(plane, fleet.names(thing), fleet.faults, clock)
+        plane.jobs.notify = hollow.notified
+        hollow.start()
+        parts.callback(hollow.stop)
         listener = MqttBridge(*mqtt, "localcloud-fleet-status", loop)
         listener.connect()
         parts.callback(listener.close)
@@ -191,7 +176,10 @@ async def run(
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        installer = asyncio.create_task(_installer([Provisioning(iot, name, group) for name in things], poll_interval))
+        provisions: list[Callable[[], object]] = [Provisioning(iot, name, group).ensure for name in things]
+        if fleet.hollow:
+            provisions.append(functools.partial(hollow.provision, iot, group))
+        installer = asyncio.create_task(_installer(provisions, poll_interval))
         parts.callback(installer.cancel)
         info = StackInfo(
             os.getpid(),
@@ -205,6 +193,7 @@ async def run(
             devices,
             f"{mqtt[0]}:{mqtt[1]}",
             *owner,
+            fleet.hollow,
         )
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)

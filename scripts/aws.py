@@ -34,7 +34,7 @@ _DENIED = (
     "ExpiredToken",
     "ExpiredTokenException",
 )
-_THROTTLED = ("Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown")
+THROTTLED = ("Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown")
 _MISSING = (
     "ResourceNotFoundException",
     "NoSuchBucket",
@@ -78,7 +78,7 @@ def explain(action: str, error: Exception) -> AwsError:
                 f"{action}: access denied ({code}): {message}. The credentials in use lack this "
                 "permission, or belong to another account."
             )
-        if code in _THROTTLED:
+        if code in THROTTLED:
             return AwsError(
                 f"{action}: still throttled after {MAX_ATTEMPTS} attempts with backoff ({code}); "
                 "try again later or raise the service quota."

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from recipeformat.document import RecipeError
-from scripts import components, flows, image, infra, pipeline, rollout
+from scripts import components, deployments, flows, image, infra, pipeline, rollout
 from scripts.errors import ExitStatus, ToolError
+from scripts.localdevices import LocalFleet
 from scripts.platforms import PLATFORMS
 from scripts.progress import Progress
 
@@ -78,6 +80,28 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
         help="local: the local cloud's core devices by CPU, e.g. amd64,arm64 (default: one, this machine's); "
         "another CPU's device is emulated. Takes effect when the local cloud starts",
     )
+    parser.add_argument(
+        "--local-hollow",
+        type=int,
+        metavar="N",
+        help="local: also N hollow core devices in the group (simulated, in the local cloud's process)",
+    )
+    parser.add_argument(
+        "--local-faults",
+        default="",
+        metavar="FAULT=SHARE,...",
+        help="local: hollow devices' faults (offline, slow, failing, broken), e.g. failing=0.2",
+    )
+    parser.add_argument(
+        "--local-time-scale", type=float, default=1.0, help="local: run the jobs' clock and hollow devices faster"
+    )
+    parser.add_argument(
+        "--local-throttle",
+        default="",
+        metavar="NAME=RATE,...",
+        help="local: requests a second per operation or "
+        "service, over which the local cloud answers ThrottlingException",
+    )
 
 
 def _outputs_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,9 +133,33 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
 def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what the deployment would change, and stop")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
+    parser.add_argument(
+        "--rollout",
+        choices=sorted(deployments.ROLLOUTS),
+        default=deployments.DEFAULT_ROLLOUT,
+        help="how fast the deployment reaches the group and when it stops itself (default "
+        f"{deployments.DEFAULT_ROLLOUT}; the README gives each preset's numbers)",
+    )
+    parser.add_argument(
+        "--request-rate",
+        type=float,
+        default=pipeline.Rollout.request_rate,
+        help="API requests a second while following the rollout, at most (default %(default)s)",
+    )
 
 
-def _promote_arguments(parser: argparse.ArgumentParser) -> None:
+def _rollout(args: argparse.Namespace) -> pipeline.Rollout:
+    if args.request_rate <= 0:
+        raise ToolError(f"--request-rate must be positive, not {args.request_rate}")
+    return pipeline.Rollout(
+        args.dry_run,
+        args.timeout,
+        policies=deployments.Policies(rollout=args.rollout),
+        request_rate=args.request_rate,
+    )
+
+
+def _redeploy_arguments(parser: argparse.ArgumentParser) -> None:
     _outputs_arguments(parser)
     _rollout_arguments(parser)
 
@@ -153,8 +201,11 @@ def _approval(confirmed: str | None) -> Callable[[str, str], bool]:
 
 
 def _target(args: argparse.Namespace) -> flows.Target:
+    fleet = None
+    if args.local_hollow is not None:
+        fleet = LocalFleet(args.local_hollow, args.local_faults, args.local_time_scale, args.local_throttle)
     return flows.Target.of(
-        args.target, getattr(args, "outputs", None), getattr(args, "terraform_dir", None), args.local_devices
+        args.target, getattr(args, "outputs", None), getattr(args, "terraform_dir", None), args.local_devices, fleet
     )
 
 
@@ -173,22 +224,49 @@ def _device_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
-class _LiveDevices:
-    """The per-device table, redrawn while a rollout is followed; nothing at all when no deployment is made."""
+BAR_WIDTH = 40
+
+
+def _fleet_summary(view: rollout.FleetView) -> Group:
+    """A large group's live view: a progress bar over the group, the counts, and the first failures."""
+    done = view.notified - view.active
+    share = min(1.0, done / view.expected) if view.expected else 0.0
+    filled = round(BAR_WIDTH * share)
+    bar = Text.assemble(("━" * filled, "green"), ("━" * (BAR_WIDTH - filled), "grey37"), f" {share:.0%} finished")
+    lines: list[Any] = [Text(f"deployment {view.deployment_id}: job {view.job_status}"), bar, Text(view.summary())]
+    if view.comment:
+        lines.append(Text(view.comment, style="bold red"))
+    if view.failures:
+        table = Table(title=f"first failures ({view.failed} in all)", expand=False)
+        for column in ("device", "deployment", "reason"):
+            table.add_column(column)
+        for device in view.failures:
+            table.add_row(device.thing, device.execution or "-", device.reason or "(not read yet)")
+        lines.append(table)
+    return Group(*lines)
+
+
+class _LiveRollout:
+    """The rollout, redrawn at every poll: the per-device table for a small group, a summary for a large one;
+    nothing at all when no deployment is made."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.console = Console()
         self.live: Live | None = None
 
-    def update(self, devices: list[rollout.Device]) -> None:
+    def update(self, view: rollout.FleetView) -> None:
         if not self.enabled:
             return
-        table = _device_table([pipeline.device_record(d) for d in devices])
+        shown: Any = (
+            _device_table([pipeline.device_record(d) for d in view.devices])
+            if view.expected <= rollout.SMALL_GROUP
+            else _fleet_summary(view)
+        )
         if self.live is None:
-            self.live = Live(table, console=self.console, auto_refresh=False)
+            self.live = Live(shown, console=self.console, auto_refresh=False)
             self.live.start()
-        self.live.update(table, refresh=True)
+        self.live.update(shown, refresh=True)
 
     def close(self) -> None:
         if self.live is not None:
@@ -197,25 +275,30 @@ class _LiveDevices:
                 self.console.line()  # a redirected Live leaves the cursor after its last frame
 
 
-def _followed(args: argparse.Namespace, action: Callable[[Callable[[list[Any]], None]], Result]) -> Result:
-    """A command that makes a deployment and follows it, the devices shown in a live table to humans."""
-    table = _LiveDevices(enabled=not args.json)
+def _followed(args: argparse.Namespace, action: Callable[[Callable[[rollout.FleetView], None]], Result]) -> Result:
+    """A command that makes a deployment and follows it, shown live to humans."""
+    live = _LiveRollout(enabled=not args.json)
     try:
-        result = action(table.update)
+        result = action(live.update)
     finally:
-        table.close()
-    # Humans saw the devices in the table.
+        live.close()
+    # Humans saw the devices live.
     return result if args.json else {key: value for key, value in result.items() if key != "devices"}
 
 
 def _deploy(args: argparse.Namespace, progress: Progress) -> Result:
-    options = pipeline.Options(args.model, args.challenger, args.bump, pipeline.Rollout(args.dry_run, args.timeout))
+    options = pipeline.Options(args.model, args.challenger, args.bump, _rollout(args))
     return _followed(args, lambda on_rollout: flows.deploy(_target(args), options, progress, on_rollout))
 
 
 def _promote(args: argparse.Namespace, progress: Progress) -> Result:
-    rollout = pipeline.Rollout(args.dry_run, args.timeout)
-    return _followed(args, lambda on_rollout: flows.promote(_target(args), rollout, progress, on_rollout))
+    options = _rollout(args)
+    return _followed(args, lambda on_rollout: flows.promote(_target(args), options, progress, on_rollout))
+
+
+def _rollback(args: argparse.Namespace, progress: Progress) -> Result:
+    options = _rollout(args)
+    return _followed(args, lambda on_rollout: flows.rollback(_target(args), options, progress, on_rollout))
 
 
 def _status(args: argparse.Namespace, progress: Progress) -> Result:
@@ -262,7 +345,12 @@ COMMANDS: dict[str, Command] = {
     "promote": Command(
         "make the deployed challenger model the champion (one model version, one deployment), then follow it",
         _promote,
-        _promote_arguments,
+        _redeploy_arguments,
+    ),
+    "rollback": Command(
+        "deploy the thing group's previous desired state again (after an aborted or failing rollout), then follow it",
+        _rollback,
+        _redeploy_arguments,
     ),
     "status": Command(
         "the per-device view of the thing group's current deployment, and its models", _status, _outputs_arguments

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scripts.aws import calling
+from scripts.errors import ToolError
 
 Components = dict[str, dict[str, Any]]
 
@@ -30,12 +31,58 @@ class Change:
         return f"~ {self.name} {self.before} -> {self.after}"
 
 
+def _abort_when(share: float, after: int) -> dict[str, Any]:
+    criterion = {
+        "failureType": "ALL",
+        "action": "CANCEL",
+        "thresholdPercentage": share,
+        "minNumberOfExecutedThings": after,
+    }
+    return {"criteriaList": [criterion]}
+
+
+# How fast a deployment reaches the group and when it stops itself (iotJobConfiguration; the IoT developer guide's
+# "Job rollout, scheduling, and abort configurations"). Rates are devices notified a minute.
+ROLLOUTS: dict[str, dict[str, Any]] = {
+    # 5 a minute, doubled after every 10 successes up to 500; stops once 10% of at least 10 devices failed.
+    "canary": {
+        "jobExecutionsRolloutConfig": {
+            "exponentialRate": {
+                "baseRatePerMinute": 5,
+                "incrementFactor": 2.0,
+                "rateIncreaseCriteria": {"numberOfSucceededThings": 10},
+            },
+            "maximumPerMinute": 500,
+        },
+        "abortConfig": _abort_when(10.0, 10),
+    },
+    # 50 a minute, doubled after every 200 reached up to 1,000; stops once 20% of at least 50 devices failed.
+    "fast": {
+        "jobExecutionsRolloutConfig": {
+            "exponentialRate": {
+                "baseRatePerMinute": 50,
+                "incrementFactor": 2.0,
+                "rateIncreaseCriteria": {"numberOfNotifiedThings": 200},
+            },
+            "maximumPerMinute": 1000,
+        },
+        "abortConfig": _abort_when(20.0, 50),
+    },
+    # The service's ceiling, 1,000 a minute, and no abort: for a group small enough to watch, or a fix that must
+    # reach everyone.
+    "all": {"jobExecutionsRolloutConfig": {"maximumPerMinute": 1000}},
+}
+DEFAULT_ROLLOUT = "canary"
+
+
 @dataclass(frozen=True)
 class Policies:
-    """Deployment safety: roll back a failed device, give components time to stop, bound the whole job."""
+    """Deployment safety: roll back a failed device, give components time to stop, pace the rollout and stop it
+    when too many devices fail (`rollout`, one of ROLLOUTS), bound each device's time on it."""
 
     update_timeout_seconds: int = 60
     job_timeout_minutes: int = 30
+    rollout: str = DEFAULT_ROLLOUT
 
     def deployment_policies(self) -> dict[str, Any]:
         return {
@@ -45,7 +92,7 @@ class Policies:
         }
 
     def job_configuration(self) -> dict[str, Any]:
-        return {"timeoutConfig": {"inProgressTimeoutInMinutes": self.job_timeout_minutes}}
+        return {**ROLLOUTS[self.rollout], "timeoutConfig": {"inProgressTimeoutInMinutes": self.job_timeout_minutes}}
 
 
 def current(gg: Any, target_arn: str) -> tuple[str | None, Components]:
@@ -100,3 +147,34 @@ def create(
         )
     deployment_id: str = response["deploymentId"]
     return deployment_id
+
+
+class NothingToRollBack(ToolError):
+    """The target has no earlier desired state to go back to."""
+
+
+def previous(gg: Any, target_arn: str) -> tuple[str, Components, Components]:
+    """The target's latest deployment, its components, and those of the newest earlier deployment that wanted
+    something else: the desired state a rollback goes back to."""
+    with calling(f"list the deployments of {target_arn}"):
+        pages = gg.get_paginator("list_deployments").paginate(targetArn=target_arn, historyFilter="ALL")
+        history = sorted(
+            (d for page in pages for d in page.get("deployments", [])),
+            key=lambda d: d["creationTimestamp"],
+            reverse=True,
+        )
+    if not history:
+        raise NothingToRollBack(f"{target_arn} has no deployment: nothing to roll back")
+
+    def wanted(deployment: dict[str, Any]) -> Components:
+        with calling(f"get deployment {deployment['deploymentId']}"):
+            return dict(gg.get_deployment(deploymentId=deployment["deploymentId"]).get("components") or {})
+
+    latest = wanted(history[0])
+    for older in history[1:]:
+        earlier = wanted(older)
+        if earlier != latest:
+            return history[0]["deploymentId"], latest, earlier
+    raise NothingToRollBack(
+        f"{target_arn} has no earlier deployment that differs from its latest: nothing to roll back"
+    )

@@ -46,6 +46,7 @@ class Target:
     outputs_file: Path | None = None
     terraform_dir: Path | None = None
     local_devices: tuple[platforms.Platform, ...] | None = None  # None: whichever the local cloud runs
+    local_fleet: localdevices.LocalFleet | None = None  # None: whichever hollow devices the local cloud runs
 
     @classmethod
     def of(
@@ -54,15 +55,16 @@ class Target:
         outputs_file: Path | None = None,
         terraform_dir: Path | None = None,
         local_devices: str | None = None,
+        local_fleet: localdevices.LocalFleet | None = None,
     ) -> Target:
         explicit = outputs_file or terraform_dir
         chosen = name or ("aws" if explicit else "local")
         if chosen == "local" and explicit:
             raise infra.InfraError("--outputs and --terraform-dir are for AWS; the local cloud has its own state")
-        if chosen == "aws" and local_devices:
-            raise infra.InfraError("--local-devices is for the local cloud; an account's devices are its own")
+        if chosen == "aws" and (local_devices or local_fleet):
+            raise infra.InfraError("--local-* options are for the local cloud; an account's devices are its own")
         devices = tuple(localdevices.parse(local_devices)) if local_devices else None
-        return cls(chosen, outputs_file, terraform_dir, devices)
+        return cls(chosen, outputs_file, terraform_dir, devices, local_fleet)
 
 
 def _workspace(target: Target, progress: Progress) -> infra.Workspace:
@@ -70,7 +72,7 @@ def _workspace(target: Target, progress: Progress) -> infra.Workspace:
     pointed at it, since boto3 and python-terraform read endpoints and the Terraform data folder there."""
     if target.name == "aws":
         return infra.Workspace("aws", workdir=target.terraform_dir or infra.WORKDIR)
-    space = infra.local_workspace(progress, target.local_devices)
+    space = infra.local_workspace(progress, target.local_devices, target.local_fleet)
     os.environ.update(space.env)
     return space
 
@@ -137,7 +139,7 @@ def deploy(
     target: Target,
     options: pipeline.Options,
     progress: Progress,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
 ) -> Result:
     """Local: apply, deploy, then a prediction from every device as proof. AWS: deploy with the applied stack's
     outputs."""
@@ -151,6 +153,7 @@ def deploy(
             aws.client(session, "s3"),
             aws.client(session, "ecr"),
             engine.ensure_engine(progress=progress),
+            rollout.Watch.of(session, rollout_options.request_rate),
         )
         result.update(
             pipeline.deploy(
@@ -169,15 +172,37 @@ def promote(
     target: Target,
     rollout_options: pipeline.Rollout,
     progress: Progress,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
 ) -> Result:
     """The deployed challenger becomes the champion (one model version, one deployment), proven like a deploy."""
+    return _redeploy(target, pipeline.promote, rollout_options, progress, on_rollout)
+
+
+def rollback(
+    target: Target,
+    rollout_options: pipeline.Rollout,
+    progress: Progress,
+    on_rollout: Callable[[rollout.FleetView], None],
+) -> Result:
+    """The group's previous desired state, deployed again and followed, proven like a deploy."""
+    return _redeploy(target, pipeline.rollback, rollout_options, progress, on_rollout)
+
+
+def _redeploy(
+    target: Target,
+    action: Callable[..., Result],
+    rollout_options: pipeline.Rollout,
+    progress: Progress,
+    on_rollout: Callable[[rollout.FleetView], None],
+) -> Result:
+    """A deployment made from what the group already runs (no build, no upload), followed and proven."""
     space = _workspace(target, progress)
     outputs = _outputs(target, space)
     rollout_options = replace(rollout_options, poll_interval=POLL_INTERVAL[target.name])
     with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
-        gg = aws.client(aws.session(outputs.region), "greengrassv2")
-        result.update(pipeline.promote(outputs, gg, rollout_options, progress, on_rollout))
+        session = aws.session(outputs.region)
+        gg, watch = aws.client(session, "greengrassv2"), rollout.Watch.of(session, rollout_options.request_rate)
+        result.update(action(outputs, gg, watch, rollout_options, progress, on_rollout))
     return result
 
 
@@ -256,13 +281,14 @@ def destroy(
             raise infra.InfraError("not confirmed: nothing deleted")
     session = aws.session(outputs.region)
     gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
+    watch = rollout.Watch.of(session)
 
     def infrastructure() -> None:
         if not keep_infrastructure:
             infra.destroy(space, progress)
 
     result = teardown.destroy(
-        outputs, gg, s3, ecr, progress, lambda devices: None, infrastructure, timeout, POLL_INTERVAL[target.name]
+        outputs, gg, watch, s3, ecr, progress, lambda view: None, infrastructure, timeout, POLL_INTERVAL[target.name]
     )
     if space.cloud and not keep_infrastructure:
         result["local_cloud_stopped"] = _stop_local_cloud(outputs.region, force, progress)
@@ -293,7 +319,8 @@ def status(target: Target, progress: Progress) -> Result:
     if space is None:
         raise sandbox.LocalCloudError("the local cloud is not running: `make deploy` starts it")
     outputs = _outputs(target, space)
-    result = pipeline.status(outputs, aws.client(aws.session(outputs.region), "greengrassv2"))
+    session = aws.session(outputs.region)
+    result = pipeline.status(outputs, aws.client(session, "greengrassv2"), rollout.Watch.of(session))
     if space.cloud and "challenger" in result.get("models", {}):
         # The devices' subscribers log their running agreement; a real fleet publishes it on edgeml/shadow.
         logs = space.cloud.component_logs(outputs.components.subscriber)

@@ -22,6 +22,7 @@ from pathlib import Path
 from localcloud.info import StackInfo
 from scripts import sandbox, tfoutputs
 from scripts.errors import ToolError
+from scripts.localdevices import LocalFleet
 from scripts.platforms import Platform
 from scripts.product import REPO
 from scripts.progress import Progress
@@ -54,10 +55,13 @@ class Workspace:
 
 
 def local_workspace(
-    progress: Progress, devices: tuple[Platform, ...] | None = None, root: Path = sandbox.ROOT
+    progress: Progress,
+    devices: tuple[Platform, ...] | None = None,
+    fleet: LocalFleet | None = None,
+    root: Path = sandbox.ROOT,
 ) -> Workspace:
-    """The running local cloud (started if need be, with `devices`) as a Terraform workspace."""
-    cloud = sandbox.ensure(progress, root, devices)
+    """The running local cloud (started if need be, with `devices` and `fleet`) as a Terraform workspace."""
+    cloud = sandbox.ensure(progress, root, devices, fleet)
     return Workspace(
         "local",
         {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},

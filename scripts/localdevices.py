@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -31,6 +32,32 @@ _ALIASES = {**{p.architecture: p for p in PLATFORMS.values()}, **BY_GREENGRASS}
 
 class DevicesError(ToolError):
     pass
+
+
+@dataclass(frozen=True)
+class LocalFleet:
+    """Hollow core devices beside the real ones, and how the local cloud treats a fleet: passed to the stack when
+    it starts, which checks them (localcloud.hollow and localcloud.throttle say what they mean)."""
+
+    hollow: int = 0
+    faults: str = ""  # e.g. failing=0.2,offline=0.01
+    time_scale: float = 1.0
+    throttle: str = ""  # e.g. DescribeJob=10,greengrassv2=20
+
+    def __post_init__(self) -> None:
+        if self.hollow < 0 or self.time_scale <= 0:
+            raise DevicesError(
+                f"hollow devices ({self.hollow}) cannot be negative, nor the time scale ({self.time_scale})"
+            )
+
+    def arguments(self) -> list[str]:
+        given = {
+            "--hollow-devices": str(self.hollow) if self.hollow else "",
+            "--hollow-faults": self.faults,
+            "--time-scale": f"{self.time_scale:g}" if self.time_scale != 1.0 else "",
+            "--throttle": self.throttle,
+        }
+        return [f"{flag}={value}" for flag, value in given.items() if value]
 
 
 def parse(text: str) -> list[Platform]:

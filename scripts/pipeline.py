@@ -41,6 +41,7 @@ class Clients:
     s3: Any
     ecr: Any
     docker: docker.DockerClient
+    watch: rollout.Watch
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Rollout:
     timeout: float = 900.0
     poll_interval: float = 5.0
     policies: deployments.Policies = field(default_factory=deployments.Policies)
+    request_rate: float = 5.0  # API requests a second while following, at most
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def deploy(
     clients: Clients,
     options: Options,
     progress: Progress,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
     workdir: Path,
 ) -> dict[str, Any]:
     region, account, names = outputs.region, outputs.account_id, outputs.components
@@ -202,7 +204,7 @@ def deploy(
             architectures={arch: {"artifact_uri": uploaded.uri} for arch, uploaded in uploads.items()},
         ),
     ]
-    result = roll_out(outputs, clients.gg, registered, options.rollout, progress, on_rollout)
+    result = roll_out(outputs, clients.gg, clients.watch, registered, options.rollout, progress, on_rollout)
     return {
         "image": published.image,
         "image_pushed": published.pushed,
@@ -219,28 +221,59 @@ def deploy(
 def roll_out(
     outputs: tfoutputs.Outputs,
     gg: Any,
+    watch: rollout.Watch,
     registered: list[components.Registered],
     rollout_options: Rollout,
     progress: Progress,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
 ) -> dict[str, Any]:
-    """The group's current deployment with `registered` in it, unless that changes nothing, followed on every
-    device: `components`, `changes`, `deployment` and `devices`."""
+    """The group's current deployment with `registered` in it, unless that changes nothing, followed across the
+    group: `components`, `changes`, `deployment`, `fleet` and `devices`."""
     names = outputs.components
     for item in registered:
         progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
-    group = outputs.thing_group_arn
-    replaced, before = deployments.current(gg, group)
+    replaced, before = deployments.current(gg, outputs.thing_group_arn)
     wanted: deployments.Components = {item.name: {"componentVersion": item.version} for item in registered}
     if names.model in wanted:
         # A new model version's defaults would not replace the configuration already on the device: reset to them.
         wanted[names.model]["configurationUpdate"] = {"reset": [""]}
-    after = deployments.desired(before, wanted)
+    result: dict[str, Any] = {
+        "components": {item.name: {"version": item.version, "created": item.created} for item in registered}
+    }
+    return {
+        **result,
+        **_deploy_and_follow(
+            outputs,
+            gg,
+            watch,
+            before,
+            deployments.desired(before, wanted),
+            replaced,
+            rollout_options,
+            progress,
+            on_rollout,
+        ),
+    }
+
+
+def _deploy_and_follow(
+    outputs: tfoutputs.Outputs,
+    gg: Any,
+    watch: rollout.Watch,
+    before: deployments.Components,
+    after: deployments.Components,
+    replaced: str | None,
+    rollout_options: Rollout,
+    progress: Progress,
+    on_rollout: Callable[[rollout.FleetView], None],
+) -> dict[str, Any]:
+    """A deployment of `after` replacing `replaced`, unless it changes nothing, followed: `changes`, `deployment`,
+    `fleet` and `devices`."""
     changes = deployments.changes(before, after)
     result: dict[str, Any] = {
-        "components": {item.name: {"version": item.version, "created": item.created} for item in registered},
         "changes": [str(change) for change in changes],
         "deployment": None,
+        "fleet": None,
         "devices": [],
     }
     for change in changes:
@@ -251,28 +284,45 @@ def roll_out(
     if rollout_options.dry_run:
         progress("dry run: no deployment created")
         return result
-    deployment_id = deployments.create(gg, group, DEPLOYMENT_NAME, after, rollout_options.policies, replaced)
+    policies = rollout_options.policies
+    group = outputs.thing_group_arn
+    deployment_id = deployments.create(gg, group, DEPLOYMENT_NAME, after, policies, replaced)
     result["deployment"] = deployment_id
-    progress(f"deployment {deployment_id} created for {outputs.thing_group_name}; following the devices")
-    devices = rollout.follow(
-        gg,
-        group,
-        deployment_id,
-        set(names.names),
-        rollout_options.timeout,
-        on_rollout,
-        rollout_options.poll_interval,
+    progress(
+        f"deployment {deployment_id} created for {outputs.thing_group_name} (rollout {policies.rollout}); "
+        "following the devices"
     )
-    result["devices"] = [device_record(d) for d in devices]
+    watched = {name for name in after if name in outputs.components.names} or set(outputs.components.names)
+    view = rollout.follow(
+        watch, group, deployment_id, watched, rollout_options.timeout, on_rollout, rollout_options.poll_interval
+    )
+    result["fleet"] = view.record()
+    result["devices"] = [device_record(d) for d in view.devices or view.failures]
     return result
+
+
+def rollback(
+    outputs: tfoutputs.Outputs,
+    gg: Any,
+    watch: rollout.Watch,
+    rollout_options: Rollout,
+    progress: Progress,
+    on_rollout: Callable[[rollout.FleetView], None],
+) -> dict[str, Any]:
+    """The group's previous desired state (the newest earlier deployment that wanted something else) deployed
+    again as a new deployment, followed like any other."""
+    latest, current, earlier = deployments.previous(gg, outputs.thing_group_arn)
+    progress(f"rolling {outputs.thing_group_name} back from deployment {latest} to its previous desired state")
+    return _deploy_and_follow(outputs, gg, watch, current, earlier, latest, rollout_options, progress, on_rollout)
 
 
 def promote(
     outputs: tfoutputs.Outputs,
     gg: Any,
+    watch: rollout.Watch,
     rollout_options: Rollout,
     progress: Progress,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
 ) -> dict[str, Any]:
     """The challenger of the model version the group runs becomes the champion, alone, in one new model version
     and one deployment (its artifact is already in S3: nothing is uploaded)."""
@@ -287,7 +337,7 @@ def promote(
     registered = [
         components.register(gg, "model", outputs.components.model, values, outputs.region, outputs.account_id)
     ]
-    result = roll_out(outputs, gg, registered, rollout_options, progress, on_rollout)
+    result = roll_out(outputs, gg, watch, registered, rollout_options, progress, on_rollout)
     return {"promoted": asdict(challenger), "retired": asdict(champion), **result}
 
 
@@ -302,16 +352,25 @@ def deployed_models(outputs: tfoutputs.Outputs, gg: Any) -> tuple[str, dict[str,
     return str(version), models.held_by(components.registered_recipe(gg, f"{arn}:versions:{version}"))
 
 
-def status(outputs: tfoutputs.Outputs, gg: Any) -> dict[str, Any]:
-    """The per-device view of the group's current deployment, and the models it runs."""
+def status(outputs: tfoutputs.Outputs, gg: Any, watch: rollout.Watch) -> dict[str, Any]:
+    """The group's current deployment across its devices (each in detail for a small group, the failing ones
+    for a large one), and the models it runs."""
     group = outputs.thing_group_arn
     deployment_id, current = deployments.current(gg, group)
-    devices = rollout.snapshot(gg, group, deployment_id, set(current) or set(outputs.components.names))
+    watched = set(current) or set(outputs.components.names)
     result: dict[str, Any] = {
         "deployment": deployment_id,
         "components": {name: spec.get("componentVersion") for name, spec in current.items()},
-        "devices": [device_record(d) for d in devices],
+        "fleet": None,
     }
+    if deployment_id is not None:
+        follower = rollout.Follower(watch, group, deployment_id, watched)
+        if len(follower.things) > rollout.SMALL_GROUP:
+            view = follower.poll()
+            result["fleet"] = view.record()
+            result["devices"] = [device_record(d) for d in view.failures]
+    if "devices" not in result:
+        result["devices"] = [device_record(d) for d in rollout.snapshot(watch, group, deployment_id, watched)]
     if outputs.components.model in current:
         version, held = deployed_models(outputs, gg)
         result["models"] = {"version": version, **{role: asdict(m) for role, m in held.items()}}

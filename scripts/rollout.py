@@ -1,27 +1,51 @@
-"""Follow a deployment per device: the deployment's own status stays ACTIVE while devices fail.
+"""Follow a deployment across a fleet in a handful of calls per poll, however large the thing group.
 
-For each core device in the thing group: its execution of our deployment (from its effective deployments) and
-the lifecycle state of our components on it. Done when every device has finished; a failure names the device,
-the component and the reason.
+A thing-group deployment stays ACTIVE while devices fail, so its own status says nothing; its IoT job does. Each
+poll reads:
+- the job (iot:DescribeJob): its status and how many executions are queued, in progress, succeeded, failed...;
+- for a small group (at most SMALL_GROUP things), every execution in one page and every core device's health
+  (iot:ListJobExecutionsForJob, greengrassv2:ListCoreDevices): the per-device table;
+- for a larger one, only the failing executions (ListJobExecutionsForJob filtered by FAILED and TIMED_OUT, read
+  again only when their count changed: one call per 250 failures);
+- per-device detail (the effective deployment's reason, the components' states) for at most DETAILS_PER_POLL
+  failing devices a poll and MAX_DETAILED in all.
+So a poll costs at most 5 calls plus one per 250 failures, with 10 or 10,000 devices. The group's things are
+counted once, before the first poll (iot:ListThingsInThingGroup), so that devices the rollout has not reached
+yet count as waiting. Every call goes through a Pacer: a request rate is never exceeded and throttling is waited
+out as the service asks.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scripts.aws import calling
+import boto3
+
 from scripts.errors import ToolError
+from scripts.pacing import Pacer
 
 SUCCEEDED = frozenset({"SUCCEEDED", "COMPLETED"})
 FAILED = frozenset({"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"})
 BAD_STATES = frozenset({"ERRORED", "BROKEN"})
+LISTED_FAILURES = ("FAILED", "TIMED_OUT")  # a Greengrass core does not reject; REJECTED is counted, not listed
+STATUSES = ("QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "CANCELED", "REMOVED")
+SMALL_GROUP = 20
+LIST_PAGE = 250
+DETAILS_PER_POLL = 1
+MAX_DETAILED = 10
+EMPTY_GROUP_GRACE = 10.0
 
 
 class RolloutError(ToolError):
-    """At least one device failed, or the rollout did not finish in time; the message says where and why."""
+    """Devices failed, the job was stopped, or the rollout did not finish in time; the message says where and why,
+    `view` what was seen last."""
+
+    def __init__(self, message: str, view: FleetView | None = None) -> None:
+        super().__init__(message)
+        self.view = view
 
 
 @dataclass(frozen=True)
@@ -35,7 +59,7 @@ class InstalledState:
 class Device:
     thing: str
     health: str
-    execution: str | None  # None: the device has not picked the deployment up yet
+    execution: str | None  # None: the device has not been reached yet
     reason: str = ""
     components: dict[str, InstalledState] = field(default_factory=dict)
 
@@ -52,78 +76,278 @@ class Device:
             if c.state in BAD_STATES
         ]
         # After a rollback the components are healthy again: the reason alone then says what failed.
-        causes = [self.reason, *broken] if self.reason or broken else ["no reason given"]
+        causes = [self.reason, *broken] if self.reason or broken else ["no reason read"]
         return f"{self.thing}: deployment {self.execution}: " + "; ".join(filter(None, causes))
 
 
-def _pages(gg: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for page in gg.get_paginator(operation).paginate(**params):
-        items += page.get(key, [])
-    return items
+@dataclass(frozen=True)
+class FleetView:
+    """One poll's picture of a deployment across the group."""
 
+    deployment_id: str
+    job_status: str  # the IoT job's: IN_PROGRESS, CANCELED (aborted, replaced or canceled), COMPLETED
+    comment: str  # why the job stopped, when the service says
+    expected: int  # things in the group
+    counts: dict[str, int]  # executions by status
+    failures: tuple[Device, ...]  # the first failing devices, with their reasons where read
+    devices: tuple[Device, ...] = ()  # every device, for a small group
+    calls: int = 0  # API calls this poll made
+    throttled: int = 0  # throttled requests so far
 
-def snapshot(gg: Any, group_arn: str, deployment_id: str | None, watched: set[str]) -> list[Device]:
-    with calling(f"list the core devices of {group_arn}"):
-        cores = _pages(gg, "list_core_devices", "coreDevices", thingGroupArn=group_arn)
-    devices = []
-    for core in sorted(cores, key=lambda c: c["coreDeviceThingName"]):
-        thing = core["coreDeviceThingName"]
-        with calling(f"read the deployments and components of {thing}"):
-            effective = _pages(gg, "list_effective_deployments", "effectiveDeployments", coreDeviceThingName=thing)
-            installed = _pages(gg, "list_installed_components", "installedComponents", coreDeviceThingName=thing)
-        ours = next((e for e in effective if e.get("deploymentId") == deployment_id), None)
-        components = {
-            c["componentName"]: InstalledState(
-                c.get("componentVersion", "?"), c.get("lifecycleState", "?"), c.get("lifecycleStateDetails", "")
-            )
-            for c in installed
-            if c.get("componentName") in watched
-        }
-        devices.append(
-            Device(
-                thing,
-                core.get("status", "?"),
-                ours.get("coreDeviceExecutionStatus") if ours else None,
-                ours.get("reason", "") if ours else "",
-                components,
-            )
+    @property
+    def notified(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def active(self) -> int:
+        return self.counts.get("QUEUED", 0) + self.counts.get("IN_PROGRESS", 0)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.counts.get(status, 0) for status in ("FAILED", "TIMED_OUT", "REJECTED"))
+
+    @property
+    def stopped(self) -> bool:
+        return self.job_status != "IN_PROGRESS"
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped or (self.expected > 0 and self.active == 0 and self.notified >= self.expected)
+
+    def summary(self) -> str:
+        shown = ", ".join(f"{self.counts[s]} {s.lower().replace('_', ' ')}" for s in STATUSES if self.counts.get(s))
+        waiting = max(0, self.expected - self.notified)
+        return (
+            f"{self.notified}/{self.expected} devices reached"
+            + (f" ({shown})" if shown else "")
+            + (f", {waiting} not reached yet" if waiting and not self.stopped else "")
         )
-    return devices
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment_id,
+            "job_status": self.job_status,
+            "comment": self.comment,
+            "devices": self.expected,
+            "executions": {s.lower(): self.counts.get(s, 0) for s in STATUSES},
+            "failures": [d.failure() for d in self.failures],
+            "api_calls_last_poll": self.calls,
+            "throttled": self.throttled,
+        }
 
 
-EMPTY_GROUP_GRACE = 10.0
+@dataclass(frozen=True)
+class Watch:
+    """The paced clients a fleet is read with."""
+
+    iot: Any
+    gg: Any
+    pacer: Pacer
+
+    @classmethod
+    def of(cls, session: boto3.Session, rate: float = 5.0) -> Watch:
+        pacer = Pacer(rate)
+        return cls(pacer.client(session, "iot"), pacer.client(session, "greengrassv2"), pacer)
+
+    def call(self, action: str, operation: Callable[..., dict[str, Any]], **params: Any) -> dict[str, Any]:
+        return self.pacer.call(action, operation, **params)
+
+    def pages(self, action: str, operation: Callable[..., dict[str, Any]], key: str, **params: Any) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            page = self.call(action, operation, **params)
+            items += page.get(key, [])
+            if not page.get("nextToken"):
+                return items
+            params["nextToken"] = page["nextToken"]
+
+
+def group_things(watch: Watch, group_arn: str) -> list[str]:
+    name = group_arn.rsplit("/", 1)[-1]
+    return watch.pages(
+        f"list the things in {name}",
+        watch.iot.list_things_in_thing_group,
+        "things",
+        thingGroupName=name,
+        maxResults=250,
+    )
+
+
+def device(watch: Watch, thing: str, deployment_id: str | None, health: str, watched: set[str]) -> Device:
+    """One device's execution of the deployment and our components' states on it (2 calls)."""
+    action = f"read the deployments and components of {thing}"
+    effective = watch.pages(
+        action, watch.gg.list_effective_deployments, "effectiveDeployments", coreDeviceThingName=thing
+    )
+    installed = watch.pages(
+        action, watch.gg.list_installed_components, "installedComponents", coreDeviceThingName=thing
+    )
+    ours = next((e for e in effective if e.get("deploymentId") == deployment_id), None)
+    components = {
+        c["componentName"]: InstalledState(
+            c.get("componentVersion", "?"), c.get("lifecycleState", "?"), c.get("lifecycleStateDetails", "")
+        )
+        for c in installed
+        if c.get("componentName") in watched
+    }
+    return Device(
+        thing,
+        health,
+        ours.get("coreDeviceExecutionStatus") if ours else None,
+        ours.get("reason", "") if ours else "",
+        components,
+    )
+
+
+def snapshot(watch: Watch, group_arn: str, deployment_id: str | None, watched: set[str]) -> list[Device]:
+    """Every core device of the group in detail: two calls each, for a small group or a one-off look."""
+    cores = watch.pages(
+        f"list the core devices of {group_arn}", watch.gg.list_core_devices, "coreDevices", thingGroupArn=group_arn
+    )
+    return [
+        device(watch, core["coreDeviceThingName"], deployment_id, core.get("status", "?"), watched)
+        for core in sorted(cores, key=lambda c: c["coreDeviceThingName"])
+    ]
+
+
+class Follower:
+    """The state carried from one poll to the next: the job, the group's things, the failures read so far."""
+
+    def __init__(self, watch: Watch, group_arn: str, deployment_id: str, watched: set[str]) -> None:
+        self.watch, self.group_arn, self.deployment_id, self.watched = watch, group_arn, deployment_id, watched
+        got = watch.call(f"get deployment {deployment_id}", watch.gg.get_deployment, deploymentId=deployment_id)
+        self.job_id: str = got["iotJobId"]
+        self.things = group_things(watch, group_arn)
+        self.failing: dict[str, list[str]] = {status: [] for status in LISTED_FAILURES}
+        self.detailed: dict[str, Device] = {}
+
+    def recount(self) -> None:
+        self.things = group_things(self.watch, self.group_arn)
+
+    def poll(self) -> FleetView:
+        watch, before = self.watch, self.watch.pacer.calls
+        job = watch.call(f"describe job {self.job_id}", watch.iot.describe_job, jobId=self.job_id)["job"]
+        details = job.get("jobProcessDetails") or {}
+        counts = {s: int(details.get(f"numberOf{s.title().replace('_', '')}Things") or 0) for s in STATUSES}
+        small = len(self.things) <= SMALL_GROUP
+        rows: dict[str, Device] = {}
+        if small:
+            rows = self._small_group()
+        else:
+            self._read_failures(counts)
+        failing = [t for status in LISTED_FAILURES for t in self.failing[status]]
+        fresh = [t for t in failing if t not in self.detailed][:DETAILS_PER_POLL]
+        for thing in fresh[: max(0, MAX_DETAILED - len(self.detailed))]:
+            health = rows[thing].health if thing in rows else "?"
+            self.detailed[thing] = device(watch, thing, self.deployment_id, health, self.watched)
+        status_of = {t: s for s in LISTED_FAILURES for t in self.failing[s]}
+        failures = tuple(
+            replace(self.detailed[t], execution=status_of[t]) if t in self.detailed else Device(t, "?", status_of[t])
+            for t in failing[:MAX_DETAILED]
+        )
+        devices = tuple(
+            replace(self.detailed[t], health=row.health, execution=row.execution) if t in self.detailed else row
+            for t, row in sorted(rows.items())
+        )
+        return FleetView(
+            self.deployment_id,
+            str(job.get("status", "?")),
+            str(job.get("comment", "")),
+            len(self.things),
+            counts,
+            failures,
+            devices,
+            watch.pacer.calls - before,
+            watch.pacer.throttled,
+        )
+
+    def _small_group(self) -> dict[str, Device]:
+        watch = self.watch
+        executions = watch.call(
+            f"list the executions of job {self.job_id}",
+            watch.iot.list_job_executions_for_job,
+            jobId=self.job_id,
+            maxResults=LIST_PAGE,
+        )["executionSummaries"]
+        cores = watch.call(
+            f"list the core devices of {self.group_arn}",
+            watch.gg.list_core_devices,
+            thingGroupArn=self.group_arn,
+            maxResults=100,
+        )["coreDevices"]
+        health = {c["coreDeviceThingName"]: c.get("status", "?") for c in cores}
+        status = {e["thingArn"].rsplit("/", 1)[-1]: e["jobExecutionSummary"]["status"] for e in executions}
+        for kind in LISTED_FAILURES:
+            self.failing[kind] = [t for t, s in status.items() if s == kind]
+        return {t: Device(t, health.get(t, "?"), status.get(t)) for t in {*self.things, *status}}
+
+    def _read_failures(self, counts: dict[str, int]) -> None:
+        for kind in LISTED_FAILURES:
+            if counts[kind] == len(self.failing[kind]):
+                continue
+            summaries = self.watch.pages(
+                f"list the {kind} executions of job {self.job_id}",
+                self.watch.iot.list_job_executions_for_job,
+                "executionSummaries",
+                jobId=self.job_id,
+                status=kind,
+                maxResults=LIST_PAGE,
+            )
+            self.failing[kind] = [s["thingArn"].rsplit("/", 1)[-1] for s in summaries]
 
 
 def follow(
-    gg: Any,
+    watch: Watch,
     group_arn: str,
     deployment_id: str,
     watched: set[str],
     timeout: float,
-    on_update: Callable[[list[Device]], None],
+    on_update: Callable[[FleetView], None],
     interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> list[Device]:
+) -> FleetView:
+    """Poll until every device of the group has finished the deployment, or its job stopped; the last view, with
+    every device in detail for a small group. A failure, a stopped job or the deadline is a RolloutError."""
     started = clock()
     deadline = started + timeout
+    follower = Follower(watch, group_arn, deployment_id, watched)
     while True:
-        devices = snapshot(gg, group_arn, deployment_id, watched)
-        on_update(devices)
-        if not devices:
-            # A core device exists for the service once its first fleet status report has arrived, which may
-            # be a moment after it took the deployment: an empty group is final only after a grace period.
-            if clock() < min(deadline, started + EMPTY_GROUP_GRACE):
-                sleep(interval)
-                continue
-            raise RolloutError(f"no core devices in {group_arn}: nothing received deployment {deployment_id}")
-        if all(d.finished for d in devices):
-            failures = [f for d in devices if (f := d.failure())]
-            if failures:
-                raise RolloutError("\n".join(failures))
-            return devices
+        view = follower.poll()
+        on_update(view)
+        if view.finished:
+            break
+        if not follower.things and clock() >= min(deadline, started + EMPTY_GROUP_GRACE):
+            raise RolloutError(f"no things in {group_arn}: nothing received deployment {deployment_id}", view)
         if clock() >= deadline:
-            waiting = ", ".join(f"{d.thing} ({d.execution or 'not started'})" for d in devices if not d.finished)
-            raise RolloutError(f"deployment {deployment_id} did not finish within {timeout:.0f}s; waiting on {waiting}")
+            waiting = f"{view.counts['QUEUED']} queued (offline devices stay queued)" if view.counts["QUEUED"] else ""
+            raise RolloutError(
+                f"deployment {deployment_id} did not finish within {timeout:.0f}s: {view.summary()}"
+                + (f"; {waiting}" if waiting else ""),
+                view,
+            )
         sleep(interval)
+        if not follower.things:
+            follower.recount()  # a device may join a new group a moment after it exists
+    if len(follower.things) <= SMALL_GROUP:
+        view = replace(view, devices=tuple(snapshot(watch, group_arn, deployment_id, watched)))
+    problems = _problems(view)
+    if problems:
+        raise RolloutError(problems, view)
+    return view
+
+
+def _problems(view: FleetView) -> str:
+    failures = [f for d in (view.devices or view.failures) if (f := d.failure())]
+    if not view.stopped and not view.failed:
+        return ""
+    head = (
+        f"deployment {view.deployment_id} stopped ({view.job_status}"
+        + (f": {view.comment}" if view.comment else "")
+        + f"): {view.summary()}"
+        if view.stopped
+        else f"deployment {view.deployment_id}: {view.failed} of {view.expected} devices failed: {view.summary()}"
+    )
+    shown = failures[:MAX_DETAILED]
+    more = view.failed - len(shown)
+    return "\n".join([head, *shown, *([f"... and {more} more"] if more > 0 else [])])

@@ -21,6 +21,7 @@ from localcloud.info import STATE_FILE, StackInfo
 from scripts import engine, localdevices, machine
 from scripts.aws import calling
 from scripts.errors import ToolError
+from scripts.localdevices import LocalFleet
 from scripts.platforms import Platform, this_machine
 from scripts.product import REPO
 from scripts.progress import Progress
@@ -45,10 +46,14 @@ def _log_tail(root: Path, lines: int = 15) -> str:
 
 
 def ensure(
-    progress: Progress, root: Path = ROOT, devices: tuple[Platform, ...] | None = None, timeout: float = 60.0
+    progress: Progress,
+    root: Path = ROOT,
+    devices: tuple[Platform, ...] | None = None,
+    fleet: LocalFleet | None = None,
+    timeout: float = 60.0,
 ) -> StackInfo:
     """The running stack, or a new one started in the background (it outlives this command) with a core device for
-    each of `devices` (default: one, this machine's)."""
+    each of `devices` (default: one, this machine's) and `fleet`'s hollow devices (default: none)."""
     running = find(root)
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
@@ -57,6 +62,11 @@ def ensure(
             raise LocalCloudError(
                 f"the local cloud runs core devices for {', '.join(running_platforms)}, not the ones asked for: "
                 "devices are chosen when it starts (`make destroy`, then deploy again)"
+            )
+        if fleet is not None and fleet.hollow != running.hollow:
+            raise LocalCloudError(
+                f"the local cloud runs {running.hollow} hollow devices, not {fleet.hollow}: devices are chosen when it "
+                "starts (`make destroy`, then deploy again)"
             )
         return running
     # A MissingPackage is a ToolError: one line from the CLI.
@@ -74,10 +84,11 @@ def ensure(
     progress(
         "local cloud: starting moto, a registry, an MQTT broker, the Greengrass endpoint and "
         + (f"{len(emulated) + 1} core devices ({len(emulated)} emulated)" if emulated else "a core device")
+        + (f" and {fleet.hollow} hollow ones" if fleet and fleet.hollow else "")
     )
     with (root / LOG).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, *info.COMMAND, "--root", str(root), *emulated],
+            [sys.executable, *info.COMMAND, "--root", str(root), *emulated, *(fleet or LocalFleet()).arguments()],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

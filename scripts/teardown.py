@@ -17,10 +17,11 @@ from scripts.progress import Progress
 
 def remove_from_devices(
     gg: Any,
+    watch: rollout.Watch,
     outputs: tfoutputs.Outputs,
     policies: deployments.Policies,
     timeout: float,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
     interval: float,
 ) -> str | None:
     group, ours = outputs.thing_group_arn, outputs.components.names
@@ -30,9 +31,9 @@ def remove_from_devices(
         return None
     deployment_id = deployments.create(gg, group, "edgeml-teardown", after, policies, replaced)
     try:
-        rollout.follow(gg, group, deployment_id, set(ours), timeout, on_rollout, interval)
+        rollout.follow(watch, group, deployment_id, set(ours), timeout, on_rollout, interval)
     except rollout.RolloutError as exc:
-        if "no core devices" not in str(exc):
+        if "no things in" not in str(exc):
             raise
     return deployment_id
 
@@ -78,15 +79,18 @@ def purge_images(ecr: Any, repository_url: str) -> int:
 def destroy(
     outputs: tfoutputs.Outputs,
     gg: Any,
+    watch: rollout.Watch,
     s3: Any,
     ecr: Any,
     progress: Progress,
-    on_rollout: Callable[[list[rollout.Device]], None],
+    on_rollout: Callable[[rollout.FleetView], None],
     destroy_infrastructure: Callable[[], None],
     timeout: float = 900.0,
     interval: float = 5.0,
 ) -> dict[str, Any]:
-    deployment = remove_from_devices(gg, outputs, deployments.Policies(), timeout, on_rollout, interval)
+    # Taking our components off reaches every device at once and never stops half-way.
+    removal = deployments.Policies(rollout="all")
+    deployment = remove_from_devices(gg, watch, outputs, removal, timeout, on_rollout, interval)
     progress(
         f"devices: {'deployment ' + deployment + ' removed our components' if deployment else 'nothing to remove'}"
     )

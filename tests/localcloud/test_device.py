@@ -27,12 +27,13 @@ from localcloud import moto_aws
 from localcloud.credentials import SERVICE, CredentialsProvider
 from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
-from localcloud.server import serve
+from localcloud.server import Endpoint, serve
 from localcloud.sigv4 import Guard
-from localcloud.stack import FLEET_STATUS, fleet_status_receiver, membership
+from localcloud.stack import FLEET_STATUS, fleet_status_receiver
 from localgg.mqtt import MqttBridge
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
+from tests.support.watch import watch
 
 NAME = "com.example.Service"
 ACCOUNT = "123456789012"  # moto's
@@ -55,6 +56,7 @@ class Fleet:
     iam: Any
     role: str
     owner_key: str
+    watch: rollout.Watch  # the pipeline's rollout follower's clients
 
 
 def token_exchange_policy(bucket: str, locate: bool = True) -> str:
@@ -98,13 +100,11 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
         RoleName=f"tes-{unique}", PolicyName="least-privilege", PolicyDocument=token_exchange_policy(bucket)
     )
 
-    plane = ControlPlane(membership=membership(iot))
+    plane = ControlPlane(members=moto_aws.iot_members(ACCOUNT, "eu-west-1"))
     device_key = (f"DEVICE{unique}", uuid.uuid4().hex)
-    server, url = serve(
-        plane,
-        CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, SERVICE)),
-        guard=Guard({key: secret, device_key[0]: device_key[1]}),
-    )
+    endpoint = Endpoint(plane, CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, SERVICE)))
+    moto_aws.bind_iot_jobs(endpoint.invoke)
+    server, url = serve(endpoint, guard=Guard({key: secret, device_key[0]: device_key[1]}))
     listener = MqttBridge(*mosquitto, f"cloud-{unique}", gg.loop)
     listener.connect()
     listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
@@ -123,7 +123,9 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
             stable_for=1.5,
         )
 
-    yield Fleet(plane, client, gg.call(make()), group, s3, bucket, iam, f"tes-{unique}", key)
+    yield Fleet(
+        plane, client, gg.call(make()), group, s3, bucket, iam, f"tes-{unique}", key, watch(session, moto_endpoint, url)
+    )
     iot.remove_thing_from_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
     device_mqtt.close()
     listener.close()
@@ -159,9 +161,8 @@ def deploy(gg: CoreThread, fleet: Fleet, number: str, on_failure: str = "ROLLBAC
 
 def follow(fleet: Fleet, deployment: str) -> rollout.Device:
     """The pipeline's follower, given time for the fleet status report to cross the broker."""
-    (device,) = rollout.follow(
-        fleet.client, fleet.group, deployment, {NAME}, timeout=10, on_update=lambda d: None, interval=0.1
-    )
+    view = rollout.follow(fleet.watch, fleet.group, deployment, {NAME}, timeout=10, on_update=print, interval=0.1)
+    (device,) = view.devices
     return device
 
 
@@ -289,8 +290,10 @@ def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
     assert gg.core.recipes[NAME].version == running_after
     with pytest.raises(rollout.RolloutError) as caught:
         follow(fleet, deployment)
+    head, device_line = str(caught.value).splitlines()[:2]
+    assert head.startswith(f"deployment {deployment}: 1 of 1 devices failed")
+    assert device_line.startswith(f"test-thing: deployment FAILED: {status}: ")
     message = str(caught.value)
-    assert message.startswith(f"test-thing: deployment FAILED: {status}: ")
     assert f"{NAME} 1.0.1" in message  # the component that failed, named
 
 
@@ -305,9 +308,8 @@ def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fl
         deployment = deployments.create(
             fleet.client, fleet.group, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies(), None
         )
-        (device,) = rollout.follow(
-            fleet.client, fleet.group, deployment, {NAME}, timeout=30, on_update=lambda d: None, interval=0.2
-        )
+        view = rollout.follow(fleet.watch, fleet.group, deployment, {NAME}, timeout=30, on_update=print, interval=0.2)
+        (device,) = view.devices
         assert device.execution == "SUCCEEDED"
     finally:
         task.cancel()

@@ -5,6 +5,7 @@ the jobs data plane client and fleet status reports, as a core sends them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +14,11 @@ from unittest.mock import ANY
 import boto3
 import pytest
 
+from localcloud.cloud import running
 from localcloud.greengrassv2 import ControlPlane
-from localcloud.server import serve
 from scripts import components, deployments, rollout, teardown
 from tests.support.outputs import stack_outputs
+from tests.support.watch import watch
 
 GROUP = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores"
 PUB = "com.edgeml.WineQualityPublisher"
@@ -24,16 +26,28 @@ PUB = "com.edgeml.WineQualityPublisher"
 
 @pytest.fixture
 def cloud() -> Iterator[tuple[ControlPlane, Any]]:
-    plane = ControlPlane(membership=lambda thing: {GROUP} if thing == "core-1" else set())
-    server, url = serve(plane)
-    client = boto3.client(
-        "greengrassv2", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    client.meta.jobs = boto3.client(
-        "iot-jobs-data", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    yield plane, client
-    server.shutdown()
+    """The local cloud's services (moto for IoT and S3, the Greengrass endpoint), with core-1 in the group and the
+    artifacts the tests' recipes name in S3."""
+    with running("eu-west-1", {}) as local:
+        iot = local.client("iot")
+        for thing in ("core-1", "other-thing"):
+            with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
+                iot.create_thing(thingName=thing)
+        with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
+            iot.create_thing_group(thingGroupName=GROUP.rsplit("/", 1)[-1])
+        iot.add_thing_to_thing_group(thingGroupName=GROUP.rsplit("/", 1)[-1], thingName="core-1")
+        s3 = local.client("s3")  # the service checks that a version's artifacts exist
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket="bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for key in ("artifacts/a/publisher.zip", "artifacts/b/publisher.zip"):
+            s3.put_object(Bucket="bucket", Key=key, Body=b"zip")
+        client = local.client("greengrassv2")
+        client.meta.jobs = local.client("iot-jobs-data")
+        session = boto3.Session(
+            region_name="eu-west-1", aws_access_key_id=local.owner[0], aws_secret_access_key=local.owner[1]
+        )
+        client.meta.watch = watch(session, local.aws, local.greengrass)
+        yield local.plane, client
 
 
 def fleet_status(plane: ControlPlane, *components: tuple[str, str, str]) -> None:
@@ -129,7 +143,7 @@ def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[Contr
     first = deployments.create(gg, GROUP, "edgeml", {PUB: {"componentVersion": "1.0.0"}}, deployments.Policies(), None)
     assert deployments.current(gg, GROUP) == (first, {PUB: {"componentVersion": "1.0.0"}})
     assert gg.get_deployment(deploymentId=first)["iotJobId"] == first
-    (device,) = rollout.snapshot(gg, GROUP, first, {PUB})
+    (device,) = rollout.snapshot(gg.meta.watch, GROUP, first, {PUB})
     assert device.execution == "QUEUED"
     assert jobs.start_next_pending_job_execution(thingName="other-thing") == {"ResponseMetadata": ANY}
     execution = jobs.start_next_pending_job_execution(thingName="core-1")["execution"]
@@ -141,7 +155,7 @@ def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[Contr
         jobId=first, thingName="core-1", status="SUCCEEDED", statusDetails={"detailed-deployment-status": "SUCCESSFUL"}
     )
     fleet_status(plane, (PUB, "1.0.0", "RUNNING"))
-    (done,) = rollout.follow(gg, GROUP, first, {PUB}, timeout=5, on_update=lambda d: None, interval=0)
+    (done,) = rollout.follow(gg.meta.watch, GROUP, first, {PUB}, timeout=5, on_update=print, interval=0).devices
     assert (done.execution, done.components[PUB].state, done.health) == ("SUCCEEDED", "RUNNING", "HEALTHY")
     assert jobs.get_pending_job_executions(thingName="core-1")["queuedJobs"] == []
     with pytest.raises(jobs.exceptions.InvalidStateTransitionException):
@@ -168,7 +182,7 @@ def test_deployments_are_jobs_that_a_device_takes_and_reports(cloud: tuple[Contr
     with pytest.raises(
         rollout.RolloutError, match=f"core-1: deployment FAILED: FAILED_ROLLBACK_COMPLETE: {PUB} 1.0.1 is BROKEN"
     ):
-        rollout.follow(gg, GROUP, second, {PUB}, timeout=5, on_update=lambda d: None, interval=0)
+        rollout.follow(gg.meta.watch, GROUP, second, {PUB}, timeout=5, on_update=print, interval=0)
     assert gg.get_core_device(coreDeviceThingName="core-1")["status"] == "UNHEALTHY"
     assert gg.cancel_deployment(deploymentId=second)["message"]
     assert gg.get_deployment(deploymentId=second)["deploymentStatus"] == "CANCELED"

@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
+from localcloud.cloud import readable
 from localcloud.greengrassv2 import ControlPlane
-from localcloud.server import serve
-from localcloud.stack import readable
+from localcloud.server import Endpoint, serve
 from scripts import components
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -25,7 +25,7 @@ def gg(moto_endpoint: str) -> Iterator[Any]:
     s3 = boto3.client(
         "s3", region_name=REGION, endpoint_url=moto_endpoint, aws_access_key_id="x", aws_secret_access_key="x"
     )
-    server, url = serve(ControlPlane(REGION, ACCOUNT, artifact_exists=readable(s3)))
+    server, url = serve(Endpoint(ControlPlane(REGION, ACCOUNT, artifact_exists=readable(s3))))
     client = boto3.client(
         "greengrassv2", region_name=REGION, endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -68,7 +68,7 @@ def test_an_unusable_model_stops_the_deploy_before_anything_is_built_or_sent(tmp
     broken = tmp_path / "broken.json"
     broken.write_text("{}")
     untouchable = UntouchableEngine()
-    clients = pipeline.Clients(untouchable, untouchable, untouchable, untouchable)
+    clients = pipeline.Clients(untouchable, untouchable, untouchable, untouchable, cast(Any, untouchable))
     outputs = stack_outputs("eu-west-1", "123456789012", "r/edgeml", "bucket", "arn:aws:iot:x:1:thinggroup/g")
     with pytest.raises(modelfile.ModelFileError, match="cannot be loaded"):
         pipeline.deploy(

@@ -1,6 +1,6 @@
 """The deploy pipeline end to end: moto as a real endpoint for S3 and the ECR API, a real local registry for
-the ECR registry (logged into with the ECR token), and greengrassv2 through botocore's Stubber (moto has none),
-with the calls each run must make, and only those.
+the ECR registry (logged into with the ECR token), and greengrassv2 and IoT's job operations
+through botocore's Stubber, with the calls each run must make, and only those.
 
 - first run: image pushed, artifact uploaded, both components created, a deployment, every device followed;
 - second run, nothing changed: nothing pushed, uploaded, created or deployed;
@@ -19,8 +19,10 @@ import docker
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import artifacts, models, pipeline, product, recipes
+from scripts import artifacts, models, pipeline, product, recipes, rollout
+from scripts.pacing import Pacer
 from scripts.platforms import PLATFORMS
+from tests.support.followed import expect_one_device_succeeds
 from tests.support.outputs import stack_outputs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -49,7 +51,8 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
 
 
 def run(cloud: dict[str, Any], docker_client: docker.DockerClient, gg: Any, seed: Path, tmp: Path) -> dict[str, Any]:
-    clients = pipeline.Clients(gg, cloud["s3"], cloud["ecr"], docker_client)
+    watch = rollout.Watch(gg.meta.iot, gg, Pacer(1000.0))  # the follower's clients, stubbed as gg is
+    clients = pipeline.Clients(gg, cloud["s3"], cloud["ecr"], docker_client, watch)
     options = pipeline.Options(seed / "xgboost_wine_quality.json", rollout=pipeline.Rollout(poll_interval=0))
     return pipeline.deploy(cloud["outputs"], clients, options, lambda message: None, lambda devices: None, tmp)
 
@@ -127,37 +130,7 @@ def expect_deployment_and_success(stub: Stubber, deployment: str, components: di
             "clientToken": ANY,
         },
     )
-    stub.add_response(
-        "list_core_devices",
-        {"coreDevices": [{"coreDeviceThingName": "core-1", "status": "HEALTHY"}]},
-        {"thingGroupArn": GROUP},
-    )
-    stub.add_response(
-        "list_effective_deployments",
-        {
-            "effectiveDeployments": [
-                {
-                    "deploymentId": deployment,
-                    "deploymentName": "edgeml",
-                    "targetArn": GROUP,
-                    "coreDeviceExecutionStatus": "SUCCEEDED",
-                    "creationTimestamp": 0,
-                    "modifiedTimestamp": 0,
-                }
-            ]
-        },
-        {"coreDeviceThingName": "core-1"},
-    )
-    stub.add_response(
-        "list_installed_components",
-        {
-            "installedComponents": [
-                {"componentName": name, "componentVersion": version, "lifecycleState": "RUNNING"}
-                for name, version in components.items()
-            ]
-        },
-        {"coreDeviceThingName": "core-1"},
-    )
+    expect_one_device_succeeds(stub, stub.iot, GROUP, deployment, "edgeml", components)
 
 
 def registered(
@@ -176,8 +149,11 @@ def test_first_run_then_no_change_then_only_the_publisher(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gg = boto3.client("greengrassv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    gg.meta.iot = boto3.client("iot", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(gg)
+    stub.iot = Stubber(gg.meta.iot)
     stub.activate()
+    stub.iot.activate()
 
     expect_new_component(stub, MODEL, "1.0.0")
     expect_new_component(stub, SUB, "1.0.0")
@@ -186,6 +162,7 @@ def test_first_run_then_no_change_then_only_the_publisher(
     expect_deployment_and_success(stub, "d-1", {MODEL: "1.0.0", PUB: "1.0.0", SUB: "1.0.0"})
     first = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
+    stub.iot.assert_no_pending_responses()
     assert first["image_pushed"] and first["artifacts_uploaded"] and first["models"]["uploaded"]
     assert sorted(first["artifacts"]) == ["aarch64", "amd64"]  # one zip per device architecture
     assert first["image"].startswith(f"{cloud['outputs'].repository_url}@sha256:")
@@ -225,6 +202,7 @@ def test_first_run_then_no_change_then_only_the_publisher(
     expect_deployment_and_success(stub, "d-2", {MODEL: "1.0.0", PUB: "1.0.1", SUB: "1.0.0"})
     third = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()
+    stub.iot.assert_no_pending_responses()
     assert third["changes"] == [f"~ {PUB} 1.0.0 -> 1.0.1"]
     assert (third["image_pushed"], third["artifacts_uploaded"]) == (False, True)
     assert third["components"] == {

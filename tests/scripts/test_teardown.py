@@ -1,6 +1,6 @@
 """Teardown: our components off the devices first, then versions, S3 object versions, ECR images and Terraform.
-S3 and the ECR API are moto as a real endpoint, its images in a real registry; greengrassv2 is botocore's Stubber
-here (the control plane's own tests and the local cloud's cover it over HTTP)."""
+S3 and the ECR API are moto as a real endpoint, its images in a real registry; greengrassv2 and IoT's job operations are
+botocore's Stubber here (the control plane's own tests and the local cloud's cover it over HTTP)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import product, teardown
+from scripts import product, rollout, teardown
+from scripts.pacing import Pacer
+from tests.support.followed import expect_one_device_succeeds
 from tests.support.outputs import stack_outputs
 from tests.support.registry import push_manifest
 
@@ -43,8 +45,10 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
 
 def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[str, Any]) -> None:
     gg = boto3.client("greengrassv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    stub = Stubber(gg)
+    iot = boto3.client("iot", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub, iot_stub = Stubber(gg), Stubber(iot)
     stub.activate()
+    iot_stub.activate()
     stub.add_response(
         "list_deployments",
         {"deployments": [{"deploymentId": "d-1", "isLatestForTarget": True}]},
@@ -74,28 +78,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
             "clientToken": ANY,
         },
     )
-    stub.add_response(
-        "list_core_devices",
-        {"coreDevices": [{"coreDeviceThingName": "core-1", "status": "HEALTHY"}]},
-        {"thingGroupArn": GROUP},
-    )
-    stub.add_response(
-        "list_effective_deployments",
-        {
-            "effectiveDeployments": [
-                {
-                    "deploymentId": "d-2",
-                    "deploymentName": "edgeml-teardown",
-                    "targetArn": GROUP,
-                    "coreDeviceExecutionStatus": "SUCCEEDED",
-                    "creationTimestamp": 0,
-                    "modifiedTimestamp": 0,
-                }
-            ]
-        },
-        {"coreDeviceThingName": "core-1"},
-    )
-    stub.add_response("list_installed_components", {"installedComponents": []}, {"coreDeviceThingName": "core-1"})
+    expect_one_device_succeeds(stub, iot_stub, GROUP, "d-2", "edgeml-teardown", {})
     for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"]), (MODEL, ["1.0.0"])):
         arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{name}"
         stub.add_response(
@@ -119,6 +102,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
     result = teardown.destroy(
         cloud["outputs"],
         gg,
+        rollout.Watch(iot, gg, Pacer(1000.0)),
         cloud["s3"],
         cloud["ecr"],
         lambda message: None,
@@ -127,6 +111,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
         interval=0,
     )
     stub.assert_no_pending_responses()
+    iot_stub.assert_no_pending_responses()
     assert order == ["terraform destroy"]
     assert result == {
         "deployment": "d-2",

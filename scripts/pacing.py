@@ -1,0 +1,76 @@
+"""Clients that keep to a request rate and wait out throttling as the service asks: what following a fleet needs.
+
+Every HTTP request the clients send (retries included) first waits for its slot, so together they never exceed
+`rate` requests a second. botocore's own retries are off for them: a ThrottlingException is waited out here, for
+the `retryAfterSeconds` the service sent (greengrassv2's Retry-After) or else a doubling backoff, and counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scripts.aws import MAX_ATTEMPTS, THROTTLED, explain
+
+T = TypeVar("T")
+ONE_ATTEMPT = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=10, read_timeout=60)
+THROTTLE_ATTEMPTS = MAX_ATTEMPTS  # what AwsError says was tried
+MAX_BACKOFF = 30.0
+
+
+def retry_after(error: ClientError) -> float | None:
+    """The wait a throttled request was told to observe, when the service said."""
+    told = error.response.get("retryAfterSeconds")
+    if told is None:
+        told = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
+    try:
+        return float(told) if told is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class Pacer:
+    rate: float = 5.0  # requests per second
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    calls: int = 0
+    throttled: int = 0
+    _next: float = field(default=0.0, repr=False)
+
+    def client(self, session: boto3.Session, service: str, endpoint_url: str | None = None) -> Any:
+        made = session.client(service, config=ONE_ATTEMPT, endpoint_url=endpoint_url)
+        made.meta.events.register("before-send", self._pace)
+        return made
+
+    def _pace(self, **kwargs: Any) -> None:
+        now = self.clock()
+        if self._next > now:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + 1.0 / self.rate
+        self.calls += 1
+
+    def call(self, action: str, operation: Callable[..., T], **params: Any) -> T:
+        """`operation(**params)`, throttling waited out; any other failure an AwsError naming `action`."""
+        backoff = 1.0
+        for attempt in itertools.count(1):
+            try:
+                return operation(**params)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in THROTTLED or attempt >= THROTTLE_ATTEMPTS:
+                    raise explain(action, exc) from exc
+                wait = retry_after(exc)
+            except BotoCoreError as exc:
+                raise explain(action, exc) from exc
+            self.throttled += 1
+            self.sleep(wait if wait is not None else backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        raise AssertionError("unreachable")

@@ -1,0 +1,239 @@
+"""A fleet of hollow core devices in the local cloud, deployed to with the pipeline's rollout presets and followed
+by its fleet follower: real HTTP endpoints (moto for IoT with IAM enforced, the Greengrass endpoint), the real
+jobs service of the local cloud, and hollow devices that take their job executions as a core does. Time runs 60
+times faster on the jobs' clock (an hour in a minute), so a few hundred devices roll out in seconds.
+
+What the service does comes from the IoT developer guide ("Job rollout, scheduling, and abort configurations";
+"Job execution timeout and retry configurations") and the API reference (DescribeJob, ListJobExecutionsForJob,
+CancelJob; greengrassv2 CreateDeployment's iotJobConfiguration, ThrottlingException with retryAfterSeconds)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from localcloud.cloud import Cloud, running
+from localcloud.hollow import Faults, HollowFleet, ScaledClock
+from localcloud.rollout import MINUTE
+from localcloud.throttle import Throttle
+from scripts import deployments, pipeline, rollout
+from tests.support.outputs import stack_outputs
+from tests.support.watch import watch
+
+REGION = "eu-west-1"
+APP = "com.example.FleetApp"
+SCALE = 60.0
+
+
+@dataclass
+class Fleet:
+    cloud: Cloud
+    hollow: HollowFleet
+    group: str  # its ARN
+    gg: Any
+    iot: Any
+    session: boto3.Session
+
+    def watch(self, rate: float = 200.0) -> rollout.Watch:
+        return watch(self.session, self.cloud.aws, self.cloud.greengrass, rate)
+
+    def deploy(self, version: str, preset: str, replaces: str | None = None, timeout_minutes: int = 30) -> str:
+        policies = deployments.Policies(job_timeout_minutes=timeout_minutes, rollout=preset)
+        return deployments.create(
+            self.gg, self.group, "fleet", {APP: {"componentVersion": version}}, policies, replaces
+        )
+
+    def follow(self, deployment: str, seen: list[rollout.FleetView], timeout: float = 120.0) -> rollout.FleetView:
+        return rollout.follow(self.watch(), self.group, deployment, {APP}, timeout, seen.append, interval=0.2)
+
+
+@contextlib.contextmanager
+def fleet(size: int, faults: str = "", throttle: str = "") -> Iterator[Fleet]:
+    clock = ScaledClock(SCALE)
+    with running(REGION, {}, throttle=Throttle.parse(throttle) if throttle else None, clock=clock) as cloud:
+        iot, gg = cloud.client("iot"), cloud.client("greengrassv2")
+        group = f"fleet-{uuid.uuid4().hex[:8]}"
+        arn = iot.create_thing_group(thingGroupName=group)["thingGroupArn"]
+        hollow = HollowFleet(cloud.plane, [f"{group}-{i:04d}" for i in range(size)], Faults.parse(faults), clock)
+        cloud.plane.jobs.notify = hollow.notified
+        hollow.start()
+        try:
+            assert hollow.provision(iot, group)
+            for version, os_name in (("1.0.0", "linux"), ("2.0.0", "linux"), ("3.0.0", "windows")):
+                recipe = {
+                    "RecipeFormatVersion": "2020-01-25",
+                    "ComponentName": APP,
+                    "ComponentVersion": version,
+                    "Manifests": [{"Platform": {"os": os_name}, "Lifecycle": {"run": "app"}}],
+                }
+                gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
+            session = boto3.Session(
+                region_name=REGION, aws_access_key_id=cloud.owner[0], aws_secret_access_key=cloud.owner[1]
+            )
+            yield Fleet(cloud, hollow, arn, gg, iot, session)
+        finally:
+            hollow.stop()
+
+
+def queued_per_minute(iot: Any, job_id: str) -> list[int]:
+    created = iot.describe_job(jobId=job_id)["job"]["createdAt"].timestamp()
+    pages = iot.get_paginator("list_job_executions_for_job").paginate(jobId=job_id)
+    queued = [e["jobExecutionSummary"]["queuedAt"].timestamp() for p in pages for e in p["executionSummaries"]]
+    minutes = [int((at - created) // MINUTE) for at in queued]
+    return [minutes.count(m) for m in range(max(minutes) + 1)]
+
+
+def test_hollow_devices_register_like_real_cores() -> None:
+    """Provisioned as the installer does (thing created, added to the group), each one is a HEALTHY core device
+    from its first fleet status report, with the platform it reports."""
+    with fleet(40) as f:
+        things = f.iot.list_things_in_thing_group(thingGroupName=f.group.rsplit("/", 1)[-1])["things"]
+        assert len(things) == 40
+        cores = [
+            c for p in f.gg.get_paginator("list_core_devices").paginate(thingGroupArn=f.group) for c in p["coreDevices"]
+        ]
+        assert len(cores) == 40 and {c["status"] for c in cores} == {"HEALTHY"}
+        assert f.gg.get_core_device(coreDeviceThingName=things[0])["architecture"] == "amd64"
+
+
+def test_a_canary_reaches_the_group_at_its_rate_and_succeeds_in_flat_calls() -> None:
+    """The canary preset notifies 5 devices in the first minute and doubles after every 10 successes; every
+    device then takes its execution and succeeds. A large group is followed in at most 5 calls a poll."""
+    with fleet(200) as f:
+        deployment = f.deploy("1.0.0", "canary")
+        seen: list[rollout.FleetView] = []
+        view = f.follow(deployment, seen)
+        assert view.counts["SUCCEEDED"] == 200 and view.failed == 0 and not view.stopped
+        per_minute = queued_per_minute(f.iot, f.gg.get_deployment(deploymentId=deployment)["iotJobId"])
+        assert per_minute[0] == 5, per_minute
+        assert max(per_minute) <= 500 and sum(per_minute) == 200
+        assert max(v.calls for v in seen) <= 5
+        assert len({v.notified for v in seen}) > 3  # followed while it rolled out, not only at the end
+        installed = f.gg.list_installed_components(coreDeviceThingName=f"{f.group.rsplit('/', 1)[-1]}-0007")
+        assert [(c["componentVersion"], c["lifecycleState"]) for c in installed["installedComponents"]] == [
+            ("1.0.0", "RUNNING")
+        ]
+
+
+def test_too_many_failures_abort_the_job_and_no_device_starts_after() -> None:
+    """With a fifth of the devices failing and the canary's 10% threshold after 10 executed, the job is canceled:
+    its queued executions are canceled, no device starts one afterwards, and the deployment is CANCELED. The
+    follower says so, names the first failing devices with their reasons, and points at a rollback."""
+    with fleet(300, faults="failing=0.2") as f:
+        deployment = f.deploy("1.0.0", "canary")
+        seen: list[rollout.FleetView] = []
+        with pytest.raises(rollout.RolloutError) as stopped:
+            f.follow(deployment, seen)
+        view = stopped.value.view
+        assert view is not None and view.job_status == "CANCELED" and "aborted" in view.comment
+        message = str(stopped.value)
+        assert "stopped (CANCELED: aborted:" in message
+        assert "deployment FAILED: FAILED_ROLLBACK_COMPLETE: a component failed to install" in message
+        job_id = f.gg.get_deployment(deploymentId=deployment)["iotJobId"]
+        started = f.hollow.started_executions
+        reached = sum(queued_per_minute(f.iot, job_id))
+        assert started <= reached < 300
+        time.sleep(2)  # two minutes on the jobs' clock
+        assert f.hollow.started_executions == started
+        assert f.iot.list_job_executions_for_job(jobId=job_id, status="QUEUED")["executionSummaries"] == []
+        assert f.gg.get_deployment(deploymentId=deployment)["deploymentStatus"] == "CANCELED"
+
+
+def test_calls_per_poll_do_not_grow_with_the_group() -> None:
+    """All at once, no abort, a fifth failing: a group of 30 and one of 300 are followed in the same few calls a
+    poll (failures listed, and read in detail a device at a time)."""
+    most = {}
+    for size in (30, 300):
+        with fleet(size, faults="failing=0.2") as f:
+            seen: list[rollout.FleetView] = []
+            with pytest.raises(rollout.RolloutError, match=r"devices failed"):
+                f.follow(f.deploy("1.0.0", "all"), seen)
+            assert seen[-1].notified == size and seen[-1].active == 0
+            assert 0 < seen[-1].failed < size
+            most[size] = max(v.calls for v in seen)
+    assert most[300] <= 5 and most[30] <= 5, most
+
+
+def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
+    """A version with no manifest for the devices' platform fails everywhere and is aborted; `rollback` deploys the
+    group's previous desired state as a new deployment, which every device takes."""
+    with fleet(60) as f:
+        first = f.deploy("1.0.0", "all")
+        f.follow(first, [])
+        bad = f.deploy("3.0.0", "canary", replaces=first)
+        with pytest.raises(rollout.RolloutError, match="cannot be resolved"):
+            f.follow(bad, [])
+        outputs = stack_outputs(REGION, "123456789012", "r/x", "bucket", f.group)
+        messages: list[str] = []
+        options = pipeline.Rollout(timeout=120, poll_interval=0.2, policies=deployments.Policies(rollout="fast"))
+        result = pipeline.rollback(outputs, f.gg, f.watch(), options, messages.append, lambda view: None)
+        assert result["changes"] == [f"~ {APP} 3.0.0 -> 1.0.0"]
+        assert result["deployment"] not in (first, bad)
+        assert result["fleet"]["executions"]["succeeded"] == 60
+        assert deployments.current(f.gg, f.group) == (result["deployment"], {APP: {"componentVersion": "1.0.0"}})
+        with pytest.raises(deployments.NothingToRollBack):
+            deployments.previous(f.gg, "arn:aws:iot:eu-west-1:123456789012:thinggroup/never-deployed")
+
+
+def test_offline_slow_and_broken_devices_are_told_apart() -> None:
+    """Offline devices never take their execution (it stays QUEUED and the follower's deadline names them); a slow
+    one outlives the job's in-progress timeout and is TIMED_OUT; a broken one succeeds, then reports a BROKEN
+    component and is UNHEALTHY."""
+    with fleet(30, faults="offline=0.2,slow=0.2,broken=0.2") as f:
+        deployment = f.deploy("1.0.0", "all", timeout_minutes=1)
+        with pytest.raises(rollout.RolloutError) as late:
+            f.follow(deployment, [], timeout=8)
+        view = late.value.view
+        assert view is not None
+        offline = sum(1 for c in f.hollow.cores.values() if c.fault == "offline")
+        slow = sum(1 for c in f.hollow.cores.values() if c.fault == "slow")
+        assert offline and slow
+        assert (view.counts["QUEUED"], view.counts["TIMED_OUT"]) == (offline, slow)
+        assert f"{offline} queued (offline devices stay queued)" in str(late.value)
+        broken = next(c.thing for c in f.hollow.cores.values() if c.fault == "broken")
+        device = f.gg.get_core_device(coreDeviceThingName=broken)
+        installed = f.gg.list_installed_components(coreDeviceThingName=broken)["installedComponents"]
+        assert device["status"] == "UNHEALTHY" and installed[0]["lifecycleState"] == "BROKEN"
+
+
+def test_cancel_job_through_iot_stops_queued_executions() -> None:
+    """CancelJob (API reference): without force, queued executions are canceled and the job is CANCELED."""
+    with fleet(50, faults="offline=1") as f:
+        deployment = f.deploy("1.0.0", "all")
+        job_id = f.gg.get_deployment(deploymentId=deployment)["iotJobId"]
+        f.iot.cancel_job(jobId=job_id, comment="stop")
+        job = f.iot.describe_job(jobId=job_id)["job"]
+        assert (job["status"], job["jobProcessDetails"]["numberOfCanceledThings"]) == ("CANCELED", 50)
+        with pytest.raises(f.iot.exceptions.InvalidRequestException):
+            f.iot.cancel_job(jobId=job_id)
+
+
+def test_throttling_is_answered_as_the_service_does_and_waited_out() -> None:
+    """Over its rate an operation answers ThrottlingException (greengrassv2 with retryAfterSeconds in Retry-After);
+    the follower waits as told and never sends more than its request rate."""
+    with fleet(30, throttle="DescribeJob=1,ListCoreDevices=1") as f:
+        once = f.cloud.client("greengrassv2", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+        once.list_core_devices(thingGroupArn=f.group)
+        with pytest.raises(once.exceptions.ThrottlingException) as throttled:
+            once.list_core_devices(thingGroupArn=f.group)
+        assert throttled.value.response["retryAfterSeconds"] == 1
+        deployment = f.deploy("1.0.0", "canary")  # a few seconds of rollout, polled faster than DescribeJob's rate
+        sent: list[float] = []
+        rate = 8.0
+        following = f.watch(rate)
+        for client in (following.iot, following.gg):
+            client.meta.events.register("before-send", lambda **kwargs: sent.append(time.monotonic()))
+        view = rollout.follow(following, f.group, deployment, {APP}, 120, lambda v: None, interval=0.05)
+        assert view.counts["SUCCEEDED"] == 30
+        assert following.pacer.throttled > 0
+        busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+        assert busiest <= rate + 1
