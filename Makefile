@@ -34,9 +34,11 @@ LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES)) \
 	$(if $(LOCAL_HOLLOW),--local-hollow $(LOCAL_HOLLOW)) $(if $(LOCAL_FAULTS),--local-faults $(LOCAL_FAULTS)) \
 	$(if $(LOCAL_TIME_SCALE),--local-time-scale $(LOCAL_TIME_SCALE)) \
 	$(if $(LOCAL_THROTTLE),--local-throttle $(LOCAL_THROTTLE))
-# How a deployment reaches the group: canary (the default), fast or all (README, "Rollouts").
+# How a deployment reaches the group: canary (the default), fast or all (README, "Fleets"); REQUEST_RATE caps the
+# API requests a second while it is followed (default 5).
 ROLLOUT ?= canary
-ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(DRY_RUN),--dry-run)
+REQUEST_RATE ?=
+ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(REQUEST_RATE),--request-rate $(REQUEST_RATE)) $(if $(DRY_RUN),--dry-run)
 CHECKOV_STAMP := .venv-checkov/.installed
 # The local cloud needs the machine packages (engine, registry, ...); a real account needs only what `engine` gets.
 LOCAL_MACHINE := $(if $(filter local,$(TARGET)),machine)

@@ -27,7 +27,7 @@ import boto3
 
 from localcloud.cloud import running
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
-from localcloud.throttle import Throttle
+from localcloud.throttle import Throttle, ThrottleSpecError
 from scripts import deployments, rollout
 from scripts.pacing import Pacer
 from scripts.product import REPO
@@ -52,7 +52,14 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--throttle", default=THROTTLE)
     parser.add_argument("--timeout", type=float, default=1800.0, help="real seconds to follow, at most")
     parser.add_argument("--out", type=Path, default=OUT)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.devices < 1 or not 0 <= args.fail_fraction <= 1 or args.time_scale <= 0 or args.request_rate <= 0:
+        parser.error("--devices is at least 1, --fail-fraction 0 to 1, --time-scale and --request-rate positive")
+    try:
+        Throttle.parse(args.throttle)
+    except ThrottleSpecError as exc:
+        parser.error(str(exc))
+    return args
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

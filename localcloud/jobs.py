@@ -210,31 +210,6 @@ class JobStore:
             else:
                 self._reach(job, now)
 
-    # The control plane: IoT's job operations -------------------------------------------------------------------
-
-    def describe_job(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.advance()
-        return {"job": self._job(params["jobId"]).describe()}
-
-    def list_job_executions_for_job(self, params: dict[str, Any]) -> dict[str, Any]:
-        """In execution order; `status` filters, `maxResults` (at most 250) pages."""
-        self.advance()
-        job = self._job(params["jobId"])
-        status = params.get("status")
-        chosen = [e for e in job.executions.values() if not status or e.status == status]
-        start, size = int(params.get("nextToken") or 0), min(int(params.get("maxResults") or LIST_PAGE), LIST_PAGE)
-        output: dict[str, Any] = {"executionSummaries": [e.for_job() for e in chosen[start : start + size]]}
-        if start + size < len(chosen):
-            output["nextToken"] = str(start + size)
-        return output
-
-    def cancel_job(self, params: dict[str, Any]) -> dict[str, Any]:
-        job = self._job(params["jobId"])
-        if job.status != "IN_PROGRESS":
-            raise ServiceError("InvalidRequestException", f"job {job.job_id} is {job.status}: it cannot be canceled")
-        self.cancel(job.job_id, str(params.get("comment") or ""), bool(params.get("force")))
-        return {"jobArn": job.arn, "jobId": job.job_id}
-
     # The device side: the iot-jobs-data operations -------------------------------------------------------------
 
     def get_pending_job_executions(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +275,7 @@ class JobStore:
             room -= 1
             self.notify(thing)
 
-    def _job(self, job_id: str) -> Job:
+    def job(self, job_id: str) -> Job:
         if job_id not in self.jobs:
             raise _not_found(f"job {job_id} does not exist")
         return self.jobs[job_id]
@@ -328,3 +303,91 @@ class JobStore:
             execution.details = dict(details)
         execution.version += 1
         execution.updated_at = job.updated = now
+
+
+def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any]) -> dict[str, Any]:
+    start, size = int(params.get("nextToken") or 0), min(int(params.get("maxResults") or LIST_PAGE), LIST_PAGE)
+    output: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        output["nextToken"] = str(start + size)
+    return output
+
+
+class IotJobs:
+    """IoT's job operations (the control plane, with its API reference's shapes), over the store's jobs."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def describe_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.store.advance()
+        return {"job": self.store.job(params["jobId"]).describe()}
+
+    def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.store.advance()
+        group = params.get("thingGroupName")
+        chosen = [
+            job
+            for job in self.store.jobs.values()
+            if (not params.get("status") or job.status == params["status"])
+            and params.get("targetSelection", "CONTINUOUS") == "CONTINUOUS"
+            and (not group or any(t.endswith(f":thinggroup/{group}") for t in job.targets))
+        ]
+        summaries = [
+            {
+                "jobArn": job.arn,
+                "jobId": job.job_id,
+                "targetSelection": "CONTINUOUS",
+                "status": job.status,
+                "createdAt": job.created,
+                "lastUpdatedAt": job.updated,
+                "isConcurrent": False,
+            }
+            for job in sorted(chosen, key=lambda j: j.created, reverse=True)
+        ]
+        return _page(summaries, "jobs", params)
+
+    def list_job_executions_for_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        """In execution order; `status` filters, `maxResults` (at most 250) pages."""
+        self.store.advance()
+        status = params.get("status")
+        job = self.store.job(params["jobId"])
+        chosen = [e.for_job() for e in job.executions.values() if not status or e.status == status]
+        return _page(chosen, "executionSummaries", params)
+
+    def list_job_executions_for_thing(self, params: dict[str, Any]) -> dict[str, Any]:
+        status, job_id = params.get("status"), params.get("jobId")
+        chosen = [
+            {"jobId": job.job_id, "jobExecutionSummary": execution.for_job()["jobExecutionSummary"]}
+            for job, execution in self.store.executions_of(params["thingName"])
+            if (not status or execution.status == status) and (not job_id or job.job_id == job_id)
+        ]
+        return _page(chosen, "executionSummaries", params)
+
+    def describe_job_execution(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.store.advance()
+        job = self.store.job(params["jobId"])
+        execution = job.executions.get(params["thingName"])
+        if execution is None:
+            raise _not_found(f"no execution of job {job.job_id} for {params['thingName']}")
+        described: dict[str, Any] = {
+            "jobId": job.job_id,
+            "status": execution.status,
+            "forceCanceled": False,
+            "statusDetails": {"detailsMap": dict(execution.details)},
+            "thingArn": execution.thing_arn,
+            "queuedAt": execution.queued_at,
+            "lastUpdatedAt": execution.updated_at,
+            "executionNumber": execution.number,
+            "versionNumber": execution.version,
+        }
+        if execution.started_at is not None:
+            described["startedAt"] = execution.started_at
+        return {"execution": described}
+
+    def cancel_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        job = self.store.job(params["jobId"])
+        if job.status != "IN_PROGRESS":
+            raise ServiceError("InvalidRequestException", f"job {job.job_id} is {job.status}: it cannot be canceled")
+        self.store.cancel(job.job_id, str(params.get("comment") or ""), bool(params.get("force")))
+        return {"jobArn": job.arn, "jobId": job.job_id}

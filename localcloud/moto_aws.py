@@ -29,8 +29,10 @@
   HeadBucket needs `s3:ListBucket`, so a policy written for AWS was refused (and Terraform then took the bucket for
   deleted). It is checked as `s3:ListBucket` here.
 - IoT jobs from the Greengrass side. A greengrassv2 deployment is an IoT job; the local cloud keeps its jobs
-  (localcloud.jobs), so IoT's DescribeJob, ListJobExecutionsForJob and CancelJob are answered from there
-  (`bind_iot_jobs`), after moto has checked the caller's IAM policies as for any IoT operation. `iot_members()`
+  (localcloud.jobs), so IoT's DescribeJob, ListJobs, ListJobExecutionsForJob/ForThing, DescribeJobExecution and
+  CancelJob are answered from there (`bind_iot_jobs`), after moto has checked the caller's IAM policies as for any
+  IoT operation. A job made with IoT's own CreateJob is moto's: asked for by its id, moto answers; the listings
+  hold the deployments' jobs. `iot_members()`
   reads a thing group's members straight from moto's IoT, as the jobs service does from IoT's registry.
 
 It patches moto's response classes in this process; `start()` serves everything on a loopback port.
@@ -129,7 +131,14 @@ def install_iot_tagging() -> None:
 
 
 Invoke = Callable[[str, str, dict[str, Any]], dict[str, Any]]
-JOB_OPERATIONS = ("DescribeJob", "ListJobExecutionsForJob", "CancelJob")
+JOB_OPERATIONS = (
+    "DescribeJob",
+    "ListJobs",
+    "ListJobExecutionsForJob",
+    "ListJobExecutionsForThing",
+    "DescribeJobExecution",
+    "CancelJob",
+)
 
 
 @functools.cache
@@ -145,12 +154,14 @@ def _job_operation(
     operation: str, invoke: Invoke, moto_own: Callable[[IoTResponse], ActionResult]
 ) -> Callable[[IoTResponse], ActionResult]:
     def answer(self: IoTResponse) -> ActionResult:
-        params: dict[str, Any] = {"jobId": self._get_param("jobId")}
-        for name in ("status", "nextToken", "comment", "reasonCode"):
+        params: dict[str, Any] = {}
+        for name in ("jobId", "thingName", "status", "nextToken", "comment", "reasonCode", "targetSelection"):
             if self._get_param(name) is not None:
                 params[name] = self._get_param(name)
-        if self._get_param("maxResults") is not None:
-            params["maxResults"] = self._get_int_param("maxResults")
+        params["thingGroupName"] = self._get_param("thingGroupName")
+        for name in ("maxResults", "executionNumber"):
+            if self._get_param(name) is not None:
+                params[name] = self._get_int_param(name)
         params["force"] = self._get_bool_param("force", False)
         try:
             return ActionResult(invoke("iot", operation, params))

@@ -4,9 +4,9 @@
 - the IoT jobs data plane (`iot-jobs-data`), through which a core takes its deployments;
 - the IoT credentials provider (`/role-aliases/<alias>/credentials`), when one is given.
 
-IoT's job operations (DescribeJob, ListJobExecutionsForJob, CancelJob) arrive through moto, which hands them to
-`Endpoint.invoke` (localcloud.moto_aws.bind_iot_jobs). Given a Throttle, every operation is held to its rate and
-answered over it with the service's ThrottlingException, as AWS does.
+IoT's job operations (DescribeJob, ListJobs, ListJobExecutionsForJob/ForThing, DescribeJobExecution, CancelJob)
+arrive through moto, which hands them to `Endpoint.invoke` (localcloud.moto_aws.bind_iot_jobs). Given a Throttle,
+every operation is held to its rate and answered over it with the service's ThrottlingException, as AWS does.
 
 Given a Guard (localcloud.sigv4), every request must name loopback as its Host, stay under the body cap and be
 signed with a key the stack knows; otherwise it is answered as AWS answers an unauthenticated call. Every
@@ -27,6 +27,7 @@ from botocore import xform_name
 
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
+from localcloud.jobs import IotJobs
 from localcloud.restjson import Protocol, Reply, RequestError, ServiceError
 from localcloud.sigv4 import Guard, Refusal
 from localcloud.throttle import Throttle
@@ -40,7 +41,7 @@ class Endpoint:
     ) -> None:
         self.plane, self.credentials, self.throttle = plane, credentials, throttle
         self.protocols = [Protocol("greengrassv2"), Protocol("iot-jobs-data")]
-        self.handlers: dict[str, Any] = {"greengrassv2": plane, "iot-jobs-data": plane.jobs, "iot": plane.jobs}
+        self.handlers: dict[str, Any] = {"greengrassv2": plane, "iot-jobs-data": plane.jobs, "iot": IotJobs(plane.jobs)}
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(target)

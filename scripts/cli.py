@@ -305,8 +305,9 @@ def _status(args: argparse.Namespace, progress: Progress) -> Result:
     result = flows.status(_target(args), progress)
     if args.json:
         return result
+    # The table shows every device of a small group, the failing ones of a large one (whose counts are in `fleet`).
     Console().print(_device_table(result["devices"]))
-    return {key: value for key, value in result.items() if key != "devices"}  # the table showed them
+    return {key: value for key, value in result.items() if key != "devices" and not (key == "fleet" and value is None)}
 
 
 COMMANDS: dict[str, Command] = {

@@ -237,3 +237,25 @@ def test_throttling_is_answered_as_the_service_does_and_waited_out() -> None:
         assert following.pacer.throttled > 0
         busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
         assert busiest <= rate + 1
+
+
+def test_iot_reads_a_deployments_job_as_the_aws_cli_does() -> None:
+    """A deployment's job as IoT's API shows it (ListJobs, DescribeJobExecution with the status details the core
+    reported, ListJobExecutionsForThing); a job made with IoT's own CreateJob is still IoT's (moto's) to describe."""
+    with fleet(5) as f:
+        deployment = f.deploy("1.0.0", "all")
+        f.follow(deployment, [])
+        job_id = f.gg.get_deployment(deploymentId=deployment)["iotJobId"]
+        group = f.group.rsplit("/", 1)[-1]
+        (listed,) = f.iot.list_jobs(thingGroupName=group)["jobs"]
+        assert (listed["jobId"], listed["targetSelection"], listed["status"]) == (job_id, "CONTINUOUS", "IN_PROGRESS")
+        thing = f"{group}-0003"
+        execution = f.iot.describe_job_execution(jobId=job_id, thingName=thing)["execution"]
+        assert execution["status"] == "SUCCEEDED" and execution["thingArn"].endswith(f":thing/{thing}")
+        assert execution["statusDetails"]["detailsMap"] == {"detailed-deployment-status": "SUCCESSFUL"}
+        (mine,) = f.iot.list_job_executions_for_thing(thingName=thing)["executionSummaries"]
+        assert (mine["jobId"], mine["jobExecutionSummary"]["status"]) == (job_id, "SUCCEEDED")
+        arn = f.iot.describe_thing(thingName=thing)["thingArn"]
+        own = f"own-{uuid.uuid4().hex[:8]}"
+        f.iot.create_job(jobId=own, targets=[arn], document="{}")
+        assert f.iot.describe_job(jobId=own)["job"]["jobId"] == own
