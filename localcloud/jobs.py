@@ -51,12 +51,20 @@ class Execution:
     def state(self) -> dict[str, Any]:
         return {"status": self.status, "statusDetails": dict(self.details), "versionNumber": self.version}
 
-    def describe(self, document: str | None) -> dict[str, Any]:
+    def describe(self, document: str | None = None, control_plane: bool = False) -> dict[str, Any]:
+        """The jobs data plane's JobExecution (with its document, if given), or IoT's (DescribeJobExecution)."""
         described: dict[str, Any] = {
             "jobId": self.job_id,
-            "thingName": self.thing,
+            **(
+                {
+                    "thingArn": self.thing_arn,
+                    "forceCanceled": False,
+                    "statusDetails": {"detailsMap": dict(self.details)},
+                }
+                if control_plane
+                else {"thingName": self.thing, "statusDetails": dict(self.details)}
+            ),
             "status": self.status,
-            "statusDetails": dict(self.details),
             "queuedAt": self.queued_at,
             "lastUpdatedAt": self.updated_at,
             "versionNumber": self.version,
@@ -370,20 +378,7 @@ class IotJobs:
         execution = job.executions.get(params["thingName"])
         if execution is None:
             raise _not_found(f"no execution of job {job.job_id} for {params['thingName']}")
-        described: dict[str, Any] = {
-            "jobId": job.job_id,
-            "status": execution.status,
-            "forceCanceled": False,
-            "statusDetails": {"detailsMap": dict(execution.details)},
-            "thingArn": execution.thing_arn,
-            "queuedAt": execution.queued_at,
-            "lastUpdatedAt": execution.updated_at,
-            "executionNumber": execution.number,
-            "versionNumber": execution.version,
-        }
-        if execution.started_at is not None:
-            described["startedAt"] = execution.started_at
-        return {"execution": described}
+        return {"execution": execution.describe(control_plane=True)}
 
     def cancel_job(self, params: dict[str, Any]) -> dict[str, Any]:
         job = self.store.job(params["jobId"])
