@@ -21,7 +21,7 @@ from semantic_version import NpmSpec, Version
 
 from localcloud.jobs import Clock, JobStore, Members, Notify
 from localcloud.restjson import ServiceError
-from localcloud.rollout import ConfigError, Rate, abort_criteria
+from localcloud.rollout import ConfigError, Rules
 from recipeformat.document import RecipeError, normalize
 from recipeformat.platform import best_manifest, describe
 from recipeformat.validation import problems, s3_artifacts
@@ -239,9 +239,8 @@ class ControlPlane:
                 raise _invalid(f"component {name} {(spec or {}).get('componentVersion')} does not exist")
         job_config = params.get("iotJobConfiguration") or {}
         try:
-            Rate.of(job_config.get("jobExecutionsRolloutConfig"), 0.0)
-            abort_criteria(job_config.get("abortConfig"))
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            rules = Rules.of(job_config, self.jobs.clock())
+        except ConfigError as exc:
             raise _invalid(f"iotJobConfiguration is not valid: {exc}") from None
         previous = [d for d in self.deployments.values() if d.target_arn == target]
         for replaced in previous:
@@ -261,7 +260,9 @@ class ControlPlane:
             len(previous) + 1,
         )
         self.deployments[deployment.deployment_id] = deployment
-        job = self.jobs.create_job(deployment.deployment_id, [target], self._job_document(deployment), job_config)
+        job = self.jobs.create_job(
+            deployment.deployment_id, [target], self._job_document(deployment), job_config, rules
+        )
         output = {"deploymentId": deployment.deployment_id, "iotJobId": job.job_id, "iotJobArn": job.arn}
         if token:
             self.tokens[token] = output

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localcloud.restjson import ServiceError
-from localcloud.rollout import Criterion, Rate, abort_criteria
+from localcloud.rollout import Rules
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "REMOVED", "CANCELED", "TIMED_OUT"})
 # What a device may set an execution to, per the UpdateJobExecution reference.
@@ -108,9 +108,7 @@ class Job:
     document: str
     created: float
     config: dict[str, Any]  # the job's jobExecutionsRolloutConfig, abortConfig and timeoutConfig, as given
-    rate: Rate
-    abort: tuple[Criterion, ...]
-    timeout: float | None  # seconds an execution may stay IN_PROGRESS
+    rules: Rules  # the same, read
     status: str = "IN_PROGRESS"
     comment: str = ""
     updated: float = 0.0
@@ -162,11 +160,12 @@ class JobStore:
 
     # The service side ----------------------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, targets: list[str], document: dict[str, Any], config: dict[str, Any]) -> Job:
-        """A continuous job; `config` holds the job's jobExecutionsRolloutConfig, abortConfig and timeoutConfig
-        (ConfigError when the service would refuse them)."""
+    def create_job(
+        self, job_id: str, targets: list[str], document: dict[str, Any], config: dict[str, Any], rules: Rules
+    ) -> Job:
+        """A continuous job; `config` holds the job's jobExecutionsRolloutConfig, abortConfig and timeoutConfig,
+        `rules` what they say (Rules.of, made on this store's clock)."""
         now = self.clock()
-        timeout = (config.get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
         job = Job(
             job_id,
             f"arn:aws:iot:{self.region}:{self.account}:job/{job_id}",
@@ -174,9 +173,7 @@ class JobStore:
             json.dumps(document),
             now,
             {k: config.get(k) for k in ("jobExecutionsRolloutConfig", "abortConfig", "timeoutConfig")},
-            Rate.of(config.get("jobExecutionsRolloutConfig"), now),
-            abort_criteria(config.get("abortConfig")),
-            float(timeout) * 60 if timeout else None,
+            rules,
             updated=now,
         )
         self.jobs[job_id] = job
@@ -204,13 +201,14 @@ class JobStore:
         self._advanced = time.monotonic()
         now = self.clock()
         for job in self.jobs.values():
-            if job.timeout is not None and job.counts["IN_PROGRESS"]:
+            timeout = job.rules.timeout
+            if timeout is not None and job.counts["IN_PROGRESS"]:
                 for execution in job.executions.values():
-                    if execution.status == "IN_PROGRESS" and now - (execution.started_at or now) > job.timeout:
+                    if execution.status == "IN_PROGRESS" and now - (execution.started_at or now) > timeout:
                         self._set(job, execution, "TIMED_OUT", None)
             if job.status != "IN_PROGRESS":
                 continue
-            for criterion in job.abort:
+            for criterion in job.rules.abort:
                 reason = criterion.crossed(job.counts)
                 if reason:
                     self.cancel(job.job_id, reason)
@@ -266,7 +264,7 @@ class JobStore:
     def _reach(self, job: Job, now: float) -> None:
         """Queue an execution for each thing of the job's targets that has none, as far as the rollout allows."""
         notified = len(job.executions)
-        room = job.rate.room(now, notified, job.counts["SUCCEEDED"])
+        room = job.rules.rate.room(now, notified, job.counts["SUCCEEDED"])
         if room <= 0:
             return
         fresh: list[str] = []
@@ -279,7 +277,7 @@ class JobStore:
             arn = f"arn:aws:iot:{self.region}:{self.account}:thing/{thing}"
             job.executions[thing] = Execution(job.job_id, thing, arn, self._numbers, now, updated_at=now)
             job.counts["QUEUED"] += 1
-            job.rate.took(1)
+            job.rules.rate.took(1)
             room -= 1
             self.notify(thing)
 

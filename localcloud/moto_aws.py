@@ -32,8 +32,8 @@
   (localcloud.jobs), so IoT's DescribeJob, ListJobs, ListJobExecutionsForJob/ForThing, DescribeJobExecution and
   CancelJob are answered from there (`bind_iot_jobs`), after moto has checked the caller's IAM policies as for any
   IoT operation. A job made with IoT's own CreateJob is moto's: asked for by its id, moto answers; the listings
-  hold the deployments' jobs. `iot_members()`
-  reads a thing group's members straight from moto's IoT, as the jobs service does from IoT's registry.
+  hold the deployments' jobs. `iot_members()` reads a thing group's members straight from moto's IoT, as the
+  jobs service does from IoT's registry.
 
 It patches moto's response classes in this process; `start()` serves everything on a loopback port.
 """
@@ -155,10 +155,9 @@ def _job_operation(
 ) -> Callable[[IoTResponse], ActionResult]:
     def answer(self: IoTResponse) -> ActionResult:
         params: dict[str, Any] = {}
-        for name in ("jobId", "thingName", "status", "nextToken", "comment", "reasonCode", "targetSelection"):
+        for name in ("jobId", "thingName", "thingGroupName", "status", "nextToken", "comment", "targetSelection"):
             if self._get_param(name) is not None:
                 params[name] = self._get_param(name)
-        params["thingGroupName"] = self._get_param("thingGroupName")
         for name in ("maxResults", "executionNumber"):
             if self._get_param(name) is not None:
                 params[name] = self._get_int_param(name)

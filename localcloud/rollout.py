@@ -118,3 +118,27 @@ class Criterion:
 
 def abort_criteria(config: Mapping[str, Any] | None) -> tuple[Criterion, ...]:
     return tuple(Criterion.of(c) for c in (config or {}).get("criteriaList") or [])
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A job's rollout rate, abort criteria and in-progress timeout, read once from its configuration."""
+
+    rate: Rate
+    abort: tuple[Criterion, ...]
+    timeout: float | None  # seconds an execution may stay IN_PROGRESS
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any], now: float) -> Rules:
+        """ConfigError for a configuration the service would refuse."""
+        try:
+            minutes = (config.get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
+            return cls(
+                Rate.of(config.get("jobExecutionsRolloutConfig"), now),
+                abort_criteria(config.get("abortConfig")),
+                float(minutes) * 60 if minutes else None,
+            )
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"missing or malformed: {exc}") from None

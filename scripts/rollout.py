@@ -162,8 +162,13 @@ class Watch:
             params["nextToken"] = page["nextToken"]
 
 
+def _named(arn: str) -> str:
+    """A thing's or thing group's name, from its ARN."""
+    return arn.rsplit("/", 1)[-1]
+
+
 def group_things(watch: Watch, group_arn: str) -> list[str]:
-    name = group_arn.rsplit("/", 1)[-1]
+    name = _named(group_arn)
     return watch.pages(
         f"list the things in {name}",
         watch.iot.list_things_in_thing_group,
@@ -236,8 +241,8 @@ class Follower:
         else:
             self._read_failures(counts)
         failing = [t for status in LISTED_FAILURES for t in self.failing[status]]
-        fresh = [t for t in failing if t not in self.detailed][:DETAILS_PER_POLL]
-        for thing in fresh[: max(0, MAX_DETAILED - len(self.detailed))]:
+        budget = max(0, min(DETAILS_PER_POLL, MAX_DETAILED - len(self.detailed)))
+        for thing in [t for t in failing if t not in self.detailed][:budget]:
             health = rows[thing].health if thing in rows else "?"
             self.detailed[thing] = device(watch, thing, self.deployment_id, health, self.watched)
         status_of = {t: s for s in LISTED_FAILURES for t in self.failing[s]}
@@ -276,7 +281,7 @@ class Follower:
             maxResults=100,
         )["coreDevices"]
         health = {c["coreDeviceThingName"]: c.get("status", "?") for c in cores}
-        status = {e["thingArn"].rsplit("/", 1)[-1]: e["jobExecutionSummary"]["status"] for e in executions}
+        status = {_named(e["thingArn"]): e["jobExecutionSummary"]["status"] for e in executions}
         for kind in LISTED_FAILURES:
             self.failing[kind] = [t for t, s in status.items() if s == kind]
         return {t: Device(t, health.get(t, "?"), status.get(t)) for t in {*self.things, *status}}
@@ -293,7 +298,7 @@ class Follower:
                 status=kind,
                 maxResults=LIST_PAGE,
             )
-            self.failing[kind] = [s["thingArn"].rsplit("/", 1)[-1] for s in summaries]
+            self.failing[kind] = [_named(s["thingArn"]) for s in summaries]
 
 
 def follow(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from localcloud.hollow import Faults, FaultSpecError
-from localcloud.rollout import ConfigError, Criterion, Rate, abort_criteria
+from localcloud.rollout import ConfigError, Criterion, Rate, Rules, abort_criteria
 from localcloud.throttle import Throttle, ThrottleSpecError
 
 
@@ -113,3 +113,16 @@ def test_faults_are_drawn_per_device_from_a_seed() -> None:
     for bad in ("failing=2", "melting=0.1", "failing=0.6,offline=0.6"):
         with pytest.raises(FaultSpecError):
             Faults.parse(bad)
+
+
+def test_a_jobs_rules_are_read_once_and_a_malformed_part_is_refused() -> None:
+    """CreateDeployment's iotJobConfiguration: rate, abort criteria and the in-progress timeout (in minutes)."""
+    rules = Rules.of({"timeoutConfig": {"inProgressTimeoutInMinutes": 30}}, now=0.0)
+    assert (rules.timeout, rules.abort, rules.rate.room(0.0, 0, 0)) == (1800.0, (), 1000)
+    for malformed in (
+        {"timeoutConfig": {"inProgressTimeoutInMinutes": "soon"}},
+        {"jobExecutionsRolloutConfig": {"exponentialRate": {"incrementFactor": 2}}},
+        {"abortConfig": {"criteriaList": [{"failureType": "ALL"}]}},
+    ):
+        with pytest.raises(ConfigError):
+            Rules.of(malformed, now=0.0)
