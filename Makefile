@@ -39,31 +39,42 @@ LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES)) \
 ROLLOUT ?= canary
 REQUEST_RATE ?=
 ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(REQUEST_RATE),--request-rate $(REQUEST_RATE)) $(if $(DRY_RUN),--dry-run)
-CHECKOV_STAMP := .venv-checkov/.installed
-# The local cloud needs the machine packages (engine, registry, ...); a real account needs only what `engine` gets.
-LOCAL_MACHINE := $(if $(filter local,$(TARGET)),machine)
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
+# TARGET=aws: the device platforms to build and publish for (default linux/amd64,linux/arm64). Locally the local
+# devices' CPUs decide (LOCAL_DEVICES): another CPU's image is built under emulation, which takes minutes.
+PLATFORMS ?=
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV_STAMP) $(CHECKOV_STAMP) ## Create .venv (tooling, components, test tools) and .venv-checkov (idempotent)
 
+# uv resolves and installs in seconds what pip takes a minute and a half for on a new machine; it reads the system's
+# certificate store (UV_NATIVE_TLS), as pip does. Where uv cannot reach the index (an index of your own that only
+# pip's configuration names), pip does the same install.
+UV_VERSION := 0.13.9
+define install
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	UV_NATIVE_TLS=1 $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
+		|| $(1)/bin/python -m pip install --quiet --disable-pip-version-check $(2)
+endef
+
 $(VENV_STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check \
-		-e '.[dev]' -e components/publisher -e 'components/subscriber[train]'
+	$(call install,$(VENV),-e '.[dev]' -e components/publisher -e 'components/subscriber[train]')
 	touch $@
 
 # checkov pins an old boto3 and overwrites python-hcl2: it lives in a virtual environment of its own.
-$(CHECKOV_STAMP): Makefile
+$(CHECKOV_STAMP):
 	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+	$(call install,.venv-checkov,checkov==$(CHECKOV_VERSION))
 	touch $@
 
 machine: ## Install the machine packages the project needs, where missing (root; otherwise says what to run)
 	$(PYTHON) -m scripts.machine ensure
 
-engine: $(VENV_STAMP) machine ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
+engine: $(VENV_STAMP) ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
 	$(PY) -m scripts engine
 
 test: setup machine ## Run every test suite (starts a Docker engine if none answers)
@@ -79,18 +90,18 @@ $(TRAINED_MODEL): $(VENV_STAMP) components/subscriber/subscriber_training/wine.p
 image: $(VENV_STAMP) ## Build the subscriber image, code and runtime without a model (IMAGE=name:tag; PLATFORM=linux/arm64: emulated)
 	$(PY) -m scripts image --tag $(IMAGE) $(if $(PLATFORM),--platform $(PLATFORM))
 
-demo: $(VENV_STAMP) machine $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
+demo: $(VENV_STAMP) $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
-plan: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
+plan: $(VENV_STAMP) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
 	$(PY) -m scripts plan --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
-apply: $(VENV_STAMP) $(LOCAL_MACHINE) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
+apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
 	$(PY) -m scripts apply --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
-deploy: $(VENV_STAMP) $(LOCAL_MACHINE) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
+deploy: $(VENV_STAMP) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, PLATFORMS=, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \
-		$(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
+		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
 
 promote: $(VENV_STAMP) ## The deployed challenger model becomes the champion: one model version, one deployment, followed
 	$(PY) -m scripts promote --target $(TARGET) $(ROLLOUT_ARGS)

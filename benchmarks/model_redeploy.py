@@ -34,7 +34,6 @@ def make(worktree: Path, log: Path, target: str, **variables: str) -> float:
     overrides = {
         "VENV": str(REPO / ".venv"),
         "VENV_STAMP": str(REPO / ".venv" / ".installed"),
-        "CHECKOV_STAMP": str(REPO / ".venv-checkov" / ".installed"),
         "DEPS": "",  # the worktree's files are newer than the stamp: never reinstall this checkout's environment
         **variables,
     }

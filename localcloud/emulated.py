@@ -18,6 +18,7 @@ resolves the bind mounts its components ask for (the IPC socket) on this machine
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -149,17 +150,32 @@ def _tail(path: Path, lines: int = 8) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def names(spec: DeviceSpec) -> tuple[str, str]:
+    """The device's bridge and container on this machine, named after its folder: two stacks, each with an emulated
+    device of the same thing name, never take each other's (a bridge name holds 15 bytes)."""
+    tag = hashlib.sha256(str(spec.root.resolve()).encode()).hexdigest()[:8]
+    return f"egdev{tag}", f"localcloud-{tag}-{spec.thing}"
+
+
+def _free_subnet() -> str:
+    """The first 10.213.N.1/24 that no interface of this machine is on (another stack's device bridge, say)."""
+    taken = _ip("-4", "-o", "addr", "show").stdout
+    for third in range(256):
+        if f" 10.213.{third}." not in taken:
+            return f"10.213.{third}.1/24"
+    raise EmulationUnavailable("no free 10.213.N.0/24 subnet is left for an emulated device's bridge")
+
+
 @contextlib.contextmanager
 def emulated_device(
-    machine_engine: docker.DockerClient, spec: DeviceSpec, device: Emulated, index: int, poll_interval: float
+    machine_engine: docker.DockerClient, spec: DeviceSpec, device: Emulated, poll_interval: float
 ) -> Iterator[str]:
     """The device running in its image, until the block ends; yields its engine's URL. Then its components stop,
-    and its container, engine and bridge go. `index` tells its bridge's name and subnet from the other devices'."""
+    and its container, engine and bridge go."""
     platform = device.platform
     spec.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    bridge = f"edgeml-dev{index}"
-    with _bridge(bridge, f"10.213.{index}.1/24"), _engine(spec.root / "engine", bridge) as socket:
-        name = f"localcloud-{spec.thing}"
+    bridge, name = names(spec)
+    with _bridge(bridge, _free_subnet()), _engine(spec.root / "engine", bridge) as socket:
         with contextlib.suppress(docker.errors.NotFound):
             machine_engine.containers.get(name).remove(force=True)  # left by a run that was killed
         connection = spec.connection

@@ -21,6 +21,7 @@ class Device:
     core: str  # its core's folder (component logs under logs/)
     platform: str  # OCI, e.g. linux/arm64
     engine: str  # its Docker engine's URL, where its components' containers run
+    container: str = ""  # an emulated device's container on the machine's engine (its userland); "" for the stack's own
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from localcloud import broker, coredevice, registry
 from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
 from localcloud.device import Connection
-from localcloud.emulated import Emulated, emulated_device
+from localcloud.emulated import Emulated, emulated_device, names
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.info import STATE_FILE, Device, StackInfo
@@ -165,14 +165,12 @@ async def run(
         own_engine = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         devices = {thing: Device(str(root / "core"), oci_platform(this_device()) or "", own_engine)}
         machine_engine = docker.from_env(timeout=120)
-        for index, (name, device) in enumerate(zip(things[1:], emulated, strict=True)):
+        for name, device in zip(things[1:], emulated, strict=True):
             folder = root / "devices" / name
             engine = await loop.run_in_executor(
-                None,
-                parts.enter_context,
-                emulated_device(machine_engine, spec(name, folder), device, index, poll_interval),
+                None, parts.enter_context, emulated_device(machine_engine, spec(name, folder), device, poll_interval)
             )
-            devices[name] = Device(str(folder / "core"), device.platform, engine)
+            devices[name] = Device(str(folder / "core"), device.platform, engine, names(spec(name, folder))[1])
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)

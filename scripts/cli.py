@@ -22,10 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from recipeformat.document import RecipeError
-from scripts import components, deployments, flows, image, infra, pipeline, rollout
+from scripts import components, deployments, flows, image, infra, pipeline, product, render, rollout
 from scripts.errors import ExitStatus, ToolError
 from scripts.localdevices import LocalFleet
-from scripts.platforms import PLATFORMS
+from scripts.platforms import PLATFORMS, Platform
 from scripts.progress import Progress
 
 Result = flows.Result
@@ -36,6 +36,8 @@ class Command:
     summary: str
     run: Callable[[argparse.Namespace, Progress], Result]
     arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    # What a person reads at the end (scripts/render.py); None: every key of the result, one a line.
+    render: Callable[[Result], list[str]] | None = None
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +66,12 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--messages", type=int, default=5, help="stop after this many predictions (default: 5)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between published messages")
     parser.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
+    parser.add_argument(
+        "--namespace",
+        default=product.DEMO.namespace,
+        help="the components' names are NAMESPACE.WineQuality...; their container is named after the subscriber's "
+        "(default %(default)s, apart from any stack's)",
+    )
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,7 +135,25 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="a second model, scored in the shadow of --model on every message (its agreement on edgeml/shadow)",
     )
+    parser.add_argument(
+        "--platforms",
+        metavar="PLATFORM,...",
+        help="aws: the device platforms to build and publish for (default: "
+        f"{','.join(PLATFORMS)}); a device of another CPU is refused by the service. Local: the local devices' CPUs",
+    )
     _rollout_arguments(parser)
+
+
+def _platforms(args: argparse.Namespace) -> tuple[Platform, ...]:
+    if args.platforms is None:
+        return tuple(PLATFORMS.values())
+    if (args.target or "local") == "local" and not (args.outputs or args.terraform_dir):
+        raise ToolError("--platforms is for TARGET=aws; locally the devices' CPUs decide (LOCAL_DEVICES)")
+    names = [name.strip() for name in args.platforms.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PLATFORMS]
+    if unknown or not names:
+        raise ToolError(f"--platforms {args.platforms!r}: each must be one of {', '.join(PLATFORMS)}")
+    return tuple(PLATFORMS[name] for name in dict.fromkeys(names))
 
 
 def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
@@ -287,7 +313,7 @@ def _followed(args: argparse.Namespace, action: Callable[[Callable[[rollout.Flee
 
 
 def _deploy(args: argparse.Namespace, progress: Progress) -> Result:
-    options = pipeline.Options(args.model, args.challenger, args.bump, _rollout(args))
+    options = pipeline.Options(args.model, args.challenger, args.bump, _rollout(args), _platforms(args))
     return _followed(args, lambda on_rollout: flows.deploy(_target(args), options, progress, on_rollout))
 
 
@@ -335,6 +361,7 @@ COMMANDS: dict[str, Command] = {
         "build, publish and deploy both components to the thing group, then follow every device",
         _deploy,
         _deploy_arguments,
+        render.rollout,
     ),
     "destroy": Command(
         "remove the components from the devices, delete versions, artifacts and images, then the infrastructure",
@@ -347,11 +374,13 @@ COMMANDS: dict[str, Command] = {
         "make the deployed challenger model the champion (one model version, one deployment), then follow it",
         _promote,
         _redeploy_arguments,
+        render.rollout,
     ),
     "rollback": Command(
         "deploy the thing group's previous desired state again (after an aborted or failing rollout), then follow it",
         _rollback,
         _redeploy_arguments,
+        render.rollout,
     ),
     "status": Command(
         "the per-device view of the thing group's current deployment, and its models", _status, _outputs_arguments
@@ -359,7 +388,13 @@ COMMANDS: dict[str, Command] = {
     "demo": Command(
         "run the publisher and the subscriber container under localgg and print predictions",
         lambda args, progress: flows.run_demo(
-            args.model, args.messages, args.interval, args.timeout, progress, progress if args.json else print
+            args.model,
+            args.messages,
+            args.interval,
+            args.timeout,
+            progress,
+            progress if args.json else print,
+            product.Components(args.namespace),
         ),
         _demo_arguments,
     ),
@@ -399,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.INTERRUPTED
     if args.json:
         print(json.dumps(result, indent=2))
+    elif command.render is not None:
+        print("\n".join(command.render(result)))
     else:
         print_human(result)
     return ExitStatus.OK

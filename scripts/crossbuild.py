@@ -20,7 +20,7 @@ from scripts import machine
 from scripts.engine import BASE_IMAGE_CONFIG, EngineError, debian_rootfs
 from scripts.errors import ToolError
 from scripts.platforms import Platform
-from scripts.progress import Progress
+from scripts.progress import Progress, step
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 BASE_IMAGE = "localhost/edgeml/python-base:3.11-bookworm-{debian}"
@@ -78,15 +78,19 @@ def ensure_base_image(platform: Platform, progress: Progress) -> str:
     if _run_buildah("inspect", "--type", "image", name, progress=progress).returncode == 0:
         return name
     ensure_emulation(platform, progress)
-    progress(f"building {name} from Debian packages (once per machine, a few minutes under emulation)")
-    with tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp:
+    with (
+        step(progress, f"building {name} from Debian packages (once per machine, minutes under emulation)"),
+        tempfile.TemporaryDirectory(prefix="edgeml-rootfs-") as tmp,
+    ):
         tarball = debian_rootfs(Path(tmp), platform.debian, progress)
         os_name, architecture = platform.docker.split("/")
         container = _buildah("from", "--arch", architecture, "scratch", progress=progress, quiet=True)
         try:
             _buildah("add", container, str(tarball), "/", progress=progress, quiet=True)
             changes = [option for change in BASE_IMAGE_CONFIG for option in _config_options(change)]
-            _buildah("config", "--os", os_name, "--arch", architecture, *changes, container, progress=progress)
+            _buildah(
+                "config", "--os", os_name, "--arch", architecture, *changes, container, progress=progress, quiet=True
+            )
             _buildah("commit", "--quiet", container, name, progress=progress, quiet=True)
         finally:
             _buildah("rm", container, progress=progress, quiet=True)
@@ -114,10 +118,20 @@ def build(
     arguments = [option for key, value in buildargs.items() for option in ("--build-arg", f"{key}={value}")]
     if network:
         arguments += ["--network", network]
-    _buildah(
-        "build", "--platform", platform.docker, "--layers", *arguments, "-t", local, str(context), progress=progress
-    )
-    _buildah("push", "--quiet", local, f"docker-daemon:{tag}", progress=progress)
+    with step(progress, f"building {tag} for {platform.docker} under emulation (buildah)"):
+        _buildah(
+            "build",
+            "--platform",
+            platform.docker,
+            "--layers",
+            *arguments,
+            "-t",
+            local,
+            str(context),
+            progress=progress,
+            quiet=True,
+        )
+        _buildah("push", "--quiet", local, f"docker-daemon:{tag}", progress=progress, quiet=True)
 
 
 def push_index(

@@ -24,7 +24,7 @@ from scripts.artifacts import sha256
 from scripts.errors import ToolError
 from scripts.models import StoredModel
 from scripts.platforms import this_machine
-from scripts.product import CONTAINER, MODEL, PUBLISHER, REPO, SUBSCRIBER, follow_predictions
+from scripts.product import DEMO, REPO, Components, follow_predictions
 from scripts.progress import Progress
 
 VERSION = "1.0.0"  # the subscriber takes model versions 1.x
@@ -42,8 +42,9 @@ class DemoResult:
     containers_left: int
 
 
-def stage(workdir: Path, image_tag: str, model: Path, interval: float) -> list[str]:
+def stage(workdir: Path, image_tag: str, model: Path, interval: float, names: Components = DEMO) -> list[str]:
     """Recipes and artifacts laid out as `greengrass-cli deployment create` takes them; returns localgg's args."""
+    PUBLISHER, SUBSCRIBER, MODEL = names.names
     recipe_dir, artifact_dir = workdir / "recipes", workdir / "artifacts"
     for folder in (recipe_dir, artifact_dir):
         shutil.rmtree(folder, ignore_errors=True)
@@ -103,15 +104,17 @@ def run(
     timeout: float,
     progress: Progress,
     on_prediction: Progress,
+    names: Components = DEMO,
 ) -> DemoResult:
+    """`names`: the components' namespace (a test takes one of its own, so as never to meet a user's demo)."""
     workdir = REPO / "build" / "demo"
     scored = modelfile.check(model)
     progress(f"model {model}: scores the publisher's records ({len(scored)} predictions)")
     built = image.build(client, image.DEFAULT_TAG, progress)
     progress(f"image {built.tag}: {built.size_bytes / 1e6:.0f} MB")
-    args = stage(workdir, built.tag, model, interval)
+    args = stage(workdir, built.tag, model, interval, names)
     root = workdir / "core"
-    log_path = root / "logs" / f"{SUBSCRIBER}.log"
+    log_path = root / "logs" / f"{names.subscriber}.log"
     log_path.unlink(missing_ok=True)
     progress(f"starting localgg (root {root.relative_to(REPO)}); component logs in {log_path.parent.relative_to(REPO)}")
     started = time.monotonic()
@@ -140,7 +143,7 @@ def run(
         except subprocess.TimeoutExpired:
             core.kill()
             code = core.wait()
-    left = containers_named(client, CONTAINER)
+    left = containers_named(client, names.subscriber)
     if len(predictions) < messages:
         tail = "\n".join((root.parent / "localgg.err").read_text().splitlines()[-15:])
         raise DemoError(

@@ -24,7 +24,7 @@ import docker.errors
 from scripts import machine
 from scripts.errors import ToolError
 from scripts.platforms import this_machine
-from scripts.progress import Progress
+from scripts.progress import Progress, step
 
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 # Debian bookworm's python3 is 3.11, like the public image, so the same cp311 wheels fit both.
@@ -213,8 +213,8 @@ def debian_rootfs(folder: Path, debian_architecture: str, progress: Progress = _
         str(rootfs),
         DEBIAN_MIRROR,
     ]
-    progress(f"$ {' '.join(cmd)}")
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    with step(progress, f"debootstrap of Debian bookworm for {debian_architecture}"):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise EngineError(f"debootstrap failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
     # Package caches and docs are dead weight in an image.

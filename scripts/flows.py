@@ -110,14 +110,20 @@ def build_image(tag: str, progress: Progress, platform: str | None = None) -> Re
 
 
 def run_demo(
-    model: Path, messages: int, interval: float, timeout: float, progress: Progress, on_prediction: Progress
+    model: Path,
+    messages: int,
+    interval: float,
+    timeout: float,
+    progress: Progress,
+    on_prediction: Progress,
+    names: product.Components = product.DEMO,
 ) -> Result:
     client = engine.ensure_engine(progress=progress)
-    result = demo.run(client, model, messages, interval, timeout, progress, on_prediction)
+    result = demo.run(client, model, messages, interval, timeout, progress, on_prediction, names)
     if result.core_exit_code != 0 or result.containers_left:
         raise demo.DemoError(
             f"localgg exited with {result.core_exit_code} and left {result.containers_left} "
-            f"container(s) named {product.CONTAINER}"
+            f"container(s) named {names.subscriber}"
         )
     return {
         "predictions": result.predictions,
@@ -144,6 +150,12 @@ def deploy(
     """Local: apply, deploy, then a prediction from every device as proof. AWS: deploy with the applied stack's
     outputs."""
     space = _workspace(target, progress)
+    if space.cloud:
+        # Built for the CPUs of the local cloud's devices only: another CPU's image is minutes under emulation.
+        local = tuple(dict.fromkeys(platforms.named(d.platform) for d in space.cloud.devices.values()))
+        options = replace(options, platforms=local)
+    client = engine.ensure_engine(progress=progress)
+    builds = pipeline.prepare(options, client, progress)  # while Terraform applies
     outputs = infra.apply_if_changed(space, progress) if space.cloud else _outputs(target, space)
     rollout_options = replace(options.rollout, poll_interval=POLL_INTERVAL[target.name])
     with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
@@ -152,7 +164,7 @@ def deploy(
             aws.client(session, "greengrassv2"),
             aws.client(session, "s3"),
             aws.client(session, "ecr"),
-            engine.ensure_engine(progress=progress),
+            client,
             rollout.Watch.of(session, rollout_options.request_rate),
         )
         result.update(
@@ -163,6 +175,7 @@ def deploy(
                 progress,
                 on_rollout,
                 product.REPO / "build" / "deploy",
+                builds,
             )
         )
     return result
@@ -220,7 +233,7 @@ def _proven_by_predictions(
     if logs and not rollout_options.dry_run:
         result["predictions"] = {
             thing: _predictions_flowing(
-                thing, log, started_at[thing] if result.get("deployment") is None else _size(log), progress
+                thing, log, started_at[thing] if result.get("deployment") is None else _size(log)
             )
             for thing, log in logs.items()
         }
@@ -230,15 +243,13 @@ def _size(path: Path | None) -> int:
     return path.stat().st_size if path is not None and path.exists() else 0
 
 
-def _predictions_flowing(thing: str, log: Path, since: int, progress: Progress) -> list[str]:
+def _predictions_flowing(thing: str, log: Path, since: int) -> list[str]:
     found = product.follow_predictions(log, 1, PREDICTIONS_TIMEOUT, since)
     if not found:
         raise sandbox.LocalCloudError(
             f"{thing} runs the deployment, but its subscriber wrote no prediction within "
             f"{PREDICTIONS_TIMEOUT:.0f}s: see {log}"
         )
-    for line in found:
-        progress(f"  prediction on {thing}: {line}")
     return found
 
 

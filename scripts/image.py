@@ -8,6 +8,7 @@ own cache on the host makes a rebuild cheap.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,11 @@ from scripts.engine import ensure_base_image
 from scripts.errors import ToolError
 from scripts.platforms import PLATFORMS, Platform, this_machine
 from scripts.product import REPO
-from scripts.progress import Progress
+from scripts.progress import Progress, step
 
 CONTEXT = REPO / "components" / "subscriber"
-DEFAULT_TAG = "edgeml/subscriber:local"
+IMAGE_NAME = "edgeml/subscriber"
+DEFAULT_TAG = f"{IMAGE_NAME}:local"  # `make image`
 BUILD_INPUTS = ("Dockerfile", "pyproject.toml")  # and the subscriber/ package: what the Dockerfile copies
 
 
@@ -39,9 +41,10 @@ class BuiltImage:
     architecture: str  # in Greengrass's names (a recipe's Platform.architecture): what the image runs on
 
 
-def tag_for(platform: Platform) -> str:
-    """The engine's name for the image of `platform`: DEFAULT_TAG for this machine's."""
-    return DEFAULT_TAG if platform == this_machine() else f"{DEFAULT_TAG}-{platform.debian}"
+def tag_for(platform: Platform, digest: str) -> str:
+    """The engine's name for the image of `platform` built from inputs of `digest` (inputs_digest): named by its
+    content, so two checkouts building different code at once never push each other's image."""
+    return f"{IMAGE_NAME}:{digest[:16]}-{platform.architecture}"
 
 
 def inputs_digest(platforms: tuple[Platform, ...]) -> str:
@@ -85,38 +88,77 @@ def build(
         buildargs = {"BASE_IMAGE": base, "WHEELHOUSE": f"wheelhouse/{target.greengrass}"}
         crossbuild.build(CONTEXT, target, {**buildargs, **_OFFLINE}, tag, progress)
         image_id = None
+    built = _inspected(client, tag, target, base)
+    return built if image_id is None else BuiltImage(tag, image_id, built.size_bytes, base, built.architecture)
+
+
+def _inspected(client: docker.DockerClient, tag: str, target: Platform, base: str) -> BuiltImage:
+    """The engine's image `tag`, which must be `target`'s."""
     image = client.images.get(tag)
     built_for = PLATFORMS.get(f"{image.attrs.get('Os')}/{image.attrs.get('Architecture')}")
     if built_for != target:
         raise ImageError(
             f"{tag} was built for {image.attrs.get('Os')}/{image.attrs.get('Architecture')}, not {target.docker}"
         )
-    return BuiltImage(
-        tag=tag,
-        image_id=image_id or image.id,
-        size_bytes=int(image.attrs["Size"]),
-        base_image=base,
-        architecture=target.greengrass,
-    )
+    return BuiltImage(tag, image.id, int(image.attrs["Size"]), base, target.greengrass)
 
 
 _OFFLINE = {"PIP_ARGS": "--no-index --find-links /wheels"}
 
 
 def _docker_build(client: docker.DockerClient, tag: str, buildargs: dict[str, str], progress: Progress) -> str | None:
-    progress(f"building {tag} from {buildargs['BASE_IMAGE']}")
     image_id = None
+    output: list[str] = []  # the build's own words, for the error if it fails
     try:
-        for chunk in client.api.build(
-            path=str(CONTEXT), tag=tag, buildargs=buildargs, rm=True, forcerm=True, decode=True
-        ):
-            if "error" in chunk:
-                raise ImageError(f"docker build failed: {chunk['error'].strip()}")
-            line = str(chunk.get("stream", "")).rstrip()
-            if line.startswith("Step "):
-                progress(f"  {line}")
-            if "aux" in chunk and "ID" in chunk["aux"]:
-                image_id = str(chunk["aux"]["ID"])
+        with step(progress, f"building {tag} from {buildargs['BASE_IMAGE']}"):
+            for chunk in client.api.build(
+                path=str(CONTEXT), tag=tag, buildargs=buildargs, rm=True, forcerm=True, decode=True
+            ):
+                if "error" in chunk:
+                    tail = "".join(output[-20:]).rstrip()
+                    raise ImageError(f"docker build failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else ""))
+                output.append(str(chunk.get("stream", "")))
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = str(chunk["aux"]["ID"])
     except docker.errors.APIError as exc:
         raise ImageError(f"docker build failed: {exc.explanation or exc}") from exc
     return image_id
+
+
+class Builds:
+    """The images of `platforms` for what the checkout holds now, built in the background from the moment this is
+    made (a first deploy builds them while Terraform applies), unless the engine has each already. `result()` waits
+    for them and raises what the build raised."""
+
+    def __init__(self, client: docker.DockerClient, platforms: tuple[Platform, ...], progress: Progress) -> None:
+        self.client, self.platforms, self.progress = client, platforms, progress
+        self.digest = inputs_digest(platforms)
+        self._built: list[BuiltImage] = []
+        self._failed: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if any(not _present(client, tag_for(p, self.digest)) for p in platforms):
+            # A daemon: a failed or interrupted command does not wait for a build it no longer needs.
+            self._thread = threading.Thread(target=self._build, daemon=True, name="image builds")
+            self._thread.start()
+
+    def _build(self) -> None:
+        try:
+            self._built = [build(self.client, tag_for(p, self.digest), self.progress, p) for p in self.platforms]
+        except BaseException as exc:  # handed to result(), in the thread that asks
+            self._failed = exc
+
+    def result(self) -> list[BuiltImage]:
+        if self._thread is None:  # named by their inputs' digest: present means built from these very inputs
+            return [_inspected(self.client, tag_for(p, self.digest), p, "") for p in self.platforms]
+        self._thread.join()
+        if self._failed is not None:
+            raise self._failed
+        return self._built
+
+
+def _present(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True

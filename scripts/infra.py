@@ -25,7 +25,7 @@ from scripts.errors import ToolError
 from scripts.localdevices import LocalFleet
 from scripts.platforms import Platform
 from scripts.product import REPO
-from scripts.progress import Progress
+from scripts.progress import Progress, step
 
 WORKDIR = REPO / "terraform"
 TIMEOUT = 900
@@ -60,8 +60,9 @@ def local_workspace(
     fleet: LocalFleet | None = None,
     root: Path = sandbox.ROOT,
 ) -> Workspace:
-    """The running local cloud (started if need be, with `devices` and `fleet`) as a Terraform workspace."""
-    cloud = sandbox.ensure(progress, root, devices, fleet)
+    """The running local cloud (started if need be, with `devices` and `fleet`) as a Terraform workspace. Its
+    stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two stacks."""
+    cloud = sandbox.ensure(progress, root, devices, fleet, os.environ.get("TF_VAR_name_prefix") or "edgeml")  # noqa: SIM112
     return Workspace(
         "local",
         {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},
@@ -87,22 +88,22 @@ def terraform(
                 raise InfraError(f"terraform {args[0]} failed (see above)")
             return code
         space.log.parent.mkdir(parents=True, exist_ok=True)
-        with space.log.open("a") as log:
+        shown = space.log.relative_to(REPO) if space.log.is_relative_to(REPO) else space.log
+        with step(progress, f"terraform {args[0]}", f"log: {shown}") as outcome, space.log.open("a") as log:
             log.write(f"\n$ terraform {' '.join(args)}\n")
             log.flush()
             code = subprocess.run(
                 [*cmd, "-no-color"], env=env, timeout=timeout, stdout=log, stderr=subprocess.STDOUT, check=False
             ).returncode
+            output = space.log.read_text(errors="replace").rsplit("\n$ terraform ", 1)[-1]
+            if code not in ok:
+                found = ERROR.search(output)
+                message = output[found.start() :] if found else output[-3000:]
+                raise InfraError(f"terraform {args[0]} failed (log: {space.log}):\n{message.strip()}")
+            summaries = SUMMARY.findall(output)
+            outcome.said = summaries[-1] if summaries else "done"
     except subprocess.TimeoutExpired:
         raise InfraError(f"terraform {args[0]} did not finish within {timeout:.0f}s (log: {space.log})") from None
-    output = space.log.read_text(errors="replace").rsplit("\n$ terraform ", 1)[-1]
-    if code not in ok:
-        found = ERROR.search(output)
-        message = output[found.start() :] if found else output[-3000:]
-        raise InfraError(f"terraform {args[0]} failed (log: {space.log}):\n{message.strip()}")
-    summaries = SUMMARY.findall(output)
-    shown = space.log.relative_to(REPO) if space.log.is_relative_to(REPO) else space.log
-    progress(f"terraform {args[0]}: {summaries[-1] if summaries else 'done'} (log: {shown})")
     return code
 
 

@@ -28,9 +28,9 @@ from scripts import (
     rollout,
     tfoutputs,
 )
-from scripts.platforms import BY_GREENGRASS, PLATFORMS
+from scripts.platforms import BY_GREENGRASS, PLATFORMS, Platform
 from scripts.product import Components
-from scripts.progress import Progress
+from scripts.progress import Progress, step
 
 DEPLOYMENT_NAME = "edgeml"
 
@@ -61,6 +61,9 @@ class Options:
     challenger: Path | None = None
     bump: str = "patch"
     rollout: Rollout = field(default_factory=Rollout)
+    # The device platforms to build and publish for: each gets its image and publisher zip, and a manifest in the
+    # recipes; a device of another CPU is refused by the service's own resolution (no manifest for it).
+    platforms: tuple[Platform, ...] = tuple(PLATFORMS.values())
 
 
 def check_templates(names: Components) -> None:
@@ -93,12 +96,13 @@ class Published:
     architectures: tuple[str, ...]  # its platforms, in Greengrass's names: the subscriber recipe's manifests
 
 
-def publish_image(clients: Clients, repository_url: str, progress: Progress) -> Published:
-    """One image per device platform (another CPU's built under emulation), pushed as one index and pinned by its
-    digest. The index's tag is the digest of what the images are built from: when the registry has it, nothing is
-    built or pushed (a model-only redeploy)."""
-    architectures = tuple(platform.greengrass for platform in PLATFORMS.values())
-    tag = "img-" + image.inputs_digest(tuple(PLATFORMS.values()))[:16]  # immutable tags in ECR: one per content
+def publish_image(clients: Clients, repository_url: str, builds: image.Builds, progress: Progress) -> Published:
+    """One image per device platform (another CPU's built under emulation), pushed (several as one index) and
+    pinned by digest. The tag is the digest of what the images are built from: when the registry has it, nothing is
+    pushed (a model-only redeploy), and what `builds` built is left in the engine."""
+    platforms = builds.platforms
+    architectures = tuple(platform.greengrass for platform in platforms)
+    tag = "img-" + builds.digest[:16]  # immutable tags in ECR: one per content
     credentials = registry.login(clients.docker, clients.ecr, repository_url)
     try:
         digest = clients.docker.images.get_registry_data(f"{repository_url}:{tag}").id
@@ -109,11 +113,9 @@ def publish_image(clients: Clients, repository_url: str, progress: Progress) -> 
     except docker.errors.APIError as exc:
         if exc.status_code not in (401, 403, 404):
             raise registry.PushError(f"cannot query {repository_url}: {exc.explanation or exc}") from exc
-    built = [
-        image.build(clients.docker, image.tag_for(platform), progress, platform) for platform in PLATFORMS.values()
-    ]
-    progress(f"pushing {repository_url}:{tag} for {', '.join(PLATFORMS)}")
-    pinned = registry.push_index([b.tag for b in built], repository_url, tag, credentials, progress)
+    built = builds.result()
+    with step(progress, f"pushing {repository_url}:{tag} for {', '.join(p.docker for p in platforms)}"):
+        pinned = registry.push(clients.docker, [b.tag for b in built], repository_url, tag, credentials, progress)
     return Published(pinned, True, tuple(b.architecture for b in built))
 
 
@@ -147,10 +149,19 @@ def publish_models(
         uploaded = artifacts.upload(
             clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, outputs.components.model, staged
         )
-        progress(f"{role} artifact: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
+        progress(f"{role} model {sha256[:12]}: {'uploaded' if uploaded.created else 'already in S3'}")
         stored[role] = models.StoredModel(uploaded.uri, sha256, modelfile.metrics(path))
         created = created or uploaded.created
     return PublishedModels(stored["champion"], stored.get("challenger"), created)
+
+
+def prepare(options: Options, client: docker.DockerClient, progress: Progress) -> image.Builds:
+    """The models checked, then the images' builds started: what a deploy does before it needs the stack (a first
+    one builds while Terraform applies). Nothing is built or sent for a model the devices could not serve."""
+    for path in filter(None, (options.model, options.challenger)):
+        predictions = modelfile.check(path)
+        progress(f"model {path}: scores the publisher's records ({len(predictions)} predictions)")
+    return image.Builds(client, options.platforms, progress)
 
 
 def deploy(
@@ -160,13 +171,13 @@ def deploy(
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
     workdir: Path,
+    builds: image.Builds | None = None,
 ) -> dict[str, Any]:
+    """`builds`: what `prepare` started (None: prepared here)."""
     region, account, names = outputs.region, outputs.account_id, outputs.components
     check_templates(names)
-    for path in filter(None, (options.model, options.challenger)):  # before anything is built or sent
-        predictions = modelfile.check(path)
-        progress(f"model {path}: scores the publisher's records ({len(predictions)} predictions)")
-    published = publish_image(clients, outputs.repository_url, progress)
+    builds = builds or prepare(options, clients.docker, progress)
+    published = publish_image(clients, outputs.repository_url, builds, progress)
     held = publish_models(clients, outputs, options.model, options.challenger, workdir / "models", progress)
     model_values = models.component_values(names.model, held.champion, held.challenger)
     uploads = {
@@ -177,10 +188,10 @@ def deploy(
             names.publisher,
             artifacts.publisher_zip(workdir / "publisher", architecture),
         )
-        for architecture in BY_GREENGRASS
+        for architecture in published.architectures
     }
     for architecture, uploaded in uploads.items():
-        progress(f"artifact for {architecture}: {uploaded.uri} ({'uploaded' if uploaded.created else 'already there'})")
+        progress(f"publisher zip for {architecture}: {'uploaded' if uploaded.created else 'already in S3'}")
     registered = [
         components.register(clients.gg, "model", names.model, model_values, region, account, options.bump),
         components.register(
@@ -230,8 +241,10 @@ def roll_out(
     """The group's current deployment with `registered` in it, unless that changes nothing, followed across the
     group: `components`, `changes`, `deployment`, `fleet` and `devices`."""
     names = outputs.components
-    for item in registered:
-        progress(f"component {item.name} {item.version} ({'created' if item.created else 'unchanged'})")
+    progress(
+        "components: "
+        + ", ".join(f"{item.name} {item.version} ({'new' if item.created else 'unchanged'})" for item in registered)
+    )
     replaced, before = deployments.current(gg, outputs.thing_group_arn)
     wanted: deployments.Components = {item.name: {"componentVersion": item.version} for item in registered}
     if names.model in wanted:

@@ -37,9 +37,10 @@ class Components:
         return self.publisher, self.subscriber, self.model
 
 
-DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`, and the localgg demo's
-PUBLISHER, SUBSCRIBER, MODEL = DEFAULT.names
-CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
+DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`
+# `make demo`'s own: its core shares the machine's engine with the local cloud's, and the subscriber's container is
+# named after its component (components/subscriber/recipe.yaml), so the two never meet.
+DEMO = Components("com.edgeml.demo")
 RESULT = re.compile(r"result: (\[[^\]]*\])")
 AGREEMENT = re.compile(r"shadow: count=(\d+) mean_abs_diff=([0-9.e+-]+) max_abs_diff=([0-9.e+-]+)")
 

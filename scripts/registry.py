@@ -1,14 +1,16 @@
-"""Push the subscriber's images to ECR as one multi-platform index, pinned by the index's digest.
+"""Push the subscriber's images to ECR, pinned by digest: one platform's image as it is, several as one
+multi-platform index.
 
 Login uses ECR's GetAuthorizationToken (`AWS:<password>`, base64) against the registry host of the repository
-URL, as `aws ecr get-login-password | docker login` does. Docker 20.10 cannot push a manifest list, so buildah
-(crossbuild.push_index) pushes the engine's per-platform images and the index over them; each core's Docker then
-pulls its own platform's image by the one digest.
+URL, as `aws ecr get-login-password | docker login` does. One image is pushed by the engine itself. Docker 20.10
+cannot push a manifest list, so for several, buildah (crossbuild.push_index) pushes the engine's per-platform images
+and the index over them; each core's Docker then pulls its own platform's image by the one digest.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 import docker
@@ -38,6 +40,38 @@ def login(client: docker.DockerClient, ecr: Any, repository_url: str) -> tuple[s
     except docker.errors.APIError as exc:
         raise PushError(f"docker login to {registry_host(repository_url)} failed: {exc.explanation or exc}") from exc
     return username, password
+
+
+def push(
+    client: docker.DockerClient,
+    images: list[str],
+    repository_url: str,
+    tag: str,
+    credentials: tuple[str, str],
+    progress: Progress,
+) -> str:
+    """The engine's `images` (one per platform) at `repository_url:tag`; returns the pinned reference
+    `repository_url@sha256:...`: of the image itself for one, of their index for several."""
+    if len(images) > 1:
+        return push_index(images, repository_url, tag, credentials, progress)
+    (local,) = images
+    target = f"{repository_url}:{tag}"
+    try:
+        client.images.get(local).tag(repository_url, tag)
+        digest = None
+        # The engine reports a failed push in the stream, not as an exception.
+        for chunk in client.images.push(repository_url, tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise PushError(f"push of {target} failed: {chunk['error'].strip()}")
+            digest = (chunk.get("aux") or {}).get("Digest") or digest
+    except docker.errors.APIError as exc:
+        raise PushError(f"push of {target} failed: {exc.explanation or exc}") from exc
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(target)  # the engine's name for it only; the image stays
+    if not digest or not str(digest).startswith("sha256:"):
+        raise PushError(f"push of {target} failed: the registry returned no digest")
+    return f"{repository_url}@{digest}"
 
 
 def push_index(

@@ -50,10 +50,12 @@ def ensure(
     root: Path = ROOT,
     devices: tuple[Platform, ...] | None = None,
     fleet: LocalFleet | None = None,
+    name_prefix: str = "edgeml",
     timeout: float = 60.0,
 ) -> StackInfo:
     """The running stack, or a new one started in the background (it outlives this command) with a core device for
-    each of `devices` (default: one, this machine's) and `fleet`'s hollow devices (default: none)."""
+    each of `devices` (default: one, this machine's) and `fleet`'s hollow devices (default: none), joining the
+    thing group and role alias of the stack Terraform makes with `name_prefix` (terraform/main.tf names them)."""
     running = find(root)
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
@@ -69,8 +71,19 @@ def ensure(
                 "starts (`make destroy`, then deploy again)"
             )
         return running
-    # A MissingPackage is a ToolError: one line from the CLI.
-    machine.ensure(["docker-registry", "mosquitto", *(["iproute2"] if devices and len(devices) > 1 else [])], progress)
+    # What a first start needs, in one apt-get run (a MissingPackage is a ToolError: one line from the CLI): the
+    # engine, the base image's debootstrap, the registry and broker; for another CPU's device, emulation too.
+    emulating = any(platform != this_machine() for platform in devices or ())
+    machine.ensure(
+        [
+            "docker.io",
+            "debootstrap",
+            "docker-registry",
+            "mosquitto",
+            *(["iproute2", "qemu-user-static", "binfmt-support", "buildah"] if emulating else []),
+        ],
+        progress,
+    )
     client = engine.ensure_engine(progress)  # the core devices pull their images through it: none runs on a new machine
     emulated = [
         f"--emulated-device={platform.docker}={localdevices.ensure_image(client, platform, progress)}"
@@ -88,7 +101,16 @@ def ensure(
     )
     with (root / LOG).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, *info.COMMAND, "--root", str(root), *emulated, *(fleet or LocalFleet()).arguments()],
+            [
+                sys.executable,
+                *info.COMMAND,
+                "--root",
+                str(root),
+                f"--thing-group={name_prefix}-cores",
+                f"--role-alias={name_prefix}-token-exchange",
+                *emulated,
+                *(fleet or LocalFleet()).arguments(),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

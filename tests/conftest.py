@@ -19,9 +19,16 @@ from scripts import engine, machine
 from tests.localgg.harness import CoreThread
 
 # Every property test: example counts as each test sets them, but no wall-clock judgement of the generation or the
-# run, which a loaded 2-core machine cannot keep (hypothesis' too_slow health check failed there once).
-settings.register_profile("edgeml", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("edgeml")
+# run, which a loaded 2-core machine cannot keep (hypothesis' too_slow health check failed there once). A failure
+# prints its example and the blob that replays it (`@reproduce_failure`).
+# - "edgeml" (the default, `make test` and CI): derandomized, so a run is the same run every time and a failure
+#   is never luck; what it finds is found on the next run too.
+# - "wide" (`make fuzz`): a new seed each run and ten times the examples, to find what the fixed draw does not.
+settings.register_profile(
+    "edgeml", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True, derandomize=True
+)
+settings.register_profile("wide", settings.get_profile("edgeml"), derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "edgeml"))
 
 REPO = Path(__file__).resolve().parent.parent
 TERRAFORM = REPO / "scripts" / "terraform.sh"

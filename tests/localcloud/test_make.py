@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import time
 import zipfile
@@ -27,42 +26,31 @@ import pytest
 from localcloud.info import StackInfo
 from scripts import artifacts, components, modelfile, product, sandbox
 from tests.conftest import REPO, Run
-from tests.support import elf
+from tests.support import checkout, elf
 from tests.support.models import small_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-CONTAINER = "edgeml-subscriber"  # the name the subscriber recipe gives its container
 PREDICTION = "[6.573914 4.869721]"  # the reference model on the first seed sample
 
 
-def checkout_copy(target: Path) -> Path:
-    """The checkout's files (tracked and new, not ignored) with their times, plus the wheel cache."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = REPO / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    for wheel in (REPO / "components/subscriber/wheelhouse").glob("*.whl"):
-        shutil.copy2(wheel, target / "components/subscriber/wheelhouse" / wheel.name)
-    return target
-
-
 class Make:
+    """`make` in a copy of the checkout, for a stack of the test's own: its Terraform `name_prefix` names its thing
+    group, role alias and components, so its containers and the user's never meet on the machine's engine."""
+
     def __init__(self, repo: Path, model: Path) -> None:
         self.repo, self.model = repo, model
+        self.prefix = checkout.name_prefix()
+        self.names = checkout.components(self.prefix)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "TERM": "dumb", "TF_VAR_name_prefix": self.prefix}
 
     def __call__(self, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
         overrides = {
             # The checkout's environments serve the copy: nothing is installed again.
             "VENV": str(REPO / ".venv"),
             "VENV_STAMP": str(REPO / ".venv" / ".installed"),
-            "CHECKOV_STAMP": str(REPO / ".venv-checkov" / ".installed"),
             "MODEL_PATH": str(self.model),
             **variables,
         }
@@ -71,7 +59,7 @@ class Make:
             capture_output=True,
             text=True,
             timeout=900,
-            env={**os.environ, "TERM": "dumb"},
+            env=self.env,
             check=False,
         )
         print(done.stdout[-6000:], done.stderr[-3000:])  # shown by pytest when a test fails
@@ -102,7 +90,7 @@ class Make:
 def make(
     terraform: Run, seed: Path, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Make]:
-    runner = Make(checkout_copy(tmp_path_factory.mktemp("checkout")), seed / "xgboost_wine_quality.json")
+    runner = Make(checkout.checkout_copy(tmp_path_factory.mktemp("checkout")), seed / "xgboost_wine_quality.json")
     yield runner
     sandbox.stop(lambda message: None, runner.root)  # whatever happened, nothing is left running
 
@@ -122,8 +110,8 @@ def installed(make: Make) -> dict[str, tuple[str, str]]:
     return {c["componentName"]: (c["componentVersion"], c["lifecycleState"]) for c in components}
 
 
-def started_at(client: docker.DockerClient) -> str:
-    started: str = client.containers.get(CONTAINER).attrs["State"]["StartedAt"]
+def started_at(make: Make, client: docker.DockerClient) -> str:
+    started: str = client.containers.get(make.names.subscriber).attrs["State"]["StartedAt"]
     return started
 
 
@@ -135,6 +123,7 @@ def scripts_json(make: Make, command: str, *args: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=900,
+        env=make.env,
         check=False,
     )
     print(done.stdout[-3000:], done.stderr[-3000:])
@@ -143,12 +132,17 @@ def scripts_json(make: Make, command: str, *args: str) -> dict[str, Any]:
     return document
 
 
-def test_deploy_change_break_and_destroy_as_a_user_does(make: Make, docker_client: docker.DockerClient) -> None:
+def test_deploy_change_break_and_destroy_as_a_user_does(
+    make: Make, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
     """One scenario, in order, since each step starts from where the last one left the local cloud: a first
-    `make deploy` from nothing, the same again through every `--json` command, a publisher-only change, a broken
-    subscriber rolled back, a user's own component published GDK's way beside ours, and `destroy`."""
+    `make deploy` from nothing, a second stack beside it, the same again through every `--json` command, a
+    publisher-only change, a broken subscriber rolled back, a user's own component published GDK's way beside ours,
+    and `destroy`."""
+    workspace = tmp_path / "other"
     sandbox.stop(lambda message: None, make.root)
     first_deploy(make, docker_client)
+    a_second_stack_beside(make, docker_client, Make(checkout.checkout_copy(workspace), make.model))
     no_change_as_json(make)
     publisher_change(make, docker_client)
     model_only_redeploy(make, docker_client)
@@ -172,28 +166,48 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     (effective,) = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
     assert effective["coreDeviceExecutionStatus"] == "SUCCEEDED"
     assert installed(make) == {
-        product.PUBLISHER: ("1.0.0", "RUNNING"),
-        product.SUBSCRIBER: ("1.0.0", "RUNNING"),
-        product.MODEL: ("1.0.0", "FINISHED"),  # no lifecycle: "nothing done", as the nucleus says
+        make.names.publisher: ("1.0.0", "RUNNING"),
+        make.names.subscriber: ("1.0.0", "RUNNING"),
+        make.names.model: ("1.0.0", "FINISHED"),  # no lifecycle: "nothing done", as the nucleus says
         NUCLEUS[0]: NUCLEUS[1],
     }
-    log = make.cloud().component_log(product.SUBSCRIBER)
+    log = make.cloud().component_log(make.names.subscriber)
     assert PREDICTION in log.read_text()
-    assert docker_client.containers.get(CONTAINER).status == "running"
+    assert docker_client.containers.get(make.names.subscriber).status == "running"
+
+
+def a_second_stack_beside(make: Make, docker_client: docker.DockerClient, other: Make) -> None:
+    """Two checkouts, two Terraform `name_prefix`es, one Docker engine (the README's two stacks in one account, and
+    a user's stack beside the tests'): each subscriber's container is named after its component, so each stack
+    deploys, predicts and is destroyed without stopping the other's."""
+    before = started_at(make, docker_client)
+    try:
+        done = other("deploy")
+        assert done.returncode == 0, done.stderr
+        assert f"prediction on {other.cloud().thing}: {PREDICTION}" in done.stdout
+        assert other.names.subscriber != make.names.subscriber
+        assert docker_client.containers.get(other.names.subscriber).status == "running"
+        assert started_at(make, docker_client) == before  # not restarted by the other stack's deploy
+        log = make.cloud().component_log(make.names.subscriber)
+        assert product.follow_predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
+        assert other("destroy").returncode == 0
+    finally:
+        sandbox.stop(lambda message: None, other.root)
+    assert started_at(make, docker_client) == before and not other.root.exists()
 
 
 def no_change_as_json(make: Make) -> None:
     deployed = scripts_json(make, "deploy", "--model", str(make.model))
     assert deployed["image_pushed"] is False and deployed["deployment"] is None and deployed["changes"] == []
     assert {name: c["created"] for name, c in deployed["components"].items()} == {
-        product.MODEL: False,
-        product.PUBLISHER: False,
-        product.SUBSCRIBER: False,
+        make.names.model: False,
+        make.names.publisher: False,
+        make.names.subscriber: False,
     }
     assert deployed["models"]["uploaded"] is False
     assert deployed["predictions"] == {make.cloud().thing: [PREDICTION]}
     status = scripts_json(make, "status")
-    assert status["components"] == {product.PUBLISHER: "1.0.0", product.SUBSCRIBER: "1.0.0", product.MODEL: "1.0.0"}
+    assert status["components"] == dict.fromkeys(make.names.names, "1.0.0")
     assert status["models"]["champion"]["sha256"] == artifacts.sha256(make.model)
     assert scripts_json(make, "plan") == {"target": "local", "changes": False}
     assert scripts_json(make, "apply")["thing_group_name"] == make.cloud().thing_group
@@ -203,14 +217,14 @@ def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:
     recipe = make.repo / "components" / "publisher" / "recipe.yaml"
     assert "interval: 5" in recipe.read_text()
     recipe.write_text(recipe.read_text().replace("interval: 5", "interval: 2"))
-    before = started_at(docker_client)
+    before = started_at(make, docker_client)
     done = make("deploy")
     assert done.returncode == 0, done.stderr
-    assert f"\nchanges:\n  - ~ {product.PUBLISHER} 1.0.0 -> 1.0.1\ndeployment: " in done.stdout
-    assert versions(make, product.PUBLISHER) == ["1.0.0", "1.0.1"]
-    assert versions(make, product.SUBSCRIBER) == ["1.0.0"]
-    assert installed(make)[product.PUBLISHER] == ("1.0.1", "RUNNING")
-    assert started_at(docker_client) == before  # the subscriber's container was not restarted
+    assert f"\n  changes: ~ {make.names.publisher} 1.0.0 -> 1.0.1\n" in done.stdout
+    assert versions(make, make.names.publisher) == ["1.0.0", "1.0.1"]
+    assert versions(make, make.names.subscriber) == ["1.0.0"]
+    assert installed(make)[make.names.publisher] == ("1.0.1", "RUNNING")
+    assert started_at(make, docker_client) == before  # the subscriber's container was not restarted
 
 
 def broken_subscriber(make: Make) -> None:
@@ -223,7 +237,7 @@ def broken_subscriber(make: Make) -> None:
     assert f"model file {broken} cannot be loaded" in done.stderr
     assert "building edgeml/subscriber" not in done.stdout and "pushing" not in done.stdout
     assert "artifact:" not in done.stdout  # nothing uploaded either
-    assert versions(make, product.SUBSCRIBER) == ["1.0.0"] and versions(make, product.MODEL) == PROMOTED
+    assert versions(make, make.names.subscriber) == ["1.0.0"] and versions(make, make.names.model) == PROMOTED
     app = make.repo / "components/subscriber/subscriber/app.py"
     source = app.read_text()
     app.write_text(source.replace("def main() -> int:\n", "def main() -> int:\n    raise RuntimeError('a bug')\n", 1))
@@ -231,17 +245,17 @@ def broken_subscriber(make: Make) -> None:
     app.write_text(source)
     assert done.returncode != 0
     error = done.stderr
-    assert make.cloud().thing in error and product.SUBSCRIBER in error
+    assert make.cloud().thing in error and make.names.subscriber in error
     assert "FAILED_ROLLBACK_COMPLETE" in error and "error(s)" in error  # the cause: it kept failing
-    assert versions(make, product.SUBSCRIBER) == ["1.0.0", "1.0.1"]
+    assert versions(make, make.names.subscriber) == ["1.0.0", "1.0.1"]
     # Rolled back: the previous subscriber runs again, and predictions flow.
     assert installed(make) == {
-        product.PUBLISHER: ("1.0.1", "RUNNING"),
-        product.SUBSCRIBER: ("1.0.0", "RUNNING"),
-        product.MODEL: (PROMOTED[-1], "FINISHED"),  # the reference model again, deployed as it was promoted
+        make.names.publisher: ("1.0.1", "RUNNING"),
+        make.names.subscriber: ("1.0.0", "RUNNING"),
+        make.names.model: (PROMOTED[-1], "FINISHED"),  # the reference model again, deployed as it was promoted
         NUCLEUS[0]: NUCLEUS[1],
     }
-    log = make.cloud().component_log(product.SUBSCRIBER)
+    log = make.cloud().component_log(make.names.subscriber)
     assert product.follow_predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
 
 
@@ -305,7 +319,7 @@ def a_users_own_component(make: Make) -> None:
     assert status[1][-1] == "S3_GET_BUCKET_LOCATION_ACCESS_DENIED"
     # ... until the user lets the role read their bucket, as the developer guide's device-service-role page says.
     make.client("iam").put_role_policy(
-        RoleName="edgeml-token-exchange",
+        RoleName=f"{make.prefix}-token-exchange",
         PolicyName="gdk-artifacts",
         PolicyDocument=json.dumps(
             {
@@ -323,7 +337,7 @@ def a_users_own_component(make: Make) -> None:
     while "hello from a GDK build" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline, "the user's component never ran"
         time.sleep(0.2)
-    assert installed(make)[product.SUBSCRIBER] == ("1.0.0", "RUNNING")  # ours untouched
+    assert installed(make)[make.names.subscriber] == ("1.0.0", "RUNNING")  # ours untouched
 
 
 PROMOTED = ["1.0.0", "1.0.1", "1.0.2", "1.0.3"]  # the model's versions once challenger_then_promote is done
@@ -336,18 +350,18 @@ def model_only_redeploy(make: Make, docker_client: docker.DockerClient) -> None:
     other = small_model(make.repo / "build" / "other", make.model.parent)
     expected = "[" + " ".join(json.dumps(p) for p in modelfile.check(other)) + "]"
     assert expected != PREDICTION
-    before = started_at(docker_client)
+    before = started_at(make, docker_client)
     deployed = scripts_json(make, "deploy", "--model", str(other))
     assert deployed["image_pushed"] is False and deployed["models"]["uploaded"] is True
     assert {name: c["created"] for name, c in deployed["components"].items()} == {
-        product.MODEL: True,
-        product.SUBSCRIBER: False,
-        product.PUBLISHER: False,
+        make.names.model: True,
+        make.names.subscriber: False,
+        make.names.publisher: False,
     }
-    assert deployed["changes"] == [f"~ {product.MODEL} 1.0.0 -> 1.0.1"]
+    assert deployed["changes"] == [f"~ {make.names.model} 1.0.0 -> 1.0.1"]
     assert deployed["predictions"] == {make.cloud().thing: [expected]}
-    assert started_at(docker_client) != before
-    assert "(version 1.0.1)" in make.cloud().component_log(product.SUBSCRIBER).read_text()
+    assert started_at(make, docker_client) != before
+    assert "(version 1.0.1)" in make.cloud().component_log(make.names.subscriber).read_text()
 
 
 def challenger_then_promote(make: Make) -> None:
@@ -356,9 +370,9 @@ def challenger_then_promote(make: Make) -> None:
     champion = make.repo / "build" / "other" / "small.json"
     deployed = scripts_json(make, "deploy", "--model", str(champion), "--challenger", str(make.model))
     assert deployed["image_pushed"] is False
-    assert [name for name, c in deployed["components"].items() if c["created"]] == [product.MODEL]
-    assert deployed["changes"] == [f"~ {product.MODEL} 1.0.1 -> 1.0.2"]
-    log = make.cloud().component_log(product.SUBSCRIBER)
+    assert [name for name, c in deployed["components"].items() if c["created"]] == [make.names.model]
+    assert deployed["changes"] == [f"~ {make.names.model} 1.0.1 -> 1.0.2"]
+    log = make.cloud().component_log(make.names.subscriber)
     deadline = time.monotonic() + 60
     while product.last_agreement(log) is None:
         assert time.monotonic() < deadline, "no shadow record in the subscriber's log"
@@ -375,7 +389,7 @@ def challenger_then_promote(make: Make) -> None:
     assert status["models"]["champion"]["sha256"] == artifacts.sha256(make.model)
     refused = make("promote")
     assert refused.returncode != 0 and "has no challenger" in refused.stderr
-    assert versions(make, product.MODEL) == PROMOTED
+    assert versions(make, make.names.model) == PROMOTED
 
 
 def destroy(make: Make, docker_client: docker.DockerClient) -> None:
@@ -385,7 +399,7 @@ def destroy(make: Make, docker_client: docker.DockerClient) -> None:
     assert done.returncode != 0
     assert USER_COMPONENT in done.stderr and "make destroy FORCE=1" in done.stderr
     assert installed(make) == {USER_COMPONENT: ("1.0.0", "RUNNING"), NUCLEUS[0]: NUCLEUS[1]}
-    assert docker_client.containers.list(all=True, filters={"name": CONTAINER}) == []
+    assert docker_client.containers.list(all=True, filters={"name": make.names.subscriber}) == []
     done_json = scripts_json(make, "destroy", "--force")
     assert done_json["local_cloud_stopped"] is True
     assert sandbox.find(make.root) is None
@@ -436,22 +450,22 @@ def test_one_deploy_serves_a_mixed_group_of_amd64_and_arm64_cores(
         (effective,) = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
         assert effective["coreDeviceExecutionStatus"] == "SUCCEEDED", thing
         assert f"prediction on {thing}: {PREDICTION}" in done.stdout
-        assert PREDICTION in cloud.component_log(product.SUBSCRIBER, thing).read_text()
-        assert "published message" in cloud.component_log(product.PUBLISHER, thing).read_text()
+        assert PREDICTION in cloud.component_log(make.names.subscriber, thing).read_text()
+        assert "published message" in cloud.component_log(make.names.publisher, thing).read_text()
     # Each core ran its own CPU's subscriber image, from one index digest.
     arm_engine = docker.DockerClient(base_url=cloud.devices[arm].engine)
     ran = {
-        thing: engine.images.get(engine.containers.get(CONTAINER).attrs["Image"]).attrs
+        thing: engine.images.get(engine.containers.get(make.names.subscriber).attrs["Image"]).attrs
         for thing, engine in ((cloud.thing, docker_client), (arm, arm_engine))
     }
     assert {thing: image["Architecture"] for thing, image in ran.items()} == {cloud.thing: "amd64", arm: "arm64"}
     (index,) = ran[arm]["RepoDigests"]  # the machine's engine may hold more, from earlier registries
     assert index.startswith(cloud.registry) and index in ran[cloud.thing]["RepoDigests"]
     # ... and its own CPU's publisher, under its own CPU's Python.
-    unpacked = Path(cloud.devices[arm].core) / "packages" / "artifacts-unarchived" / product.PUBLISHER
+    unpacked = Path(cloud.devices[arm].core) / "packages" / "artifacts-unarchived" / make.names.publisher
     (native_library,) = unpacked.glob("*/publisher/_awscrt*.so")
     assert elf.machine(native_library.read_bytes()[:20]) == elf.MACHINE["aarch64"]
-    userland = docker_client.containers.get(f"localcloud-{arm}")
+    userland = docker_client.containers.get(cloud.devices[arm].container)
     python = userland.exec_run(["python3", "-c", "import platform; print(platform.machine())"])
     assert python.output.decode().strip() == "aarch64"
     # Components inherit the core's environment, but not the device's key. (Under qemu, a command line starts with
@@ -469,7 +483,7 @@ def test_one_deploy_serves_a_mixed_group_of_amd64_and_arm64_cores(
     assert refused.returncode != 0 and "devices are chosen when it starts" in refused.stderr
     done = make("destroy")
     assert done.returncode == 0, done.stderr
-    assert docker_client.containers.list(all=True, filters={"name": f"localcloud-{arm}"}) == []
+    assert docker_client.containers.list(all=True, filters={"name": cloud.devices[arm].container}) == []
     assert not make.root.exists()
 
 

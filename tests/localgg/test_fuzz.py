@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from localgg.eventstream import Header, HeaderType, Message, encode
 from tests.localgg.harness import CoreThread, pubsub
+from tests.support.fuzzing import examples
 
 OPERATIONS = [
     "aws.greengrass#PublishToTopic",
@@ -121,7 +122,9 @@ def send(path: str, data: bytes) -> None:
 
 
 # Listing the checks replaces the profile's list (tests/conftest.py), so too_slow is named again here.
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=examples(1500), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(authenticated=st.booleans(), chunks=st.lists(garbage, min_size=1, max_size=6))
 def test_garbage_never_disturbs_other_clients(
     live: tuple[CoreThread, list[bytes], str], authenticated: bool, chunks: list[bytes]

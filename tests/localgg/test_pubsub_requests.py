@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from localgg.authorization import Authorizer
 from localgg.config import ConfigStore
-from localgg.ipc import NS, IpcServices, _is_base64
+from localgg.ipc import NS, IpcServices
+from localgg.shapes import is_base64
 
 ACL = {"aws.greengrass.ipc.pubsub": {"p:1": {"operations": ["*"], "resources": ["*"]}}}
 
@@ -44,12 +45,12 @@ def strictly_decodes(text: str) -> bool:
 
 @given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n.é", max_size=24))
 def test_the_base64_check_agrees_with_strict_decoding(text: str) -> None:
-    assert _is_base64(text) == strictly_decodes(text)
+    assert is_base64(text) == strictly_decodes(text)
 
 
 @given(st.binary(max_size=64))
 def test_every_encoding_passes(data: bytes) -> None:
-    assert _is_base64(base64.b64encode(data).decode())
+    assert is_base64(base64.b64encode(data).decode())
 
 
 def services() -> tuple[IpcServices, RecordingPeer, RecordingPeer]:

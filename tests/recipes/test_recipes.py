@@ -117,7 +117,7 @@ def mutated(change: str) -> dict[str, Any]:
     elif change == "no_rm":
         lifecycle["Run"] = run_script(recipe).replace("--rm ", "")
     elif change == "no_name":
-        lifecycle["Run"] = run_script(recipe).replace("--name edgeml-subscriber", "")
+        lifecycle["Run"] = run_script(recipe).replace('--name "$EDGEML_CONTAINER"', "")
     elif change == "configuration_in_shell":
         lifecycle["Run"] = run_script(recipe).replace('"$EDGEML_DOCKER_NETWORK"', "{configuration:/dockerNetwork}")
     elif change in ("privileged", "host_network", "host_pid", "host_mount", "mount_flag"):

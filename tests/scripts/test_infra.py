@@ -4,6 +4,7 @@ a variable validation, so no AWS endpoint is called."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,10 @@ def test_a_failed_plan_shows_terraforms_own_error_and_the_log(terraform: Run, tm
     message = str(caught.value)
     assert message.startswith(f"terraform plan failed (log: {log}):\nError: Invalid value for variable")
     assert "name_prefix must be 2-20 lower-case letters" in message  # terraform/variables.tf's own words
-    assert said == [f"terraform init: done (log: {log})"]  # one line for the init, nothing of Terraform's output
+    # The init as it starts and as it ends, the plan as it starts; nothing of Terraform's own output.
+    assert said[0] == "terraform init ..." and said[-1] == "terraform plan ..."
+    assert any(re.fullmatch(rf"terraform init: done \(\d+ s; log: {re.escape(str(log))}\)", line) for line in said)
+    assert all(line.startswith(("terraform ", "  ... terraform ")) for line in said), said  # heartbeats at most
     text = log.read_text()
     assert "$ terraform init" in text and "$ terraform plan" in text and "Terraform has been successfully" in text
 

@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for model.json and metrics.json")
     parser.add_argument("--reference", type=Path, help="a model to score on the same held-out rows")
+    parser.add_argument("--json", action="store_true", help="print the whole report (metrics.json), not one line")
     args = parser.parse_args(argv)
     try:
         data = load_csv(args.data) if args.data else download_uci()
@@ -245,8 +246,23 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2) if args.json else summary(report, args.out / "metrics.json"))
     return 0
+
+
+def summary(report: dict[str, Any], metrics_file: Path) -> str:
+    """One line: the held-out figures, the reference's beside them (not a held-out figure: it saw these rows), and
+    where the whole report is."""
+    held_out, rows = report["held_out"], report["rows"]["test"]
+    line = f"model {report['model']}: held-out RMSE {held_out['rmse']:.3f}, MAE {held_out['mae']:.3f} on {rows} rows"
+    reference = report.get("reference")
+    if reference:
+        seen, retrained = reference["held_out"], reference["recipe_retrained_on_training_rows_held_out"]
+        line += (
+            f"; the reference {seen['rmse']:.3f}/{seen['mae']:.3f} (it was trained on these rows), its recipe "
+            f"trained on our training rows only {retrained['rmse']:.3f}"
+        )
+    return f"{line}; report: {metrics_file}"
 
 
 if __name__ == "__main__":
