@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup machine engine test lint model image bench demo plan apply deploy promote rollback status destroy
+.PHONY: help setup machine engine test check fuzz lint model image bench demo plan apply deploy promote rollback status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -80,6 +80,16 @@ engine: $(VENV_STAMP) ## Make sure a Docker engine answers and the subscriber's 
 test: setup machine ## Run every test suite (starts a Docker engine if none answers)
 	$(PY) -m scripts engine
 	$(PY) -m pytest
+
+check: $(VENV_STAMP) ## The fast loop (about a minute): ruff, mypy and every test that needs no Docker engine and is not slow
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m pytest -m "not docker and not slow" -q
+
+fuzz: $(VENV_STAMP) ## The fuzz and property tests with ten times the examples and a new seed each run (CI's draw is fixed)
+	HYPOTHESIS_PROFILE=wide $(PY) -m pytest -q tests/localgg/test_fuzz.py tests/localgg/test_request_shapes.py \
+		tests/localgg/test_pubsub_requests.py tests/localgg/test_eventstream.py tests/localgg/test_rpc.py
 
 model: $(TRAINED_MODEL) ## Train the wine-quality model into build/model (WINE_DATA=<csv>, else downloaded)
 

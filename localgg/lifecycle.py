@@ -288,10 +288,17 @@ class Component:
         if self.state in (State.STARTING, State.RUNNING):
             self._set(State.STOPPING)
             await self._run_step("Shutdown")
-        await self._end_processes()
         self._changed.set()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._supervisor, SUPERVISOR_GRACE)
+        # A step the supervisor was starting as the stop came (a Run being spawned) is ended too: processes are
+        # ended until the supervisor has wound down, not once before it.
+        deadline = time.monotonic() + SUPERVISOR_GRACE
+        while not self._supervisor.done() and time.monotonic() < deadline:
+            await self._end_processes()
+            await asyncio.wait({self._supervisor}, timeout=0.05)
+        if not self._supervisor.done():
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
         await self._end_processes()  # whatever started while the supervisor wound down
         if self.state is not State.BROKEN:
             self._set(State.FINISHED)

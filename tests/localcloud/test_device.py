@@ -35,6 +35,8 @@ from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
 from tests.support.watch import watch
 
+pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint started per test
+
 NAME = "com.example.Service"
 ACCOUNT = "123456789012"  # moto's
 TRUST = {

@@ -29,6 +29,8 @@ from scripts import deployments, pipeline, rollout
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 
+pytestmark = pytest.mark.slow  # hundreds of hollow devices through the real endpoints
+
 REGION = "eu-west-1"
 APP = "com.example.FleetApp"
 SCALE = 60.0

@@ -20,6 +20,8 @@ from scripts import components, deployments, rollout, teardown
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 
+pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint
+
 GROUP = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores"
 PUB = "com.edgeml.WineQualityPublisher"
 

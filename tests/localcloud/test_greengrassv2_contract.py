@@ -17,6 +17,8 @@ from localcloud.greengrassv2 import ControlPlane
 from localcloud.server import Endpoint, serve
 from scripts import components
 
+pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint
+
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 
 

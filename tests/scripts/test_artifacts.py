@@ -13,6 +13,8 @@ from scripts import artifacts, aws, wheels
 from scripts.platforms import BY_GREENGRASS
 from tests.support import elf
 
+pytestmark = pytest.mark.slow  # pip resolves wheels for each architecture
+
 
 @pytest.fixture
 def s3(moto_endpoint: str) -> object:

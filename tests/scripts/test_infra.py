@@ -13,6 +13,7 @@ from scripts import infra
 from tests.conftest import Run
 
 
+@pytest.mark.slow  # a real terraform init and plan
 def test_a_failed_plan_shows_terraforms_own_error_and_the_log(terraform: Run, tmp_path: Path) -> None:
     log = tmp_path / "terraform.log"
     space = infra.Workspace(

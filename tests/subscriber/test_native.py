@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xgboost as xgb
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from subscriber.native import Booster
 row = st.lists(st.floats(min_value=-1e4, max_value=1e4, width=32), min_size=13, max_size=13)
 
 
+@pytest.mark.slow  # trains a model, then 200 draws
 @settings(max_examples=200, deadline=None)
 @given(rows=st.lists(row, min_size=1, max_size=20))
 def test_native_matches_inplace_predict(trained: Path, rows: list[list[float]]) -> None:

@@ -12,6 +12,8 @@ from subscriber_training import wine
 
 from tests.conftest import SEED
 
+pytestmark = pytest.mark.slow  # trains a model
+
 
 def test_model_and_metrics_are_written(trained: Path) -> None:
     report = json.loads((trained / "metrics.json").read_text())

@@ -13,6 +13,8 @@ import pytest
 from scripts.tfoutputs import REQUIRED_OUTPUTS
 from tests.conftest import REPO, Run
 
+pytestmark = pytest.mark.slow  # terraform validate and test, checkov: seconds each
+
 ROOT = REPO / "terraform"
 MODULES = sorted(p for p in (ROOT / "modules").iterdir() if p.is_dir())
 
