@@ -27,7 +27,10 @@ from typing import Any
 
 from scripts import engine, image, models, recipes
 from scripts.artifacts import sha256
-from scripts.product import MODEL, REPO, SUBSCRIBER
+from scripts.product import REPO, Components
+
+NAMES = Components("com.edgeml.bench")  # its own, apart from any stack's or demo's containers
+SUBSCRIBER, MODEL = NAMES.subscriber, NAMES.model
 
 OUT = REPO / "build" / "benchmarks" / "e2e.json"
 RECORDS = REPO / "components" / "publisher" / "publisher" / "samples.json"
@@ -51,7 +54,7 @@ def stage(folder: Path, tag: str, champion: Path, challenger: Path | None, count
     version = {"component_version": VERSION}
     rendered = [
         recipes.render_component(
-            "subscriber", {**version, "component_name": SUBSCRIBER, "image": tag, "model_component": MODEL}
+            "subscriber", {**version, "component_name": SUBSCRIBER, **NAMES.subscriber_values(tag)}
         ),
         recipes.render_component(
             "model", {**version, **models.component_values(MODEL, held["model"], held.get("challenger"))}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from localgg.ipc import IpcServices, Peer
-from localgg.server import Connections, IpcConnection, Tokens
+from localgg.server import Connections, IpcConnection, Limits, Tokens
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "benchmarks" / "ipc_ceiling.json"
@@ -46,7 +46,7 @@ async def one_run(count: int, size: int, inflight: int) -> dict[str, Any]:
     tokens, connections = Tokens(), Connections()
     services = cast(IpcServices, AnswerOnly())
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: IpcConnection(services, tokens, connections), str(socket_path))
+    server = await loop.create_unix_server(lambda: IpcConnection(services, tokens, connections, Limits()), str(socket_path))
     ready.write_text("ready")
     env = {
         **os.environ,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from scripts import engine, sandbox
-from scripts.infra import REPO
+from scripts.product import REPO
 
 OUT = REPO / "build" / "benchmarks" / "local_deploy.json"
 

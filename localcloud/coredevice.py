@@ -21,10 +21,14 @@ import docker
 from localcloud.device import Connection, DeviceAgent
 from localgg.core import Core
 from localgg.mqtt import MqttBridge
+from localgg.runwith import RunWith
 
 log = logging.getLogger("localcloud.coredevice")
 # How an emulated device gets its identity: from its environment, never on a command line (`ps` shows those).
 IDENTITY_VARIABLES = ("LOCALCLOUD_DEVICE_KEY_ID", "LOCALCLOUD_DEVICE_SECRET")
+# What the README's installer command gives every device; a core that is not root cannot switch users, and runs its
+# components as itself, as a nucleus installed without root does.
+DEFAULT_USER = "ggc_user:ggc_group" if os.geteuid() == 0 else None
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class DeviceSpec:
     thing: str
     connection: Connection
     mqtt: tuple[str, int]  # IoT Core's broker
+    # The installer's --component-default-user: who the components run as (None: the core's own user).
+    component_user: str | None = DEFAULT_USER
 
     def identity_environment(self) -> dict[str, str]:
         return dict(zip(IDENTITY_VARIABLES, self.connection.identity, strict=True))
@@ -62,7 +68,9 @@ async def running(spec: DeviceSpec, poll_interval: float) -> AsyncIterator[async
         # The device's own Docker engine (DOCKER_HOST where it has one of its own, as an emulated device does).
         engine = docker.from_env(timeout=120)
         parts.callback(engine.close)
-        core = Core(spec.root / "core", spec.thing, spec.connection.region, iot_core=mqtt)
+        # The installer creates the default user and group when they are missing (UnixPlatform.createUser).
+        run_with = RunWith.of(spec.component_user, create=True) if spec.component_user else None
+        core = Core(spec.root / "core", spec.thing, spec.connection.region, iot_core=mqtt, run_with=run_with)
         await core.start()
         parts.push_async_callback(core.stop)
         agent = DeviceAgent(

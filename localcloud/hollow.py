@@ -34,6 +34,7 @@ from typing import Any
 
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.restjson import ServiceError
+from recipeformat.platform import RUNTIME
 
 log = logging.getLogger("localcloud.hollow")
 
@@ -117,7 +118,7 @@ class HollowFleet:
         platform: dict[str, str] | None = None,
     ) -> None:
         self.plane, self.faults, self.clock = plane, faults, clock
-        self.platform = platform or {"os": "linux", "architecture": "amd64"}
+        self.platform = platform or {"os": "linux", "architecture": "amd64", "runtime": RUNTIME}
         self.cores = {thing: _Core(thing, faults.of(index)) for index, thing in enumerate(things)}
         self.started_executions = 0
         self._queue: list[tuple[float, int, Callable[[], None]]] = []

@@ -24,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable
@@ -123,6 +125,24 @@ def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], N
     return receive
 
 
+DEVICE_HOMES = Path("/var/lib/edgeml-localcloud")
+
+
+def native_home(root: Path) -> Path:
+    """The folder of the stack's own core device. Its components run as ggc_user (when the stack is root), who must
+    reach the core's folder as on a device, whose /greengrass/v2 the nucleus makes 0755
+    (Permissions.setRootPermission); the stack's own folder is 0700 (it holds the owner's keys) and may sit in a
+    home or a temporary folder nobody else can enter. So a root stack keeps its device where a device keeps its
+    core, outside the checkout; it starts afresh there and removes it when it stops."""
+    if os.geteuid() != 0:
+        return root
+    home = DEVICE_HOMES / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    shutil.rmtree(home, ignore_errors=True)
+    DEVICE_HOMES.mkdir(mode=0o755, parents=True, exist_ok=True)
+    home.mkdir(mode=0o755)
+    return home
+
+
 async def run(
     root: Path,
     thing: str,
@@ -161,9 +181,12 @@ async def run(
             connection = Connection(gg_url, gg_url, aws_url, role_alias, region, keys[name])
             return DeviceSpec(folder, name, connection, mqtt)
 
-        native = await parts.enter_async_context(coredevice.running(spec(thing, root), poll_interval))
+        home = native_home(root)
+        if home != root:
+            parts.callback(shutil.rmtree, home, ignore_errors=True)
+        native = await parts.enter_async_context(coredevice.running(spec(thing, home), poll_interval))
         own_engine = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        devices = {thing: Device(str(root / "core"), oci_platform(this_device()) or "", own_engine)}
+        devices = {thing: Device(str(home / "core"), oci_platform(this_device()) or "", own_engine)}
         machine_engine = docker.from_env(timeout=120)
         for name, device in zip(things[1:], emulated, strict=True):
             folder = root / "devices" / name

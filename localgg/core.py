@@ -25,7 +25,9 @@ from localgg.deployment import (
 )
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.lifecycle import Component, State
+from localgg.permissions import FOLDER, give
 from localgg.recipe import Dependency, Paths, Recipe, Step, interpolate
+from localgg.runwith import RunWith
 from localgg.server import IpcServer, Tokens
 from localgg.updates import ConfigurationRejected
 from recipeformat.platform import oci_platform, this_device
@@ -83,7 +85,11 @@ class Core:
         iot_core: IotCoreBridge | None = None,
         docker_check: Callable[[str], None] = check_docker_image,
         interpolate_configuration: bool = False,
+        run_with: RunWith | None = None,
     ) -> None:
+        """`run_with`: the components' default user (the installer's `--component-default-user`); None runs them as
+        this core's own user, as a nucleus installed without one does."""
+        self.run_with = run_with or RunWith.current()
         self.root = root.resolve()
         self.socket = self.root / "ipc.socket"
         if len(str(self.socket)) > MAX_SOCKET_PATH:
@@ -140,12 +146,14 @@ class Core:
         # A component also restarts when what its lifecycle reads of a dependency changes (a new version's
         # artifact path, a changed configuration value), as the nucleus re-resolves every lifecycle.
         proposed = _Proposal({**self.recipes, **{r.name: r for r in order}}, configurations)
+        # And a component the deployment keeps that is BROKEN starts over: a deployment may fix it
+        # (DeploymentConfigMerger: servicesChangeManager.reinstallBrokenServices after the merge).
         restarted = [
             r
             for r in order
             if r not in fresh
             and (r in reconfigured or r.name in self.components)
-            and self._lifecycle_changes(r, proposed)
+            and (self._lifecycle_changes(r, proposed) or self._is_broken(r.name))
         ]
         configurations = {r.name: self._configuration(r.name, proposed) for r in order}
         for name in reversed(self.order):
@@ -157,6 +165,7 @@ class Core:
             self.recipes[recipe.name] = recipe
         self.order = [r.name for r in order]
         for recipe in fresh + restarted:
+            self.broken.discard(recipe.name)
             self.components[recipe.name] = self._component(recipe, configurations[recipe.name])
             task = asyncio.create_task(self._start_when_ready(self.components[recipe.name]))
             self._starting.add(task)
@@ -165,6 +174,10 @@ class Core:
         self._write_effective_config()
         if notify:
             self.services.updates.after_update(request.deployment_id)
+
+    def _is_broken(self, name: str) -> bool:
+        component = self.components.get(name)
+        return component is not None and component.state is State.BROKEN
 
     def _proposed(self, recipe: Recipe, update: dict[str, Any]) -> dict[str, Any]:
         previous = self.config.tree(recipe.name) if self.config.has(recipe.name) else None
@@ -231,8 +244,14 @@ class Core:
     def _component(self, recipe: Recipe, configuration: dict[str, Any]) -> Component:
         steps, env = self._lifecycle(recipe, configuration)
         log_path = self.root / "logs" / f"{recipe.name}.log"
-        work = Paths(self.root, recipe.name, recipe.version).work
-        return Component(recipe, steps, env, work, log_path, on_state=self._state_changed)
+        paths = Paths(self.root, recipe.name, recipe.version)
+        paths.work.mkdir(parents=True, exist_ok=True)
+        os.chmod(paths.work.parent, FOLDER)  # Permissions.setWorkPathPermission
+        # RunWithPathOwnershipHandler.updateOwner: the work folder and the artifacts' files are the component's.
+        give(paths.work, self.run_with, including_itself=True)
+        give(paths.artifacts, self.run_with, including_itself=False)
+        give(paths.decompressed, self.run_with, including_itself=False)
+        return Component(recipe, steps, env, paths.work, log_path, self._state_changed, self.run_with)
 
     def _environment(self, name: str) -> dict[str, str]:
         token = self.tokens.issue(name)

@@ -9,6 +9,7 @@ the set or be one of the nucleus's built-in components; the start order puts dep
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 import zipfile
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localgg.permissions import FOLDER, artifact_mode, set_artifact_permission
 from localgg.recipe import Paths, Recipe, RecipeError, find, parse
 from localgg.updates import UpdatePolicy
 from recipeformat.versions import satisfies
@@ -151,11 +153,17 @@ def resolve(request: DeploymentRequest, current: dict[str, Recipe]) -> list[Reci
 def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, docker_check: Any) -> None:
     """The component's artifacts into the core, as a local deployment does (DeploymentService
     .copyRecipesAndArtifacts): the whole `<artifactDir>/<name>/<version>/` tree is copied, listed or not, then
-    listed artifacts are checked, unzipped (Unarchive: ZIP) and made executable (Permission.Execute); `docker:`
-    images must exist or be pullable."""
+    listed artifacts are checked, unzipped (Unarchive: ZIP) and given the mode their Permission says
+    (localgg.permissions); `docker:` images must exist or be pullable."""
     source_dir = artifact_dir / recipe.name / recipe.version if artifact_dir is not None else None
     if source_dir is not None and source_dir.is_dir():
         shutil.copytree(source_dir, paths.artifacts, dirs_exist_ok=True)
+    for store in (paths.artifacts, paths.decompressed):  # the component store's folders: 0755, the nucleus's own
+        store.mkdir(parents=True, exist_ok=True)
+        for folder in (store, *store.parents):
+            if folder == paths.root:
+                break
+            os.chmod(folder, FOLDER, follow_symlinks=False)
     for artifact in recipe.artifacts:
         image = artifact.docker_image
         if image is not None:
@@ -168,8 +176,8 @@ def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, d
             raise DeploymentError(
                 f"{recipe.name}: artifact {artifact.uri} is missing: no file {source_dir / artifact.filename}"
             )
-        if artifact.execute in ("OWNER", "ALL"):
-            target.chmod(target.stat().st_mode | (0o111 if artifact.execute == "ALL" else 0o100))
+        mode = artifact_mode(artifact.read, artifact.execute)
+        set_artifact_permission(target, mode)
         if artifact.unarchive:
             destination = paths.decompressed / Path(artifact.filename).stem
             shutil.rmtree(destination, ignore_errors=True)
@@ -178,3 +186,4 @@ def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, d
                     archive.extractall(destination)
             except zipfile.BadZipFile:
                 raise DeploymentError(f"{recipe.name}: artifact {target} is not a zip file") from None
+            set_artifact_permission(destination, mode)

@@ -2,8 +2,8 @@
 
 NEW -> Install -> INSTALLED -> Startup|Run -> STARTING/RUNNING -> FINISHED (Run exited 0) or ERRORED.
 An error runs Recover and restarts the component; the third error makes it BROKEN, and it stays down.
-Scripts run with `sh -c` in the component's work folder, in their own process group, with the recipe's
-environment; their output goes line by line to `<root>/logs/<component>.log`.
+Scripts run with `sh -c` in the component's work folder as the component's user (localgg.runwith), in their own
+process group, with the recipe's environment; their output goes line by line to `<root>/logs/<component>.log`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from localgg.recipe import Recipe, Step
+from localgg.runwith import ROOT, RunWith, decorate
 
 log = logging.getLogger("localgg.lifecycle")
 MAX_ERRORS = 3
@@ -28,6 +29,7 @@ RESTART_DELAY = 0.5
 STOP_GRACE = 5.0
 SUPERVISOR_GRACE = 10.0
 REQUEST_CORE_RESTART, REQUEST_HOST_REBOOT = 100, 101  # Bootstrap exit codes (recipe reference)
+NUCLEUS = RunWith.current()  # who this core runs as: a step for this user runs undecorated
 
 
 class State(StrEnum):
@@ -66,7 +68,10 @@ class Component:
         work: Path,
         log_path: Path,
         on_state: Callable[[str, State], None] = lambda name, state: None,
+        run_with: RunWith | None = None,
     ) -> None:
+        """`run_with`: the component's user (default: the nucleus's own)."""
+        self.run_with = run_with or NUCLEUS
         self.recipe = recipe
         self.name = recipe.name
         self.steps = steps  # already interpolated
@@ -103,19 +108,15 @@ class Component:
 
     async def _spawn(self, step: str) -> asyncio.subprocess.Process:
         spec = self.steps[step]
-        self.work.mkdir(parents=True, exist_ok=True)
         # Our own pipes, not asyncio's: a script may leave a daemon holding its output open, and its end must
         # still be seen when the script itself exits (as the nucleus sees it).
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         try:
-            # RequiresPrivilege runs the step as root, as the nucleus does with sudo when it is not root itself.
-            elevate = ["sudo", "-n", "-E"] if spec.requires_privilege and os.geteuid() != 0 else []
+            # As the component's user, or as root for a RequiresPrivilege step (localgg.runwith).
+            command = decorate(["sh", "-c", spec.script], ROOT if spec.requires_privilege else self.run_with, NUCLEUS)
             process = await asyncio.create_subprocess_exec(
-                *elevate,
-                "sh",
-                "-c",
-                spec.script,
+                *command,
                 cwd=self.work,
                 env={**self.env, **spec.env},
                 stdin=asyncio.subprocess.DEVNULL,

@@ -29,6 +29,8 @@ class MqttBridge:
         self._client.on_message = self._on_message
         self._connected = threading.Event()
         self._client.on_connect = lambda client, userdata, flags, reason, properties: self._connected.set()
+        self._client.on_subscribe = self._on_subscribe
+        self._acknowledged: dict[int, threading.Event] = {}
         self._subscribers: dict[str, list[Deliver]] = {}
         self._lock = threading.Lock()
         self.host, self.port = host, port
@@ -54,9 +56,7 @@ class MqttBridge:
             first = topic_filter not in self._subscribers
             self._subscribers.setdefault(topic_filter, []).append(deliver)
         if first:
-            result, _ = self._client.subscribe(topic_filter, qos=qos)
-            if result != mqtt.MQTT_ERR_SUCCESS:
-                raise BridgeError(mqtt.error_string(result))
+            self._subscribe(topic_filter, qos)
 
         def cancel() -> None:
             with self._lock:
@@ -70,6 +70,24 @@ class MqttBridge:
                 self._client.unsubscribe(topic_filter)
 
         return cancel
+
+    def _subscribe(self, topic_filter: str, qos: int, timeout: float = 10.0) -> None:
+        """Subscribed once the broker says so, as the nucleus answers SubscribeToIoTCore only when its subscription
+        is in place (MqttProxyIPCAgent waits on the subscribe's future): a message sent right after the answer
+        reaches the subscriber."""
+        with self._lock:
+            result, mid = self._client.subscribe(topic_filter, qos=qos)
+            if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+                raise BridgeError(mqtt.error_string(result))
+            acknowledged = self._acknowledged.setdefault(mid, threading.Event())
+        if not acknowledged.wait(timeout):
+            raise BridgeError(f"the MQTT broker did not acknowledge the subscription to {topic_filter}")
+        with self._lock:
+            self._acknowledged.pop(mid, None)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, *rest: object) -> None:
+        with self._lock:
+            self._acknowledged.setdefault(mid, threading.Event()).set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._lock:

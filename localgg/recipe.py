@@ -42,6 +42,7 @@ class Artifact:
     uri: str
     unarchive: bool
     execute: str = "NONE"  # Permission.Execute: NONE, OWNER or ALL
+    read: str = "OWNER"  # Permission.Read: NONE, OWNER or ALL
 
     @property
     def filename(self) -> str:
@@ -93,6 +94,7 @@ def _artifact(raw: dict[str, Any]) -> Artifact:
         str(raw["URI"]),
         str(raw.get("Unarchive", "NONE")).upper() == "ZIP",
         str(permission.get("Execute", "NONE")).upper(),
+        str(permission.get("Read", "OWNER")).upper(),
     )
 
 

@@ -33,9 +33,14 @@ def architecture_of(machine: str) -> str:
     return "arm" if name.startswith("arm") else name
 
 
+RUNTIME = "aws_nucleus_classic"  # the Java nucleus (GetCoreDevice's `runtime`; nucleus lite is aws_nucleus_lite)
+
+
 def this_device() -> dict[str, str]:
-    """The platform a core on this machine reports: `os` and `architecture` in the nucleus's names."""
-    return {"os": "linux", "architecture": architecture_of(host.machine())}
+    """The platform a core on this machine matches manifests against and resolves components for: `os` and
+    `architecture` in the nucleus's names, and the nucleus's `runtime` (PlatformResolver), so that a manifest's
+    `runtime: "*"` fits it as it fits a classic nucleus."""
+    return {"os": "linux", "architecture": architecture_of(host.machine()), "runtime": RUNTIME}
 
 
 def oci_platform(platform: Mapping[str, str]) -> str | None:

@@ -61,7 +61,7 @@ def stage(workdir: Path, image_tag: str, model: Path, interval: float, names: Co
             {**version, "component_name": PUBLISHER, "artifact_uri": f"s3://local/{zip_path.name}"},
         ),
         SUBSCRIBER: recipes.render_component(
-            "subscriber", {**version, "component_name": SUBSCRIBER, "image": image_tag, "model_component": MODEL}
+            "subscriber", {**version, "component_name": SUBSCRIBER, **names.subscriber_values(image_tag)}
         ),
         MODEL: recipes.render_component(
             "model",

@@ -38,6 +38,7 @@ PACKAGES: dict[str, Package] = {
         Package("debootstrap", "debootstrap", "the subscriber's base image, built offline where no registry answers"),
         Package("docker-registry", "docker-registry", "the local stand-in for the ECR registry"),
         Package("mosquitto", "mosquitto", "the local stand-in for AWS IoT Core's MQTT broker"),
+        Package("sudo", "sudo", "the local core runs each component step as ggc_user through it, as the nucleus does"),
         Package("qemu-user-static", "qemu-aarch64-static", "runs arm64 binaries here: arm64 images and builds"),
         Package("binfmt-support", "update-binfmts", "registers qemu with the kernel (binfmt_misc)"),
         Package("iproute2", "ip", "a bridge for the Docker engine of each emulated device (LOCAL_DEVICES)"),

@@ -79,8 +79,7 @@ def check_templates(names: Components) -> None:
         {
             **stand_in,
             "component_name": names.subscriber,
-            "image": "registry/repository@sha256:" + "0" * 64,
-            "model_component": names.model,
+            **names.subscriber_values("registry/repository@sha256:" + "0" * 64),
         },
     )
     recipes.render_component(
@@ -198,7 +197,7 @@ def deploy(
             clients.gg,
             "subscriber",
             names.subscriber,
-            {"image": published.image, "model_component": names.model},
+            names.subscriber_values(published.image),
             region,
             account,
             options.bump,

@@ -36,6 +36,12 @@ class Components:
     def names(self) -> tuple[str, str, str]:
         return self.publisher, self.subscriber, self.model
 
+    def subscriber_values(self, image: str, docker_network: str = "none") -> dict[str, str]:
+        """The subscriber template's values: its image (pinned by digest), the model component it mounts, and the
+        container's network, a deploy-time choice (`none`, or `host` for AWS credentials in the container) that the
+        component cannot change over IPC, as it could a configuration value."""
+        return {"image": image, "model_component": self.model, "docker_network": docker_network}
+
 
 DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`
 # `make demo`'s own: its core shares the machine's engine with the local cloud's, and the subscriber's container is

@@ -83,14 +83,43 @@ def _scripts(manifest: dict[str, Any]) -> dict[str, str]:
     return scripts
 
 
+def _privileged(manifest: dict[str, Any], step: str) -> bool:
+    body = (manifest.get("Lifecycle") or {}).get(step)
+    return isinstance(body, dict) and str(body.get("RequiresPrivilege", "false")).lower() == "true"
+
+
+def _calls_docker(script: str) -> bool:
+    try:
+        return any(words[0] == "docker" or words[:2] == ["exec", "docker"] for words in commands(script))
+    except ValueError:
+        return False  # reported by the docker checks
+
+
+# The steps that run the component's own container, which talks to the nucleus: the socket, the token, a name.
+CONTAINER_STEPS = ("Run", "Startup")
+
+
+def commands(script: str) -> list[list[str]]:
+    """The simple commands of a shell script, each as its words: split at `;`, `&&`, `||`, `|`, `&` and newlines
+    outside quotes, as the shell splits them. ValueError for unbalanced quotes."""
+    lexer = shlex.shlex(script.replace("\n", ";"), posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    found: list[list[str]] = [[]]
+    for token in lexer:
+        if token and set(token) <= set(";&|"):
+            found.append([])
+        else:
+            found[-1].append(token)
+    return [words for words in found if words]
+
+
 def _docker_run_problems(step: str, script: str, images: list[str], artifact_mounts: set[str]) -> list[str]:
     problems = []
-    for command in re.split(r";|&&|\|\||\n", script):
-        try:
-            words = shlex.split(command)
-        except ValueError as exc:
-            problems.append(f"Lifecycle.{step}: cannot parse shell words: {exc}")
-            continue
+    try:
+        parsed = commands(script)
+    except ValueError as exc:
+        return [f"Lifecycle.{step}: cannot parse shell words: {exc}"]
+    for words in parsed:
         if words[:1] == ["exec"]:
             words = words[1:]
         if words[:2] != ["docker", "run"]:
@@ -106,9 +135,9 @@ def _docker_run_problems(step: str, script: str, images: list[str], artifact_mou
                 f"Docker: {' '.join(late_flags)}"
             )
         mount = f"${SOCKET_VAR}:${SOCKET_VAR}"
-        if mount not in words:
+        if step in CONTAINER_STEPS and mount not in words:
             problems.append(f'Lifecycle.{step}: the IPC socket must be mounted as -v "{mount}"')
-        for variable in (SOCKET_VAR, "SVCUID"):
+        for variable in (SOCKET_VAR, "SVCUID") if step in CONTAINER_STEPS else ():
             if variable not in words and not any(w.startswith(f"{variable}=") for w in words):
                 problems.append(f"Lifecycle.{step}: `docker run` must pass -e {variable}")
         problems += _docker_run_hazards(step, words[:image_at], {mount, *artifact_mounts})
@@ -186,6 +215,9 @@ def problems(recipe: dict[str, Any]) -> list[str]:
     for index, manifest in enumerate(recipe.get("Manifests") or []):
         artifacts = [str(a.get("URI", "")) for a in manifest.get("Artifacts") or []]
         images = [uri.removeprefix("docker:") for uri in artifacts if uri.startswith("docker:")]
+        # The image named through the environment (`"$EDGEML_IMAGE"`), as a value reaches a script.
+        setenv = (manifest.get("Lifecycle") or {}).get("Setenv") or {}
+        images += [f"${name}" for name, value in setenv.items() if str(value) in images]
         if images:
             found += [
                 f"Manifests[{index}] runs a container but does not depend on {name}"
@@ -206,6 +238,11 @@ def problems(recipe: dict[str, Any]) -> list[str]:
                     "becomes code; pass it through Setenv and use the quoted variable"
                 )
             found += _docker_run_problems(step, script, images, _artifact_folders(manifest))
+            if _calls_docker(script) and not _privileged(manifest, step):
+                found.append(
+                    f"Lifecycle.{step} calls docker as the component's user (ggc_user on a device), who cannot reach "
+                    "the Docker engine: set RequiresPrivilege: true on the step"
+                )
         runs_container = any("docker run" in script for script in _scripts(manifest).values())
         shutdown = _scripts(manifest).get("Shutdown", "")
         if runs_container and "docker stop" not in shutdown and "docker rm" not in shutdown:

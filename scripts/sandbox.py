@@ -80,6 +80,7 @@ def ensure(
             "debootstrap",
             "docker-registry",
             "mosquitto",
+            "sudo",
             *(["iproute2", "qemu-user-static", "binfmt-support", "buildah"] if emulating else []),
         ],
         progress,

@@ -122,7 +122,6 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
             registry_login=lambda *a: None,
             workdir=gg.root / "device",
             settle_timeout=10,
-            stable_for=1.5,
         )
 
     yield Fleet(

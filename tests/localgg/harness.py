@@ -21,6 +21,7 @@ from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 from localgg.core import Core
 from localgg.deployment import DeploymentRequest
+from localgg.runwith import RunWith
 from localgg.updates import UpdatePolicy
 
 T = TypeVar("T")
@@ -79,9 +80,18 @@ class _ErrorRecorder(logging.Handler):
 
 
 class CoreThread:
-    def __init__(self, docker_check: Any = lambda image: None, interpolate_configuration: bool = False) -> None:
-        # Unix socket paths are short: keep the root out of pytest's long tmp paths.
+    def __init__(
+        self,
+        docker_check: Any = lambda image: None,
+        interpolate_configuration: bool = False,
+        run_with: RunWith | None = None,
+    ) -> None:
+        """`run_with`: the components' default user (None: this process's, as a nucleus installed without one)."""
+        # Unix socket paths are short: keep the root out of pytest's long tmp paths. Reachable by others, as a
+        # device's /greengrass is (the installer's manual steps: `chmod 755 /greengrass`), for a component user.
         self.root = Path(tempfile.mkdtemp(prefix="gg-", dir="/tmp"))
+        self.root.chmod(0o755)
+        self.run_with = run_with
         self.recipes = self.root / "recipes"
         self.loop = asyncio.new_event_loop()
         # Asyncio logs and swallows exceptions raised in protocol callbacks: record them so tests can fail on them.
@@ -102,6 +112,7 @@ class CoreThread:
             region="eu-west-1",
             docker_check=docker_check,
             interpolate_configuration=interpolate_configuration,
+            run_with=self.run_with,
         )
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:

@@ -172,7 +172,10 @@ def test_a_recipe_with_no_manifest_for_the_platform_names_the_platform(gg: CoreT
             "Manifests": [{"Platform": {"os": "linux", "architecture": "aarch64"}, "Lifecycle": {"Run": "true"}}],
         },
     )
-    with pytest.raises(DeploymentError, match=r"no manifest for this platform \(architecture=amd64, os=linux\)"):
+    with pytest.raises(
+        DeploymentError,
+        match=r"no manifest for this platform \(architecture=amd64, os=linux, runtime=aws_nucleus_classic\)",
+    ):
         gg.deploy("com.example.ArmOnly")
 
 

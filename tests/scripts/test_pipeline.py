@@ -174,7 +174,7 @@ def test_first_run_then_no_change_then_only_the_publisher(
 
     every_platform: dict[str, dict[str, str]] = {p.greengrass: {} for p in PLATFORMS.values()}
     sub_recipe = registered(
-        "subscriber", SUB, "1.0.0", {"image": first["image"], "model_component": MODEL}, every_platform
+        "subscriber", SUB, "1.0.0", product.DEFAULT.subscriber_values(first["image"]), every_platform
     )
     per_architecture = {arch: {"artifact_uri": uri} for arch, uri in first["artifacts"].items()}
     pub_recipe = registered("publisher", PUB, "1.0.0", {}, per_architecture)

@@ -17,6 +17,7 @@ from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMe
 
 from localgg.lifecycle import State
 from scripts import recipes
+from scripts.product import Components
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
 from tests.support.models import small_model
@@ -31,7 +32,11 @@ def deploy_subscriber(
     """The real recipe's configuration and policies; Run starts the package as a process instead of a container."""
     rendered = recipes.render_component(
         "subscriber",
-        {"component_name": NAME, "component_version": "1.0.0", "image": "unused", "model_component": "unused.Model"},
+        {
+            "component_name": NAME,
+            "component_version": "1.0.0",
+            **Components("unused").subscriber_values("unused"),
+        },
     )
     default = rendered["ComponentConfiguration"]["DefaultConfiguration"] | (configuration or {})
     write_recipe(
@@ -200,7 +205,11 @@ def test_results_are_forwarded_to_iot_core_when_configured(
     }
     rendered = recipes.render_component(
         "subscriber",
-        {"component_name": NAME, "component_version": "1.0.0", "image": "unused", "model_component": "unused.Model"},
+        {
+            "component_name": NAME,
+            "component_version": "1.0.0",
+            **Components("unused").subscriber_values("unused"),
+        },
     )
     access = rendered["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"] | policy
     gg.component("Tester", configuration={"accessControl": pubsub("local/topic")})

@@ -1,5 +1,11 @@
+"""The image's entry point: the component (no argument), or `check`, its Install step's self-check
+(subscriber.check)."""
+
 import sys
 
-from subscriber.app import main
+if sys.argv[1:] == ["check"]:
+    from subscriber.check import main
+else:
+    from subscriber.app import main
 
 sys.exit(main())

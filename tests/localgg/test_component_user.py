@@ -1,0 +1,124 @@
+"""The twin as strict as a core device: components run as the default component user through sudo, privileged
+steps as root, and the files a component gets are owned and moded as the nucleus sets them.
+
+Sources (aws-greengrass-nucleus): UnixPlatform.SudoDecorator (`sudo -n -E -H -u USER -g GROUP --`, undecorated when
+the core already is that user), RunWithPathOwnershipHandler.updateOwner (the files inside the artifact folders and
+the work folder are the component user's; the artifact folders are not), Permissions.setArtifactPermission and
+componentmanager.models.Permission.toFileSystemPermission (modes), UnixPlatform.createUser/createGroup (`useradd -r
+-m`, `groupadd -r` for a missing default user), Permissions.setIpcSocketPermission (everyone reads and writes the
+socket).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localgg.lifecycle import State
+from localgg.recipe import Paths
+from localgg.runwith import ROOT, RunWith, decorate
+from tests.conftest import machine_command
+from tests.localgg.harness import CoreThread, write_recipe
+from tests.support.eventually import eventually
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root, as the nucleus does")
+
+
+@pytest.fixture(scope="module")
+def ggc_user() -> RunWith:
+    machine_command("sudo")  # every core device has it; the nucleus switches users with it
+    return RunWith.of("ggc_user:ggc_group", create=True)
+
+
+@pytest.fixture
+def device(ggc_user: RunWith) -> Iterator[CoreThread]:
+    core = CoreThread(run_with=ggc_user)
+    yield core
+    core.close()
+
+
+def test_the_sudo_decoration_is_the_nucleus_s(ggc_user: RunWith) -> None:
+    assert decorate(["sh", "-c", "x"], ggc_user, ROOT) == [
+        "sudo", "-n", "-E", "-H", "-u", "ggc_user", "-g", "ggc_group", "--", "sh", "-c", "x"
+    ]  # fmt: skip
+    assert decorate(["sh", "-c", "x"], ROOT, ROOT) == ["sh", "-c", "x"]
+
+
+def test_steps_run_as_the_component_user_and_privileged_ones_as_root(device: CoreThread, ggc_user: RunWith) -> None:
+    write_recipe(
+        device.recipes,
+        "Who",
+        lifecycle={
+            "Install": {"RequiresPrivilege": True, "Script": "id -u > privileged"},
+            "Run": "id -u > plain; id -gn >> plain; touch mine",
+        },
+    )
+    device.deploy("Who")
+    eventually(lambda: device.core.components["Who"].state is State.FINISHED)
+    work = Paths(device.core.root, "Who", "1.0.0").work
+    assert (work / "plain").read_text().split() == [str(ggc_user.uid), "ggc_group"]
+    assert ggc_user.uid != 0
+    assert (work / "privileged").read_text().strip() == "0"
+    assert (work / "mine").stat().st_uid == ggc_user.uid  # its work folder is its own
+    assert work.stat().st_uid == ggc_user.uid
+
+
+def test_artifacts_are_the_component_user_s_with_the_recipe_s_modes(
+    device: CoreThread, ggc_user: RunWith, tmp_path: Path
+) -> None:
+    folder = tmp_path / "Art" / "1.0.0"
+    folder.mkdir(parents=True)
+    for name in ("owner.txt", "all.txt", "tool.sh"):
+        (folder / name).write_text("echo hi\n")
+    write_recipe(
+        device.recipes,
+        "Art",
+        artifacts=[
+            {"URI": "s3://b/owner.txt"},
+            {"URI": "s3://b/all.txt", "Permission": {"Read": "ALL"}},
+            {"URI": "s3://b/tool.sh", "Permission": {"Execute": "OWNER"}},
+        ],
+        lifecycle={"Run": "sh {artifacts:path}/tool.sh > out && cat {artifacts:path}/owner.txt >> out"},
+    )
+    folder.parent.parent.chmod(0o700)  # whatever the source's modes, the store's are the nucleus's
+    device.deploy("Art", artifact_dir=tmp_path)
+    eventually(lambda: device.core.components["Art"].state is State.FINISHED)
+    store = Paths(device.core.root, "Art", "1.0.0").artifacts
+    modes = {p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in store.iterdir()}
+    assert modes == {
+        "owner.txt": (0o440, ggc_user.uid),
+        "all.txt": (0o444, ggc_user.uid),
+        "tool.sh": (0o550, ggc_user.uid),
+    }
+    assert (stat.S_IMODE(store.stat().st_mode), store.stat().st_uid) == (0o755, 0)  # not the component's to fill
+    assert (Paths(device.core.root, "Art", "1.0.0").work / "out").read_text() == "hi\necho hi\n"
+
+
+@pytest.mark.docker
+def test_a_component_without_the_privilege_cannot_reach_docker(device: CoreThread) -> None:
+    """The developer guide's "Run a Docker container" requirements: the user that runs docker must be root or in the
+    docker group. ggc_user is neither, so a recipe that calls docker without RequiresPrivilege fails on a device, and
+    here: three errors and the component is BROKEN."""
+    write_recipe(device.recipes, "NoPrivilege", lifecycle={"Run": "docker ps"})
+    device.deploy("NoPrivilege")
+    eventually(lambda: device.core.components["NoPrivilege"].state is State.BROKEN, timeout=30)
+    log = (device.core.root / "logs" / "NoPrivilege.log").read_text()
+    assert "permission denied" in log.lower()
+
+
+def test_the_ipc_socket_is_open_to_every_component_user(device: CoreThread) -> None:
+    assert stat.S_IMODE(device.core.socket.stat().st_mode) == 0o666
+
+
+def test_a_manifest_for_any_runtime_fits_the_classic_nucleus(device: CoreThread) -> None:
+    """PlatformResolver reports `runtime: aws_nucleus_classic` beside os and architecture; `*` accepts any label."""
+    write_recipe(device.recipes, "AnyRuntime", platform={"os": "linux", "runtime": "*"}, lifecycle={"Run": "true"})
+    device.deploy("AnyRuntime")
+    eventually(lambda: device.core.components["AnyRuntime"].state is State.FINISHED)
+    write_recipe(device.recipes, "LiteOnly", platform={"os": "linux", "runtime": "aws_nucleus_lite"})
+    with pytest.raises(Exception, match="no manifest for this platform"):
+        device.deploy("LiteOnly")
