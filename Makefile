@@ -38,7 +38,13 @@ LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES)) \
 # API requests a second while it is followed (default 5).
 ROLLOUT ?= canary
 REQUEST_RATE ?=
-ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(REQUEST_RATE),--request-rate $(REQUEST_RATE)) $(if $(DRY_RUN),--dry-run)
+# After every device SUCCEEDED the group is watched HEALTH_WINDOW seconds for a component that breaks (60 on aws, 10
+# locally); AUTO_ROLLBACK=1 then deploys the last good state. REDEPLOY=1: a new deployment even with nothing changed.
+HEALTH_WINDOW ?=
+AUTO_ROLLBACK ?=
+REDEPLOY ?=
+ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(REQUEST_RATE),--request-rate $(REQUEST_RATE)) $(if $(DRY_RUN),--dry-run) \
+	$(if $(HEALTH_WINDOW),--health-window $(HEALTH_WINDOW)) $(if $(AUTO_ROLLBACK),--auto-rollback)
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 # TARGET=aws: the device platforms to build and publish for (default linux/amd64,linux/arm64). Locally the local
@@ -111,7 +117,7 @@ apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking
 
 deploy: $(VENV_STAMP) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, PLATFORMS=, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \
-		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
+		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(REDEPLOY),--redeploy) $(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
 
 promote: $(VENV_STAMP) ## The deployed challenger model becomes the champion: one model version, one deployment, followed
 	$(PY) -m scripts promote --target $(TARGET) $(ROLLOUT_ARGS)

@@ -112,6 +112,7 @@ class ControlPlane:
         self.deployments: dict[str, Deployment] = {}
         self.devices: dict[str, CoreDevice] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, dict[str, str]] = {}  # by resource ARN
         self.lock = threading.RLock()
 
     def component_arn(self, name: str) -> str:
@@ -260,6 +261,8 @@ class ControlPlane:
             len(previous) + 1,
         )
         self.deployments[deployment.deployment_id] = deployment
+        if params.get("tags"):
+            self.tags[self._deployment_arn(deployment.deployment_id)] = dict(params["tags"])
         job = self.jobs.create_job(
             deployment.deployment_id, [target], self._job_document(deployment), job_config, rules
         )
@@ -290,6 +293,33 @@ class ControlPlane:
             or {"timeoutInSeconds": 60, "action": "NOTIFY_COMPONENTS"},
             "configurationValidationPolicy": policies.get("configurationValidationPolicy") or {"timeoutInSeconds": 60},
         }
+
+    def _deployment_arn(self, deployment_id: str) -> str:
+        return f"arn:aws:greengrass:{self.region}:{self.account}:deployments:{deployment_id}"
+
+    def _tagged(self, arn: str) -> dict[str, str]:
+        """The resource an ARN names must exist: a deployment or a component (TagResource's NotFound)."""
+        kind, _, name = arn.partition(f"arn:aws:greengrass:{self.region}:{self.account}:")[2].partition(":")
+        known = (kind == "deployments" and name in self.deployments) or (
+            kind == "components" and name.split(":versions:")[0] in self.components
+        )
+        if not known:
+            raise _not_found("RESOURCE", arn)
+        return self.tags.setdefault(arn, {})
+
+    def tag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
+        """TagResource (API reference): tags added to, or replacing the values in, the resource's."""
+        self._tagged(params["resourceArn"]).update(params.get("tags") or {})
+        return {}
+
+    def untag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
+        tags = self._tagged(params["resourceArn"])
+        for key in params.get("tagKeys") or []:
+            tags.pop(key, None)
+        return {}
+
+    def list_tags_for_resource(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"tags": dict(self._tagged(params["resourceArn"]))}
 
     def _deployment(self, deployment_id: str) -> Deployment:
         if deployment_id not in self.deployments:
@@ -326,6 +356,7 @@ class ControlPlane:
             **self._summary(d),
             "iotJobId": d.deployment_id,
             "iotJobArn": self.jobs.jobs[d.deployment_id].arn,
+            "tags": dict(self.tags.get(self._deployment_arn(d.deployment_id), {})),
             "components": d.components,
             "deploymentPolicies": d.policies,
             "iotJobConfiguration": d.job,

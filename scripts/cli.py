@@ -136,6 +136,11 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
         help="a second model, scored in the shadow of --model on every message (its agreement on edgeml/shadow)",
     )
     parser.add_argument(
+        "--redeploy",
+        action="store_true",
+        help="make a new deployment even when nothing changed (it restarts a BROKEN component on the devices)",
+    )
+    parser.add_argument(
         "--platforms",
         metavar="PLATFORM,...",
         help="aws: the device platforms to build and publish for (default: "
@@ -172,16 +177,34 @@ def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
         default=pipeline.Rollout.request_rate,
         help="API requests a second while following the rollout, at most (default %(default)s)",
     )
+    parser.add_argument(
+        "--health-window",
+        type=float,
+        metavar="SECONDS",
+        help="after every device succeeded, watch the group this long for a component that breaks, and fail "
+        f"naming it (default {flows.HEALTH_WINDOW['aws']:.0f} on aws, {flows.HEALTH_WINDOW['local']:.0f} locally)",
+    )
+    parser.add_argument(
+        "--auto-rollback",
+        action="store_true",
+        help="when the rollout or the health window fails, deploy the group's last good state (the command still "
+        "fails)",
+    )
 
 
 def _rollout(args: argparse.Namespace) -> pipeline.Rollout:
     if args.request_rate <= 0:
         raise ToolError(f"--request-rate must be positive, not {args.request_rate}")
+    if args.health_window is not None and args.health_window < 0:
+        raise ToolError(f"--health-window cannot be negative, not {args.health_window}")
     return pipeline.Rollout(
         args.dry_run,
         args.timeout,
         policies=deployments.Policies(rollout=args.rollout),
         request_rate=args.request_rate,
+        health_window=-1.0 if args.health_window is None else args.health_window,  # -1: the target's default
+        auto_rollback=args.auto_rollback,
+        redeploy=getattr(args, "redeploy", False),
     )
 
 

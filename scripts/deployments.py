@@ -153,28 +153,79 @@ class NothingToRollBack(ToolError):
     """The target has no earlier desired state to go back to."""
 
 
-def previous(gg: Any, target_arn: str) -> tuple[str, Components, Components]:
-    """The target's latest deployment, its components, and those of the newest earlier deployment that wanted
-    something else: the desired state a rollback goes back to."""
+HEALTH_TAG = "edgeml:health"  # UNHEALTHY on a deployment whose devices broke after it succeeded (scripts/health.py)
+UNHEALTHY = "UNHEALTHY"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One deployment of the target, as a rollback weighs it: what it wanted, and how it ended."""
+
+    deployment_id: str
+    components: Components
+    verdict: str  # "good", or why it is not a state to go back to
+
+    @property
+    def good(self) -> bool:
+        return self.verdict == "good"
+
+
+def _counts(job: dict[str, Any]) -> dict[str, int]:
+    details = job.get("jobProcessDetails") or {}
+    return {key.removeprefix("numberOf").removesuffix("Things"): int(v or 0) for key, v in details.items()}
+
+
+def weigh(gg: Any, describe_job: Any, deployment_id: str) -> Release:
+    """A deployment is good when its job ended with every execution SUCCEEDED and the tooling did not mark its
+    devices unhealthy after it; `describe_job(jobId=...)` is IoT's DescribeJob."""
+    with calling(f"get deployment {deployment_id}"):
+        deployment = gg.get_deployment(deploymentId=deployment_id)
+    components = dict(deployment.get("components") or {})
+    if (deployment.get("tags") or {}).get(HEALTH_TAG) == UNHEALTHY:
+        return Release(deployment_id, components, "its devices went unhealthy after it succeeded")
+    with calling(f"describe the job of deployment {deployment_id}"):
+        counts = _counts(describe_job(jobId=deployment["iotJobId"])["job"])
+    others = {status: n for status, n in counts.items() if status != "Succeeded" and n}
+    if others or not counts.get("Succeeded"):
+        shown = ", ".join(f"{n} {status.lower()}" for status, n in others.items()) or "no device succeeded"
+        return Release(deployment_id, components, f"not every device succeeded ({shown})")
+    return Release(deployment_id, components, "good")
+
+
+def history(gg: Any, target_arn: str) -> list[str]:
+    """The target's deployments, newest first."""
     with calling(f"list the deployments of {target_arn}"):
         pages = gg.get_paginator("list_deployments").paginate(targetArn=target_arn, historyFilter="ALL")
-        history = sorted(
+        found = sorted(
             (d for page in pages for d in page.get("deployments", [])),
             key=lambda d: d["creationTimestamp"],
             reverse=True,
         )
-    if not history:
+    return [d["deploymentId"] for d in found]
+
+
+def last_good(gg: Any, describe_job: Any, target_arn: str) -> tuple[Release, Release, list[Release]]:
+    """The target's latest deployment, the newest earlier one that is good (weigh), and the ones passed over on
+    the way (a rollback of a rollback never lands on a failed release)."""
+    ids = history(gg, target_arn)
+    if not ids:
         raise NothingToRollBack(f"{target_arn} has no deployment: nothing to roll back")
-
-    def wanted(deployment: dict[str, Any]) -> Components:
-        with calling(f"get deployment {deployment['deploymentId']}"):
-            return dict(gg.get_deployment(deploymentId=deployment["deploymentId"]).get("components") or {})
-
-    latest = wanted(history[0])
-    for older in history[1:]:
-        earlier = wanted(older)
-        if earlier != latest:
-            return history[0]["deploymentId"], latest, earlier
+    latest = weigh(gg, describe_job, ids[0])
+    passed: list[Release] = []
+    for deployment_id in ids[1:]:
+        release = weigh(gg, describe_job, deployment_id)
+        if release.good:
+            return latest, release, passed
+        passed.append(release)
+    skipped = "; ".join(f"{r.deployment_id}: {r.verdict}" for r in passed)
     raise NothingToRollBack(
-        f"{target_arn} has no earlier deployment that differs from its latest: nothing to roll back"
+        f"{target_arn} has no earlier deployment that every device took and stayed healthy on: nothing to roll "
+        "back" + (f" (passed over {skipped})" if skipped else "")
     )
+
+
+def mark_unhealthy(gg: Any, region: str, account: str, deployment_id: str) -> None:
+    """Remember, in the service, that this deployment's devices broke after it succeeded: no rollback returns to it."""
+    arn = f"arn:aws:greengrass:{region}:{account}:deployments:{deployment_id}"
+    with calling(f"tag deployment {deployment_id} as unhealthy"):
+        gg.tag_resource(resourceArn=arn, tags={HEALTH_TAG: UNHEALTHY})

@@ -35,6 +35,9 @@ Result = dict[str, Any]
 PREDICTIONS_TIMEOUT = 60.0
 # The local device polls every second; a real fleet answers on the scale of seconds to minutes.
 POLL_INTERVAL = {"local": 1.0, "aws": 5.0}
+# How long the group is watched after every device SUCCEEDED (scripts/health.py): a real fleet's components take
+# longer to start and fail; the local core's crash within seconds.
+HEALTH_WINDOW = {"local": 10.0, "aws": 60.0}
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def deploy(
     client = engine.ensure_engine(progress=progress)
     builds = pipeline.prepare(options, client, progress)  # while Terraform applies
     outputs = infra.apply_if_changed(space, progress) if space.cloud else _outputs(target, space)
-    rollout_options = replace(options.rollout, poll_interval=POLL_INTERVAL[target.name])
+    rollout_options = _followed_as(target, space, options.rollout)
     with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
         session = aws.session(outputs.region)
         clients = pipeline.Clients(
@@ -211,12 +214,25 @@ def _redeploy(
     """A deployment made from what the group already runs (no build, no upload), followed and proven."""
     space = _workspace(target, progress)
     outputs = _outputs(target, space)
-    rollout_options = replace(rollout_options, poll_interval=POLL_INTERVAL[target.name])
+    rollout_options = _followed_as(target, space, rollout_options)
     with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
         session = aws.session(outputs.region)
         gg, watch = aws.client(session, "greengrassv2"), rollout.Watch.of(session, rollout_options.request_rate)
         result.update(action(outputs, gg, watch, rollout_options, progress, on_rollout))
     return result
+
+
+def _followed_as(target: Target, space: infra.Workspace, options: pipeline.Rollout) -> pipeline.Rollout:
+    """The target's poll interval, health window (unless given) and where a device's component log is."""
+    followed = replace(
+        options,
+        poll_interval=POLL_INTERVAL[target.name],
+        health_window=HEALTH_WINDOW[target.name] if options.health_window < 0 else options.health_window,
+    )
+    cloud = space.cloud
+    if cloud is None:
+        return followed
+    return replace(followed, log_of=lambda thing, component: str(cloud.component_log(component, thing)))
 
 
 @contextlib.contextmanager

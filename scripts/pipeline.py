@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from scripts import (
     artifacts,
     components,
     deployments,
+    health,
     image,
     modelfile,
     models,
@@ -53,6 +54,11 @@ class Rollout:
     poll_interval: float = 5.0
     policies: deployments.Policies = field(default_factory=deployments.Policies)
     request_rate: float = 5.0  # API requests a second while following, at most
+    # After every device SUCCEEDED, how long the group is watched for a component that breaks (scripts/health.py).
+    health_window: float = 60.0
+    auto_rollback: bool = False  # on a failure, deploy the group's last good state
+    redeploy: bool = False  # a new deployment even when it changes nothing (resets BROKEN components)
+    log_of: Callable[[str, str], str] = lambda thing, component: f"/greengrass/v2/logs/{component}.log on {thing}"
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,7 @@ def roll_out(
             rollout_options,
             progress,
             on_rollout,
+            force=rollout_options.redeploy,
         ),
     }
 
@@ -278,9 +285,12 @@ def _deploy_and_follow(
     rollout_options: Rollout,
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
+    force: bool = False,
 ) -> dict[str, Any]:
-    """A deployment of `after` replacing `replaced`, unless it changes nothing, followed: `changes`, `deployment`,
-    `fleet` and `devices`."""
+    """A deployment of `after` replacing `replaced`, followed, then the group watched for the health window:
+    `changes`, `deployment`, `fleet` and `devices`. When it changes nothing (and `force` does not ask for one
+    anyway), no deployment is made, but the current one is followed the same way: an exit status says whether the
+    devices run the desired state and are healthy, never only whether the tooling had something to do."""
     changes = deployments.changes(before, after)
     result: dict[str, Any] = {
         "changes": [str(change) for change in changes],
@@ -290,27 +300,64 @@ def _deploy_and_follow(
     }
     for change in changes:
         progress(f"  {change}")
-    if not changes:
-        progress(f"{outputs.thing_group_name} already runs these versions: no deployment created")
-        return result
     if rollout_options.dry_run:
         progress("dry run: no deployment created")
         return result
-    policies = rollout_options.policies
     group = outputs.thing_group_arn
+    watched = {name for name in after if name in outputs.components.names} or set(outputs.components.names)
+    if not changes and not force and replaced is not None:
+        progress(
+            f"{outputs.thing_group_name} already wants these versions (deployment {replaced}): checking its devices"
+        )
+        try:
+            return {**result, **_followed(outputs, gg, watch, replaced, watched, rollout_options, on_rollout, 0.0)}
+        except (rollout.RolloutError, health.HealthError) as exc:
+            raise type(exc)(
+                f"{exc}\nNothing changed since, so no deployment was made: `make deploy REDEPLOY=1` deploys these "
+                "versions again (which restarts a BROKEN component), `make rollback` returns to the last good state"
+            ) from None
+    policies = rollout_options.policies
     deployment_id = deployments.create(gg, group, DEPLOYMENT_NAME, after, policies, replaced)
     result["deployment"] = deployment_id
     progress(
         f"deployment {deployment_id} created for {outputs.thing_group_name} (rollout {policies.rollout}); "
         "following the devices"
     )
-    watched = {name for name in after if name in outputs.components.names} or set(outputs.components.names)
+    try:
+        return {
+            **result,
+            **_followed(
+                outputs, gg, watch, deployment_id, watched, rollout_options, on_rollout, rollout_options.health_window
+            ),
+        }
+    except (rollout.RolloutError, health.HealthError) as exc:
+        if isinstance(exc, health.HealthError):
+            deployments.mark_unhealthy(gg, outputs.region, outputs.account_id, deployment_id)
+        if not rollout_options.auto_rollback:
+            raise
+        progress(f"deployment {deployment_id} failed; AUTO_ROLLBACK: deploying the group's last good state")
+        back = rollback(outputs, gg, watch, replace(rollout_options, auto_rollback=False), progress, on_rollout)
+        raise type(exc)(f"{exc}\nRolled back: {back.get('rollback', {}).get('reason', 'done')}") from None
+
+
+def _followed(
+    outputs: tfoutputs.Outputs,
+    gg: Any,
+    watch: rollout.Watch,
+    deployment_id: str,
+    watched: set[str],
+    rollout_options: Rollout,
+    on_rollout: Callable[[rollout.FleetView], None],
+    health_window: float,
+) -> dict[str, Any]:
+    """The deployment followed until every device finished it, then the health window (a zero one still looks
+    once): `fleet` and `devices`."""
+    group = outputs.thing_group_arn
     view = rollout.follow(
         watch, group, deployment_id, watched, rollout_options.timeout, on_rollout, rollout_options.poll_interval
     )
-    result["fleet"] = view.record()
-    result["devices"] = [device_record(d) for d in view.devices or view.failures]
-    return result
+    health.watch(watch, group, watched, health_window, rollout_options.poll_interval, rollout_options.log_of)
+    return {"fleet": view.record(), "devices": [device_record(d) for d in view.devices or view.failures]}
 
 
 def rollback(
@@ -321,11 +368,33 @@ def rollback(
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
 ) -> dict[str, Any]:
-    """The group's previous desired state (the newest earlier deployment that wanted something else) deployed
-    again as a new deployment, followed like any other."""
-    latest, current, earlier = deployments.previous(gg, outputs.thing_group_arn)
-    progress(f"rolling {outputs.thing_group_name} back from deployment {latest} to its previous desired state")
-    return _deploy_and_follow(outputs, gg, watch, current, earlier, latest, rollout_options, progress, on_rollout)
+    """The group's last good state (the newest earlier deployment every device took and stayed healthy on) deployed
+    again as a new deployment, followed like any other; `rollback` says which and why."""
+    latest, target, passed = deployments.last_good(gg, watch.iot.describe_job, outputs.thing_group_arn)
+    skipped = "".join(f"; passed over {r.deployment_id} ({r.verdict})" for r in passed)
+    reason = f"to deployment {target.deployment_id}, the last one every device took and stayed healthy on{skipped}"
+    record = {"from": latest.deployment_id, "to": target.deployment_id, "reason": reason}
+    if latest.good and latest.components == target.components:
+        progress(f"{outputs.thing_group_name} already runs that state: deployment {latest.deployment_id} is good")
+        result = _deploy_and_follow(
+            outputs, gg, watch, latest.components, target.components, latest.deployment_id, rollout_options, progress,
+            on_rollout,
+        )  # fmt: skip
+        return {**result, "rollback": record}
+    progress(f"rolling {outputs.thing_group_name} back from deployment {latest.deployment_id} {reason}")
+    result = _deploy_and_follow(
+        outputs,
+        gg,
+        watch,
+        latest.components,
+        target.components,
+        latest.deployment_id,
+        rollout_options,
+        progress,
+        on_rollout,
+        force=True,  # the same versions as a failed latest one are still a new deployment: they reset its devices
+    )
+    return {**result, "rollback": record}
 
 
 def promote(

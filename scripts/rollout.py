@@ -336,6 +336,7 @@ def follow(
             follower.recount()  # a device may join a new group a moment after it exists
     if len(follower.things) <= SMALL_GROUP:
         view = replace(view, devices=tuple(snapshot(watch, group_arn, deployment_id, watched)))
+        on_update(view)  # the last frame shows every device's components as they ended
     problems = _problems(view)
     if problems:
         raise RolloutError(problems, view)

@@ -39,6 +39,16 @@ module "token_exchange" {
   telemetry_topic_prefix = var.telemetry_topic_prefix
   core_device_names      = toset(keys(var.core_devices))
   kms_key_arns           = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+  extra_artifact_buckets = var.extra_artifact_buckets
+}
+
+# Where a core device connects (its --init-config: iotDataEndpoint, iotCredEndpoint).
+data "aws_iot_endpoint" "data" {
+  endpoint_type = "iot:Data-ATS"
+}
+
+data "aws_iot_endpoint" "credentials" {
+  endpoint_type = "iot:CredentialProvider"
 }
 
 module "thing_group" {
@@ -62,6 +72,7 @@ module "github_plan_role" {
     bucket_arn     = module.artifact_bucket.bucket_arn
     repository_arn = module.container_registry.repository_arn
     role_arns      = [module.token_exchange.role_arn]
+    policy_arns    = [module.token_exchange.installer_access_policy_arn]
     iot_arns = concat(
       [module.token_exchange.role_alias_arn, module.thing_group.arn],
       values(module.token_exchange.iot_policy_arns),

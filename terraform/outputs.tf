@@ -40,6 +40,11 @@ output "token_exchange_role_arn" {
   value       = module.token_exchange.role_arn
 }
 
+output "token_exchange_role_name" {
+  description = "Name of the token exchange role (the installer's --tes-role-name)."
+  value       = module.token_exchange.role_name
+}
+
 output "role_alias" {
   description = "IoT role alias name (nucleus setting iotRoleAlias)."
   value       = module.token_exchange.role_alias_name
@@ -63,4 +68,19 @@ output "thing_group_arn" {
 output "github_plan_role_arn" {
   description = "ARN of the GitHub plan role (the repository variable AWS_PLAN_ROLE_ARN); null without github_plan."
   value       = one(module.github_plan_role[*].role_arn)
+}
+
+output "iot_data_endpoint" {
+  description = "The account's AWS IoT data endpoint (iot:Data-ATS), the nucleus's iotDataEndpoint."
+  value       = data.aws_iot_endpoint.data.endpoint_address
+}
+
+output "iot_credential_endpoint" {
+  description = "The account's AWS IoT credentials provider endpoint, the nucleus's iotCredEndpoint."
+  value       = data.aws_iot_endpoint.credentials.endpoint_address
+}
+
+output "certificate_pems" {
+  description = "The certificate issued from each core device's CSR, by thing name (public: the private key never left the device)."
+  value       = module.thing_group.certificate_pems
 }

@@ -114,3 +114,9 @@ variable "github_plan" {
   })
   default = null
 }
+
+variable "extra_artifact_buckets" {
+  description = "Buckets of your own components' artifacts (GDK's <bucket>-<region>-<account> among them) that the core devices' token exchange role may read objects from."
+  type        = list(string)
+  default     = []
+}

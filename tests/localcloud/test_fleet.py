@@ -167,7 +167,8 @@ def test_calls_per_poll_do_not_grow_with_the_group() -> None:
 
 def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
     """A version with no manifest for the devices' platform fails everywhere and is aborted; `rollback` deploys the
-    group's previous desired state as a new deployment, which every device takes."""
+    group's last good state (the newest earlier deployment whose job every device succeeded in) as a new
+    deployment, which every device takes, and says which it went back to."""
     with fleet(60) as f:
         first = f.deploy("1.0.0", "all")
         f.follow(first, [])
@@ -176,14 +177,19 @@ def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
             f.follow(bad, [])
         outputs = stack_outputs(REGION, "123456789012", "r/x", "bucket", f.group)
         messages: list[str] = []
-        options = pipeline.Rollout(timeout=120, poll_interval=0.2, policies=deployments.Policies(rollout="fast"))
+        options = pipeline.Rollout(
+            timeout=120, poll_interval=0.2, policies=deployments.Policies(rollout="fast"), health_window=0
+        )
         result = pipeline.rollback(outputs, f.gg, f.watch(), options, messages.append, lambda view: None)
         assert result["changes"] == [f"~ {APP} 3.0.0 -> 1.0.0"]
         assert result["deployment"] not in (first, bad)
+        assert (result["rollback"]["from"], result["rollback"]["to"]) == (bad, first)
         assert result["fleet"]["executions"]["succeeded"] == 60
         assert deployments.current(f.gg, f.group) == (result["deployment"], {APP: {"componentVersion": "1.0.0"}})
         with pytest.raises(deployments.NothingToRollBack):
-            deployments.previous(f.gg, "arn:aws:iot:eu-west-1:123456789012:thinggroup/never-deployed")
+            deployments.last_good(
+                f.gg, f.watch().iot.describe_job, f"arn:aws:iot:{REGION}:123456789012:thinggroup/none"
+            )
 
 
 def test_offline_slow_and_broken_devices_are_told_apart() -> None:

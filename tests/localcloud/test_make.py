@@ -51,6 +51,7 @@ class Make:
             # The checkout's environments serve the copy: nothing is installed again.
             "VENV": str(REPO / ".venv"),
             "VENV_STAMP": str(REPO / ".venv" / ".installed"),
+            "DEPS": "",  # the copy's files are newer than the stamp: never reinstall this checkout's environment
             "MODEL_PATH": str(self.model),
             **variables,
         }
@@ -229,7 +230,8 @@ def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:
 
 def broken_subscriber(make: Make) -> None:
     """A model the subscriber cannot load is refused before any image is built; a subscriber release that fails on
-    the device (a bug in its code, as a developer might ship) is rolled back by the device."""
+    the device (a bug in its code, as a developer might ship) is rolled back by the device when it fails before it
+    runs, and by the tooling (AUTO_ROLLBACK=1) when it fails after the device reported success."""
     broken = make.repo / "broken.json"
     broken.write_text("{}")
     done = make("deploy", MODEL_PATH=str(broken))
@@ -238,16 +240,35 @@ def broken_subscriber(make: Make) -> None:
     assert "building edgeml/subscriber" not in done.stdout and "pushing" not in done.stdout
     assert "artifact:" not in done.stdout  # nothing uploaded either
     assert versions(make, make.names.subscriber) == ["1.0.0"] and versions(make, make.names.model) == PROMOTED
-    app = make.repo / "components/subscriber/subscriber/app.py"
-    source = app.read_text()
-    app.write_text(source.replace("def main() -> int:\n", "def main() -> int:\n    raise RuntimeError('a bug')\n", 1))
+    # A bug the image's own Install self-check (subscriber.check) trips over: the component never gets RUNNING,
+    # breaks, and the device rolls the deployment back (FAILED_ROLLBACK_COMPLETE).
+    check = make.repo / "components/subscriber/subscriber/check.py"
+    source = check.read_text()
+    check.write_text(source.replace("def main() -> int:\n", "def main() -> int:\n    raise SystemExit('a bug')\n", 1))
     done = make("deploy")
-    app.write_text(source)
+    check.write_text(source)
     assert done.returncode != 0
     error = done.stderr
     assert make.cloud().thing in error and make.names.subscriber in error
     assert "FAILED_ROLLBACK_COMPLETE" in error and "error(s)" in error  # the cause: it kept failing
     assert versions(make, make.names.subscriber) == ["1.0.0", "1.0.1"]
+    assert installed(make)[make.names.subscriber] == ("1.0.0", "RUNNING")
+    # A subscriber that dies 5 s after it starts: RUNNING is all the nucleus waits for, so the device reports
+    # SUCCEEDED (DeploymentConfigMerger.waitForServicesToStart) and the component then breaks. The tooling's health
+    # window catches it, names the component and its log, and with AUTO_ROLLBACK=1 deploys the last good state.
+    app = make.repo / "components/subscriber/subscriber/app.py"
+    source = app.read_text()
+    dies = "def main() -> int:\n    import time\n\n    time.sleep(5)\n    return 1\n"
+    app.write_text(source.replace("def main() -> int:\n", dies, 1))
+    done = make("deploy", AUTO_ROLLBACK="1")
+    app.write_text(source)
+    assert done.returncode != 0
+    error = done.stderr
+    assert "after the deployment succeeded, a component broke" in error
+    assert f"{make.cloud().thing}: {make.names.subscriber} 1.0.2 is" in error
+    assert str(make.cloud().component_log(make.names.subscriber)) in error
+    assert "Rolled back: to deployment" in error
+    assert versions(make, make.names.subscriber) == ["1.0.0", "1.0.1", "1.0.2"]
     # Rolled back: the previous subscriber runs again, and predictions flow.
     assert installed(make) == {
         make.names.publisher: ("1.0.1", "RUNNING"),

@@ -122,3 +122,17 @@ def test_a_manifest_for_any_runtime_fits_the_classic_nucleus(device: CoreThread)
     write_recipe(device.recipes, "LiteOnly", platform={"os": "linux", "runtime": "aws_nucleus_lite"})
     with pytest.raises(Exception, match="no manifest for this platform"):
         device.deploy("LiteOnly")
+
+
+def test_sudo_drops_what_its_env_delete_names_as_on_a_device(device: CoreThread) -> None:
+    """`sudo -E` keeps the environment but for what sudo's env_delete names (PYTHONPATH, LD_*, ...): a Setenv
+    PYTHONPATH reaches a root core's own steps but not a component user's, which is why the publisher's recipe runs
+    from its folder instead."""
+    write_recipe(
+        device.recipes,
+        "Env",
+        lifecycle={"Setenv": {"PYTHONPATH": "/somewhere", "KEPT": "yes"}, "Run": 'echo "$PYTHONPATH|$KEPT" > env'},
+    )
+    device.deploy("Env")
+    eventually(lambda: device.core.components["Env"].state is State.FINISHED)
+    assert (Paths(device.core.root, "Env", "1.0.0").work / "env").read_text().strip() == "|yes"

@@ -53,7 +53,9 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
 def run(cloud: dict[str, Any], docker_client: docker.DockerClient, gg: Any, seed: Path, tmp: Path) -> dict[str, Any]:
     watch = rollout.Watch(gg.meta.iot, gg, Pacer(1000.0))  # the follower's clients, stubbed as gg is
     clients = pipeline.Clients(gg, cloud["s3"], cloud["ecr"], docker_client, watch)
-    options = pipeline.Options(seed / "xgboost_wine_quality.json", rollout=pipeline.Rollout(poll_interval=0))
+    options = pipeline.Options(
+        seed / "xgboost_wine_quality.json", rollout=pipeline.Rollout(poll_interval=0, health_window=0)
+    )
     return pipeline.deploy(cloud["outputs"], clients, options, lambda message: None, lambda devices: None, tmp)
 
 
@@ -184,6 +186,8 @@ def test_first_run_then_no_change_then_only_the_publisher(
     expect_unchanged_component(stub, SUB, sub_recipe)
     expect_unchanged_component(stub, PUB, pub_recipe)
     expect_current(stub, "d-1", {MODEL: "1.0.0", PUB: "1.0.0", SUB: "1.0.0"})
+    # Nothing to change: no deployment, but the current one is followed to its devices, and their health read.
+    expect_one_device_succeeds(stub, stub.iot, GROUP, "d-1", "edgeml", {MODEL: "1.0.0", PUB: "1.0.0", SUB: "1.0.0"})
     second = run(cloud, docker_client, gg, seed, tmp_path)
     stub.assert_no_pending_responses()  # and nothing else was called: no create, no deployment
     assert (second["image_pushed"], second["artifacts_uploaded"], second["deployment"]) == (False, False, None)

@@ -78,7 +78,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
             "clientToken": ANY,
         },
     )
-    expect_one_device_succeeds(stub, iot_stub, GROUP, "d-2", "edgeml-teardown", {})
+    expect_one_device_succeeds(stub, iot_stub, GROUP, "d-2", "edgeml-teardown", {}, health_checked=False)
     for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"]), (MODEL, ["1.0.0"])):
         arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{name}"
         stub.add_response(

@@ -9,8 +9,15 @@ from botocore.stub import Stubber
 
 
 def expect_one_device_succeeds(
-    gg: Stubber, iot: Stubber, group_arn: str, deployment: str, name: str, installed: dict[str, str]
+    gg: Stubber,
+    iot: Stubber,
+    group_arn: str,
+    deployment: str,
+    name: str,
+    installed: dict[str, str],
+    health_checked: bool = True,
 ) -> None:
+    """`health_checked`: then the health watch (scripts/health.py) looks once, and finds no device unhealthy."""
     job, thing = f"job-{deployment}", "core-1"
     region, account = group_arn.split(":")[3:5]
     gg.add_response("get_deployment", {"deploymentId": deployment, "iotJobId": job}, {"deploymentId": deployment})
@@ -46,3 +53,5 @@ def expect_one_device_succeeds(
         for component, version in installed.items()
     ]
     gg.add_response("list_installed_components", {"installedComponents": components}, {"coreDeviceThingName": thing})
+    if health_checked:
+        gg.add_response("list_core_devices", {"coreDevices": []}, {"thingGroupArn": group_arn, "status": "UNHEALTHY"})

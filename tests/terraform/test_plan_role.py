@@ -84,7 +84,10 @@ def test_the_plan_role_can_plan_the_stack(stack: dict[str, Any], terraform: Run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr  # 0: the plan ran and found no changes
 
 
-@pytest.mark.parametrize("sid", ["ReadTheArtifactBucket", "ReadTheRegistry", "ReadTheRoles", "ReadTheIoTResources"])
+@pytest.mark.parametrize(
+    "sid",
+    ["ReadTheArtifactBucket", "ReadTheRegistry", "ReadTheRoles", "ReadThePolicies", "FindTheIoTEndpoints", "ReadTheIoTResources"],
+)
 def test_every_statement_is_needed(stack: dict[str, Any], terraform: Run, sid: str, tmp_path: Path) -> None:
     fewer = [s for s in stack["policy"]["Statement"] if s["Sid"] != sid]
     assert len(fewer) == len(stack["policy"]["Statement"]) - 1

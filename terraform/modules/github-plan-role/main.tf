@@ -41,6 +41,13 @@ locals {
         Resource = concat(var.readable.role_arns, [local.self_arn])
       },
       {
+        # The data sources that name the account's IoT endpoints (DescribeEndpoint has no resource-level permission).
+        Sid      = "FindTheIoTEndpoints"
+        Effect   = "Allow"
+        Action   = ["iot:DescribeEndpoint"]
+        Resource = ["*"]
+      },
+      {
         Sid    = "ReadTheIoTResources"
         Effect = "Allow"
         Action = [
@@ -57,6 +64,12 @@ locals {
         Resource = var.readable.iot_arns
       },
     ],
+    length(var.readable.policy_arns) == 0 ? [] : [{
+      Sid      = "ReadThePolicies"
+      Effect   = "Allow"
+      Action   = ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"]
+      Resource = var.readable.policy_arns
+    }],
     length(var.readable.kms_key_arns) == 0 ? [] : [{
       Sid      = "DescribeTheKey"
       Effect   = "Allow"

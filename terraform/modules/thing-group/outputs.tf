@@ -22,3 +22,8 @@ output "core_device_arns" {
   description = "ARNs of the core device things created in the group, by thing name."
   value       = { for name, thing in aws_iot_thing.core : name => thing.arn }
 }
+
+output "certificate_pems" {
+  description = "PEM of each certificate issued from a CSR, by thing name (the certificate is public; its key stays on the device)."
+  value       = { for name, cert in aws_iot_certificate.core : name => cert.certificate_pem }
+}

@@ -20,6 +20,9 @@ locals {
 resource "aws_iam_role" "this" {
   name        = "${var.name_prefix}-token-exchange"
   description = "Assumed by Greengrass core devices through the AWS IoT credentials provider."
+  # The Greengrass installer (--tes-role-name) may attach a managed policy of its own to the role it is given;
+  # a destroy then detaches whatever is attached instead of failing on it.
+  force_detach_policies = true
   # A role alias may not hand out credentials for longer than its role's sessions last.
   max_session_duration = max(3600, var.credential_duration)
   tags                 = var.tags
@@ -66,13 +69,13 @@ resource "aws_iam_role_policy" "this" {
         Action   = ["ecr:GetAuthorizationToken"]
         Resource = ["*"]
       },
-      {
-        Sid      = "WriteGreengrassLogs"
+      ], [for index, bucket in var.extra_artifact_buckets : {
+        # A bucket of the user's own components (GDK publishes to <bucket>-<region>-<account>), read the same way.
+        Sid      = "ReadExtraArtifacts${index}"
         Effect   = "Allow"
-        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-        Resource = ["${local.arn_prefix}:logs:${local.region}:${local.account}:log-group:/aws/greengrass/*"]
-      },
-      ], length(var.kms_key_arns) == 0 ? [] : [
+        Action   = ["s3:GetObject", "s3:GetBucketLocation"]
+        Resource = ["${local.arn_prefix}:s3:::${bucket}", "${local.arn_prefix}:s3:::${bucket}/*"]
+      }], length(var.kms_key_arns) == 0 ? [] : [
       {
         # Objects and image layers encrypted with a customer-managed key are unreadable without it.
         Sid      = "DecryptArtifactsAndImages"
@@ -82,6 +85,30 @@ resource "aws_iam_role_policy" "this" {
       },
     ])
   })
+}
+
+# The installer (`--provision true --tes-role-name <this role>`) creates the managed policy `<role>Access` with broad
+# defaults (logs and GetBucketLocation on every resource) and attaches it, unless a policy of that name exists
+# (DeviceProvisioningHelper.createAndAttachRolePolicy stops at EntityAlreadyExists). So the stack owns that name,
+# with this role's own log statement in it: the installer adds nothing, and a destroy leaves nothing behind.
+resource "aws_iam_policy" "installer_access" {
+  name        = "${aws_iam_role.this.name}Access"
+  description = "The Greengrass installer's token exchange policy name, held by the stack so it grants no more."
+  tags        = var.tags
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "WriteGreengrassLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+      Resource = ["${local.arn_prefix}:logs:${local.region}:${local.account}:log-group:/aws/greengrass/*"]
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "installer_access" {
+  role       = aws_iam_role.this.name
+  policy_arn = aws_iam_policy.installer_access.arn
 }
 
 resource "aws_iot_role_alias" "this" {

@@ -32,3 +32,8 @@ output "iot_policy_arns" {
   description = "ARN of each core device's IoT policy, by thing name."
   value       = { for thing, policy in aws_iot_policy.core_device : thing => policy.arn }
 }
+
+output "installer_access_policy_arn" {
+  description = "ARN of the managed policy the stack holds under the installer's `<role>Access` name."
+  value       = aws_iam_policy.installer_access.arn
+}

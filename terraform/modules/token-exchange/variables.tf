@@ -89,3 +89,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "extra_artifact_buckets" {
+  description = "Buckets of your own components' artifacts (GDK's <bucket>-<region>-<account> among them) that core devices may read objects from."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for b in var.extra_artifact_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", b))])
+    error_message = "extra_artifact_buckets must be S3 bucket names (3-63 lower-case letters, digits, dots, hyphens)."
+  }
+}
