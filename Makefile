@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup machine engine test check fuzz lint model image bench demo plan apply deploy promote rollback status destroy
+.PHONY: help setup machine engine test check fuzz lint model image bench demo plan apply deploy device promote rollback status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -118,6 +118,10 @@ apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking
 deploy: $(VENV_STAMP) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, PLATFORMS=, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \
 		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(REDEPLOY),--redeploy) $(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
+
+device: $(VENV_STAMP) ## How a core device joins: the installer's command and the IAM it needs (THING=<name>; CSR=1: an --init-config file)
+	@if [ -z "$(THING)" ]; then echo "usage: make device THING=<thing name> [CSR=1] [TARGET=aws]" >&2; exit 2; fi
+	$(PY) -m scripts device --target $(TARGET) --thing $(THING) $(if $(CSR),--csr)
 
 promote: $(VENV_STAMP) ## The deployed challenger model becomes the champion: one model version, one deployment, followed
 	$(PY) -m scripts promote --target $(TARGET) $(ROLLOUT_ARGS)

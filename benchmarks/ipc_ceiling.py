@@ -46,7 +46,9 @@ async def one_run(count: int, size: int, inflight: int) -> dict[str, Any]:
     tokens, connections = Tokens(), Connections()
     services = cast(IpcServices, AnswerOnly())
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: IpcConnection(services, tokens, connections, Limits()), str(socket_path))
+    server = await loop.create_unix_server(
+        lambda: IpcConnection(services, tokens, connections, Limits()), str(socket_path)
+    )
     ready.write_text("ready")
     env = {
         **os.environ,

@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shlex
 import signal
 import sys
 from pathlib import Path
 
-from localcloud import coredevice, info
+from localcloud import coredevice, info, installer
 from localcloud.coredevice import DeviceSpec
-from localcloud.device import Connection
 from localcloud.emulated import Emulated, EmulationUnavailable
 from localcloud.hollow import Faults, FaultSpecError
 from localcloud.throttle import Throttle, ThrottleSpecError
@@ -47,11 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--root", type=Path, required=True, help="the stack's folder (state, logs, registry data)")
     run.add_argument("--thing-name", default="localgg-core", help="the core device's thing name")
     run.add_argument("--thing-group", default="edgeml-cores", help="the thing group the device joins once it exists")
-    run.add_argument(
-        "--role-alias",
-        default="edgeml-token-exchange",
-        help="the role alias the device gets its AWS credentials through",
-    )
     run.add_argument("--region", default="eu-west-1", help="the local cloud's Region")
     run.add_argument(
         "--emulated-device",
@@ -93,18 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     device = sub.add_parser(
         "device",
         help="run one core device that joins a running local cloud, until SIGINT/SIGTERM",
-        description="A localgg core and the agent that takes its deployments from the cloud's endpoints. Its "
-        "identity comes from LOCALCLOUD_DEVICE_KEY_ID and LOCALCLOUD_DEVICE_SECRET; it logs to ROOT/device.log.",
+        description="A localgg core and the agent that takes its deployments from the cloud's endpoints. It joins "
+        "once the installer has written its identity under ROOT/identity (`install`); it logs to ROOT/device.log.",
     )
     device.add_argument("--root", type=Path, required=True, help="the device's folder (its core, its downloads)")
     device.add_argument("--thing-name", required=True)
-    device.add_argument("--region", required=True)
     device.add_argument("--greengrass", required=True, help="the Greengrass and IoT jobs data plane endpoint")
     device.add_argument("--credentials", required=True, help="the IoT credentials provider endpoint")
     device.add_argument("--aws", required=True, help="the S3 and ECR endpoint")
-    device.add_argument("--role-alias", required=True)
     device.add_argument("--mqtt", required=True, type=_host_port, metavar="HOST:PORT", help="IoT Core's broker")
     device.add_argument("--poll-interval", type=float, default=1.0)
+    install = sub.add_parser(
+        "install",
+        help="provision one of a running stack's core devices as the Greengrass installer does",
+        description="The installer's --provision true calls (thing, certificate, policies, thing group, role alias), "
+        "with the stack owner's keys, then the device's identity written where it joins from. The flags after -- "
+        "are the installer's, as `make device` prints them.",
+    )
+    install.add_argument("--stack", type=Path, default=Path("build/local"), help="the stack's folder")
+    install.add_argument("installer_args", nargs=argparse.REMAINDER, help="-- then the installer's flags")
     env = sub.add_parser(
         "env",
         help="print the shell exports that point the AWS CLI, GDK or boto3 at a running stack",
@@ -157,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "env":
         return _env(args.root)
+    if args.command == "install":
+        if args.installer_args[:1] == ["--"]:
+            args.installer_args = args.installer_args[1:]
+        return _install(args)
     args.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if args.command == "device":  # its stderr is a container's: the log is kept beside its core
@@ -179,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
                 args.root,
                 args.thing_name,
                 args.thing_group,
-                args.role_alias,
                 args.region,
                 tuple(args.emulated_device),
                 stack.FleetSettings(args.hollow_devices, args.hollow_faults, args.time_scale, args.throttle),
@@ -191,18 +196,45 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _device(args: argparse.Namespace) -> int:
-    try:
-        identity = coredevice.identity_from_environment()
-    except ValueError as exc:
-        log.error("%s", exc)
-        return 2
-    connection = Connection(args.greengrass, args.credentials, args.aws, args.role_alias, args.region, identity)
-    spec = DeviceSpec(args.root.resolve(), args.thing_name, connection, args.mqtt)
+    # The checkout's PYTHONPATH (an emulated device's) has been read by now; the components must not inherit it.
+    os.environ.pop("PYTHONPATH", None)
+    spec = DeviceSpec(args.root.resolve(), args.thing_name, args.greengrass, args.credentials, args.aws, args.mqtt)
     try:
         return asyncio.run(_run_device(spec, args.poll_interval))
     except (CoreError, BridgeError) as exc:
         log.error("%s", exc)
         return 1
+
+
+def _install(args: argparse.Namespace) -> int:
+    """The installer's provisioning for a device of the running stack under --stack (localcloud.installer)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    running = info.find(args.stack)
+    if running is None:
+        print(f"error: no local cloud runs under {args.stack}", file=sys.stderr)
+        return 1
+    flags = installer.parser().parse_args(args.installer_args)
+    if flags.thing_name not in running.devices:
+        print(
+            f"error: {flags.thing_name} is none of the stack's devices ({', '.join(running.devices)})", file=sys.stderr
+        )
+        return 2
+    session = boto3.Session(
+        region_name=running.region,
+        aws_access_key_id=running.access_key_id,
+        aws_secret_access_key=running.secret_access_key,
+    )
+    iot, iam = (session.client(service, endpoint_url=running.aws) for service in ("iot", "iam"))
+    try:
+        identity, key, certificate = installer.provision(iot, iam, flags)
+    except (ClientError, BotoCoreError, installer.InstallerError) as exc:
+        print(f"error: provisioning {flags.thing_name}: {exc}", file=sys.stderr)
+        return 1
+    identity.save(running.identity(flags.thing_name), key, certificate)
+    print(f"provisioned {flags.thing_name}: certificate {identity.certificate_id}")
+    return 0
 
 
 async def _run_device(spec: DeviceSpec, poll_interval: float) -> int:

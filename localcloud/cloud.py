@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from localcloud import credentials, moto_aws
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
+from localcloud.identities import Identities
 from localcloud.server import Endpoint, serve
 from localcloud.sigv4 import Guard
 from localcloud.throttle import Throttle
@@ -76,11 +77,16 @@ def running(
         session = boto3.Session(region_name=region, aws_access_key_id=owner[0], aws_secret_access_key=owner[1])
         iot, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "s3"))
         plane = ControlPlane(region, ACCOUNT, moto_aws.iot_members(ACCOUNT, region), readable(s3), clock)
+        # The owner's key and any fixed ones are the stack's; a device signs with its certificate's.
+        identities = Identities({owner[0]: owner[1], **device_keys}, moto_aws.certificates(ACCOUNT, region))
         endpoint = Endpoint(
-            plane, CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, credentials.SERVICE)), throttle
+            plane,
+            CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, credentials.SERVICE)),
+            throttle,
+            identities,
         )
         moto_aws.bind_iot_jobs(endpoint.invoke)
-        server, gg_url = serve(endpoint, guard=Guard({owner[0]: owner[1], **device_keys}))
+        server, gg_url = serve(endpoint, guard=Guard(identities.secret, region))
         parts.callback(server.shutdown)
         stop = threading.Event()
         advancing = threading.Thread(target=_advance, args=(plane, stop), daemon=True, name="jobs-advance")

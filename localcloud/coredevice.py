@@ -19,68 +19,87 @@ from pathlib import Path
 import docker
 
 from localcloud.device import Connection, DeviceAgent
+from localcloud.identities import device_secret
+from localcloud.installer import IDENTITY, Identity
 from localgg.core import Core
 from localgg.mqtt import MqttBridge
 from localgg.runwith import RunWith
 
 log = logging.getLogger("localcloud.coredevice")
-# How an emulated device gets its identity: from its environment, never on a command line (`ps` shows those).
-IDENTITY_VARIABLES = ("LOCALCLOUD_DEVICE_KEY_ID", "LOCALCLOUD_DEVICE_SECRET")
-# What the README's installer command gives every device; a core that is not root cannot switch users, and runs its
-# components as itself, as a nucleus installed without root does.
-DEFAULT_USER = "ggc_user:ggc_group" if os.geteuid() == 0 else None
+IDENTITY_POLL = 0.5  # seconds between two looks for the installer's files
 
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """Everything a core device needs to know to join the local cloud, as the installer writes it down."""
+    """Where a core device finds the local cloud. Who it is comes later: the installer (localcloud.installer, run
+    by the tooling with `make device`'s flags) writes its identity into root/identity, and the device joins then."""
 
-    root: Path  # its core under root/core, its downloads under root/device
+    root: Path  # its core under root/core, its downloads under root/device, its identity under root/identity
     thing: str
-    connection: Connection
+    greengrass: str  # the Greengrass data plane and the IoT jobs data plane
+    credentials: str  # the IoT credentials provider
+    aws: str  # S3 and ECR
     mqtt: tuple[str, int]  # IoT Core's broker
-    # The installer's --component-default-user: who the components run as (None: the core's own user).
-    component_user: str | None = DEFAULT_USER
 
-    def identity_environment(self) -> dict[str, str]:
-        return dict(zip(IDENTITY_VARIABLES, self.connection.identity, strict=True))
-
-
-def identity_from_environment() -> tuple[str, str]:
-    """Taken out of the environment as it is read: components inherit the core's environment, and a device's key
-    is not theirs (nor is the checkout's PYTHONPATH, which Python has read by now)."""
-    missing = [name for name in IDENTITY_VARIABLES if not os.environ.get(name)]
-    if missing:
-        raise ValueError(f"the device's identity is missing from the environment: {', '.join(missing)}")
-    key_id, secret = (os.environ.pop(name) for name in IDENTITY_VARIABLES)
-    os.environ.pop("PYTHONPATH", None)
-    return key_id, secret
+    @property
+    def identity(self) -> Path:
+        return self.root / IDENTITY
 
 
-@contextlib.asynccontextmanager
-async def running(spec: DeviceSpec, poll_interval: float) -> AsyncIterator[asyncio.Task[None]]:
-    """The device, started; yields its polling task (done only if it died). On exit its components are stopped."""
+async def _installed(spec: DeviceSpec) -> tuple[Identity, str]:
+    while (found := Identity.load(spec.identity)) is None:
+        await asyncio.sleep(IDENTITY_POLL)
+    return found
+
+
+async def _life(spec: DeviceSpec, poll_interval: float) -> None:
+    """Waits for the installer's files, then runs the device until cancelled: its MQTT connection (its thing name as
+    client id), its core with the components as the installer's default user, and the agent; all stopped after."""
+    identity, private_key = await _installed(spec)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:
-        mqtt = MqttBridge(*spec.mqtt, spec.thing, loop)  # a core connects with its thing name as client id
-        mqtt.connect()
+        mqtt = MqttBridge(*spec.mqtt, spec.thing, loop)
+        await loop.run_in_executor(None, mqtt.connect)
         parts.callback(mqtt.close)
         # The device's own Docker engine (DOCKER_HOST where it has one of its own, as an emulated device does).
         engine = docker.from_env(timeout=120)
         parts.callback(engine.close)
-        # The installer creates the default user and group when they are missing (UnixPlatform.createUser).
-        run_with = RunWith.of(spec.component_user, create=True) if spec.component_user else None
-        core = Core(spec.root / "core", spec.thing, spec.connection.region, iot_core=mqtt, run_with=run_with)
+        # A core that is not root cannot switch users: it runs its components as itself, as a nucleus does. The
+        # installer creates a missing default user and group (UnixPlatform.createUser).
+        user = identity.component_user if os.geteuid() == 0 else None
+        run_with = RunWith.of(user, create=True) if user else None
+        core = Core(spec.root / "core", spec.thing, identity.region, iot_core=mqtt, run_with=run_with)
         await core.start()
         parts.push_async_callback(core.stop)
+        connection = Connection(
+            spec.greengrass,
+            spec.credentials,
+            spec.aws,
+            identity.role_alias,
+            identity.region,
+            (identity.certificate_id, device_secret(private_key)),
+        )
         agent = DeviceAgent(
             core,
-            spec.connection,
+            connection,
             mqtt.publish,
             lambda host, user, password: engine.login(user, password, registry=host, reauth=True),
             spec.root / "device",
         )
-        polling = asyncio.create_task(agent.run(poll_interval))
-        parts.callback(polling.cancel)
-        log.info("core device %s ready (%s)", spec.thing, agent.platform["architecture"])
-        yield polling
+        log.info("core device %s joined as certificate %s", spec.thing, identity.certificate_id)
+        await agent.run(poll_interval)
+
+
+@contextlib.asynccontextmanager
+async def running(spec: DeviceSpec, poll_interval: float) -> AsyncIterator[asyncio.Task[None]]:
+    """The device, started (waiting for its identity if the installer has not run yet); yields its task (done
+    only if it died). On exit its components are stopped."""
+    spec.root.mkdir(parents=True, exist_ok=True)
+    (spec.root / "started").touch()  # what a supervisor waits for: the device runs, joined or not
+    life = asyncio.create_task(_life(spec, poll_interval), name=f"device {spec.thing}")
+    try:
+        yield life
+    finally:
+        life.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await life

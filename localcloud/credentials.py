@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from localcloud import iotpolicy
+from localcloud.identities import Caller
 from localcloud.restjson import Reply
 
 PATH = re.compile(r"^/role-aliases/(?P<alias>[^/]+)/credentials$")
@@ -35,8 +37,10 @@ class CredentialsProvider:
     def __init__(self, iot: Any, assume: Assume) -> None:
         self.iot, self.assume = iot, assume
 
-    def handle(self, method: str, path: str, headers: dict[str, str]) -> Reply | None:
-        """The answer to a credentials request, or None when the request is not one."""
+    def handle(self, method: str, path: str, headers: dict[str, str], caller: Caller) -> Reply | None:
+        """The answer to a credentials request, or None when the request is not one. A device's certificate must be
+        attached to the thing it names and allowed iot:AssumeRoleWithCertificate on the role alias by its IoT
+        policies (developer guide, authorize-direct-aws); the thing name in the request alone proves nothing."""
         match = PATH.match(path)
         if match is None or method != "GET":
             return None
@@ -49,6 +53,12 @@ class CredentialsProvider:
             if exc.response["Error"]["Code"] == "ResourceNotFoundException":
                 return _answer(404, {"message": f"Role alias {match['alias']} does not exist"})
             raise
+        if not caller.acts_for(thing):
+            return _answer(403, {"message": f"the certificate is not attached to thing {thing}"})
+        account, region = alias["roleAliasArn"].split(":")[4], alias["roleAliasArn"].split(":")[3]
+        assume = iotpolicy.Request("iot:AssumeRoleWithCertificate", alias["roleAliasArn"])
+        if not caller.allowed(assume, region, account):
+            return _answer(403, {"message": f"Access Denied: no policy allows {assume.action} on {assume.resource}"})
         try:
             assumed = self.assume(alias["roleArn"], thing[:64], int(alias.get("credentialDurationSeconds") or 3600))
         except PermissionError as exc:

@@ -43,7 +43,7 @@ from localgg.updates import UpdatePolicy
 from recipeformat.platform import this_device
 
 log = logging.getLogger("localcloud.device")
-SETTLED = (State.RUNNING, State.FINISHED, State.BROKEN)
+SETTLE_POLL = 1.0  # seconds between two looks at the components, as the nucleus's merger
 UNHEALTHY = ("ERRORED", "BROKEN")
 FLEET_STATUS_TOPIC = "$aws/things/{thing}/greengrassv2/health/json"
 Publish = Callable[[str, int, bytes, bool], None]
@@ -378,24 +378,29 @@ class DeviceAgent:
         await self.core.deploy(request)
 
     async def _settle(self, wanted: dict[str, str]) -> list[str]:
-        """The nucleus's rule for a deployment that held (DeploymentConfigMerger.waitForServicesToStart): every
-        component RUNNING or FINISHED, none BROKEN since it was applied. There is no stability window: a component
-        that breaks a moment after is a success here, and UNHEALTHY in its fleet status afterwards (the tooling
-        watches for that). `settle_timeout` only bounds a wait the nucleus leaves to the steps' own timeouts."""
-        broken = []
-        for name in wanted:
-            component = self.core.components[name]
-            try:
-                state = await component.wait_for(*SETTLED, timeout=self.settle_timeout)
-            except TimeoutError:
-                broken.append(f"{name} did not start within {self.settle_timeout:.0f}s")
-                continue
-            if state is State.BROKEN:
-                broken.append(
-                    f"{name} {self.core.recipes[name].version} is BROKEN after {component.errors} error(s); "
-                    f"see logs/{name}.log"
-                )
-        return broken
+        """The nucleus's rule for a deployment that held (DeploymentConfigMerger.waitForServicesToStart): it looks
+        right after the merge and then once a second (WAIT_SVC_START_POLL_INTERVAL_MILLISEC), and the deployment
+        holds at the first look that finds every component RUNNING or FINISHED; one BROKEN since the merge fails
+        it. There is no stability window: a Run that lives past a look is a success here, and UNHEALTHY in its
+        fleet status afterwards (the tooling watches for that); one that dies before the next look rarely is.
+        `settle_timeout` only bounds a wait the nucleus leaves to the steps' own timeouts."""
+        deadline = time.monotonic() + self.settle_timeout
+        while True:
+            components = {name: self.core.components[name] for name in wanted}
+            broken = [
+                f"{name} {self.core.recipes[name].version} is BROKEN after {component.errors} error(s); "
+                f"see logs/{name}.log"
+                for name, component in components.items()
+                if component.state is State.BROKEN
+            ]
+            if broken:
+                return broken
+            waiting = [name for name, c in components.items() if c.state not in (State.RUNNING, State.FINISHED)]
+            if not waiting:
+                return []
+            if time.monotonic() >= deadline:
+                return [f"{name} did not start within {self.settle_timeout:.0f}s" for name in waiting]
+            await asyncio.sleep(SETTLE_POLL)
 
     # Fleet status ----------------------------------------------------------------------------------------------
 

@@ -173,32 +173,24 @@ def emulated_device(
     """The device running in its image, until the block ends; yields its engine's URL. Then its components stop,
     and its container, engine and bridge go."""
     platform = device.platform
+    # The device's ggc_user must walk into its folder, as the nucleus makes its root 0755
+    # (Permissions.setRootPermission); the stack keeps it beside its own device (stack.native_home), not in its
+    # 0700 folder.
     spec.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spec.root.chmod(0o755)
     bridge, name = names(spec)
     with _bridge(bridge, _free_subnet()), _engine(spec.root / "engine", bridge) as socket:
         with contextlib.suppress(docker.errors.NotFound):
             machine_engine.containers.get(name).remove(force=True)  # left by a run that was killed
-        connection = spec.connection
         command = [  # the image's entrypoint is the device runtime: `python -m localcloud device`
-            "--root",
-            str(spec.root),
-            "--thing-name",
-            spec.thing,
-            "--region",
-            connection.region,
-            "--greengrass",
-            connection.greengrass,
-            "--credentials",
-            connection.credentials,
-            "--aws",
-            connection.aws,
-            "--role-alias",
-            connection.role_alias,
-            "--mqtt",
-            f"{spec.mqtt[0]}:{spec.mqtt[1]}",
-            "--poll-interval",
-            str(poll_interval),
-        ]
+            "--root", str(spec.root),
+            "--thing-name", spec.thing,
+            "--greengrass", spec.greengrass,
+            "--credentials", spec.credentials,
+            "--aws", spec.aws,
+            "--mqtt", f"{spec.mqtt[0]}:{spec.mqtt[1]}",
+            "--poll-interval", str(poll_interval),
+        ]  # fmt: skip
         try:
             container = machine_engine.containers.run(
                 device.image,
@@ -213,7 +205,6 @@ def emulated_device(
                     str(socket): {"bind": str(socket), "mode": "rw"},
                 },
                 environment={
-                    **spec.identity_environment(),
                     "PYTHONPATH": str(CHECKOUT),
                     "PYTHONUNBUFFERED": "1",
                     "PYTHONDONTWRITEBYTECODE": "1",  # the checkout is read-only
@@ -225,17 +216,18 @@ def emulated_device(
         except docker.errors.DockerException as exc:
             raise EmulationUnavailable(f"the emulated device {spec.thing} ({platform}) cannot start: {exc}") from None
         try:
-            _wait_until_up(container, spec.root / "core" / "ipc.socket")
+            _wait_until_up(container, spec.root / "started")
             log.info("emulated device %s (%s) runs in container %s", spec.thing, platform, container.short_id)
             yield f"unix://{socket}"
         finally:
             _stop(container)
 
 
-def _wait_until_up(container: docker.models.containers.Container, socket: Path) -> None:
-    """Up once its core listens for IPC (it connected to the broker before); an exit is an error, with its words."""
+def _wait_until_up(container: docker.models.containers.Container, started: Path) -> None:
+    """Up once the device runtime runs (it joins when the installer has written its identity); an exit is an
+    error, with its words."""
     deadline = time.monotonic() + DEVICE_TIMEOUT
-    while not socket.exists():
+    while not started.exists():
         container.reload()
         if container.status not in ("created", "running"):
             tail = container.logs(tail=15).decode(errors="replace")

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STATE_FILE = "stack.json"
+IDENTITY = "identity"  # beside a device's core: what the installer wrote for it (localcloud.installer)
 # The one command line that starts a stack; `find` recognises a running one by it.
 COMMAND = ("-m", "localcloud", "stack")
 
@@ -74,6 +75,10 @@ class StackInfo:
     def component_log(self, component: str, thing: str | None = None) -> Path:
         """A component's log on one device (the stack's own by default)."""
         return Path(self.devices[thing or self.thing].core) / "logs" / f"{component}.log"
+
+    def identity(self, thing: str) -> Path:
+        """Where the installer writes a device's identity; the device joins once `identity.json` is there."""
+        return Path(self.devices[thing].core).parent / IDENTITY
 
     def component_logs(self, component: str) -> dict[str, Path]:
         return {thing: self.component_log(component, thing) for thing in self.devices}

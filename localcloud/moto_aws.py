@@ -61,7 +61,8 @@ from moto.ecr.responses import ECRResponse
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.iam.models import iam_backends
 from moto.iam.policy_conditions import CONDITION_OPERATIONS
-from moto.iot.models import iot_backends
+from moto.iam.responses import IamResponse
+from moto.iot.models import IoTBackend, iot_backends
 from moto.iot.responses import IoTResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.s3.responses import ACTION_MAP as S3_ACTIONS
@@ -69,6 +70,7 @@ from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 from werkzeug.serving import make_server
 
+from localcloud.identities import Certificate, device_secret, statements_of
 from localcloud.net import free_port
 from localcloud.registry import RegistryApi
 from localcloud.restjson import ServiceError
@@ -370,10 +372,24 @@ def _in_the_services_protocol(refused: _RESTError, service: str) -> _RESTError:
     return error
 
 
+def _iam_resource(self: IamResponse) -> str:
+    """The resource IAM authorizes a request against: the role for role actions (moto's own rule), and the managed
+    policy for the policy actions (GetPolicy, GetPolicyVersion, ListPolicyVersions, ...), which moto checks against
+    `*` only (Service Authorization Reference, IAM: their resource type is `policy`)."""
+    if "RoleName" in self.data or "PolicyArn" not in self.data:
+        return _ROLE_RESOURCE(self)
+    return str(self.data["PolicyArn"][0])
+
+
+_ROLE_RESOURCE = IamResponse._determine_resource
+
+
 def install_iam_enforcement() -> None:
-    """Requests to servers started with `enforce_iam` are checked, HeadBucket as IAM names it (idempotent)."""
+    """Requests to servers started with `enforce_iam` are checked, HeadBucket as IAM names it, IAM's policy
+    actions against their policy (idempotent)."""
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign]
     S3_ACTIONS["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
+    IamResponse._determine_resource = _iam_resource  # type: ignore[method-assign]
 
 
 class _Guard:
@@ -404,6 +420,64 @@ class _Server(ThreadedMotoServer):
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+_DEVICE_SECRETS: dict[str, str] = {}  # certificate id -> the digest of the key IoT generated with it
+
+
+def install_device_keys() -> None:
+    """CreateKeysAndCertificate notes the digest of each key it hands out (localcloud.identities), idempotent."""
+    if getattr(IoTBackend, "_edgeml_device_keys", False):
+        return
+    original = IoTBackend.create_keys_and_certificate
+
+    def create_keys_and_certificate(self: IoTBackend, set_as_active: bool) -> tuple[Any, dict[str, str]]:
+        certificate, key_pair = original(self, set_as_active)
+        _DEVICE_SECRETS[certificate.certificate_id] = device_secret(key_pair["PrivateKey"])
+        return certificate, key_pair
+
+    IoTBackend.create_keys_and_certificate = create_keys_and_certificate  # type: ignore[method-assign]
+    IoTBackend._edgeml_device_keys = True  # type: ignore[attr-defined]
+
+
+def install_stable_endpoints() -> None:
+    """DescribeEndpoint answers one address per account, Region and endpoint type, as AWS IoT does (a device's
+    config and Terraform's outputs agree); moto draws a new random one on every call. Idempotent."""
+    if getattr(IoTBackend, "_edgeml_stable_endpoints", False):
+        return
+    original = IoTBackend.describe_endpoint
+
+    def describe_endpoint(self: IoTBackend, endpoint_type: str) -> Any:
+        issued: dict[str, Any] = self.__dict__.setdefault("_edgeml_endpoints", {})
+        if endpoint_type not in issued:
+            issued[endpoint_type] = original(self, endpoint_type)
+        self.endpoint = issued[endpoint_type]
+        return self.endpoint
+
+    IoTBackend.describe_endpoint = describe_endpoint  # type: ignore[method-assign]
+    IoTBackend._edgeml_stable_endpoints = True  # type: ignore[attr-defined]
+
+
+def certificates(account: str, region: str) -> Callable[[str], Certificate | None]:
+    """An ACTIVE certificate of moto's IoT with a key the local cloud made, by id: what signs for it, the things it
+    is attached to and the policies attached to it, read at each request (a detach takes effect at once)."""
+
+    def lookup(certificate_id: str) -> Certificate | None:
+        backend = iot_backends[account][region]
+        found = backend.certificates.get(certificate_id)
+        secret = _DEVICE_SECRETS.get(certificate_id)
+        if found is None or secret is None or found.status != "ACTIVE":
+            return None
+        policies = [p.document for p in backend.list_attached_policies(found.arn)]
+        return Certificate(
+            certificate_id,
+            found.arn,
+            secret,
+            tuple(backend.list_principal_things(found.arn)),
+            statements_of(p if isinstance(p, str) else json.dumps(p) for p in policies),
+        )
+
+    return lookup
 
 
 def owner(account: str, name: str = "localcloud-owner") -> tuple[str, str]:
@@ -465,6 +539,8 @@ def start(
     """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging and, given a registry host, ECR bound to it;
     with `enforce_iam`, every request must be signed by a known key and be allowed by its identity's policies."""
     install_iot_tagging()
+    install_device_keys()
+    install_stable_endpoints()
     install_condition_semantics()
     install_iam_enforcement()
     if registry is not None:

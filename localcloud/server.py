@@ -25,28 +25,51 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore import xform_name
 
+from localcloud import iotpolicy
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
+from localcloud.identities import Caller, Identities
 from localcloud.jobs import IotJobs
 from localcloud.restjson import Protocol, Reply, RequestError, ServiceError
-from localcloud.sigv4 import Guard, Refusal
+from localcloud.sigv4 import Guard, Refusal, Signed
 from localcloud.throttle import Throttle
 
 log = logging.getLogger("localcloud.server")
 
 
+# What a core device may call here, and as which IoT policy action: the Greengrass data plane's own actions
+# (developer guide, "Minimal AWS IoT policy for AWS IoT Greengrass V2 core devices"), and the jobs data plane as the
+# MQTT publish a nucleus makes for the same request on its jobs topics (the twin's devices use the HTTP one).
+DEVICE_GREENGRASS = frozenset(
+    {"ResolveComponentCandidates", "GetComponentVersionArtifact", "GetDeploymentConfiguration",
+     "ListThingGroupsForCoreDevice"}
+)  # fmt: skip
+JOB_TOPICS = {
+    "StartNextPendingJobExecution": "$aws/things/{thing}/jobs/start-next",
+    "GetPendingJobExecutions": "$aws/things/{thing}/jobs/get",
+    "DescribeJobExecution": "$aws/things/{thing}/jobs/{jobId}/get",
+    "UpdateJobExecution": "$aws/things/{thing}/jobs/{jobId}/update",
+}
+
+
 class Endpoint:
     def __init__(
-        self, plane: ControlPlane, credentials: CredentialsProvider | None = None, throttle: Throttle | None = None
+        self,
+        plane: ControlPlane,
+        credentials: CredentialsProvider | None = None,
+        throttle: Throttle | None = None,
+        identities: Identities | None = None,
     ) -> None:
-        self.plane, self.credentials, self.throttle = plane, credentials, throttle
+        """`identities`: who may call (localcloud.identities); None lets every signed caller do everything."""
+        self.plane, self.credentials, self.throttle, self.identities = plane, credentials, throttle, identities
         self.protocols = [Protocol("greengrassv2"), Protocol("iot-jobs-data")]
         self.handlers: dict[str, Any] = {"greengrassv2": plane, "iot-jobs-data": plane.jobs, "iot": IotJobs(plane.jobs)}
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, key_id: str = "") -> Reply:
         url = urlsplit(target)
+        caller = self.identities.caller(key_id) if self.identities is not None else Caller(key_id)
         if self.credentials is not None:
-            reply = self.credentials.handle(method, url.path, headers)
+            reply = self.credentials.handle(method, url.path, headers, caller)
             if reply is not None:
                 return reply
         for protocol in self.protocols:
@@ -56,6 +79,9 @@ class Endpoint:
                 continue
             except RequestError as exc:
                 return protocol.error("ValidationException", str(exc))
+            refused = self._refusal(caller, protocol.model.service_name, operation, params)
+            if refused:
+                return protocol.error("AccessDeniedException", refused)
             try:
                 output = self.invoke(protocol.model.service_name, operation, params)
             except ServiceError as exc:
@@ -64,6 +90,27 @@ class Endpoint:
         return Reply(
             404, {"Content-Type": "application/json"}, f'{{"message": "no operation for {method} {url.path}"}}'.encode()
         )
+
+    def _refusal(self, caller: Caller, service: str, operation: str, params: dict[str, Any]) -> str:
+        """Why a device may not make this call ("" when it may): only the data-plane calls a core makes, for the
+        things its certificate is attached to, as the IoT policies attached to it allow."""
+        if not caller.is_device:
+            return ""
+        region, account = self.plane.region, self.plane.account
+        arn = f"arn:aws:iot:{region}:{account}"
+        if service == "greengrassv2" and operation in DEVICE_GREENGRASS:
+            request = iotpolicy.Request(f"greengrass:{operation}", "*")
+        elif service == "iot-jobs-data" and operation in JOB_TOPICS:
+            thing = str(params.get("thingName", ""))
+            if not caller.acts_for(thing):
+                return f"the certificate {caller.key_id} is not attached to thing {thing}"
+            topic = JOB_TOPICS[operation].format(thing=thing, jobId=params.get("jobId", ""))
+            request = iotpolicy.Request("iot:Publish", f"{arn}:topic/{topic}")
+        else:
+            return f"a core device's certificate may not call {operation}"
+        if not caller.allowed(request, region, account):
+            return f"no IoT policy of the certificate {caller.key_id} allows {request.action} on {request.resource}"
+        return ""
 
     def invoke(self, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One operation of `service` (its endpoint prefix: greengrassv2, iot-jobs-data, iot); a ServiceError is
@@ -105,12 +152,12 @@ def serve(endpoint: Endpoint, port: int = 0, guard: Guard | None = None) -> tupl
                 self._send(_refused(refusal))
                 return
             body = self.rfile.read(length) if length else b""
-            refusal = guard.verify(self.command, self.path, headers, body) if guard is not None else None
-            if refusal is not None:
-                self._send(_refused(refusal))
+            verdict = guard.verify(self.command, self.path, headers, body) if guard is not None else Signed("")
+            if isinstance(verdict, Refusal):
+                self._send(_refused(verdict))
                 return
             try:
-                reply = endpoint.handle(self.command, self.path, headers, body)
+                reply = endpoint.handle(self.command, self.path, headers, body, verdict.key_id)
             except Exception:  # a bug costs one request, answered as the service's internal error
                 log.exception("%s %s failed", self.command, self.path)
                 reply = Reply(

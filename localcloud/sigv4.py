@@ -9,9 +9,10 @@ Sans-IO: `Guard.check` takes the request's parts and answers None (go on) or the
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,8 +37,17 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Signed:
+    """A request whose signature holds: by the key `key_id`."""
+
+    key_id: str
+
+
+@dataclass(frozen=True)
 class Guard:
-    keys: Mapping[str, str]  # access key id -> secret
+    secret_of: Callable[[str], str | None]  # access key id -> its secret, None for a key nobody here holds
+    region: str  # the credential scope's region must be the stack's
+    services: frozenset[str] = frozenset({"greengrass", "iot-jobs-data", "iot"})  # signing names this endpoint serves
 
     def check(self, headers: Mapping[str, str], length: int) -> Refusal | None:
         """Before the body is read: the Host and the size."""
@@ -49,18 +59,30 @@ class Guard:
             return Refusal(413, "ValidationException", f"request body of {length} bytes exceeds {MAX_BODY}")
         return None
 
-    def verify(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Refusal | None:
-        """The signature: made with a key this endpoint knows, over this very request."""
+    def verify(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Refusal | Signed:
+        """The signature: made with a key this endpoint knows, for this region and one of its services, over this
+        very request, body included (a signed x-amz-content-sha256 must be the body's, as AWS checks it)."""
         lower = {k.lower(): v for k, v in headers.items()}
         found = AUTHORIZATION.match(lower.get("authorization", ""))
         if found is None:
             return Refusal(403, "MissingAuthenticationTokenException", "the request is not signed with SigV4")
-        secret = self.keys.get(found["key"])
+        secret = self.secret_of(found["key"])
         if secret is None:
             return Refusal(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        if found["region"] != self.region or found["service"] not in self.services:
+            return Refusal(
+                403,
+                "InvalidSignatureException",
+                f"Credential should be scoped to a valid region and service, not {found['region']}/{found['service']}",
+            )
         signed = found["signed"].split(";")
         if "host" not in signed or any(name not in lower for name in signed) or "x-amz-date" not in lower:
             return Refusal(403, "InvalidSignatureException", "the signature must cover Host and X-Amz-Date")
+        claimed = lower.get("x-amz-content-sha256")
+        if claimed is not None and claimed != "UNSIGNED-PAYLOAD" and claimed != hashlib.sha256(body).hexdigest():
+            return Refusal(
+                400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match the body"
+            )
         try:
             signed_at = datetime.strptime(lower["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
@@ -79,4 +101,4 @@ class Guard:
                 "InvalidSignatureException",
                 "The request signature we calculated does not match the signature you provided.",
             )
-        return None
+        return Signed(found["key"])

@@ -28,14 +28,12 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker
 from botocore.exceptions import ClientError
@@ -43,7 +41,6 @@ from botocore.exceptions import ClientError
 from localcloud import broker, coredevice, registry
 from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
-from localcloud.device import Connection
 from localcloud.emulated import Emulated, emulated_device, names
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
@@ -58,34 +55,8 @@ log = logging.getLogger("localcloud.stack")
 FLEET_STATUS = "$aws/things/+/greengrassv2/health/json"
 
 
-class Provisioning:
-    """The device's thing and its thing group, as the Greengrass installer provisions them."""
-
-    def __init__(self, iot: Any, thing: str, group: str) -> None:
-        self.iot, self.thing, self.group = iot, thing, group
-
-    def ensure(self) -> None:
-        try:
-            self.iot.describe_thing(thingName=self.thing)
-        except self.iot.exceptions.ResourceNotFoundException:
-            self.iot.create_thing(thingName=self.thing)
-        if self.group in joined(self.iot, self.thing):
-            return
-        try:
-            self.iot.add_thing_to_thing_group(thingGroupName=self.group, thingName=self.thing)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceNotFoundException":  # the group is not there yet
-                raise
-
-
-def joined(iot: Any, thing: str) -> dict[str, str]:
-    """The thing's groups, name -> ARN."""
-    pages = iot.get_paginator("list_thing_groups_for_thing").paginate(thingName=thing)
-    return {group["groupName"]: group["groupArn"] for page in pages for group in page["thingGroups"]}
-
-
 async def _installer(devices: list[Callable[[], object]], interval: float) -> None:
-    """Provisioning, retried until the group exists and again whenever it is recreated (a destroy and apply)."""
+    """The hollow devices' provisioning, retried until the group exists and again whenever it is recreated."""
     loop = asyncio.get_running_loop()
     while True:
         for provision in devices:
@@ -147,7 +118,6 @@ async def run(
     root: Path,
     thing: str,
     group: str,
-    role_alias: str,
     region: str,
     emulated: tuple[Emulated, ...] = (),
     fleet: FleetSettings = FleetSettings(),
@@ -161,11 +131,11 @@ async def run(
         parts.callback(_terminate, registry_process)
         broker_process, mqtt = broker.start(root / "mqtt")
         parts.callback(_terminate, broker_process)
-        # Each device signs with a key of its own, standing in for its certificate.
+        # The real devices join as the installer provisions them (localcloud.installer, after Terraform made the
+        # group, the role alias and each device's policy), and sign with their certificates.
         things = [thing, *(f"{thing}-{device.architecture}" for device in emulated)]
-        keys = {name: (f"DEVICE{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)) for name in things}
         clock = ScaledClock(fleet.time_scale)
-        cloud = parts.enter_context(running(region, dict(keys.values()), registry_host, fleet.throttle, clock))
+        cloud = parts.enter_context(running(region, {}, registry_host, fleet.throttle, clock))
         aws_url, gg_url, plane, owner = cloud.aws, cloud.greengrass, cloud.plane, cloud.owner
         iot = cloud.client("iot")
         hollow = HollowFleet(plane, fleet.names(thing), fleet.faults, clock)
@@ -178,8 +148,7 @@ async def run(
         listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
 
         def spec(name: str, folder: Path) -> DeviceSpec:
-            connection = Connection(gg_url, gg_url, aws_url, role_alias, region, keys[name])
-            return DeviceSpec(folder, name, connection, mqtt)
+            return DeviceSpec(folder, name, gg_url, gg_url, aws_url, mqtt)
 
         home = native_home(root)
         if home != root:
@@ -189,7 +158,9 @@ async def run(
         devices = {thing: Device(str(home / "core"), oci_platform(this_device()) or "", own_engine)}
         machine_engine = docker.from_env(timeout=120)
         for name, device in zip(things[1:], emulated, strict=True):
-            folder = root / "devices" / name
+            # Beside the stack's own device, where the emulated device's ggc_user can walk to its folder too: the
+            # stack's folder (0700) would stop it at the first step.
+            folder = home / "devices" / name
             engine = await loop.run_in_executor(
                 None, parts.enter_context, emulated_device(machine_engine, spec(name, folder), device, poll_interval)
             )
@@ -197,7 +168,7 @@ async def run(
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        provisions: list[Callable[[], object]] = [Provisioning(iot, name, group).ensure for name in things]
+        provisions: list[Callable[[], object]] = []
         if fleet.hollow:
             provisions.append(functools.partial(hollow.provision, iot, group))
         installer = asyncio.create_task(_installer(provisions, poll_interval))

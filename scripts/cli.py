@@ -213,6 +213,17 @@ def _redeploy_arguments(parser: argparse.ArgumentParser) -> None:
     _rollout_arguments(parser)
 
 
+def _device_arguments(parser: argparse.ArgumentParser) -> None:
+    _outputs_arguments(parser)
+    parser.add_argument("--thing", required=True, help="the core device's thing name (one of Terraform's core_devices)")
+    parser.add_argument(
+        "--csr",
+        action="store_true",
+        help="the device made its key and a CSR, and Terraform issued its certificate: write a complete --init-config "
+        "file under build/device/THING (the installer then provisions nothing)",
+    )
+
+
 def _destroy_arguments(parser: argparse.ArgumentParser) -> None:
     _outputs_arguments(parser)
     parser.add_argument(
@@ -404,6 +415,12 @@ COMMANDS: dict[str, Command] = {
         _rollback,
         _redeploy_arguments,
         render.rollout,
+    ),
+    "device": Command(
+        "how a core device joins the stack: the installer's command and the IAM it needs, or an --init-config file",
+        lambda args, progress: flows.join_device(_target(args), args.thing, args.csr, progress),
+        _device_arguments,
+        render.joining,
     ),
     "status": Command(
         "the per-device view of the thing group's current deployment, and its models", _status, _outputs_arguments

@@ -17,6 +17,7 @@ from typing import Any
 from scripts import (
     aws,
     demo,
+    device,
     engine,
     image,
     infra,
@@ -141,7 +142,18 @@ def plan(target: Target, progress: Progress) -> Result:
 
 
 def apply(target: Target, progress: Progress) -> Result:
-    return asdict(infra.apply(_workspace(target, progress), progress))
+    space = _workspace(target, progress)
+    return asdict(_joined(space, infra.apply(space, progress), progress))
+
+
+def _joined(space: infra.Workspace, outputs: tfoutputs.Outputs, progress: Progress) -> tfoutputs.Outputs:
+    """The local cloud's devices provisioned with the flags `make device` prints for them, once Terraform made
+    their policies: the same way in as a real device's."""
+    if space.cloud is not None:
+        for thing in space.cloud.devices:
+            joining = device.plan(outputs, thing)
+            sandbox.install(space.cloud, sandbox.ROOT, thing, joining.installer_args(), progress)
+    return outputs
 
 
 def deploy(
@@ -159,7 +171,9 @@ def deploy(
         options = replace(options, platforms=local)
     client = engine.ensure_engine(progress=progress)
     builds = pipeline.prepare(options, client, progress)  # while Terraform applies
-    outputs = infra.apply_if_changed(space, progress) if space.cloud else _outputs(target, space)
+    outputs = (
+        _joined(space, infra.apply_if_changed(space, progress), progress) if space.cloud else _outputs(target, space)
+    )
     rollout_options = _followed_as(target, space, options.rollout)
     with _proven_by_predictions(space, outputs, rollout_options, progress) as result:
         session = aws.session(outputs.region)
@@ -298,20 +312,25 @@ def destroy(
         # Nothing was applied (`make plan` started it, or an apply failed early): what it holds is someone else's.
         progress("local cloud: nothing applied in it")
         return {"local_cloud_stopped": _stop_local_cloud(space.cloud.region, force, progress)}
+    session = aws.session(outputs.region)
+    gg, s3, ecr, iot = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr", "iot"))
+    # The installer's certificates and alias policy hold Terraform's things and policies: they go with the
+    # infrastructure, and a real account's user is told which before anything is deleted.
+    made = teardown.InstallerMade() if keep_infrastructure else teardown.installer_made(iot, outputs)
     if target.name == "aws":
         what = "the components, artifacts and images" + ("" if keep_infrastructure else " and the infrastructure")
+        installer = f", and what the Greengrass installer made: {', '.join(made.names())}" if made.names() else ""
         question = (
             f"This deletes {what} of the stack {outputs.thing_group_name} in account {outputs.account_id} "
-            f"({outputs.region}); there is no undo."
+            f"({outputs.region}){installer}; there is no undo."
         )
         if not approve(outputs.account_id, question):
             raise infra.InfraError("not confirmed: nothing deleted")
-    session = aws.session(outputs.region)
-    gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
     watch = rollout.Watch.of(session)
 
     def infrastructure() -> None:
         if not keep_infrastructure:
+            teardown.remove_installer_made(iot, made, progress)
             infra.destroy(space, progress)
 
     result = teardown.destroy(
@@ -339,6 +358,12 @@ def _stop_local_cloud(region: str, force: bool, progress: Progress) -> bool:
     else:
         progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
     return sandbox.stop(progress)
+
+
+def join_device(target: Target, thing: str, csr: bool, progress: Progress) -> Result:
+    """How `thing` joins the stack (scripts/device.py), from the target's outputs."""
+    space = _workspace(target, progress)
+    return device.joining(_outputs(target, space), thing, csr, product.REPO / "build" / "device" / thing).record()
 
 
 def status(target: Target, progress: Progress) -> Result:

@@ -63,10 +63,12 @@ def local_workspace(
     """The running local cloud (started if need be, with `devices` and `fleet`) as a Terraform workspace. Its
     stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two stacks."""
     cloud = sandbox.ensure(progress, root, devices, fleet, os.environ.get("TF_VAR_name_prefix") or "edgeml")  # noqa: SIM112
+    # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins.
+    core_devices = "{" + ", ".join(f'"{thing}" = {{}}' for thing in cloud.devices) + "}"
     return Workspace(
         "local",
         {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},
-        ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true"),
+        ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true", "-var", f"core_devices={core_devices}"),
         root / "terraform.tfstate",
         cloud,
         root / "terraform.log",

@@ -4,6 +4,7 @@ rollout view came before them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 Result = dict[str, Any]
@@ -56,4 +57,24 @@ def rollout(result: Result) -> list[str]:
     for thing, predictions in (result.get("predictions") or {}).items():
         lines.append(f"  prediction on {thing}: {predictions[-1]}")
     lines.append("  (the whole record: --json)")
+    return lines
+
+
+def joining(result: Result) -> list[str]:
+    """device: the steps on the device, in order."""
+    lines = [
+        f"To join {result['thing']} to the stack, on the device:",
+        f"  1. check it: {result['preflight']} (copy device/preflight.sh there; it says what to fix)",
+        "  2. download and unzip the installer: curl -s https://d2s8p88vqu9w66.cloudfront.net/releases/"
+        "greengrass-nucleus-latest.zip > gg.zip && unzip gg.zip -d GreengrassInstaller",
+    ]
+    step = 3
+    for written, there in result["files"].items():
+        lines.append(f"  {step}. put {written} at {there}")
+        step += 1
+    if result["iam_policy"] is not None:
+        lines.append(f"  {step}. with AWS credentials allowed this (and no more) in the environment:")
+        lines += ["       " + line for line in json.dumps(result["iam_policy"], indent=2).splitlines()]
+        step += 1
+    lines += [f"  {step}. run the installer:", f"     {result['command']}"]
     return lines

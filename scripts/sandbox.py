@@ -55,7 +55,8 @@ def ensure(
 ) -> StackInfo:
     """The running stack, or a new one started in the background (it outlives this command) with a core device for
     each of `devices` (default: one, this machine's) and `fleet`'s hollow devices (default: none), joining the
-    thing group and role alias of the stack Terraform makes with `name_prefix` (terraform/main.tf names them)."""
+    thing group of the stack Terraform makes with `name_prefix` (its hollow devices join it; the real ones join as the
+    installer provisions them, scripts/device.py)."""
     running = find(root)
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")
@@ -108,7 +109,6 @@ def ensure(
                 "--root",
                 str(root),
                 f"--thing-group={name_prefix}-cores",
-                f"--role-alias={name_prefix}-token-exchange",
                 *emulated,
                 *(fleet or LocalFleet()).arguments(),
             ],
@@ -131,6 +131,23 @@ def ensure(
         time.sleep(0.1)
     progress(f"local cloud: ready in {time.monotonic() - started:.1f}s (pid {started_info.pid}, log {root / LOG})")
     return started_info
+
+
+def install(cloud: StackInfo, root: Path, thing: str, installer_args: list[str], progress: Progress) -> None:
+    """A device of the stack provisioned as the Greengrass installer does, with the installer's own flags
+    (`python -m localcloud install`): it joins once its identity is written. Nothing to do when it has one."""
+    if (cloud.identity(thing) / "identity.json").exists():
+        return
+    progress(f"{thing}: provisioning it as the Greengrass installer does (make device THING={thing})")
+    done = subprocess.run(
+        [sys.executable, "-m", "localcloud", "install", "--stack", str(root), "--", *installer_args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise LocalCloudError(f"{thing} could not be provisioned: {(done.stderr or done.stdout).strip()[-1500:]}")
 
 
 def stop(progress: Progress, root: Path = ROOT, timeout: float = 180.0) -> bool:

@@ -2,13 +2,18 @@
 
 Order matters: devices first (a deployment without our components, others' kept), so nothing is left running
 that points at deleted versions, images or artifacts; then component versions, S3 objects (every version under
-the artifact prefix), ECR images, and last `terraform destroy`.
+the artifact prefix), ECR images, then what the Greengrass installer made beside Terraform's resources (each
+device's certificate, attached to its thing and to Terraform's policy, and the installer's role alias policy),
+which would otherwise stop `terraform destroy` with DeleteConflict, and last `terraform destroy`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from scripts import components, deployments, rollout, tfoutputs
 from scripts.aws import calling
@@ -74,6 +79,78 @@ def purge_images(ecr: Any, repository_url: str) -> int:
                 ecr.batch_delete_image(repositoryName=name, imageIds=ids)
                 count += len(ids)
     return count
+
+
+# What `--provision true` names its role alias policy (DeviceProvisioningHelper.createAndAttachRolePolicy's IoT
+# counterpart: "GreengrassTESCertificatePolicy" + the alias name).
+TES_POLICY_PREFIX = "GreengrassTESCertificatePolicy"
+
+
+@dataclass(frozen=True)
+class InstallerMade:
+    """What the Greengrass installer created for the stack's core devices and Terraform does not hold."""
+
+    certificates: dict[str, list[str]] = field(default_factory=dict)  # thing -> certificate ARNs
+    policies: list[str] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        held = [f"certificate {arn.rsplit('/', 1)[-1][:12]}... of {thing}" for thing, arns in
+                self.certificates.items() for arn in arns]  # fmt: skip
+        return held + [f"IoT policy {name}" for name in self.policies]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def installer_made(iot: Any, outputs: tfoutputs.Outputs) -> InstallerMade:
+    """Certificates on the stack's things that are not the ones Terraform issued from a CSR, and the installer's
+    role alias policy when it exists."""
+    found: dict[str, list[str]] = {}
+    with calling("find what the Greengrass installer made"):
+        for thing in sorted(outputs.iot_policy_names):
+            try:
+                principals = iot.list_thing_principals(thingName=thing)["principals"]
+            except ClientError as exc:
+                if _code(exc) == "ResourceNotFoundException":
+                    continue  # not made yet: nothing of the installer's on it
+                raise
+            terraforms = outputs.certificate_pems.get(thing, "").strip()
+            for arn in principals:
+                if ":cert/" not in arn:
+                    continue
+                pem = iot.describe_certificate(certificateId=arn.rsplit("/", 1)[-1])["certificateDescription"]
+                if pem["certificatePem"].strip() != terraforms:
+                    found.setdefault(thing, []).append(arn)
+        policy = TES_POLICY_PREFIX + outputs.role_alias
+        try:
+            iot.get_policy(policyName=policy)
+            policies = [policy]
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            policies = []
+    return InstallerMade(found, policies)
+
+
+def remove_installer_made(iot: Any, made: InstallerMade, progress: Progress) -> None:
+    """Each certificate detached from its policies and its thing, deactivated and deleted (IoT refuses to delete
+    an active or attached one), then the installer's alias policy, named after this stack's alias."""
+    with calling("remove what the Greengrass installer made"):
+        for thing, arns in made.certificates.items():
+            for arn in arns:
+                for policy in iot.list_attached_policies(target=arn)["policies"]:
+                    iot.detach_policy(policyName=policy["policyName"], target=arn)
+                iot.detach_thing_principal(thingName=thing, principal=arn)
+                certificate = arn.rsplit("/", 1)[-1]
+                iot.update_certificate(certificateId=certificate, newStatus="INACTIVE")
+                iot.delete_certificate(certificateId=certificate)
+        for name in made.policies:
+            for target in iot.list_targets_for_policy(policyName=name)["targets"]:
+                iot.detach_policy(policyName=name, target=target)
+            iot.delete_policy(policyName=name)
+    if made.names():
+        progress(f"removed what the Greengrass installer made: {', '.join(made.names())}")
 
 
 def destroy(

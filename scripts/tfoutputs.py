@@ -33,9 +33,14 @@ class Outputs:
     artifact_prefix: str
     component_namespace: str
     token_exchange_role_arn: str
+    token_exchange_role_name: str
     role_alias: str
     thing_group_name: str
     thing_group_arn: str
+    iot_data_endpoint: str
+    iot_credential_endpoint: str
+    iot_policy_names: dict[str, str]  # each core device's own IoT policy, by thing
+    certificate_pems: dict[str, str]  # the certificate issued from each core device's CSR, by thing
 
     @property
     def components(self) -> Components:
@@ -43,6 +48,7 @@ class Outputs:
 
 
 REQUIRED_OUTPUTS = tuple(f.name for f in fields(Outputs))
+MAPS = tuple(f.name for f in fields(Outputs) if str(f.type).startswith("dict"))
 
 
 class OutputsError(ToolError):
@@ -56,9 +62,20 @@ def _values(raw: dict[str, Any], source: str) -> Outputs:
         raise OutputsError(
             f"{source} lacks the Terraform output(s) {', '.join(missing)}: run `make apply` (or `make deploy`) first"
         )
-    wrong = [name for name in REQUIRED_OUTPUTS if not isinstance(values[name], str) or not values[name]]
+    wrong = [
+        name
+        for name in REQUIRED_OUTPUTS
+        if not (
+            isinstance(values[name], dict) and all(isinstance(v, str) for v in values[name].values())
+            if name in MAPS
+            else isinstance(values[name], str) and values[name]
+        )
+    ]
     if wrong:
-        raise OutputsError(f"{source}: the Terraform output(s) {', '.join(wrong)} must be non-empty strings")
+        raise OutputsError(
+            f"{source}: the Terraform output(s) {', '.join(wrong)} must be non-empty strings "
+            f"({', '.join(MAPS)}: maps of strings)"
+        )
     return Outputs(**{name: values[name] for name in REQUIRED_OUTPUTS})
 
 

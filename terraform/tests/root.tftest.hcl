@@ -19,6 +19,9 @@ mock_provider "aws" {
       repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml/subscriber"
     }
   }
+  mock_resource "aws_iam_policy" {
+    defaults = { arn = "arn:aws:iam::123456789012:policy/edgeml-token-exchangeAccess" }
+  }
   mock_resource "aws_iot_role_alias" {
     defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:rolealias/edgeml-token-exchange" }
   }
@@ -114,7 +117,7 @@ run "the_github_plan_role_reads_this_stacks_resources_only_when_asked_for" {
   }
 
   assert {
-    condition     = length(jsondecode(module.github_plan_role[0].policy_json).Statement[3].Resource) == 4
+    condition     = length(jsondecode(module.github_plan_role[0].policy_json).Statement[4].Resource) == 4
     error_message = "the plan role reads the role alias, the thing group, and the device's policy and thing"
   }
 }

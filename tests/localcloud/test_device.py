@@ -23,13 +23,15 @@ import pytest
 from awsiot.greengrasscoreipc.model import ConfigurationValidityReport, ConfigurationValidityStatus
 from botocore.exceptions import ClientError
 
-from localcloud import moto_aws
+from localcloud import installer, moto_aws
 from localcloud.credentials import SERVICE, CredentialsProvider
 from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
-from localcloud.server import Endpoint, serve
+from localcloud.identities import Identities, device_secret
+from localcloud.server import DEVICE_GREENGRASS, Endpoint, serve
 from localcloud.sigv4 import Guard
 from localcloud.stack import FLEET_STATUS, fleet_status_receiver
+from localgg.lifecycle import State
 from localgg.mqtt import MqttBridge
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
@@ -39,6 +41,10 @@ pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint started per te
 
 NAME = "com.example.Service"
 ACCOUNT = "123456789012"  # moto's
+LOGS_ONLY = {  # what the stack's `<role>Access` holds
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "*"}],
+}
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -74,6 +80,22 @@ def token_exchange_policy(bucket: str, locate: bool = True) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def device_policy(alias: str) -> str:
+    """The stack's thing policy (terraform/modules/token-exchange), wide on topics: MQTT, the Greengrass data plane
+    and the role alias."""
+    arn = f"arn:aws:iot:eu-west-1:{ACCOUNT}"
+    statements = [
+        {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["iot:AssumeRoleWithCertificate"], "Resource": f"{arn}:rolealias/{alias}"},
+        {
+            "Effect": "Allow",
+            "Action": [f"greengrass:{operation}" for operation in DEVICE_GREENGRASS],
+            "Resource": "*",
+        },
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
 @pytest.fixture(scope="module")
 def enforcing_moto(registry: str) -> Iterator[tuple[str, tuple[str, str]]]:
     """moto as the stack runs it: IAM enforced, driven by an owner's keys."""
@@ -92,21 +114,33 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
     iot, iam, s3 = (session.client(s, endpoint_url=moto_endpoint) for s in ("iot", "iam", "s3"))
     role = iam.create_role(RoleName=f"tes-{unique}", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
     iot.create_role_alias(roleAlias=f"alias-{unique}", roleArn=role, credentialDurationSeconds=3600)
-    if not _exists(iot, "test-thing"):
-        iot.create_thing(thingName="test-thing")
-    group = iot.create_thing_group(thingGroupName=f"group-{unique}")["thingGroupArn"]
-    iot.add_thing_to_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
     bucket = f"artifacts-{unique}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     iam.put_role_policy(
         RoleName=f"tes-{unique}", PolicyName="least-privilege", PolicyDocument=token_exchange_policy(bucket)
     )
 
+    # The device joins as `make device` has the installer do it (localcloud.installer): a certificate of its own,
+    # the stack's thing policy reused, `<role>Access` held by the stack as its Terraform holds it.
+    iot.create_policy(policyName=f"core-{unique}", policyDocument=device_policy(f"alias-{unique}"))
+    iam.create_policy(PolicyName=f"tes-{unique}Access", PolicyDocument=json.dumps(LOGS_ONLY))
+    # Terraform's group has properties, so the installer's bare CreateThingGroup answers ResourceAlreadyExists and
+    # the group is reused (DeviceProvisioningHelper.addThingToGroup).
+    iot.create_thing_group(
+        thingGroupName=f"group-{unique}", thingGroupProperties={"thingGroupDescription": "made by Terraform"}
+    )
+    flags = installer.parser().parse_args(
+        ["--aws-region", "eu-west-1", "--thing-name", "test-thing", "--thing-group-name", f"group-{unique}",
+         "--thing-policy-name", f"core-{unique}", "--tes-role-name", f"tes-{unique}",
+         "--tes-role-alias-name", f"alias-{unique}", "--provision", "true"]
+    )  # fmt: skip
+    identity, private_key, _ = installer.provision(iot, iam, flags, say=lambda line: None)
+
     plane = ControlPlane(members=moto_aws.iot_members(ACCOUNT, "eu-west-1"))
-    device_key = (f"DEVICE{unique}", uuid.uuid4().hex)
-    endpoint = Endpoint(plane, CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, SERVICE)))
+    identities = Identities({key: secret}, moto_aws.certificates(ACCOUNT, "eu-west-1"))
+    endpoint = Endpoint(plane, CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, SERVICE)), None, identities)
     moto_aws.bind_iot_jobs(endpoint.invoke)
-    server, url = serve(endpoint, guard=Guard({key: secret, device_key[0]: device_key[1]}))
+    server, url = serve(endpoint, guard=Guard(identities.secret, "eu-west-1"))
     listener = MqttBridge(*mosquitto, f"cloud-{unique}", gg.loop)
     listener.connect()
     listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
@@ -117,13 +151,21 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
     async def make() -> DeviceAgent:
         return DeviceAgent(
             gg.core,
-            Connection(url, url, moto_endpoint, f"alias-{unique}", "eu-west-1", device_key),
+            Connection(
+                url,
+                url,
+                moto_endpoint,
+                identity.role_alias,
+                "eu-west-1",
+                (identity.certificate_id, device_secret(private_key)),
+            ),
             device_mqtt.publish,
             registry_login=lambda *a: None,
             workdir=gg.root / "device",
             settle_timeout=10,
         )
 
+    group = iot.describe_thing_group(thingGroupName=f"group-{unique}")["thingGroupArn"]
     yield Fleet(
         plane, client, gg.call(make()), group, s3, bucket, iam, f"tes-{unique}", key, watch(session, moto_endpoint, url)
     )
@@ -133,20 +175,15 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
     server.shutdown()
 
 
-def _exists(iot: Any, thing: str) -> bool:
-    try:
-        iot.describe_thing(thingName=thing)
-        return True
-    except iot.exceptions.ResourceNotFoundException:
-        return False
-
-
-def version(fleet: Fleet, number: str, run: str, artifacts: list[dict[str, Any]] | None = None) -> None:
+def version(
+    fleet: Fleet, number: str, run: str, artifacts: list[dict[str, Any]] | None = None, install: str | None = None
+) -> None:
+    lifecycle = {"Run": run, **({"Install": install} if install else {})}
     recipe = {
         "RecipeFormatVersion": "2020-01-25",
         "ComponentName": NAME,
         "ComponentVersion": number,
-        "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {"Run": run}, "Artifacts": artifacts or []}],
+        "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": lifecycle, "Artifacts": artifacts or []}],
     }
     fleet.client.create_component_version(inlineRecipe=json.dumps(recipe).encode())
 
@@ -283,9 +320,12 @@ def test_the_greengrass_endpoint_answers_only_signed_loopback_requests(fleet: Fl
 def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
     gg: CoreThread, fleet: Fleet, policy: str, running_after: str, status: str
 ) -> None:
+    """A component whose Install fails never runs: it is BROKEN after its retries, whenever the nucleus looks.
+    (A Run that exits at once can be caught RUNNING by one of the merger's looks, a second apart, and the
+    deployment then holds on a real core too: the next test.)"""
     version(fleet, "1.0.0", "exec sleep 300")
     deploy(gg, fleet, "1.0.0")
-    version(fleet, "1.0.1", "echo broken >&2; exit 3")
+    version(fleet, "1.0.1", "exec sleep 300", install="echo broken >&2; exit 3")
     deployment, outcome = deploy(gg, fleet, "1.0.1", policy)
     assert outcome == "FAILED"
     assert gg.core.recipes[NAME].version == running_after
@@ -296,6 +336,18 @@ def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
     assert device_line.startswith(f"test-thing: deployment FAILED: {status}: ")
     message = str(caught.value)
     assert f"{NAME} 1.0.1" in message  # the component that failed, named
+
+
+def test_a_component_that_dies_after_the_merger_looked_is_a_success_then_broken(gg: CoreThread, fleet: Fleet) -> None:
+    """DeploymentConfigMerger.waitForServicesToStart: the deployment holds at the first look (right after the merge,
+    then once a second) that finds every component RUNNING; there is no window for it to stay so. A Run that dies
+    three seconds in is RUNNING at a look, so the deployment SUCCEEDED, and the component is BROKEN afterwards:
+    what the fleet status then reports, and the tooling's health window catches (scripts.health)."""
+    version(fleet, "1.0.0", "sleep 3; exit 3")
+    deployment, outcome = deploy(gg, fleet, "1.0.0")
+    assert outcome == "SUCCEEDED"
+    assert gg.call(gg.core.components[NAME].wait_for(State.BROKEN, timeout=30)) is State.BROKEN
+    assert follow(fleet, deployment).execution == "SUCCEEDED"
 
 
 def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fleet) -> None:

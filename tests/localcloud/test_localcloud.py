@@ -62,7 +62,17 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         gg = session.client("greengrassv2", endpoint_url=env["AWS_ENDPOINT_URL_GREENGRASSV2"])
         ecr = session.client("ecr", endpoint_url=env["AWS_ENDPOINT_URL"])
         assert ecr.create_repository(repositoryName="probe")["repository"]["repositoryUri"].startswith(info.registry)
-        group = iot.create_thing_group(thingGroupName=info.thing_group)["thingGroupArn"]
+        iam = session.client("iam", endpoint_url=env["AWS_ENDPOINT_URL"])
+        trust = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, '
+        iam.create_role(RoleName="probe-tes", AssumeRolePolicyDocument=trust + '"Action": "sts:AssumeRole"}]}')
+        assert not gg.list_core_devices()["coreDevices"]  # running, but nobody until the installer ran
+        # The installer's own flags, its defaults for the rest (a thing policy of its own, the alias made).
+        flags = [
+            *("--aws-region", info.region, "--thing-name", info.thing, "--thing-group-name", info.thing_group),
+            *("--tes-role-name", "probe-tes", "--tes-role-alias-name", "probe-alias", "--provision", "true"),
+        ]
+        sandbox.install(info, root, info.thing, flags, quiet)
+        group = iot.describe_thing_group(thingGroupName=info.thing_group)["thingGroupArn"]
         deadline = time.monotonic() + 20
         while not gg.list_core_devices(thingGroupArn=group)["coreDevices"]:
             assert time.monotonic() < deadline, "the core device did not join its thing group"
@@ -70,6 +80,11 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         (device,) = gg.list_core_devices(thingGroupArn=group)["coreDevices"]
         assert device["coreDeviceThingName"] == info.thing
         assert iot.describe_thing(thingName=info.thing)["thingName"] == info.thing
+        (certificate,) = iot.list_thing_principals(thingName=info.thing)["principals"]
+        policies = {p["policyName"] for p in iot.list_attached_policies(target=certificate)["policies"]}
+        assert policies == {"GreengrassV2IoTThingPolicy", "GreengrassTESCertificatePolicyprobe-alias"}
+        key = info.identity(info.thing) / "private.pem.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
         # Only the owner drives it: the keys are in a file only the owner reads, and both endpoints want them.
         assert stat.S_IMODE((root / STATE_FILE).stat().st_mode) == 0o600
         assert stat.S_IMODE(root.stat().st_mode) == 0o700

@@ -175,6 +175,13 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     log = make.cloud().component_log(make.names.subscriber)
     assert PREDICTION in log.read_text()
     assert docker_client.containers.get(make.names.subscriber).status == "running"
+    # `make device` prints, from the outputs, the installer command the local core joined with.
+    joining = make("device", THING=thing)
+    assert joining.returncode == 0, joining.stderr
+    for flag in ("--aws-region", "--thing-group-name", "--thing-policy-name", "--tes-role-name",
+                 "--tes-role-alias-name", "--component-default-user ggc_user:ggc_group", "--provision true",
+                 "--setup-system-service true", f"--thing-name {thing}"):  # fmt: skip
+        assert flag in joining.stdout, (flag, joining.stdout)
 
 
 def a_second_stack_beside(make: Make, docker_client: docker.DockerClient, other: Make) -> None:
@@ -489,15 +496,13 @@ def test_one_deploy_serves_a_mixed_group_of_amd64_and_arm64_cores(
     userland = docker_client.containers.get(cloud.devices[arm].container)
     python = userland.exec_run(["python3", "-c", "import platform; print(platform.machine())"])
     assert python.output.decode().strip() == "aarch64"
-    # Components inherit the core's environment, but not the device's key. (Under qemu, a command line starts with
-    # the interpreter's path.)
-    scan = (
-        "import pathlib\n"
-        "for p in pathlib.Path('/proc').glob('[0-9]*'):\n"
-        "    if (p / 'cmdline').read_bytes().endswith(b'\\0python3\\0-m\\0publisher\\0'):\n"
-        "        print((p / 'environ').read_bytes().decode().replace('\\0', '\\n'))"
-    )
-    publisher_environment = userland.exec_run(["python3", "-c", scan]).output.decode()
+    # Components inherit the core's environment, but not the device's key. Read from this machine: the publisher
+    # runs as ggc_user, and reading another user's environ takes CAP_SYS_PTRACE, which the container's root lacks.
+    top = userland.top()
+    pids = [row[top["Titles"].index("PID")] for row in top["Processes"]]
+    # Its own arguments, not sudo's `sh -c '... exec python3 -m publisher'` (under qemu, after the interpreter's path).
+    (pid,) = [p for p in pids if Path(f"/proc/{p}/cmdline").read_bytes().endswith(b"\0python3\0-m\0publisher\0")]
+    publisher_environment = Path(f"/proc/{pid}/environ").read_bytes().decode().replace("\0", "\n")
     assert "SVCUID=" in publisher_environment and "LOCALCLOUD_DEVICE" not in publisher_environment
 
     refused = make("plan", LOCAL_DEVICES="amd64")

@@ -71,7 +71,9 @@ def test_greengrass_variables_are_left_for_the_nucleus() -> None:
         setenv["EDGEML_DOCKER_NETWORK"] == "none"
     )  # a deploy-time value: not configuration the component could change
     publisher = recipes.render_component("publisher", VALUES["publisher"])
-    assert publisher["Manifests"][0]["Lifecycle"]["Setenv"]["EDGEML_PUBLISHER"] == "{artifacts:decompressedPath}/publisher"
+    assert (
+        publisher["Manifests"][0]["Lifecycle"]["Setenv"]["EDGEML_PUBLISHER"] == "{artifacts:decompressedPath}/publisher"
+    )
 
 
 def test_access_is_limited_to_the_topics_each_component_uses() -> None:

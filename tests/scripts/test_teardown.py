@@ -4,6 +4,8 @@ botocore's Stubber here (the control plane's own tests and the local cloud's cov
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,3 +124,44 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
     assert [v["Key"] for v in cloud["s3"].list_object_versions(Bucket="td-bucket")["Versions"]] == [
         "elsewhere/keep.txt"
     ]
+
+
+def test_what_the_installer_made_is_found_named_and_removed_and_terraforms_own_is_kept(moto_endpoint: str) -> None:
+    """`--provision true` leaves on the stack's thing a certificate of its own, attached to Terraform's thing policy,
+    and an IoT policy `GreengrassTESCertificatePolicy<alias>` (DeviceProvisioningHelper): Terraform's DeleteThing and
+    DeletePolicy then answer DeleteConflict. The installer here is localcloud.installer, which makes those calls."""
+    from localcloud import installer
+
+    session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    iot, iam = session.client("iot", endpoint_url=moto_endpoint), session.client("iam", endpoint_url=moto_endpoint)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "credentials.iot.amazonaws.com"}}]}  # fmt: skip
+    role = iam.create_role(RoleName="td-tes", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iot.create_role_alias(roleAlias="td-alias", roleArn=role)
+    iot.create_policy(policyName="td-core-pi", policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    iot.create_thing(thingName="pi")
+    # Terraform's own certificate, issued from a CSR, on the same thing: it stays for Terraform to delete.
+    kept = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_thing_principal(thingName="pi", principal=kept["certificateArn"])
+    flags = installer.parser().parse_args(
+        ["--aws-region", REGION, "--thing-name", "pi", "--thing-policy-name", "td-core-pi", "--tes-role-name", "td-tes",
+         "--tes-role-alias-name", "td-alias", "--provision", "true"]
+    )  # fmt: skip
+    installer.provision(iot, iam, flags, say=lambda line: None)
+    outputs = stack_outputs(REGION, ACCOUNT, "x/td", "td-bucket", GROUP)
+    outputs = dataclasses.replace(
+        outputs, role_alias="td-alias", iot_policy_names={"pi": "td-core-pi"},
+        certificate_pems={"pi": kept["certificatePem"]},
+    )  # fmt: skip
+
+    made = teardown.installer_made(iot, outputs)
+    assert list(made.certificates) == ["pi"] and len(made.certificates["pi"]) == 1
+    assert made.policies == ["GreengrassTESCertificatePolicytd-alias"]
+    assert any("GreengrassTESCertificatePolicytd-alias" in name for name in made.names())
+    said: list[str] = []
+    teardown.remove_installer_made(iot, made, said.append)
+    assert iot.list_thing_principals(thingName="pi")["principals"] == [kept["certificateArn"]]
+    assert iot.list_targets_for_policy(policyName="td-core-pi")["targets"] == []
+    assert "GreengrassTESCertificatePolicytd-alias" not in [p["policyName"] for p in iot.list_policies()["policies"]]
+    assert said and "installer" in said[0]
+    assert teardown.installer_made(iot, outputs) == teardown.InstallerMade()

@@ -19,7 +19,12 @@ def stack_outputs(
         artifact_prefix="artifacts",
         component_namespace=namespace,
         token_exchange_role_arn=f"arn:aws:iam::{account}:role/edgeml-token-exchange",
+        token_exchange_role_name="edgeml-token-exchange",
         role_alias="edgeml-token-exchange",
         thing_group_name=name,
         thing_group_arn=group,
+        iot_data_endpoint=f"abc-ats.iot.{region}.amazonaws.com",
+        iot_credential_endpoint=f"abc.credentials.iot.{region}.amazonaws.com",
+        iot_policy_names={},
+        certificate_pems={},
     )

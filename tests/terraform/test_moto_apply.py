@@ -105,12 +105,20 @@ def test_token_exchange_role_read_back_exactly(applied: dict[str, Any], endpoint
             "Resource": [applied["outputs"]["repository_arn"]],
         },
         {"Sid": "LogInToTheRegistry", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
+    ]
+    # The logs statement sits in the policy named as the installer names its own (DeviceProvisioningHelper
+    # createAndAttachRolePolicy: `<role>Access`), so the installer's CreatePolicy finds it taken and adds nothing.
+    attached = iam.list_attached_role_policies(RoleName="itest-token-exchange")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["itest-token-exchangeAccess"]
+    managed = iam.get_policy(PolicyArn=attached[0]["PolicyArn"])["Policy"]
+    document = iam.get_policy_version(PolicyArn=managed["Arn"], VersionId=managed["DefaultVersionId"])
+    assert document["PolicyVersion"]["Document"]["Statement"] == [
         {
             "Sid": "WriteGreengrassLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             "Resource": [f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/greengrass/*"],
-        },
+        }
     ]
 
 

@@ -86,7 +86,14 @@ def test_the_plan_role_can_plan_the_stack(stack: dict[str, Any], terraform: Run)
 
 @pytest.mark.parametrize(
     "sid",
-    ["ReadTheArtifactBucket", "ReadTheRegistry", "ReadTheRoles", "ReadThePolicies", "FindTheIoTEndpoints", "ReadTheIoTResources"],
+    [
+        "ReadTheArtifactBucket",
+        "ReadTheRegistry",
+        "ReadTheRoles",
+        "ReadThePolicies",
+        "FindTheIoTEndpoints",
+        "ReadTheIoTResources",
+    ],
 )
 def test_every_statement_is_needed(stack: dict[str, Any], terraform: Run, sid: str, tmp_path: Path) -> None:
     fewer = [s for s in stack["policy"]["Statement"] if s["Sid"] != sid]

@@ -25,5 +25,5 @@ output "core_device_arns" {
 
 output "certificate_pems" {
   description = "PEM of each certificate issued from a CSR, by thing name (the certificate is public; its key stays on the device)."
-  value       = { for name, cert in aws_iot_certificate.core : name => cert.certificate_pem }
+  value       = { for name, cert in aws_iot_certificate.core : name => nonsensitive(cert.certificate_pem) }
 }

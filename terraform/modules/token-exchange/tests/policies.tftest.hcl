@@ -13,6 +13,9 @@ mock_provider "aws" {
   mock_resource "aws_iam_role" {
     defaults = { arn = "arn:aws:iam::123456789012:role/edgeml-token-exchange" }
   }
+  mock_resource "aws_iam_policy" {
+    defaults = { arn = "arn:aws:iam::123456789012:policy/edgeml-token-exchangeAccess" }
+  }
   mock_resource "aws_iot_role_alias" {
     defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:rolealias/edgeml-token-exchange" }
   }
@@ -69,6 +72,14 @@ run "role_policy_is_least_privilege" {
         Action   = ["ecr:GetAuthorizationToken"]
         Resource = ["*"]
       },
+    ]
+    error_message = "the token exchange role grants more or other than artifacts and this repository"
+  }
+
+  # The logs statement is in the policy under the installer's own name for it (`<role>Access`,
+  # DeviceProvisioningHelper.createAndAttachRolePolicy), so the installer finds the name taken and adds nothing.
+  assert {
+    condition = aws_iam_policy.installer_access.name == "edgeml-token-exchangeAccess" && jsondecode(aws_iam_policy.installer_access.policy).Statement == [
       {
         Sid      = "WriteGreengrassLogs"
         Effect   = "Allow"
@@ -76,7 +87,12 @@ run "role_policy_is_least_privilege" {
         Resource = ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/greengrass/*"]
       },
     ]
-    error_message = "the token exchange role grants more or other than artifacts, this repository and Greengrass logs"
+    error_message = "the installer's policy name holds the Greengrass logs statement and nothing else"
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.installer_access.role == aws_iam_role.this.name && aws_iam_role.this.force_detach_policies
+    error_message = "the installer's policy is attached, and a destroy detaches whatever else the installer attached"
   }
 }
 
@@ -179,7 +195,7 @@ run "a_kms_key_may_be_decrypted_with" {
   }
 
   assert {
-    condition = jsondecode(aws_iam_role_policy.this.policy).Statement[5] == {
+    condition = jsondecode(aws_iam_role_policy.this.policy).Statement[4] == {
       Sid      = "DecryptArtifactsAndImages"
       Effect   = "Allow"
       Action   = ["kms:Decrypt"]

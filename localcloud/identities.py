@@ -1,0 +1,79 @@
+"""Who signs a request to the local cloud's Greengrass endpoint, and what a device may do there.
+
+On AWS a core device authenticates with its X.509 certificate over mutual TLS, and what it may do is what the IoT
+policies attached to that certificate allow (developer guide: device-auth, "Authorize core devices to interact
+with AWS services"). Here requests are plain HTTP signed with SigV4, so a device signs with its certificate's id
+as the key id and, as the secret, the SHA-256 of the private key IoT generated with it (CreateKeysAndCertificate):
+only who holds the key can sign, as only who holds it can complete the TLS handshake. The local cloud notes that
+digest when it makes the key (localcloud.moto_aws.install_device_keys); it never stores the key.
+
+A caller is then the stack's owner (its IAM user: everything, as moto's IAM enforcement checks) or a device: its
+certificate, the things it is attached to, and the IoT policies attached to it, evaluated by localcloud.iotpolicy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from localcloud import iotpolicy
+
+CertificateLookup = Callable[[str], "Certificate | None"]
+
+
+def device_secret(private_key_pem: str) -> str:
+    """The SigV4 secret a device signs with: the digest of its private key."""
+    return hashlib.sha256(private_key_pem.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """An ACTIVE certificate as IoT holds it: what the device it stands for may do."""
+
+    certificate_id: str
+    arn: str
+    secret: str  # device_secret of its key
+    things: tuple[str, ...]  # the things it is attached to (AttachThingPrincipal)
+    policies: tuple[list[iotpolicy.Statement], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    certificate: Certificate | None = None  # None: a key of the stack's (its owner's)
+
+    @property
+    def is_device(self) -> bool:
+        return self.certificate is not None
+
+    def acts_for(self, thing: str) -> bool:
+        """A device acts for the things its certificate is attached to, and no other."""
+        return self.certificate is None or thing in self.certificate.things
+
+    def allowed(self, request: iotpolicy.Request, region: str, account: str) -> bool:
+        if self.certificate is None:
+            return True
+        thing = self.certificate.things[0] if self.certificate.things else None
+        connection = iotpolicy.Connection(region, account, thing or self.key_id, thing)
+        return iotpolicy.allowed(self.certificate.policies, request, connection)
+
+
+class Identities:
+    """The keys the Greengrass endpoint knows: the stack's own (key id -> secret) and every ACTIVE certificate."""
+
+    def __init__(self, keys: dict[str, str], certificates: CertificateLookup) -> None:
+        self.keys, self.certificates = keys, certificates
+
+    def secret(self, key_id: str) -> str | None:
+        if key_id in self.keys:
+            return self.keys[key_id]
+        certificate = self.certificates(key_id)
+        return certificate.secret if certificate is not None else None
+
+    def caller(self, key_id: str) -> Caller:
+        return Caller(key_id, None if key_id in self.keys else self.certificates(key_id))
+
+
+def statements_of(documents: Iterable[str]) -> tuple[list[iotpolicy.Statement], ...]:
+    return tuple(iotpolicy.statements(document) for document in documents)
