@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from scripts import wheels
-from scripts.aws import calling
+from scripts.aws import calling, error_code
 from scripts.platforms import BY_GREENGRASS
 from scripts.product import REPO
 
@@ -90,7 +90,7 @@ def upload(s3: Any, bucket: str, prefix: str, component: str, path: Path) -> Upl
             s3.head_object(Bucket=bucket, Key=key)
             return Uploaded(f"s3://{bucket}/{key}", created=False)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
                 raise
     # Artifacts are megabytes: one PUT, whose errors are plain ClientErrors (upload_file wraps them).
     with calling(f"upload {path.name} to s3://{bucket}/{key}"), path.open("rb") as body:

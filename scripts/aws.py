@@ -57,6 +57,11 @@ def client(aws: boto3.Session, service: str) -> Any:
     return aws.client(service, config=RETRIES)
 
 
+def error_code(error: ClientError) -> str:
+    """The service's error code of a failed call ("" when the response has none)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def explain(action: str, error: Exception) -> AwsError:
     if isinstance(error, NoCredentialsError):
         return AwsError(
@@ -71,7 +76,7 @@ def explain(action: str, error: Exception) -> AwsError:
             "or AWS_ENDPOINT_URL."
         )
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "?")
+        code = error_code(error) or "?"
         message = error.response.get("Error", {}).get("Message", "")
         if code in _DENIED:
             return AwsError(

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from recipeformat.versions import version as semver
 from scripts import recipes
-from scripts.aws import AwsError, calling
+from scripts.aws import AwsError, calling, error_code
 from scripts.errors import ToolError
 
 BUMPS = ("patch", "minor", "major")
@@ -59,7 +59,7 @@ def versions(gg: Any, arn: str) -> list[dict[str, Any]]:
             for page in gg.get_paginator("list_component_versions").paginate(arn=arn):
                 found += page.get("componentVersions", [])
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise
     return found
 

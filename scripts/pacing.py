@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts.aws import MAX_ATTEMPTS, THROTTLED, explain
+from scripts.aws import MAX_ATTEMPTS, THROTTLED, error_code, explain
 
 T = TypeVar("T")
 ONE_ATTEMPT = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=10, read_timeout=60)
@@ -65,7 +65,7 @@ class Pacer:
             try:
                 return operation(**params)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in THROTTLED or attempt >= THROTTLE_ATTEMPTS:
+                if error_code(exc) not in THROTTLED or attempt >= THROTTLE_ATTEMPTS:
                     raise explain(action, exc) from exc
                 wait = retry_after(exc)
             except BotoCoreError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from scripts import components, deployments, rollout, tfoutputs
-from scripts.aws import calling
+from scripts.aws import calling, error_code
 from scripts.progress import Progress
 
 
@@ -99,10 +99,6 @@ class InstallerMade:
         return held + [f"IoT policy {name}" for name in self.policies]
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def installer_made(iot: Any, outputs: tfoutputs.Outputs) -> InstallerMade:
     """Certificates on the stack's things that are not the ones Terraform issued from a CSR, and the installer's
     role alias policy when it exists."""
@@ -112,7 +108,7 @@ def installer_made(iot: Any, outputs: tfoutputs.Outputs) -> InstallerMade:
             try:
                 principals = iot.list_thing_principals(thingName=thing)["principals"]
             except ClientError as exc:
-                if _code(exc) == "ResourceNotFoundException":
+                if error_code(exc) == "ResourceNotFoundException":
                     continue  # not made yet: nothing of the installer's on it
                 raise
             terraforms = outputs.certificate_pems.get(thing, "").strip()
@@ -127,7 +123,7 @@ def installer_made(iot: Any, outputs: tfoutputs.Outputs) -> InstallerMade:
             iot.get_policy(policyName=policy)
             policies = [policy]
         except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise
             policies = []
     return InstallerMade(found, policies)
