@@ -11,7 +11,10 @@ through the same AWS APIs and in the same order, and nothing else (no shared obj
 4. Apply the deployment to the core, wait for a stable state, roll back per the failure handling policy.
 5. UpdateJobExecution with the nucleus's status details (`detailed-deployment-status`,
    `deployment-failure-cause`), and a fleet status report over MQTT
-   (`$aws/things/<thing>/greengrassv2/health/json`), which is also sent whenever a component's state changes.
+   (`$aws/things/<thing>/greengrassv2/health/json`). Between deployments a core reports as the nucleus's fleet
+   status service does (FleetStatusService.handleServiceStateChange): at once when a component goes ERRORED (that
+   component alone), or BROKEN with no deployment in progress, and otherwise not: a component that recovers
+   stays UNHEALTHY in the cloud until the next report.
 """
 
 from __future__ import annotations
@@ -171,7 +174,9 @@ class DeviceAgent:
         # own target's set, and the device runs the union of all of them.
         self.roots: dict[str, dict[str, str]] = {}
         self._sequence = 0
-        self._last_reported: list[tuple[str, str, str]] | None = None
+        self._launched = False
+        self._deploying = False
+        core.state_listeners.append(self._state_changed)
 
     @property
     def thing(self) -> str:
@@ -180,11 +185,10 @@ class DeviceAgent:
     async def run(self, interval: float = 1.0) -> None:
         while True:
             try:
-                if self._last_reported is None:  # a core reports as it starts, before it takes any deployment
+                if not self._launched:  # a core reports as it starts, before it takes any deployment
                     self.report_status("NUCLEUS_LAUNCH")
+                    self._launched = True
                 await self.poll_once()
-                if self._last_reported != self._states():
-                    self.report_status("COMPONENT_STATUS_CHANGE")
             except (ClientError, BotoCoreError, BridgeError) as exc:  # the cloud did not answer: a device keeps polling
                 log.warning("cannot reach the cloud: %s", exc)
             await asyncio.sleep(interval)
@@ -198,6 +202,14 @@ class DeviceAgent:
         if not execution:
             return None
         deployment = _Deployment(execution["jobId"], json.loads(execution.get("jobDocument") or "{}"))
+        self._deploying = True
+        try:
+            return await self._take(deployment)
+        finally:
+            self._deploying = False
+
+    async def _take(self, deployment: _Deployment) -> str:
+        loop = asyncio.get_running_loop()
         previous = {name: recipe.version for name, recipe in self.core.recipes.items()}
         roots = {**self.roots, deployment.target: deployment.wanted}
         try:
@@ -408,28 +420,33 @@ class DeviceAgent:
         """(name, version, state) of each component, as the core itself reports them."""
         return [(name, c["version"], c["state"]) for name, c in self.core.status()["components"].items()]
 
-    def report_status(self, trigger: str, deployment: dict[str, Any] | None = None) -> None:
-        """A COMPLETE fleet status report, with the nucleus itself among the components as a real core lists it."""
+    def _state_changed(self, name: str, state: State) -> None:
+        try:
+            if state is State.ERRORED:
+                self.report_status("ERRORED_COMPONENT", only=name)
+            elif state is State.BROKEN and not self._deploying:
+                self.report_status("BROKEN_COMPONENT")
+        except BridgeError as exc:  # offline: the nucleus drops event reports it cannot send
+            log.warning("fleet status not sent: %s", exc)
+
+    def report_status(self, trigger: str, deployment: dict[str, Any] | None = None, only: str | None = None) -> None:
+        """A fleet status report: COMPLETE, with the nucleus itself among the components as a real core lists
+        it, or PARTIAL with the component `only`; the overall status is always the whole device's."""
         states = self._states()
         components = [
             {
-                "componentName": "aws.greengrass.Nucleus",
-                "version": GGC_VERSION,
-                "status": "RUNNING",
-                "isRoot": False,
-                "fleetConfigArns": [],
-            },
-            *(
-                {
-                    "componentName": name,
-                    "version": version,
-                    "status": state,
-                    "isRoot": True,
-                    "fleetConfigArns": [self.installed_by[name]] if name in self.installed_by else [],
-                }
-                for name, version, state in states
-            ),
+                "componentName": name,
+                "version": version,
+                "status": state,
+                "isRoot": True,
+                "fleetConfigArns": [self.installed_by[name]] if name in self.installed_by else [],
+            }
+            for name, version, state in states
+            if only in (None, name)
         ]
+        if only is None:
+            nucleus = {"componentName": "aws.greengrass.Nucleus", "version": GGC_VERSION, "status": "RUNNING"}
+            components.insert(0, {**nucleus, "isRoot": False, "fleetConfigArns": []})
         self._sequence += 1
         report: dict[str, Any] = {
             "ggcVersion": GGC_VERSION,
@@ -439,11 +456,10 @@ class DeviceAgent:
             "overallDeviceStatus": "UNHEALTHY" if any(s in UNHEALTHY for _, _, s in states) else "HEALTHY",
             "sequenceNumber": self._sequence,
             "timestamp": int(time.time() * 1000),
-            "messageType": "COMPLETE",
+            "messageType": "COMPLETE" if only is None else "PARTIAL",
             "trigger": trigger,
             "components": components,
         }
         if deployment is not None:
             report["deploymentInformation"] = deployment
         self.publish(FLEET_STATUS_TOPIC.format(thing=self.thing), 1, json.dumps(report).encode(), False)
-        self._last_reported = states

@@ -252,7 +252,7 @@ class HollowFleet:
 
     def _break(self, core: _Core) -> None:
         core.broken = sorted(core.components)[-1]
-        self._report(core, "PARTIAL", "COMPONENT_STATUS_CHANGE", [core.broken])
+        self._report(core, "PARTIAL", "BROKEN_COMPONENT", [core.broken])
 
     def _report(self, core: _Core, kind: str, trigger: str, names: list[str]) -> None:
         core.sequence += 1

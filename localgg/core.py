@@ -107,6 +107,8 @@ class Core:
         self.order: list[str] = []
         self.broken: set[str] = set()  # components that went BROKEN: the deployment failed (the nucleus: FAILED)
         self._last_state: dict[str, State] = {}  # what status.json says of a component after it stopped
+        # Told of every state a component enters, as it enters it (the nucleus's global state change listeners).
+        self.state_listeners: list[Callable[[str, State], None]] = []
         self.server = IpcServer(self.socket, self.services, self.tokens)
         self._starting: set[asyncio.Task[None]] = set()
 
@@ -298,6 +300,8 @@ class Core:
             self.broken.add(name)
             log.error("deployment FAILED: %s is BROKEN; see logs/%s.log", name, name)
         self._write_status()
+        for listener in self.state_listeners:
+            listener(name, state)
 
     def _reported(self, name: str, state: str) -> None:
         component = self.components.get(name)

@@ -35,6 +35,7 @@ from localgg.lifecycle import State
 from localgg.mqtt import MqttBridge
 from scripts import deployments, rollout
 from tests.localgg.harness import CoreThread
+from tests.support.eventually import eventually
 from tests.support.watch import watch
 
 pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint started per test
@@ -348,6 +349,33 @@ def test_a_component_that_dies_after_the_merger_looked_is_a_success_then_broken(
     assert outcome == "SUCCEEDED"
     assert gg.call(gg.core.components[NAME].wait_for(State.BROKEN, timeout=30)) is State.BROKEN
     assert follow(fleet, deployment).execution == "SUCCEEDED"
+
+
+def test_a_component_that_errors_once_is_reported_at_once_and_stays_unhealthy(gg: CoreThread, fleet: Fleet) -> None:
+    """FleetStatusService.handleServiceStateChange: a component that goes ERRORED is reported at once, alone in a
+    PARTIAL report carrying the whole device's status; the restart that follows sends nothing, so the cloud shows
+    the device UNHEALTHY until its next report (a deployment, or the daily cadence), however briefly it erred."""
+    version(fleet, "1.0.0", "test -e erred || { touch erred; sleep 2; exit 1; }; exec sleep 300")
+    _, outcome = deploy(gg, fleet, "1.0.0")
+    assert outcome == "SUCCEEDED"
+    assert fleet.client.get_core_device(coreDeviceThingName="test-thing")["status"] == "HEALTHY"
+
+    def recovered() -> bool:
+        component = gg.core.components[NAME]
+        return component.errors == 1 and component.state is State.RUNNING
+
+    eventually(lambda: gg.call(asyncio.sleep(0, recovered())), timeout=30, what="the component erred and ran again")
+
+    def reported_unhealthy() -> list[dict[str, Any]]:
+        if fleet.client.get_core_device(coreDeviceThingName="test-thing")["status"] != "UNHEALTHY":
+            return []
+        listed: list[dict[str, Any]] = fleet.client.list_installed_components(coreDeviceThingName="test-thing")[
+            "installedComponents"
+        ]
+        return listed
+
+    installed = eventually(reported_unhealthy, what="the device reported UNHEALTHY")
+    assert {c["componentName"]: c["lifecycleState"] for c in installed}[NAME] == "ERRORED"
 
 
 def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fleet) -> None:

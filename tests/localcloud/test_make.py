@@ -267,7 +267,9 @@ def broken_subscriber(make: Make) -> None:
     source = app.read_text()
     dies = "def main() -> int:\n    import time\n\n    time.sleep(5)\n    return 1\n"
     app.write_text(source.replace("def main() -> int:\n", dies, 1))
-    done = make("deploy", AUTO_ROLLBACK="1")
+    # A window long enough that a loaded machine's slow container start cannot outlast it; the watch ends at the
+    # first breakage it sees, so this costs nothing when the component breaks as it should.
+    done = make("deploy", AUTO_ROLLBACK="1", HEALTH_WINDOW="60")
     app.write_text(source)
     assert done.returncode != 0
     error = done.stderr
