@@ -22,7 +22,7 @@ from semantic_version import NpmSpec, Version
 from localcloud.jobs import Clock, JobStore, Members, Notify
 from localcloud.restjson import ServiceError
 from localcloud.rollout import ConfigError, Rules
-from recipeformat.document import RecipeError, normalize
+from recipeformat.document import RecipeError, load_yaml, normalize
 from recipeformat.platform import best_manifest, describe
 from recipeformat.validation import problems, s3_artifacts
 
@@ -138,7 +138,7 @@ class ControlPlane:
         if raw is None:
             raise _invalid("inlineRecipe is required (the local cloud does not import Lambda functions)")
         try:
-            recipe = yaml.safe_load(raw)  # JSON is YAML
+            recipe = load_yaml(raw)
             document = normalize(recipe, "the recipe", lambda message: None)
         except (yaml.YAMLError, RecipeError) as exc:
             raise _invalid(f"the recipe is not valid: {exc}") from None

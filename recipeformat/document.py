@@ -119,10 +119,26 @@ def _artifact(node: Any, where: str, report: Report) -> dict[str, Any]:
     return artifact
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: a recipe spells every value out, and an alias is how a few hundred bytes expand to
+    gigabytes in the parser (the "billion laughs")."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted in a recipe", mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """YAML (or JSON, which is YAML) as a recipe may be written: plain data, no aliases. yaml.YAMLError otherwise."""
+    return yaml.load(text, Loader=_NoAliases)  # a SafeLoader: plain data only
+
+
 def parse_text(text: str, source: str) -> Any:
     """JSON or YAML (JSON is YAML, but JSON's own parser gives the better message for a .json file)."""
     try:
-        return json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+        return json.loads(text) if source.endswith(".json") else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise RecipeError(f"{source}: cannot parse the recipe: {exc}") from None
 

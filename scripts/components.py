@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,7 @@ def register(
     gg: Any,
     kind: str,
     name: str,
-    values: dict[str, str],
+    values: Mapping[str, recipes.Value],
     region: str,
     account: str,
     bump: str = "patch",

@@ -11,6 +11,9 @@ The base image comes from Debian packages (debootstrap --arch), as the host's do
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import subprocess
 import tempfile
 import uuid
@@ -147,6 +150,7 @@ def push_index(
             _buildah("manifest", "add", index, source, progress=progress, quiet=True)
         with tempfile.TemporaryDirectory(prefix="edgeml-index-") as tmp:
             digest_file = Path(tmp) / "digest"
+            auth_file = _auth_file(Path(tmp), destination.split("/", 1)[0], credentials)
             _buildah(
                 "manifest",
                 "push",
@@ -154,8 +158,8 @@ def push_index(
                 "--format",
                 "v2s2",
                 f"--tls-verify={'true' if tls_verify else 'false'}",
-                "--creds",
-                ":".join(credentials),
+                "--authfile",
+                str(auth_file),
                 "--digestfile",
                 str(digest_file),
                 index,
@@ -166,3 +170,14 @@ def push_index(
             return digest_file.read_text().strip()
     finally:
         _buildah("manifest", "rm", index, progress=progress, quiet=True)
+
+
+def _auth_file(folder: Path, registry: str, credentials: tuple[str, str]) -> Path:
+    """The registry's credentials in a containers-auth.json only this user can read: on a command line (`--creds`)
+    every user of the machine could read them in the process list."""
+    path = folder / "auth.json"
+    token = base64.b64encode(":".join(credentials).encode()).decode()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump({"auths": {registry: {"auth": token}}}, out)
+    return path

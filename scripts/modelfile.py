@@ -1,9 +1,10 @@
 """The model file, checked the way the device will use it before any image is built or pushed.
 
 The check runs the subscriber's own scoring command (`python -m subscriber.inference`, the checkout's code) on the
-records the publisher sends: a file XGBoost cannot load, a model without feature names, one that needs a feature
+records the publisher sends: a file XGBoost cannot load, a model the subscriber's admission refuses (names that do
+not match its features, trees that point outside themselves, a booster it cannot score), one that needs a feature
 the publisher's records lack, or one whose predictions are not finite stops the run here, not as a rolled-back
-deployment on every device.
+deployment on every device. It runs without the caller's credentials and, as root, without a network.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from scripts import artifacts
 from scripts.errors import ToolError
@@ -23,6 +28,7 @@ SUBSCRIBER_SOURCE = REPO / "components" / "subscriber"
 PUBLISHER_SAMPLES = REPO / "components" / "publisher" / "publisher" / "samples.json"
 SUFFIXES = (".json", ".ubj")  # the formats libxgboost loads by name
 TIMEOUT = 120.0
+KEPT_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XGBOOST_LIBRARY", "VIRTUAL_ENV")
 
 
 class ModelFileError(ToolError):
@@ -38,13 +44,13 @@ def check(model: Path) -> list[object]:
     event = {"body": PUBLISHER_SAMPLES.read_text(), "isBase64Encoded": False}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "subscriber.inference", "--model", str(model.resolve())],
+            [*_offline(), sys.executable, "-m", "subscriber.inference", "--model", str(model.resolve())],
             input=json.dumps(event),
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
             check=False,
-            env={**os.environ, "PYTHONPATH": str(SUBSCRIBER_SOURCE)},
+            env=scoring_environment(os.environ),
         )
     except subprocess.TimeoutExpired:
         raise ModelFileError(f"model file {model}: scoring the publisher's records took over {TIMEOUT:.0f}s") from None
@@ -69,27 +75,66 @@ def check(model: Path) -> list[object]:
     raise ModelFileError(said or f"model file {model} is unusable: {lines[-1]}")
 
 
+def scoring_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What the scoring command is given: what Python needs to run, and no credentials (a model file is input
+    from anywhere, and libxgboost parses it)."""
+    kept = {name: environ[name] for name in KEPT_VARIABLES if name in environ}
+    return {**kept, "PYTHONPATH": str(SUBSCRIBER_SOURCE)}
+
+
+def _offline() -> list[str]:
+    """A network namespace of its own where this user may make one (root), as the image runs with none."""
+    unshare = shutil.which("unshare")
+    return [unshare, "--net"] if unshare and os.geteuid() == 0 else []
+
+
 def metrics(model: Path) -> dict[str, object]:
     """What `make model` measured for this very file (its `metrics.json` beside it, matched by the model's SHA-256):
-    held-out RMSE and MAE, the rows, the training data's hash. Empty when nothing was recorded for it."""
+    held-out RMSE and MAE, the rows, the training data's hash. Empty when nothing was recorded for it. Only numbers
+    and a hex digest are taken as measurements; a file that holds anything else is reported as not used, its
+    offending value kept as plain text (`unusable`), never as a measurement."""
     try:
         report = json.loads((model.parent / "metrics.json").read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(report, dict) or report.get("model_sha256") != artifacts.sha256(model):
         return {}
-    held_out = report.get("held_out") or {}
-    return {
-        "rmse": held_out.get("rmse"),
-        "mae": held_out.get("mae"),
-        "rows": (report.get("rows") or {}).get("test"),
+    held_out, rows = report.get("held_out"), report.get("rows")
+    found = {
+        "rmse": held_out.get("rmse") if isinstance(held_out, dict) else None,
+        "mae": held_out.get("mae") if isinstance(held_out, dict) else None,
+        "rows": rows.get("test") if isinstance(rows, dict) else None,
         "data_sha256": report.get("data_sha256"),
     }
+    wrong = next((key for key, value in found.items() if not _measurement(key, value)), None)
+    if wrong is not None:
+        return {"unusable": f"{wrong} is not {MEASUREMENTS[wrong][1]}: {str(found[wrong])[:UNUSABLE_CHARS]}"}
+    return found
+
+
+UNUSABLE_CHARS = 200
+MEASUREMENTS = {
+    "rmse": (lambda v: _number(v) and v >= 0, "a non-negative number"),
+    "mae": (lambda v: _number(v) and v >= 0, "a non-negative number"),
+    "rows": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a count"),
+    "data_sha256": (lambda v: isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) is not None, "a sha256 digest"),
+}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _measurement(key: str, value: object) -> bool:
+    valid: Callable[[Any], bool] = MEASUREMENTS[key][0]
+    return valid(value)
 
 
 def summary(measured: dict[str, object]) -> str:
     if not measured:
         return "no metrics recorded for it (`make model` writes them beside the model it trains)"
+    if "unusable" in measured:
+        return f"its metrics.json not used: {measured['unusable']}"
     return (
         f"RMSE {measured['rmse']}, MAE {measured['mae']} on {measured['rows']} held-out rows "
         f"of data sha256 {str(measured['data_sha256'])[:12]}"

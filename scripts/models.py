@@ -4,12 +4,12 @@ record of both: `promote` and `status` read them back from it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scripts import modelfile
 from scripts.errors import ToolError
+from scripts.recipes import Value
 
 ROLES = ("champion", "challenger")
 
@@ -37,7 +37,7 @@ class StoredModel:
         return f"sha256 {self.sha256[:12]}, {modelfile.summary(self.metrics)}"
 
 
-def component_values(name: str, champion: StoredModel, challenger: StoredModel | None) -> dict[str, str]:
+def component_values(name: str, champion: StoredModel, challenger: StoredModel | None) -> dict[str, Value]:
     """The model template's values."""
     held = {"champion": champion, **({"challenger": challenger} if challenger else {})}
     if challenger is not None and challenger.sha256 == champion.sha256:
@@ -48,9 +48,9 @@ def component_values(name: str, champion: StoredModel, challenger: StoredModel |
         "description": description,
         "model_file": champion.file,
         "challenger_file": challenger.file if challenger else "",
-        "models_json": json.dumps({role: asdict(m) for role, m in held.items()}, sort_keys=True),
+        "models": {role: asdict(m) for role, m in held.items()},
         # The subscriber's container reads them as its own user, not the component's.
-        "artifacts_json": json.dumps([{"URI": m.uri, "Permission": {"Read": "ALL"}} for m in held.values()]),
+        "artifacts": [{"URI": m.uri, "Permission": {"Read": "ALL"}} for m in held.values()],
     }
 
 

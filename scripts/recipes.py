@@ -1,8 +1,9 @@
 """Recipe templates in, checked recipes out.
 
 Templates are the components' `recipe.yaml` with `{{name}}` placeholders (Greengrass's own `{...}` variables
-are left alone). `check` refuses the mistakes that break a device or widen its rights, naming each one:
-the reference project made several of them (see `../shared/docs/architecture.md`).
+are left alone), filled on the parsed document, never as text. `check` refuses the mistakes that break a device
+or widen its rights, naming each one: the reference project made several of them (see
+`../shared/docs/architecture.md`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from recipeformat.document import STEPS, RecipeError, normalize
+from recipeformat.document import STEPS, RecipeError, load_yaml, normalize
 from recipeformat.validation import problems as service_problems
 from scripts.platforms import this_machine
 from scripts.product import REPO
@@ -33,22 +35,64 @@ ARTIFACT_FOLDER = re.compile(r"\{(?:[A-Za-z0-9._-]+:)?artifacts:(?:path|decompre
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def render(template: str, values: dict[str, str]) -> dict[str, Any]:
-    missing = sorted({name for name in _PLACEHOLDER.findall(template) if name not in values})
+Value = str | list[Any] | dict[str, Any]
+
+
+def render(template: str, values: Mapping[str, Value]) -> dict[str, Any]:
+    """The template parsed first, then filled: a string that is one placeholder becomes the value itself (a
+    string, or data such as a list of artifacts), and a placeholder inside a string is replaced by text within that
+    string. A value is never YAML: whatever it holds, the recipe's keys and structure are the template's."""
+    try:
+        document = load_yaml(template)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"the recipe template is not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise RecipeError("a recipe must be a YAML/JSON mapping")
+    missing = sorted(placeholders(document) - set(values))
     if missing:
         raise RecipeError(f"no value for template placeholder(s): {', '.join(missing)}")
-    text = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
-    try:
-        recipe = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"the rendered recipe is not valid YAML: {exc}") from None
-    if not isinstance(recipe, dict):
-        raise RecipeError("a recipe must be a YAML/JSON mapping")
-    return recipe
+    filled: dict[str, Any] = _filled(document, values, "")
+    return filled
+
+
+def placeholders(node: Any) -> set[str]:
+    """The `{{name}}`s of a parsed template, in its keys and strings."""
+    if isinstance(node, dict):
+        return set().union(*(placeholders(k) | placeholders(v) for k, v in node.items()))
+    if isinstance(node, list):
+        return set().union(*(placeholders(v) for v in node))
+    return set(_PLACEHOLDER.findall(node)) if isinstance(node, str) else set()
+
+
+def _filled(node: Any, values: Mapping[str, Value], where: str) -> Any:
+    if isinstance(node, dict):
+        filled: dict[str, Any] = {}
+        for key, value in node.items():
+            name = _text(key, values, where) if isinstance(key, str) else key
+            if name in filled:
+                raise RecipeError(f"{where or 'the recipe'}: two keys are {name!r} once filled")
+            filled[name] = _filled(value, values, f"{where}.{name}" if where else str(name))
+        return filled
+    if isinstance(node, list):
+        return [_filled(item, values, f"{where}[{at}]") for at, item in enumerate(node)]
+    if isinstance(node, str):
+        whole = _PLACEHOLDER.fullmatch(node)
+        return values[whole.group(1)] if whole else _text(node, values, where)
+    return node
+
+
+def _text(text: str, values: Mapping[str, Value], where: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        if not isinstance(value, str):
+            raise RecipeError(f"{where}: {{{{{match.group(1)}}}}} stands inside text, so its value must be a string")
+        return value
+
+    return _PLACEHOLDER.sub(one, text)
 
 
 def render_component(
-    kind: str, values: dict[str, str], architectures: dict[str, dict[str, str]] | None = None
+    kind: str, values: Mapping[str, Value], architectures: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Any]:
     """The `kind` template rendered once per architecture (with that architecture's own values and `architecture`
     set): the recipe has each rendering's manifests, in the order given. Without `architectures`, for this build
@@ -58,7 +102,7 @@ def render_component(
     if not architectures:
         raise RecipeError(f"the {kind} recipe needs at least one architecture")
     text = TEMPLATES[kind].read_text()
-    if "architecture" not in _PLACEHOLDER.findall(text):  # one manifest serves every CPU
+    if "architecture" not in placeholders(load_yaml(text)):  # one manifest serves every CPU
         architectures = dict(list(architectures.items())[:1])
     renderings = [render(text, {**values, **own, "architecture": name}) for name, own in architectures.items()]
     recipe = renderings[0]

@@ -101,7 +101,8 @@ def ensure(
         + (f"{len(emulated) + 1} core devices ({len(emulated)} emulated)" if emulated else "a core device")
         + (f" and {fleet.hollow} hollow ones" if fleet and fleet.hollow else "")
     )
-    with (root / LOG).open("ab") as log:
+    # Only its owner reads the log: the local cloud's keys may appear in what its servers print.
+    with os.fdopen(os.open(root / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         process = subprocess.Popen(
             [
                 sys.executable,

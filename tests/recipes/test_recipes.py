@@ -16,7 +16,7 @@ from recipeformat.platform import this_device
 from scripts import models, recipes
 from tests.localgg.harness import CoreThread
 
-VALUES = {
+VALUES: dict[str, dict[str, recipes.Value]] = {
     "publisher": {
         "component_name": "com.edgeml.Publisher",
         "component_version": "1.2.3",

@@ -36,16 +36,45 @@ def nan_leaves(seed: Path, folder: Path) -> Path:
     return path
 
 
+def fewer_names(seed: Path, folder: Path) -> Path:
+    """12 names for 13 features: libxgboost loads it and scores every record shifted by a column."""
+    document = json.loads((seed / "xgboost_wine_quality.json").read_text())
+    document["learner"]["feature_names"] = document["learner"]["feature_names"][:12]
+    document["learner"]["feature_types"] = document["learner"]["feature_types"][:12]
+    path = folder / "fewer-names.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def child_outside(seed: Path, folder: Path) -> Path:
+    """A tree whose root points past its end: libxgboost loads it, and segfaults scoring it."""
+    document = json.loads((seed / "xgboost_wine_quality.json").read_text())
+    document["learner"]["gradient_booster"]["model"]["trees"][3]["right_children"][0] = 1 << 30
+    path = folder / "child-outside.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
 @pytest.mark.parametrize(
     ("make_model", "reason"),
     [
+        (fewer_names, "is refused: it names 12 features but scores rows of 13"),
+        (child_outside, "is refused: tree 3: node 0's children"),
         (lambda seed, folder: folder / "absent.json", "does not exist: run `make model`"),
         (lambda seed, folder: (folder / "model.pkl").write_bytes(b"x") and folder / "model.pkl", "must be XGBoost"),
         (lambda seed, folder: (folder / "empty.json").write_text("{}") and folder / "empty.json", "cannot be loaded"),
         (renamed_feature, "has no feature 'grape variety'"),
         (nan_leaves, "predicts non-finite values"),
     ],
-    ids=["missing", "not-an-xgboost-format", "unloadable", "feature-the-publisher-lacks", "non-finite"],
+    ids=[
+        "fewer-names",
+        "child-outside",
+        "missing",
+        "not-an-xgboost-format",
+        "unloadable",
+        "feature-the-publisher-lacks",
+        "non-finite",
+    ],
 )
 def test_a_model_the_device_could_not_use_is_refused_with_its_reason(
     seed: Path, tmp_path: Path, make_model: Any, reason: str
@@ -54,6 +83,14 @@ def test_a_model_the_device_could_not_use_is_refused_with_its_reason(
     with pytest.raises(modelfile.ModelFileError, match=r"model file .*") as refused:
         modelfile.check(path)
     assert reason in str(refused.value) and str(path) in str(refused.value)
+    assert "\n" not in str(refused.value)  # one line, whatever libxgboost said
+
+
+def test_the_scoring_command_gets_no_credentials() -> None:
+    """A model file is input from anywhere and libxgboost parses it: the command that scores it is not handed the
+    caller's AWS keys or anything else but what Python needs."""
+    given = {"PATH": "/usr/bin", "HOME": "/home/u", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t", "X": "y"}
+    assert set(modelfile.scoring_environment(given)) == {"PATH", "HOME", "PYTHONPATH"}
 
 
 class UntouchableEngine:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,11 @@ def expect_deployment_and_success(stub: Stubber, deployment: str, components: di
 
 
 def registered(
-    kind: str, name: str, version: str, values: dict[str, str], architectures: dict[str, dict[str, str]] | None = None
+    kind: str,
+    name: str,
+    version: str,
+    values: Mapping[str, recipes.Value],
+    architectures: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     return recipes.render_component(
         kind, {**values, "component_name": name, "component_version": version}, architectures

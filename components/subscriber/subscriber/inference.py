@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from subscriber import admission
 from subscriber.native import Booster, XGBoostError
 
 MODEL_PATH_ENV = "MODEL_PATH"
@@ -72,6 +73,10 @@ class Model:
         self.features = self._booster.feature_names
         if not self.features:
             raise ModelError(f"model file {path} has no feature names: records are matched to features by name")
+        try:
+            admission.check(json.loads(self._booster.saved_json()))
+        except (XGBoostError, ValueError) as exc:  # admission.Inadmissible is a ValueError
+            raise ModelError(f"model file {path} is refused: {exc}") from None
 
     def rows(self, records: list[Any]) -> list[list[float]]:
         rows = []

@@ -67,7 +67,8 @@ def _lib() -> ctypes.CDLL:
 def _check(ret: int) -> None:
     if ret != 0:
         message = _lib().XGBGetLastError()
-        raise XGBoostError(message.decode(errors="replace") if message else "unknown libxgboost error")
+        text = message.decode(errors="replace") if message else "unknown libxgboost error"
+        raise XGBoostError(text.split("\nStack trace:", 1)[0].strip())  # its own words, not its C++ frames
 
 
 class Booster:
@@ -83,6 +84,17 @@ class Booster:
         self._lock = threading.Lock()
         self.num_features = self._num_features()
         self.feature_names = self._feature_names()
+
+    def saved_json(self) -> bytes:
+        """The model as libxgboost holds it, in its JSON format whatever file format it was loaded from."""
+        length = ctypes.c_uint64()
+        data = ctypes.POINTER(ctypes.c_char)()
+        _check(
+            _lib().XGBoosterSaveModelToBuffer(
+                self._handle, b'{"format": "json"}', ctypes.byref(length), ctypes.byref(data)
+            )
+        )
+        return ctypes.string_at(data, length.value)
 
     def _num_features(self) -> int:
         out = ctypes.c_uint64()
