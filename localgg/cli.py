@@ -17,6 +17,7 @@ from pathlib import Path
 from localgg.core import Core, CoreError
 from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
 from localgg.mqtt import BridgeError, MqttBridge
+from localgg.permissions import RootNotOwned, own_root
 
 log = logging.getLogger("localgg")
 
@@ -126,6 +127,11 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        own_root(args.root)
+    except RootNotOwned as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     (args.root / "logs").mkdir(parents=True, exist_ok=True)
     handlers: list[logging.Handler] = [
         logging.StreamHandler(sys.stderr),

@@ -25,7 +25,7 @@ from localgg.deployment import (
 )
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.lifecycle import Component, State
-from localgg.permissions import FOLDER, give
+from localgg.permissions import FOLDER, give, own_root
 from localgg.recipe import Dependency, Paths, Recipe, Step, interpolate
 from localgg.runwith import RunWith
 from localgg.server import IpcServer, Tokens
@@ -113,6 +113,7 @@ class Core:
         self._starting: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        own_root(self.root)
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         await self.server.start()
 
@@ -332,7 +333,9 @@ class Core:
 
     def _write_status(self) -> None:
         path = self.root / "status.json"
-        path.with_suffix(".tmp").write_text(json.dumps(self.status(), indent=2))
+        staged = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(staged, "w") as out:
+            out.write(json.dumps(self.status(), indent=2))
         path.with_suffix(".tmp").replace(path)
 
     def _write_effective_config(self) -> None:

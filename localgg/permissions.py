@@ -14,6 +14,7 @@ Links are never followed: a link planted in a folder changes the link, not what 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from localgg.runwith import RunWith
@@ -58,3 +59,24 @@ def give(path: Path, who: RunWith, including_itself: bool) -> None:
     if path.is_dir() and not path.is_symlink():
         for child in path.iterdir():
             give(child, who, including_itself=True)
+
+
+class RootNotOwned(PermissionError):
+    """The core's folder is one another user could change under it; the message says how."""
+
+
+def own_root(root: Path) -> Path:
+    """The core's folder, made 0755 if missing (components as ggc_user go through it to their work folders and the
+    IPC socket, as through /greengrass/v2), or refused: a link, a folder of another user, or one that its group or
+    others may write to (where anyone could plant a link the core would then write through as root)."""
+    if not root.exists() and not root.is_symlink():
+        root.mkdir(parents=True)
+        os.chmod(root, FOLDER)  # whatever the umask
+    found = os.lstat(root)
+    if not stat.S_ISDIR(found.st_mode):
+        raise RootNotOwned(f"{root} is a link or not a folder: give the core a folder of its own")
+    if found.st_uid != os.geteuid():
+        raise RootNotOwned(f"{root} belongs to uid {found.st_uid}, not to this core's user (uid {os.geteuid()})")
+    if found.st_mode & 0o022:
+        raise RootNotOwned(f"{root} is writable by its group or others (mode {found.st_mode & 0o777:o}): chmod go-w")
+    return root

@@ -29,7 +29,9 @@ from scripts.progress import Progress, step
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 # Debian bookworm's python3 is 3.11, like the public image, so the same cp311 wheels fit both.
 LOCAL_BASE_IMAGE = "edgeml/python-base:3.11-bookworm"
-DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "https://deb.debian.org/debian")
+# Every package debootstrap takes is checked against Debian's archive key (Release signed, then each hash).
+DEBIAN_KEYRING = machine.PACKAGES["debian-archive-keyring"].command
 DEFAULT_SOCKET = Path("/var/run/docker.sock")
 BASE_IMAGE_CONFIG = ["ENV LANG=C.UTF-8", 'CMD ["python3"]']
 # Every image the project builds carries it (components/subscriber/Dockerfile); the base image does not.
@@ -200,13 +202,15 @@ def remove_built_images(client: docker.DockerClient) -> int:
 def debian_rootfs(folder: Path, debian_architecture: str, progress: Progress = _say) -> Path:
     """A tarball of a minimal Debian bookworm with Python 3.11, for `debian_architecture` (a foreign one runs its
     package scripts under qemu-user-static: see crossbuild.ensure_emulation)."""
-    _ensure_packages("debootstrap", progress=progress)
+    _ensure_packages("debootstrap", "debian-archive-keyring", progress=progress)
     if os.geteuid() != 0:
         raise EngineError("building the base image offline needs root (debootstrap): run this again as root")
     rootfs = folder / "rootfs"
     cmd = [
         str(machine.where("debootstrap")),  # present: ensured above
         f"--arch={debian_architecture}",
+        f"--keyring={DEBIAN_KEYRING}",
+        "--force-check-gpg",
         "--variant=minbase",
         "--include=python3,python3-venv,ca-certificates",
         "bookworm",

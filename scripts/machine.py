@@ -26,7 +26,7 @@ SEARCH_PATH = os.pathsep.join((os.environ.get("PATH", ""), "/usr/local/sbin", "/
 @dataclass(frozen=True)
 class Package:
     name: str
-    command: str  # present when this is on the PATH (or in sbin)
+    command: str  # present when this is on the PATH (or in sbin), or, for a path, when that file exists
     purpose: str
 
 
@@ -36,6 +36,11 @@ PACKAGES: dict[str, Package] = {
         Package("make", "make", "the front door (Makefile)"),
         Package("docker.io", "dockerd", "the Docker engine"),
         Package("debootstrap", "debootstrap", "the subscriber's base image, built offline where no registry answers"),
+        Package(
+            "debian-archive-keyring",
+            "/usr/share/keyrings/debian-archive-keyring.gpg",
+            "debootstrap checks every package of the base image against Debian's archive key",
+        ),
         Package("docker-registry", "docker-registry", "the local stand-in for the ECR registry"),
         Package("mosquitto", "mosquitto", "the local stand-in for AWS IoT Core's MQTT broker"),
         Package("sudo", "sudo", "the local core runs each component step as ggc_user through it, as the nucleus does"),
@@ -55,7 +60,10 @@ class MissingPackage(ToolError):
 
 def where(name: str) -> str | None:
     """The path of the package's command, or None when the package is missing."""
-    return shutil.which(PACKAGES[name].command, path=SEARCH_PATH)
+    command = PACKAGES[name].command
+    if os.path.isabs(command):
+        return command if os.path.isfile(command) else None
+    return shutil.which(command, path=SEARCH_PATH)
 
 
 def missing(names: Iterable[str] = PACKAGES) -> list[Package]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # terraform with this project's CLI configuration: the hashicorp/aws provider from an offline filesystem mirror
-# where the machine has one (found once, remembered in build/terraform.rc), the registry otherwise.
+# where the machine has one (TF_PROVIDER_MIRROR, or a fixed root-owned one; remembered in build/terraform.rc), the
+# registry otherwise.
 # Usage: scripts/terraform.sh [-chdir=DIR] COMMAND [ARGS...]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -12,14 +13,15 @@ fi
 if [[ ! -f "$rc" ]]; then
   mkdir -p "$repo/build"
   mirror="${TF_PROVIDER_MIRROR:-}"
+  # Otherwise only a fixed mirror that root owns and nobody else may write: a provider is code Terraform runs with
+  # the account's keys, and a folder found by searching the disk could be anyone's (another checkout's .terraform).
   if [[ -z "$mirror" ]]; then
     for candidate in /opt/tf-plugins /usr/share/terraform/plugins; do
-      [[ -d "$candidate/registry.terraform.io/hashicorp/aws" ]] && mirror="$candidate" && break
+      if [[ -d "$candidate/registry.terraform.io/hashicorp/aws" && "$(stat -c %u "$candidate")" == 0 ]] &&
+        [[ -z "$(find "$candidate" -maxdepth 4 -perm /022 -print -quit)" ]]; then
+        mirror="$candidate" && break
+      fi
     done
-  fi
-  if [[ -z "$mirror" ]]; then
-    found="$(find / -xdev -type d -path '*registry.terraform.io/hashicorp/aws' -print -quit 2>/dev/null || true)"
-    [[ -n "$found" ]] && mirror="${found%/registry.terraform.io/hashicorp/aws}"
   fi
   if [[ -n "$mirror" ]]; then
     cat > "$rc" <<RC

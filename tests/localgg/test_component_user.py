@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from localgg.lifecycle import State
+from localgg.permissions import own_root
 from localgg.recipe import Paths
 from localgg.runwith import ROOT, RunWith, decorate
 from tests.conftest import machine_command
@@ -136,3 +137,25 @@ def test_sudo_drops_what_its_env_delete_names_as_on_a_device(device: CoreThread)
     device.deploy("Env")
     eventually(lambda: device.core.components["Env"].state is State.FINISHED)
     assert (Paths(device.core.root, "Env", "1.0.0").work / "env").read_text().strip() == "|yes"
+
+
+@pytest.mark.parametrize("hijack", ["another user's folder", "group-writable", "a link"])
+def test_a_root_someone_else_could_change_is_refused(tmp_path: Path, ggc_user: RunWith, hijack: str) -> None:
+    """An attacker who makes the core's folder first (a world-writable parent such as /tmp lets anyone) would have the
+    core, as root, write its status and logs through links they plant. localgg refuses such a folder before writing
+    anything, and makes a missing one 0755: its components, as ggc_user, go through it as through /greengrass/v2."""
+    from localgg.cli import main
+
+    root = tmp_path / "gg"
+    if hijack == "a link":
+        (tmp_path / "elsewhere").mkdir()
+        root.symlink_to(tmp_path / "elsewhere")
+    else:
+        root.mkdir()
+        if hijack == "group-writable":
+            root.chmod(0o775)
+        else:
+            os.chown(root, ggc_user.uid, ggc_user.gid)
+    assert main(["run", "--root", str(root), "--recipe-dir", str(tmp_path), "--artifact-dir", str(tmp_path)]) == 2
+    assert not (root / "logs").exists()
+    assert stat.S_IMODE(own_root(tmp_path / "fresh").stat().st_mode) == 0o755
