@@ -58,7 +58,8 @@ async def _life(spec: DeviceSpec, poll_interval: float) -> None:
     identity, private_key = await _installed(spec)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:
-        mqtt = MqttBridge(*spec.mqtt, spec.thing, loop)
+        # As IoT Core knows a device by its certificate, the broker knows it by the certificate's id and key.
+        mqtt = MqttBridge(*spec.mqtt, spec.thing, loop, (identity.certificate_id, device_secret(private_key)))
         await loop.run_in_executor(None, mqtt.connect)
         parts.callback(mqtt.close)
         # The device's own Docker engine (DOCKER_HOST where it has one of its own, as an emulated device does).

@@ -121,16 +121,17 @@ def _pattern(text: str, variables: Mapping[str, str]) -> str | None:
     parts: list[str] = []
     at = 0
     for match in VARIABLE.finditer(text):
-        parts.append(_wildcards(text[at : match.start()]))
+        parts.append(wildcards(text[at : match.start()]))
         if match.group(1) not in variables:
             return None
         parts.append(re.escape(variables[match.group(1)]))
         at = match.end()
-    parts.append(_wildcards(text[at:]))
+    parts.append(wildcards(text[at:]))
     return "".join(parts)
 
 
-def _wildcards(text: str) -> str:
+def wildcards(text: str) -> str:
+    """A regular expression for a policy pattern without variables: `*` any run of characters, `?` one."""
     return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
 
 

@@ -480,6 +480,12 @@ def certificates(account: str, region: str) -> Callable[[str], Certificate | Non
     return lookup
 
 
+def device_certificates(account: str, region: str) -> list[Certificate]:
+    """Every ACTIVE certificate with a key the local cloud made, as `certificates` reads each."""
+    lookup = certificates(account, region)
+    return [found for certificate_id in list(_DEVICE_SECRETS) if (found := lookup(certificate_id)) is not None]
+
+
 def owner(account: str, name: str = "localcloud-owner") -> tuple[str, str]:
     """An IAM user that may do everything, made in moto's backend directly (an enforcing server would refuse the
     first call that could make it); its access key id and secret."""

@@ -38,7 +38,7 @@ from pathlib import Path
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import broker, coredevice, registry
+from localcloud import broker, coredevice, moto_aws, mqttauth, registry
 from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, emulated_device, names
@@ -64,6 +64,16 @@ async def _installer(devices: list[Callable[[], object]], interval: float) -> No
                 await loop.run_in_executor(None, provision)
             except ClientError as exc:
                 log.warning("provisioning: %s", exc)
+        await asyncio.sleep(interval)
+
+
+async def _broker_accounts(mqtt: broker.Broker, cloud: broker.Account, region: str, interval: float) -> None:
+    """The broker kept knowing exactly the devices IoT has ACTIVE certificates for, with their policies' topics:
+    a device that joins can connect within `interval`, one whose certificate goes is shut out."""
+    loop = asyncio.get_running_loop()
+    while True:
+        certificates = await loop.run_in_executor(None, moto_aws.device_certificates, ACCOUNT, region)
+        mqtt.accounts(mqttauth.accounts(cloud, certificates, region, ACCOUNT))
         await asyncio.sleep(interval)
 
 
@@ -129,8 +139,11 @@ async def run(
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
         registry_process, registry_host = registry.start(root / "registry")
         parts.callback(_terminate, registry_process)
-        broker_process, mqtt = broker.start(root / "mqtt")
-        parts.callback(_terminate, broker_process)
+        # The broker knows the stack's own client now and each device once its certificate exists (_broker_accounts).
+        cloud_client = mqttauth.cloud_account()
+        mqtt_broker = broker.start(root / "mqtt", accounts=[cloud_client])
+        parts.callback(mqtt_broker.stop)
+        mqtt = mqtt_broker.address
         # The real devices join as the installer provisions them (localcloud.installer, after Terraform made the
         # group, the role alias and each device's policy), and sign with their certificates.
         things = [thing, *(f"{thing}-{device.architecture}" for device in emulated)]
@@ -142,7 +155,9 @@ async def run(
         plane.jobs.notify = hollow.notified
         hollow.start()
         parts.callback(hollow.stop)
-        listener = MqttBridge(*mqtt, "localcloud-fleet-status", loop)
+        accounts = asyncio.create_task(_broker_accounts(mqtt_broker, cloud_client, region, poll_interval))
+        parts.callback(accounts.cancel)
+        listener = MqttBridge(*mqtt, "localcloud-fleet-status", loop, (cloud_client.username, cloud_client.password))
         listener.connect()
         parts.callback(listener.close)
         listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
@@ -190,10 +205,10 @@ async def run(
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)
         log.info("local cloud ready: %s", json.dumps(asdict(info)))
-        tasks = [asyncio.create_task(stop.wait()), native, installer]
+        tasks = [asyncio.create_task(stop.wait()), native, installer, accounts]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping the local cloud")
-        for task in (native, installer):
+        for task in (native, installer, accounts):
             if task.done():
                 task.result()  # a loop died: say why (the parts still stop)
     log.info("stopped")

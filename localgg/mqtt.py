@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -23,12 +24,23 @@ class BridgeError(OSError):
 
 
 class MqttBridge:
-    def __init__(self, host: str, port: int, client_id: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        loop: asyncio.AbstractEventLoop,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        """`credentials`: the username and password the broker knows this client by (None: anonymous)."""
         self.loop = loop
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        if credentials is not None:
+            self._client.username_pw_set(*credentials)
         self._client.on_message = self._on_message
         self._connected = threading.Event()
-        self._client.on_connect = lambda client, userdata, flags, reason, properties: self._connected.set()
+        self._refused = ""  # the broker's last reason for refusing the connection
+        self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._acknowledged: dict[int, threading.Event] = {}
         self._subscribers: dict[str, list[Deliver]] = {}
@@ -43,8 +55,16 @@ class MqttBridge:
         self._client.loop_start()
         if not self._connected.wait(timeout):
             self.close()
-            raise BridgeError(f"the MQTT broker at {self.host}:{self.port} did not accept the connection")
+            why = f": {self._refused}" if self._refused else ""
+            raise BridgeError(f"the MQTT broker at {self.host}:{self.port} did not accept the connection{why}")
         log.info("connected to the MQTT broker at %s:%d", self.host, self.port)
+
+    def _on_connect(self, client: object, userdata: object, flags: object, reason: Any, properties: object) -> None:
+        # A refusal (not authorized, say) is retried by paho's loop: the broker may learn of this client meanwhile.
+        if reason.is_failure:
+            self._refused = str(reason)
+        else:
+            self._connected.set()
 
     def publish(self, topic: str, qos: int, payload: bytes, retain: bool) -> None:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)

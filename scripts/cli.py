@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+import requests
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -468,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         result = command.run(args, progress)
     except (ToolError, RecipeError) as exc:  # a recipe's problems are expected failures too
         print(f"error: {exc}", file=sys.stderr)
+        return ExitStatus.FAILED
+    except (docker.errors.DockerException, requests.RequestException) as exc:  # the engine, mid-operation
+        print(f"error: the Docker engine failed a request: {exc}", file=sys.stderr)
         return ExitStatus.FAILED
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped where it was; running it again carries on", file=sys.stderr)

@@ -86,14 +86,26 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+# How long one engine call may take once the engine answers: removing a large image or committing a layer on a
+# loaded machine takes well over the ping's few seconds.
+OPERATION_TIMEOUT = 600
+
+
 def connect(url: str | None = None, timeout: float = 10.0) -> docker.DockerClient | None:
-    """A client whose engine answers a ping, or None."""
+    """A client whose engine answered a ping within `timeout`, or None."""
+
+    def client(seconds: float) -> docker.DockerClient:
+        return docker.DockerClient(base_url=url, timeout=seconds) if url else docker.from_env(timeout=seconds)
+
     try:
-        client = docker.DockerClient(base_url=url, timeout=timeout) if url else docker.from_env(timeout=timeout)
-        client.ping()
+        probe = client(timeout)
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+        return client(OPERATION_TIMEOUT)
     except (docker.errors.DockerException, OSError):
         return None
-    return client
 
 
 def _ensure_packages(*names: str, progress: Progress) -> None:

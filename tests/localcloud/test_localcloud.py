@@ -3,6 +3,7 @@ a core device once its thing group exists, stopped with nothing left, and a clea
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.info import STATE_FILE, Device, StackInfo
+from localgg.mqtt import BridgeError, MqttBridge
 from scripts import engine, sandbox
 
 pytestmark = pytest.mark.slow
@@ -88,6 +90,14 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         # Only the owner drives it: the keys are in a file only the owner reads, and both endpoints want them.
         assert stat.S_IMODE((root / STATE_FILE).stat().st_mode) == 0o600
         assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        assert stat.S_IMODE((root / sandbox.LOG).stat().st_mode) == 0o600
+        # Its MQTT broker, as IoT Core, takes no anonymous client and no guessed key; the device got in (its fleet
+        # status made it a core device above) with its certificate's id and key.
+        host, port = info.mqtt.rsplit(":", 1)
+        for credentials in (None, (certificate.rsplit("/", 1)[-1], "a guess")):
+            intruder = MqttBridge(host, int(port), "intruder", asyncio.new_event_loop(), credentials)
+            with pytest.raises(BridgeError, match="Not authorized"):
+                intruder.connect(timeout=3)
         stranger = boto3.Session(region_name=info.region, aws_access_key_id="x", aws_secret_access_key="x")
         with pytest.raises(ClientError, match=r"InvalidClientTokenId|InvalidAccessKeyId|UnrecognizedClient"):
             stranger.client("iot", endpoint_url=env["AWS_ENDPOINT_URL"]).describe_thing(thingName=info.thing)
