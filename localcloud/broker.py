@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from localcloud.net import free_port, wait_until_listening
+from localcloud.net import dies_with_parent, free_port, wait_until_listening
 
 ITERATIONS = 101  # mosquitto_passwd's own
 SALT_BYTES = 12
@@ -109,7 +109,10 @@ def start(folder: Path, port: int | None = None, accounts: Sequence[Account] | N
         lines += ["allow_anonymous false", f"password_file {folder / 'passwords'}", f"acl_file {folder / 'acl'}"]
     _private(folder / "mosquitto.conf", "\n".join(lines) + "\n")
     process = subprocess.Popen(
-        [binary, "-c", str(folder / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [binary, "-c", str(folder / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=dies_with_parent,  # from the stack's main thread
     )
     if not wait_until_listening(port, 10, lambda: process.poll() is None):
         process.kill()

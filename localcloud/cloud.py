@@ -26,6 +26,7 @@ from localcloud.identities import Identities
 from localcloud.server import Endpoint, serve
 from localcloud.sigv4 import Guard
 from localcloud.throttle import Throttle
+from recipeformat import digest
 
 ACCOUNT = "123456789012"  # moto's account
 ADVANCE_INTERVAL = 0.25  # real seconds between two moves of the jobs: rollout windows, time-outs, abort criteria
@@ -47,18 +48,19 @@ class Cloud:
         return session.client(service, endpoint_url=endpoint, **config)
 
 
-def readable(s3: Any) -> Callable[[str], bool]:
-    """Whether an `s3://bucket/key` artifact exists, as the service checks it when a version is created."""
+def digests(s3: Any) -> Callable[[str], str | None]:
+    """An `s3://bucket/key` artifact's digest, None when it cannot be read: what the service computes when a version
+    is created."""
 
-    def exists(uri: str) -> bool:
+    def of(uri: str) -> str | None:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
-            s3.head_object(Bucket=bucket, Key=key)
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         except ClientError:
-            return False
-        return True
+            return None
+        return digest.of_chunks(body.iter_chunks(digest.CHUNK))
 
-    return exists
+    return of
 
 
 @contextlib.contextmanager
@@ -68,15 +70,17 @@ def running(
     registry: str | None = None,
     throttle: Throttle | None = None,
     clock: Callable[[], float] = time.time,
+    registry_password: str | None = None,
 ) -> Iterator[Cloud]:
-    """Every request must be signed with the owner's key or one of `device_keys` (key id -> secret)."""
+    """Every request must be signed with the owner's key or one of `device_keys` (key id -> secret); ECR's tokens
+    carry `registry_password`, the registry's."""
     with contextlib.ExitStack() as parts:
-        moto, aws_url = moto_aws.start(registry=registry, enforce_iam=True)
+        moto, aws_url = moto_aws.start(registry=registry, enforce_iam=True, registry_password=registry_password)
         parts.callback(moto.stop)
         owner = moto_aws.owner(ACCOUNT, f"localcloud-owner-{secrets.token_hex(4)}")
         session = boto3.Session(region_name=region, aws_access_key_id=owner[0], aws_secret_access_key=owner[1])
         iot, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "s3"))
-        plane = ControlPlane(region, ACCOUNT, moto_aws.iot_members(ACCOUNT, region), readable(s3), clock)
+        plane = ControlPlane(region, ACCOUNT, moto_aws.iot_members(ACCOUNT, region), digests(s3), clock)
         # The owner's key and any fixed ones are the stack's; a device signs with its certificate's.
         identities = Identities({owner[0]: owner[1], **device_keys}, moto_aws.certificates(ACCOUNT, region))
         endpoint = Endpoint(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ import docker
 from localcloud.device import Connection, DeviceAgent
 from localcloud.identities import device_secret
 from localcloud.installer import IDENTITY, Identity
-from localgg.core import Core
+from localgg.core import Core, check_docker_image
 from localgg.mqtt import MqttBridge
 from localgg.runwith import RunWith
 
@@ -69,7 +70,10 @@ async def _life(spec: DeviceSpec, poll_interval: float) -> None:
         # installer creates a missing default user and group (UnixPlatform.createUser).
         user = identity.component_user if os.geteuid() == 0 else None
         run_with = RunWith.of(user, create=True) if user else None
-        core = Core(spec.root / "core", spec.thing, identity.region, iot_core=mqtt, run_with=run_with)
+        # Images are pulled by the engine the agent logs in to the registry with (its ECR token), as the nucleus's
+        # Docker application manager logs in and then pulls.
+        pull = functools.partial(check_docker_image, engine=engine)
+        core = Core(spec.root / "core", spec.thing, identity.region, mqtt, pull, run_with=run_with)
         await core.start()
         parts.push_async_callback(core.stop)
         connection = Connection(

@@ -25,10 +25,10 @@ import json
 import logging
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.auth import SigV4Auth
@@ -41,8 +41,9 @@ from localgg.core import GGC_VERSION, Core
 from localgg.deployment import ConfigurationNotValid, DeploymentError, DeploymentRequest
 from localgg.lifecycle import State
 from localgg.mqtt import BridgeError
-from localgg.recipe import RecipeError, parse
+from localgg.recipe import Artifact, RecipeError, parse
 from localgg.updates import UpdatePolicy
+from recipeformat import digest
 from recipeformat.platform import this_device
 
 log = logging.getLogger("localcloud.device")
@@ -51,6 +52,8 @@ UNHEALTHY = ("ERRORED", "BROKEN")
 FLEET_STATUS_TOPIC = "$aws/things/{thing}/greengrassv2/health/json"
 Publish = Callable[[str, int, bytes, bool], None]
 RegistryLogin = Callable[[str, str, str], None]
+# The nucleus retries a mismatched download 10 times a minute apart; here a few times at once (the same outcome).
+DOWNLOAD_ATTEMPTS = 3
 FAILURES = (DeploymentError, RecipeError, OSError, ClientError, BotoCoreError, DockerException)
 
 
@@ -74,6 +77,12 @@ def _s3_step(uri: str, call: str, denied_code: str, run: Callable[[], Any]) -> A
             ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "S3_ERROR") + ((denied_code,) if _denied(exc) else ()),
             _error_types(exc),
         ) from None
+
+
+def _written(out: IO[bytes], chunks: Iterable[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        out.write(chunk)
+        yield chunk
 
 
 def _denied(exc: ClientError) -> bool:
@@ -308,7 +317,7 @@ class DeviceAgent:
             path.write_bytes(component["recipe"])
             for artifact in parse(path).artifacts:
                 if artifact.uri.startswith("s3://"):
-                    self._download(aws, artifact.uri, self.artifact_dir / name / version / artifact.filename)
+                    self._download(aws, artifact, self.artifact_dir / name / version / artifact.filename)
                 elif artifact.docker_image is not None:
                     self._login(aws, artifact.docker_image.split("/", 1)[0])
 
@@ -342,7 +351,15 @@ class DeviceAgent:
             aws_session_token=credentials["sessionToken"],
         )
 
-    def _download(self, clients: dict[str, Any], uri: str, target: Path) -> None:
+    def _download(self, clients: dict[str, Any], artifact: Artifact, target: Path) -> None:
+        """The nucleus's S3 downloader: the object checked against the recipe's digest as it arrives (a recipe from
+        the cloud always has one), kept only when it matches, fetched again a few times when it does not."""
+        uri = artifact.uri
+        if artifact.algorithm != digest.ALGORITHM or not artifact.digest:
+            raise PreparationFailed(
+                f"{uri}: the recipe has no {digest.ALGORITHM} digest for it",
+                ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "RECIPE_MISSING_ARTIFACT_HASH_ALGORITHM"),
+            )
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         s3 = self._client(clients, "s3")
         # The nucleus's S3 downloader asks where the bucket is before it reads, and names which call was refused.
@@ -352,12 +369,23 @@ class DeviceAgent:
             "S3_GET_BUCKET_LOCATION_ACCESS_DENIED",
             lambda: s3.get_bucket_location(Bucket=bucket),
         )
-        get = _s3_step(uri, "GetObject", "S3_GET_OBJECT_ACCESS_DENIED", lambda: s3.get_object(Bucket=bucket, Key=key))
-        body = get["Body"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            for chunk in body.iter_chunks(1 << 20):
-                out.write(chunk)
+        partial = target.with_name(f".{target.name}.download")
+        for _ in range(DOWNLOAD_ATTEMPTS):
+            get = _s3_step(
+                uri, "GetObject", "S3_GET_OBJECT_ACCESS_DENIED", lambda: s3.get_object(Bucket=bucket, Key=key)
+            )
+            with partial.open("wb") as out:
+                got = digest.of_chunks(_written(out, get["Body"].iter_chunks(digest.CHUNK)))
+            if got == artifact.digest:
+                partial.replace(target)
+                return
+            partial.unlink()
+        raise PreparationFailed(
+            f"{uri}: integrity check failed {DOWNLOAD_ATTEMPTS} times: its SHA-256 is {got}, the recipe says "
+            f"{artifact.digest}",
+            ("DEPLOYMENT_FAILURE", "ARTIFACT_DOWNLOAD_ERROR", "ARTIFACT_CHECKSUM_MISMATCH"),
+        )
 
     def _login(self, clients: dict[str, Any], registry: str) -> None:
         try:

@@ -22,6 +22,7 @@ from semantic_version import NpmSpec, Version
 from localcloud.jobs import Clock, JobStore, Members, Notify
 from localcloud.restjson import ServiceError
 from localcloud.rollout import ConfigError, Rules
+from recipeformat import digest
 from recipeformat.document import RecipeError, load_yaml, normalize
 from recipeformat.platform import best_manifest, describe
 from recipeformat.validation import problems, s3_artifacts
@@ -83,6 +84,16 @@ class CoreDevice:
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)  # by component name
 
 
+def _artifacts(recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each artifact mapping of a recipe as written: its keys in any case, as the service reads them."""
+
+    def under(node: Any, key: str) -> list[Any]:
+        found = next((v for k, v in node.items() if str(k).lower() == key), None) if isinstance(node, dict) else None
+        return found if isinstance(found, list) else []
+
+    return [a for m in under(recipe, "manifests") for a in under(m, "artifacts") if isinstance(a, dict)]
+
+
 def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any]) -> dict[str, Any]:
     start = int(params.get("nextToken") or 0)
     size = int(params.get("maxResults") or PAGE)
@@ -98,15 +109,16 @@ class ControlPlane:
         region: str = "eu-west-1",
         account: str = "123456789012",
         members: Members = lambda target: (),
-        artifact_exists: Callable[[str], bool] = lambda uri: True,
+        artifact_digest: Callable[[str], str | None] = lambda uri: None,
         clock: Clock = time.time,
         notify: Notify = lambda thing: None,
     ) -> None:
         """`members(target)`: the things a target ARN holds (a thing group's members, or the thing), from IoT;
-        `artifact_exists(uri)`: whether an `s3://` artifact can be read, from S3; `clock`: the jobs' time (a
+        `artifact_digest(uri)`: an `s3://` artifact's digest (recipeformat.digest), None when it cannot be read,
+        from S3; `clock`: the jobs' time (a
         simulation may run it faster); `notify(thing)`: a thing has a job execution waiting."""
         self.region, self.account, self.members = region, account, members
-        self.artifact_exists = artifact_exists
+        self.artifact_digest = artifact_digest
         self.jobs = JobStore(region, account, members, clock, notify)
         self.components: dict[str, dict[str, ComponentVersion]] = {}
         self.deployments: dict[str, Deployment] = {}
@@ -145,9 +157,18 @@ class ControlPlane:
         found = problems(document)
         if found:
             raise _invalid("the recipe is not valid: " + "; ".join(found))
-        unreachable = [uri for uri in s3_artifacts(document) if not self.artifact_exists(uri)]
+        digests = {uri: self.artifact_digest(uri) for uri in s3_artifacts(document)}
+        unreachable = [uri for uri, found in digests.items() if found is None]
         if unreachable:
             raise _invalid(f"Specified artifact resource cannot be accessed: {', '.join(unreachable)}")
+        # The service computes each artifact's digest now and serves the recipe with it: a device then refuses an
+        # object replaced after this moment (ARTIFACT_CHECKSUM_MISMATCH).
+        for artifact in (*_artifacts(recipe), *_artifacts(document)):
+            uri = next((str(v) for k, v in artifact.items() if k.lower() == "uri"), "")
+            if uri in digests:
+                for key in [k for k in artifact if k.lower() in ("digest", "algorithm")]:
+                    del artifact[key]
+                artifact.update({"Digest": digests[uri], "Algorithm": digest.ALGORITHM})
         name, version = str(document["ComponentName"]), str(document["ComponentVersion"])
         arn = f"{self.component_arn(name)}:versions:{version}"
         if version in self.components.get(name, {}):

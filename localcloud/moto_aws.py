@@ -40,12 +40,14 @@ It patches moto's response classes in this process; `start()` serves everything 
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -72,7 +74,7 @@ from werkzeug.serving import make_server
 
 from localcloud.identities import Certificate, device_secret, statements_of
 from localcloud.net import free_port
-from localcloud.registry import RegistryApi
+from localcloud.registry import USER, RegistryApi
 from localcloud.restjson import ServiceError
 from localcloud.sigv4 import AUTHORIZATION
 
@@ -277,13 +279,31 @@ def _deleting_images(delete: Callable[[ECRResponse], ActionResult]) -> Callable[
     return wrapper
 
 
-def bind_ecr_to_registry(host: str) -> None:
-    """Point moto's ECR at the registry on `host` (once per process: moto's backends are process-wide)."""
+def _authorization_token(self: ECRResponse) -> ActionResult:
+    """GetAuthorizationToken: the bound registry's own password (moto hands out a fixed `<account>-auth-token`)."""
+    registry = _REGISTRY[0]
+    token = base64.b64encode(f"{USER}:{registry.password}".encode()).decode()
+    expires = datetime.now(UTC) + timedelta(hours=12)  # as long as an ECR token lasts
+    return ActionResult(
+        {
+            "authorizationData": [
+                {"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": f"http://{registry.host}"}
+                for _ in self._get_param("registryIds") or [self.current_account]
+            ]
+        }
+    )
+
+
+def bind_ecr_to_registry(host: str, password: str | None = None) -> None:
+    """Point moto's ECR at the registry on `host` (once per process: moto's backends are process-wide); with the
+    registry's `password`, GetAuthorizationToken hands it out, to whoever IAM lets call it."""
     if _REGISTRY:
         if _REGISTRY[0].base != RegistryApi(host).base:
             raise RuntimeError("moto's ECR is already bound to another registry in this process")
         return
-    _REGISTRY.append(RegistryApi(host))
+    _REGISTRY.append(RegistryApi(host, password))
+    if password is not None:
+        ECRResponse.get_authorization_token = _authorization_token  # type: ignore[method-assign]
     original_init = ecr_models.Repository.__init__
 
     def init(self: ecr_models.Repository, *args: Any, **kwargs: Any) -> None:
@@ -540,7 +560,10 @@ def _trusts(statement: dict[str, Any], service: str) -> bool:
 
 
 def start(
-    port: int | None = None, registry: str | None = None, enforce_iam: bool = False
+    port: int | None = None,
+    registry: str | None = None,
+    enforce_iam: bool = False,
+    registry_password: str | None = None,
 ) -> tuple[ThreadedMotoServer, str]:
     """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging and, given a registry host, ECR bound to it;
     with `enforce_iam`, every request must be signed by a known key and be allowed by its identity's policies."""
@@ -550,7 +573,7 @@ def start(
     install_condition_semantics()
     install_iam_enforcement()
     if registry is not None:
-        bind_ecr_to_registry(registry)
+        bind_ecr_to_registry(registry, registry_password)
     port = port or free_port()
     server = _Server(port, enforce_iam)
     server.start()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import socket
 import time
 from collections.abc import Callable
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def free_port() -> int:
@@ -30,3 +34,12 @@ def wait_until_listening(port: int, timeout: float, alive: Callable[[], bool]) -
             return False
         time.sleep(0.05)
     return True
+
+
+def dies_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGTERM when the process that started it dies, however it dies (kill -9
+    included), so a crashed stack leaves no registry or broker behind (Linux's PR_SET_PDEATHSIG). It is tied to the
+    starting thread: start the child from the thread that lives as long as the stack, the main one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")

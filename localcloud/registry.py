@@ -3,14 +3,18 @@ API that the ECR image operations need (list tags, resolve a tag to its digest, 
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from localcloud.net import free_port, wait_until_listening
+import bcrypt
+
+from localcloud.net import dies_with_parent, free_port, wait_until_listening
 
 # What `docker push` stores: Docker v2 and OCI manifests and indexes. HEAD answers the digest of whichever it is.
 MANIFEST_TYPES = ", ".join(
@@ -23,23 +27,39 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
+USER = "AWS"  # the user name in every ECR authorization token
+
+
 class RegistryUnavailable(RuntimeError):
     pass
 
 
-def start(folder: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """A registry storing under `folder` (deletes enabled, as ECR allows); returns the process and `127.0.0.1:port`."""
+def start(folder: Path, port: int | None = None, password: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A registry storing under `folder` (deletes enabled, as ECR allows); returns the process and `127.0.0.1:port`.
+    With `password`, it answers only the user `AWS` with it (HTTP basic auth against a bcrypt htpasswd file only
+    the stack reads), as ECR answers only the token GetAuthorizationToken gave; without, anyone (a test's own)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RegistryUnavailable("docker-registry is not installed (apt-get install docker-registry)")
     port = port or free_port()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    auth = ""
+    if password is not None:
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+        with os.fdopen(os.open(folder / "htpasswd", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(f"{USER}:{hashed}\n")
+        auth = f"auth:\n  htpasswd:\n    realm: localcloud-ecr\n    path: {folder / 'htpasswd'}\n"
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+        f"    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}"
     )
-    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=dies_with_parent,  # from the stack's main thread
+    )
     if not wait_until_listening(port, 10, lambda: server.poll() is None):
         server.kill()
         raise RegistryUnavailable(f"docker-registry did not start on port {port}")
@@ -49,11 +69,15 @@ def start(folder: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes
 class RegistryApi:
     """The registry's v2 HTTP API for one host; names are repository names (`edgeml/subscriber`)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, password: str | None = None) -> None:
+        self.host, self.password = host, password
         self.base = f"http://{host}/v2"
 
     def _request(self, method: str, path: str) -> urllib.request.Request:
-        return urllib.request.Request(f"{self.base}/{path}", method=method, headers={"Accept": MANIFEST_TYPES})
+        headers = {"Accept": MANIFEST_TYPES}
+        if self.password is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{USER}:{self.password}".encode()).decode()
+        return urllib.request.Request(f"{self.base}/{path}", method=method, headers=headers)
 
     def tags(self, name: str) -> list[str]:
         try:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -137,7 +138,9 @@ async def run(
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
-        registry_process, registry_host = registry.start(root / "registry")
+        # The registry answers only the password ECR's GetAuthorizationToken hands to whoever IAM lets ask for it.
+        registry_password = secrets.token_urlsafe(32)
+        registry_process, registry_host = registry.start(root / "registry", password=registry_password)
         parts.callback(_terminate, registry_process)
         # The broker knows the stack's own client now and each device once its certificate exists (_broker_accounts).
         cloud_client = mqttauth.cloud_account()
@@ -148,7 +151,7 @@ async def run(
         # group, the role alias and each device's policy), and sign with their certificates.
         things = [thing, *(f"{thing}-{device.architecture}" for device in emulated)]
         clock = ScaledClock(fleet.time_scale)
-        cloud = parts.enter_context(running(region, {}, registry_host, fleet.throttle, clock))
+        cloud = parts.enter_context(running(region, {}, registry_host, fleet.throttle, clock, registry_password))
         aws_url, gg_url, plane, owner = cloud.aws, cloud.greengrass, cloud.plane, cloud.owner
         iot = cloud.client("iot")
         hollow = HollowFleet(plane, fleet.names(thing), fleet.faults, clock)

@@ -51,15 +51,16 @@ class _Proposal:
     configurations: dict[str, dict[str, Any]]
 
 
-def check_docker_image(image: str) -> None:
+def check_docker_image(image: str, engine: Any = None) -> None:
     """What the Docker application manager does: the image is there, or it is pulled. A device's engine pulls its
     own CPU's variant of a multi-platform image; the engine here may serve a core of another CPU (an emulated
-    device), so the pull names the core's platform."""
+    device), so the pull names the core's platform. `engine`: a Docker client already logged in to the image's
+    registry, as the application manager's `docker login` leaves the engine's CLI (None: the environment's)."""
     import docker
     import docker.errors
 
     try:
-        client = docker.from_env(timeout=30)
+        client = engine or docker.from_env(timeout=30)
         client.ping()
     except docker.errors.DockerException as exc:
         raise DeploymentError(f"docker image {image} cannot be checked: no Docker engine answers ({exc})") from None

@@ -20,6 +20,7 @@ from typing import Any
 from localgg.permissions import FOLDER, artifact_mode, set_artifact_permission
 from localgg.recipe import Paths, Recipe, RecipeError, find, parse
 from localgg.updates import UpdatePolicy
+from recipeformat import digest
 from recipeformat.versions import satisfies
 
 # Components a real core provides itself; a recipe may depend on them without deploying them.
@@ -175,6 +176,12 @@ def prepare_artifacts(recipe: Recipe, paths: Paths, artifact_dir: Path | None, d
         if not target.is_file():
             raise DeploymentError(
                 f"{recipe.name}: artifact {artifact.uri} is missing: no file {source_dir / artifact.filename}"
+            )
+        if artifact.digest is not None and digest.of_file(target) != artifact.digest:
+            # The nucleus downloads it again from its URI (ArtifactDownloader.downloadRequired); a local deployment
+            # has nowhere else to take it from.
+            raise DeploymentError(
+                f"{recipe.name}: artifact {target} does not match the recipe's digest (ARTIFACT_CHECKSUM_MISMATCH)"
             )
         mode = artifact_mode(artifact.read, artifact.execute)
         set_artifact_permission(target, mode)

@@ -43,6 +43,8 @@ class Artifact:
     unarchive: bool
     execute: str = "NONE"  # Permission.Execute: NONE, OWNER or ALL
     read: str = "OWNER"  # Permission.Read: NONE, OWNER or ALL
+    digest: str | None = None  # base64 SHA-256, as the service writes it (recipeformat.digest); local recipes lack it
+    algorithm: str | None = None
 
     @property
     def filename(self) -> str:
@@ -95,6 +97,8 @@ def _artifact(raw: dict[str, Any]) -> Artifact:
         str(raw.get("Unarchive", "NONE")).upper() == "ZIP",
         str(permission.get("Execute", "NONE")).upper(),
         str(permission.get("Read", "OWNER")).upper(),
+        str(raw["Digest"]) if raw.get("Digest") else None,
+        str(raw["Algorithm"]) if raw.get("Algorithm") else None,
     )
 
 

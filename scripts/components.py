@@ -7,6 +7,7 @@ derived from the recipe (a retried call cannot create two), and we wait until Gr
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -80,6 +81,16 @@ def registered_recipe(gg: Any, version_arn: str) -> dict[str, Any]:
     return recipe
 
 
+def _as_published(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A registered recipe as it was sent: without the digests the service adds to each artifact."""
+    published = copy.deepcopy(recipe)
+    for manifest in published.get("Manifests") or []:
+        for artifact in manifest.get("Artifacts") or []:
+            artifact.pop("Digest", None)
+            artifact.pop("Algorithm", None)
+    return published
+
+
 def wait_deployable(
     gg: Any, version_arn: str, attempts: int = 60, interval: float = 2.0, sleep: Callable[[float], None] = time.sleep
 ) -> None:
@@ -118,9 +129,8 @@ def register(
     found = latest(gg, arn)
     if found is not None:
         version, version_arn = found
-        if recipes.render_component(kind, {**values, "component_version": version}, architectures) == registered_recipe(
-            gg, version_arn
-        ):
+        rendered = recipes.render_component(kind, {**values, "component_version": version}, architectures)
+        if rendered == _as_published(registered_recipe(gg, version_arn)):
             return Registered(name, version, version_arn, created=False)
     version = next_version(found[0] if found else None, bump)
     recipe = recipes.render_component(kind, {**values, "component_version": version}, architectures)

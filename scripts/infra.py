@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from localcloud.info import StackInfo
 from scripts import sandbox, tfoutputs
@@ -29,6 +31,7 @@ from scripts.progress import Progress, step
 
 WORKDIR = REPO / "terraform"
 TIMEOUT = 900
+GRACE = 120.0  # how long an interrupted Terraform may take to save its state and release its lock
 TARGETS = ("local", "aws")
 # Terraform's closing lines ("Apply complete! Resources: 3 added, 0 changed, 0 destroyed.", "Plan: 1 to add, ...",
 # "No changes.") and the start of its error blocks.
@@ -85,7 +88,7 @@ def terraform(
     try:
         if space.log is None:
             progress(f"$ terraform {' '.join(args)}")
-            code = subprocess.run(cmd, env=env, timeout=timeout, stdout=sys.stderr, check=False).returncode
+            code = interruptibly(cmd, env, timeout, sys.stderr)
             if code not in ok:
                 raise InfraError(f"terraform {args[0]} failed (see above)")
             return code
@@ -94,9 +97,7 @@ def terraform(
         with step(progress, f"terraform {args[0]}", f"log: {shown}") as outcome, space.log.open("a") as log:
             log.write(f"\n$ terraform {' '.join(args)}\n")
             log.flush()
-            code = subprocess.run(
-                [*cmd, "-no-color"], env=env, timeout=timeout, stdout=log, stderr=subprocess.STDOUT, check=False
-            ).returncode
+            code = interruptibly([*cmd, "-no-color"], env, timeout, log, subprocess.STDOUT)
             output = space.log.read_text(errors="replace").rsplit("\n$ terraform ", 1)[-1]
             if code not in ok:
                 found = ERROR.search(output)
@@ -105,8 +106,38 @@ def terraform(
             summaries = SUMMARY.findall(output)
             outcome.said = summaries[-1] if summaries else "done"
     except subprocess.TimeoutExpired:
-        raise InfraError(f"terraform {args[0]} did not finish within {timeout:.0f}s (log: {space.log})") from None
+        raise InfraError(
+            f"terraform {args[0]} did not finish within {timeout:.0f}s and was interrupted, as Ctrl-C does, so that "
+            f"it saved its state and released its lock (log: {space.log})"
+        ) from None
     return code
+
+
+def interruptibly(
+    cmd: list[str], env: dict[str, str], timeout: float, stdout: IO[str], stderr: IO[str] | int | None = None
+) -> int:
+    """Terraform's exit code. Past `timeout` it is interrupted as Ctrl-C does (SIGINT: it stops its operations,
+    writes its state and releases a backend's lock) and killed only if it has not stopped GRACE seconds later;
+    subprocess.TimeoutExpired then. A Ctrl-C here reaches it too (the terminal's process group): it is waited for,
+    so its state is saved before we stop."""
+    with subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr) as process:
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            _stopped(process)
+            raise
+        except KeyboardInterrupt:
+            _stopped(process)
+            raise
+
+
+def _stopped(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=GRACE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def init(space: Workspace, progress: Progress) -> None:

@@ -93,8 +93,11 @@ def ensure(
         if platform != this_machine()
     ]
     if root.exists():
-        progress(f"local cloud: not running; clearing {root} (its state went with it)")
-        shutil.rmtree(root)
+        # What a stack that died left is kept until the next start, its logs with it: the last words of a crash.
+        previous = _previous(root)
+        progress(f"local cloud: not running; its folder moved to {previous} (its state went with it)")
+        shutil.rmtree(previous, ignore_errors=True)
+        root.rename(previous)
     root.mkdir(mode=0o700, parents=True)
     progress(
         "local cloud: starting moto, a registry, an MQTT broker, the Greengrass endpoint and "
@@ -152,7 +155,8 @@ def install(cloud: StackInfo, root: Path, thing: str, installer_args: list[str],
 
 
 def stop(progress: Progress, root: Path = ROOT, timeout: float = 180.0) -> bool:
-    """Stop the stack (its core stops every component first) and delete its folder; False if none was running."""
+    """Stop the stack (its core stops every component first) and delete its folder, and a dead one's; False if none
+    was running."""
     running = find(root)
     if running is not None:
         progress(f"local cloud: stopping pid {running.pid}")
@@ -164,9 +168,15 @@ def stop(progress: Progress, root: Path = ROOT, timeout: float = 180.0) -> bool:
             time.sleep(0.1)
         if (root / STATE_FILE).exists():
             raise LocalCloudError(f"the local cloud stopped without cleaning up; see {root / LOG}")
-    if root.exists():
-        shutil.rmtree(root)
+    for folder in (root, _previous(root)):
+        if folder.exists():
+            shutil.rmtree(folder)
     return running is not None
+
+
+def _previous(root: Path) -> Path:
+    """Where the folder of a stack that died waits, until the next start or stop."""
+    return root.with_name(f"{root.name}.previous")
 
 
 def leftovers(gg: Any, s3: Any, ecr: Any) -> dict[str, list[str]]:

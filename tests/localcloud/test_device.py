@@ -24,6 +24,7 @@ from awsiot.greengrasscoreipc.model import ConfigurationValidityReport, Configur
 from botocore.exceptions import ClientError
 
 from localcloud import installer, moto_aws
+from localcloud.cloud import digests
 from localcloud.credentials import SERVICE, CredentialsProvider
 from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
@@ -137,7 +138,7 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
     )  # fmt: skip
     identity, private_key, _ = installer.provision(iot, iam, flags, say=lambda line: None)
 
-    plane = ControlPlane(members=moto_aws.iot_members(ACCOUNT, "eu-west-1"))
+    plane = ControlPlane(members=moto_aws.iot_members(ACCOUNT, "eu-west-1"), artifact_digest=digests(s3))
     identities = Identities({key: secret}, moto_aws.certificates(ACCOUNT, "eu-west-1"))
     endpoint = Endpoint(plane, CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, SERVICE)), None, identities)
     moto_aws.bind_iot_jobs(endpoint.invoke)
@@ -247,12 +248,37 @@ def test_an_artifact_that_cannot_be_had_fails_the_deployment_without_touching_th
     included), and what ran before runs on."""
     version(fleet, "1.0.0", "exec sleep 300")
     deploy(gg, fleet, "1.0.0")
-    version(fleet, "1.0.1", "exec sleep 300", [{"URI": f"s3://{fleet.bucket}/missing/app.zip"}])
+    fleet.s3.put_object(Bucket=fleet.bucket, Key="gone/app.zip", Body=b"zip")
+    version(fleet, "1.0.1", "exec sleep 300", [{"URI": f"s3://{fleet.bucket}/gone/app.zip"}])
+    fleet.s3.delete_object(Bucket=fleet.bucket, Key="gone/app.zip")  # after the service read it
     deployment, outcome = deploy(gg, fleet, "1.0.1")
     assert outcome == "FAILED"
     assert gg.core.recipes[NAME].version == "1.0.0"
     with pytest.raises(rollout.RolloutError, match=r"FAILED_NO_STATE_CHANGE: .*NoSuchKey"):
         follow(fleet, deployment)
+
+
+def test_an_artifact_replaced_after_its_version_was_made_is_refused(gg: CoreThread, fleet: Fleet) -> None:
+    """The service computed the artifact's digest when the version was created and serves it in the recipe; the
+    nucleus checks what it downloads against it (ArtifactDownloader: ARTIFACT_CHECKSUM_MISMATCH) and keeps nothing
+    of an object someone replaced since: the deployment fails before anything changes."""
+    version(fleet, "1.0.0", "exec sleep 300")
+    deploy(gg, fleet, "1.0.0")
+    fleet.s3.put_object(Bucket=fleet.bucket, Key="app/run.sh", Body=b"echo the reviewed release\n")
+    version(fleet, "1.0.1", "sh {artifacts:path}/run.sh; exec sleep 300", [{"URI": f"s3://{fleet.bucket}/app/run.sh"}])
+    fleet.s3.put_object(Bucket=fleet.bucket, Key="app/run.sh", Body=b"echo something else\n")
+    deployment, outcome = deploy(gg, fleet, "1.0.1")
+    assert outcome == "FAILED"
+    assert gg.core.recipes[NAME].version == "1.0.0"
+    with pytest.raises(rollout.RolloutError, match=r"FAILED_NO_STATE_CHANGE: .*integrity check failed"):
+        follow(fleet, deployment)
+    (effective,) = [
+        d
+        for d in fleet.client.list_effective_deployments(coreDeviceThingName="test-thing")["effectiveDeployments"]
+        if d["deploymentId"] == deployment
+    ]
+    assert effective["statusDetails"]["errorStack"][-1] == "ARTIFACT_CHECKSUM_MISMATCH"
+    assert not (gg.root / "device" / "artifacts" / NAME / "1.0.1" / "run.sh").exists()
 
 
 def test_a_role_without_get_bucket_location_fails_the_download_with_the_nucleus_code(

@@ -4,6 +4,8 @@ page it follows; where the reference is silent, the test says what it assumes.""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud.cloud import readable
+from localcloud.cloud import digests
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.server import Endpoint, serve
 from scripts import components
@@ -27,7 +29,7 @@ def gg(moto_endpoint: str) -> Iterator[Any]:
     s3 = boto3.client(
         "s3", region_name=REGION, endpoint_url=moto_endpoint, aws_access_key_id="x", aws_secret_access_key="x"
     )
-    server, url = serve(Endpoint(ControlPlane(REGION, ACCOUNT, artifact_exists=readable(s3))))
+    server, url = serve(Endpoint(ControlPlane(REGION, ACCOUNT, artifact_digest=digests(s3))))
     client = boto3.client(
         "greengrassv2", region_name=REGION, endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
     )
@@ -103,7 +105,17 @@ def test_an_s3_artifact_must_be_readable(gg: Any) -> None:
     with pytest.raises(gg.exceptions.ValidationException, match="Specified artifact resource cannot be accessed"):
         gg.create_component_version(inlineRecipe=recipe(Manifests=[manifest]))
     gg.meta.s3.put_object(Bucket=bucket, Key="app.zip", Body=b"zip")
-    assert gg.create_component_version(inlineRecipe=recipe(Manifests=[manifest]))["componentVersion"] == "1.0.0"
+    created = gg.create_component_version(inlineRecipe=recipe(Manifests=[manifest]))
+    assert created["componentVersion"] == "1.0.0"
+    # And it serves the recipe with each artifact's digest, as it computed it then (the base64 of its SHA-256,
+    # which the nucleus's ArtifactDownloader checks every download against).
+    served = json.loads(gg.get_component(arn=created["arn"], recipeOutputFormat="JSON")["recipe"])
+    (artifact,) = served["Manifests"][0]["Artifacts"]
+    assert artifact == {
+        "URI": f"s3://{bucket}/app.zip",
+        "Digest": base64.b64encode(hashlib.sha256(b"zip").digest()).decode(),
+        "Algorithm": "SHA-256",
+    }
 
 
 def test_a_new_version_is_requested_then_deployable(gg: Any) -> None:

@@ -9,6 +9,8 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from botocore.exceptions import ClientError
 from localcloud.info import STATE_FILE, Device, StackInfo
 from localgg.mqtt import BridgeError, MqttBridge
 from scripts import engine, sandbox
+from tests.conftest import machine_command
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +57,7 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
     info = sandbox.ensure(quiet, root)
     try:
         assert not (root / "terraform.tfstate").exists()
+        assert (tmp_path / "local.previous" / "terraform.tfstate").exists()  # a dead stack's folder, kept until stop
         assert sandbox.ensure(quiet, root) == info  # found, not started twice
         env = info.environment()
         session = boto3.Session(
@@ -64,6 +69,14 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         gg = session.client("greengrassv2", endpoint_url=env["AWS_ENDPOINT_URL_GREENGRASSV2"])
         ecr = session.client("ecr", endpoint_url=env["AWS_ENDPOINT_URL"])
         assert ecr.create_repository(repositoryName="probe")["repository"]["repositoryUri"].startswith(info.registry)
+        # The registry, as ECR, answers only the token GetAuthorizationToken gives (and IAM lets the owner have).
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://{info.registry}/v2/probe/tags/list", timeout=10)
+        assert refused.value.code == 401
+        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        authorized = urllib.request.Request(f"http://{info.registry}/v2/", headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(authorized, timeout=10) as answer:
+            assert answer.status == 200
         iam = session.client("iam", endpoint_url=env["AWS_ENDPOINT_URL"])
         trust = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, '
         iam.create_role(RoleName="probe-tes", AssumeRolePolicyDocument=trust + '"Action": "sts:AssumeRole"}]}')
@@ -111,7 +124,7 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
     finally:
         assert sandbox.stop(quiet, root) is True
     assert sandbox.find(root) is None
-    assert not root.exists()
+    assert not root.exists() and not (tmp_path / "local.previous").exists()
     assert gone(info.pid)
     assert sandbox.stop(quiet, root) is False
 
@@ -132,3 +145,26 @@ def test_the_engine_is_there_before_the_stack_starts(tmp_path: Path, monkeypatch
     with pytest.raises(engine.EngineError, match="no Docker engine answers at DOCKER_HOST"):
         sandbox.ensure(quiet, tmp_path / "local")
     assert not (tmp_path / "local").exists()
+
+
+def test_the_registry_and_the_broker_die_with_a_stack_killed_by_sigkill(tmp_path: Path) -> None:
+    """kill -9 runs no cleanup: the children are told by the kernel instead (PR_SET_PDEATHSIG), so a crashed stack
+    leaves no registry or broker listening."""
+    machine_command("mosquitto")
+    machine_command("docker-registry")
+    script = (
+        "import sys, time, pathlib\n"
+        "from localcloud import broker, registry\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        "started = broker.start(root / 'mqtt')\n"
+        "server, host = registry.start(root / 'registry')\n"
+        "print(started.process.pid, server.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    stack = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert stack.stdout is not None
+    children = [int(pid) for pid in stack.stdout.readline().split()]
+    assert len(children) == 2 and not any(gone(pid) for pid in children)
+    stack.kill()
+    stack.wait(timeout=10)
+    eventually(lambda: all(gone(pid) for pid in children), what="the children gone after their parent's SIGKILL")

@@ -14,6 +14,7 @@ import pytest
 from localgg.core import check_docker_image
 from localgg.deployment import DeploymentError, parse_merge, parse_update_config
 from localgg.lifecycle import State
+from recipeformat import digest
 from recipeformat.versions import satisfies
 from tests.localgg.harness import CoreThread, write_recipe
 from tests.localgg.test_lifecycle import wait_state, work
@@ -89,6 +90,25 @@ def test_zip_artifacts_are_unarchived_for_the_scripts(gg: CoreThread, tmp_path: 
     gg.deploy("Art", artifact_dir=tmp_path)
     wait_state(gg, "Art", State.FINISHED)
     assert (work(gg, "Art") / "out").read_text().strip() == "hello from the artifact"
+
+
+def test_an_artifact_that_does_not_match_its_recipes_digest_is_refused(gg: CoreThread, tmp_path: Path) -> None:
+    """A recipe may carry each artifact's digest (the service writes it in; a local recipe usually does not), and
+    the nucleus checks the file against it (ArtifactDownloader.downloadRequired: the base64 of its SHA-256)."""
+    folder = tmp_path / "Art" / "1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "run.sh").write_text("echo reviewed > out")
+    reviewed = digest.of_file(folder / "run.sh")
+    artifact = {"URI": "s3://bucket/a/run.sh", "Digest": reviewed, "Algorithm": "SHA-256"}
+    write_recipe(gg.recipes, "Art", artifacts=[artifact], lifecycle={"Run": "sh {artifacts:path}/run.sh"})
+    (folder / "run.sh").write_text("echo replaced > out")
+    assert "does not match the recipe's digest (ARTIFACT_CHECKSUM_MISMATCH)" in refused(
+        gg, "Art", artifact_dir=tmp_path
+    )
+    (folder / "run.sh").write_text("echo reviewed > out")
+    gg.deploy("Art", artifact_dir=tmp_path)
+    wait_state(gg, "Art", State.FINISHED)
+    assert (work(gg, "Art") / "out").read_text().strip() == "reviewed"
 
 
 def test_update_config_merges_and_resets(gg: CoreThread) -> None:

@@ -5,6 +5,7 @@ a variable validation, so no AWS endpoint is called."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,14 @@ def test_the_local_apply_runs_only_when_configuration_variables_or_state_changed
     infra.apply_if_changed(space, said.append)
     infra.apply_if_changed(space, said.append)
     assert applied == ["apply"] * 3
+
+
+def test_terraform_past_its_timeout_is_interrupted_so_it_saves_its_state(tmp_path: Path) -> None:
+    """SIGKILL would leave the state unwritten (resources outside it, AlreadyExists on the next apply) and a remote
+    backend locked; SIGINT is how Terraform is told to stop: it finishes what is in flight, writes its state and
+    releases the lock. A stand-in that handles SIGINT as Terraform does (no Terraform command runs long on purpose)."""
+    saved = tmp_path / "saved"
+    stand_in = f"trap 'echo state > {saved}; exit 130' INT; while :; do sleep 0.05; done"
+    with (tmp_path / "log").open("w") as log, pytest.raises(subprocess.TimeoutExpired):
+        infra.interruptibly(["sh", "-c", stand_in], {"PATH": "/usr/bin:/bin"}, 0.5, log)
+    assert saved.read_text() == "state\n"
