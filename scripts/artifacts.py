@@ -28,7 +28,7 @@ def publisher_zip(cache: Path, architecture: str) -> Path:
     """The publisher zip for `architecture`, built once per content: under `cache/<architecture>/<digest of the
     package's files and pins>/`, so an unchanged publisher costs no pip run."""
     digest = hashlib.sha256(architecture.encode())
-    sources = [PUBLISHER / "pyproject.toml", *sorted((PUBLISHER / "publisher").rglob("*"))]
+    sources = [PUBLISHER / wheels.LOCK, *sorted((PUBLISHER / "publisher").rglob("*"))]
     for path in sources:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(f"\0{path.relative_to(PUBLISHER)}\0".encode() + path.read_bytes())
@@ -45,7 +45,7 @@ def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
         staging = Path(tmp)
         wheels.pip(
             "install",
-            wheels.declared(PUBLISHER),
+            wheels.hashed(PUBLISHER),
             "--no-compile",
             "--target",
             str(staging),

@@ -25,7 +25,7 @@ from scripts.progress import Progress, step
 CONTEXT = REPO / "components" / "subscriber"
 IMAGE_NAME = "edgeml/subscriber"
 DEFAULT_TAG = f"{IMAGE_NAME}:local"  # `make image`
-BUILD_INPUTS = ("Dockerfile", "pyproject.toml")  # and the subscriber/ package: what the Dockerfile copies
+BUILD_INPUTS = ("Dockerfile", wheels.LOCK)  # and the subscriber/ package: what the Dockerfile copies
 
 
 class ImageError(ToolError):
@@ -48,8 +48,8 @@ def tag_for(platform: Platform, digest: str) -> str:
 
 
 def inputs_digest(platforms: tuple[Platform, ...]) -> str:
-    """SHA-256 of everything the images for `platforms` are built from: what the Dockerfile copies (the declared
-    dependencies, whose pins fix the wheels, and the package) and the Dockerfile itself."""
+    """SHA-256 of everything the images for `platforms` are built from: what the Dockerfile copies (the hashed
+    requirements, which fix the wheels, and the package) and the Dockerfile itself."""
     digest = hashlib.sha256(",".join(p.docker for p in platforms).encode())
     files = [CONTEXT / name for name in BUILD_INPUTS if (CONTEXT / name).is_file()]
     files += sorted(p for p in (CONTEXT / "subscriber").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
@@ -63,10 +63,10 @@ def download_wheels(wheelhouse: Path, progress: Progress, *platform_options: str
     """The pinned wheels into the build context (for another platform with `platform_options`); pins make a wheel
     already there the same bytes, so only the missing ones are fetched."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    requirements = wheels.missing(wheels.declared(CONTEXT), wheelhouse)
+    requirements = wheels.missing(wheels.locked(CONTEXT), wheelhouse)
     if requirements:
         progress(f"downloading wheels into {wheelhouse.relative_to(REPO)}: {' '.join(requirements)}")
-        wheels.pip("download", requirements, "--dest", str(wheelhouse), *platform_options)
+        wheels.pip("download", wheels.hashed(CONTEXT), "--dest", str(wheelhouse), *platform_options)
 
 
 def build(

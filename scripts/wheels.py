@@ -19,14 +19,38 @@ class WheelsError(ToolError):
     """pip could not fetch or install the wheels; the message carries pip's own words."""
 
 
+LOCK = "requirements.txt"  # a component's pins with the hashes of the wheels it accepts
+
+
 def declared(project: Path) -> list[str]:
     with (project / "pyproject.toml").open("rb") as handle:
         return list(tomllib.load(handle)["project"]["dependencies"])
 
 
+def lock_entries(project: Path) -> dict[str, list[str]]:
+    """A component's hashed requirements file: each `name==version` pin with its `sha256:...` hashes."""
+    text = (project / LOCK).read_text().replace("\\\n", " ")
+    entries = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            pin, *options = line.split()
+            entries[pin] = [option.removeprefix("--hash=") for option in options if option.startswith("--hash=")]
+    return entries
+
+
+def locked(project: Path) -> list[str]:
+    """The `name==version` pins of a component's hashed requirements file."""
+    return list(lock_entries(project))
+
+
+def hashed(project: Path) -> list[str]:
+    """pip arguments that install exactly the component's locked wheels, each checked against its hashes."""
+    return ["--require-hashes", "-r", str(project / LOCK)]
+
+
 def pip(action: str, requirements: list[str], *options: str, resolve: bool = False) -> None:
-    """`pip download|install` of exactly these binary wheels (`options` say where to, e.g. --dest or --target);
-    with `resolve`, their dependencies too."""
+    """`pip download|install` of exactly these binary wheels (requirements, or `hashed(project)`; `options` say where
+    to, e.g. --dest or --target); with `resolve`, their dependencies too."""
     cmd = [
         sys.executable,
         "-m",
