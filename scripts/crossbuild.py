@@ -150,7 +150,7 @@ def push_index(
             _buildah("manifest", "add", index, source, progress=progress, quiet=True)
         with tempfile.TemporaryDirectory(prefix="edgeml-index-") as tmp:
             digest_file = Path(tmp) / "digest"
-            auth_file = _auth_file(Path(tmp), destination.split("/", 1)[0], credentials)
+            auths = auth_file(Path(tmp), destination.split("/", 1)[0], credentials)
             _buildah(
                 "manifest",
                 "push",
@@ -159,7 +159,7 @@ def push_index(
                 "v2s2",
                 f"--tls-verify={'true' if tls_verify else 'false'}",
                 "--authfile",
-                str(auth_file),
+                str(auths),
                 "--digestfile",
                 str(digest_file),
                 index,
@@ -172,7 +172,7 @@ def push_index(
         _buildah("manifest", "rm", index, progress=progress, quiet=True)
 
 
-def _auth_file(folder: Path, registry: str, credentials: tuple[str, str]) -> Path:
+def auth_file(folder: Path, registry: str, credentials: tuple[str, str]) -> Path:
     """The registry's credentials in a containers-auth.json only this user can read: on a command line (`--creds`)
     every user of the machine could read them in the process list."""
     path = folder / "auth.json"
