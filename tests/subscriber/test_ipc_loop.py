@@ -144,7 +144,8 @@ def test_a_challenger_is_scored_in_the_shadow_after_the_champions_result(
     gg: CoreThread, seed: Path, samples: list[Any], tmp_path: Path
 ) -> None:
     """Each result is followed by a shadow record on the shadow topic: the challenger's predictions on the same
-    records and the running agreement; the results stay the champion's."""
+    records and the running agreement, scored in the challenger's own process after the champion's result is out
+    (so a shadow record may come after the next result); the results stay the champion's."""
     shutil.copyfile(seed / "xgboost_wine_quality.json", tmp_path / "model.json")
     small_model(tmp_path, seed, "challenger.json")
     tester, answers, log = subscribed(gg, tmp_path / "model.json", challenger="challenger.json")
@@ -154,12 +155,16 @@ def test_a_challenger_is_scored_in_the_shadow_after_the_champions_result(
             topic="local/topic", publish_message=PublishMessage(binary_message=BinaryMessage(message=message))
         )
     got = answers.wait(4)
-    assert [topic for topic, _ in got] == ["edgeml/predictions", "edgeml/shadow"] * 2
+    topics = [topic for topic, _ in got]
+    assert sorted(topics) == ["edgeml/predictions"] * 2 + ["edgeml/shadow"] * 2
+    seen = [topics[: i + 1] for i in range(len(topics))]  # a message's shadow never comes before its result
+    assert all(t.count("edgeml/shadow") <= t.count("edgeml/predictions") for t in seen)
     results, shadows = [r for t, r in got if t == "edgeml/predictions"], [r for t, r in got if t == "edgeml/shadow"]
     assert all(r["predictions"] == [6.573914, 4.869721] for r in results)
     assert [s["champion"] for s in shadows] == [r["predictions"] for r in results]
     assert all(s["challenger"] != s["champion"] for s in shadows)
     assert [s["agreement"]["count"] for s in shadows] == [2, 4]
+    assert [(s["failures"], s["dropped"]) for s in shadows] == [(0, 0), (0, 0)]
     assert "shadow: count=4 mean_abs_diff=" in log.read_text()
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from subscriber.challenger import ChallengerProcess
 from subscriber.inference import Model
-from subscriber.shadow import Agreement, Shadow, log_line
+from subscriber.shadow import Agreement, Backlog, Shadow, log_line
 
 from tests.support.models import small_model
 
@@ -36,3 +39,68 @@ def test_the_challenger_scores_the_champions_records(seed: Path, tmp_path: Path,
     second = shadow.score("local/topic", samples, champion.predict(samples))
     assert second["agreement"]["count"] == 4 and second["model_version"] == "1.0.3"
     assert log_line(second).startswith("shadow: count=4 mean_abs_diff=")
+
+
+def test_the_challenger_in_its_own_process_scores_as_it_would_in_ours(
+    seed: Path, tmp_path: Path, samples: list[Any]
+) -> None:
+    path = small_model(tmp_path, seed)
+    process = ChallengerProcess(path)
+    try:
+        assert process.predict(samples) == Model(path).predict(samples)
+        assert process.predict(samples) == Model(path).predict(samples) and process.starts == 1
+    finally:
+        process.close()
+
+
+# A worker that answers as subscriber.challenger does, but crashes the way libxgboost can (SIGSEGV) on a record that
+# says so, and hangs on one that says so: what no real model here does on purpose (a stand-in, said so).
+FRAGILE = """
+import ctypes, json, sys, time
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    records = json.loads(line)
+    if records == ["crash"]:
+        ctypes.string_at(0)
+    if records == ["hang"]:
+        time.sleep(60)
+    print(json.dumps({"predictions": [1.0] * len(records)}), flush=True)
+"""
+
+
+def test_a_challenger_that_crashes_or_hangs_is_counted_and_started_again(tmp_path: Path) -> None:
+    """Its crash and its hang cost one shadow record each (with the reason and the count), never the caller: the
+    next message is scored by a new worker."""
+    process = ChallengerProcess(tmp_path / "model.json", timeout=1.0, command=[sys.executable, "-c", FRAGILE])
+    shadow = Shadow(process, "1.0.0")
+    try:
+        assert shadow.score("t", [{}], [5.0])["challenger"] == [1.0]
+        crashed = shadow.score("t", ["crash"], [5.0])
+        assert "it died, exit status -11" in crashed["error"] and crashed["failures"] == 1
+        assert shadow.score("t", [{}], [5.0])["challenger"] == [1.0] and process.starts == 2
+        hung = shadow.score("t", ["hang"], [5.0])
+        assert "no answer within 1s" in hung["error"] and hung["failures"] == 2
+        after = shadow.score("t", [{}, {}], [5.0, 6.0])
+        assert after["challenger"] == [1.0, 1.0] and process.starts == 3
+        assert after["agreement"]["count"] == 4  # the predictions of the messages both scored: 1 + 1 + 2
+    finally:
+        process.close()
+
+
+def test_a_challenger_that_falls_behind_has_its_work_dropped_and_counted() -> None:
+    """Past its limit the backlog drops new shadow work instead of holding the champion's thread."""
+    release = threading.Event()
+    done: list[Any] = []
+
+    class Slow:
+        def predict(self, records: list[Any]) -> list[float | list[float]]:
+            release.wait(10)
+            return [0.0] * len(records)
+
+    shadow = Shadow(Slow(), "1.0.0")
+    backlog = Backlog(shadow, lambda s, item: done.append(s.score("t", item, [0.0])), limit=2)
+    offered = [backlog.offer([{}]) for _ in range(6)]  # one taken at once, two wait, the rest are dropped
+    release.set()
+    backlog.join()
+    assert offered.count(False) == shadow.dropped >= 3
+    assert len(done) == offered.count(True) and done[-1]["dropped"] == shadow.dropped

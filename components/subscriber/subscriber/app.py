@@ -3,7 +3,8 @@
 Configuration comes from the component's own configuration (GetConfiguration); the model from MODEL_PATH (the
 model component's artifact, mounted), loaded once before subscribing, and its version from EDGEML_MODEL_VERSION.
 Messages are handled one at a time, in arrival order, on one worker thread
-(the SDK's default executor has several workers and could reorder them).
+(the SDK's default executor has several workers and could reorder them); a challenger's shadow work on another
+(subscriber.shadow.Backlog), in its own process.
 
 The SDK never reconnects: when the stream or the connection closes, the process exits non-zero and the
 nucleus restarts the component (and marks it BROKEN after repeated failures), which is the Greengrass way.
@@ -24,9 +25,10 @@ from typing import Any
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage, SubscriptionResponseMessage
 
+from subscriber.challenger import ChallengerFailed, ChallengerProcess
 from subscriber.inference import Limits, Model, ModelError, default_model
 from subscriber.processing import MessageProcessor, Outcome
-from subscriber.shadow import Shadow
+from subscriber.shadow import Backlog, Shadow
 from subscriber.shadow import log_line as shadow_log_line
 
 log = logging.getLogger("subscriber")
@@ -72,7 +74,8 @@ class Subscriber:
         self.ipc = ipc
         self.config = config
         self.processor = processor
-        self.shadow = shadow
+        # The challenger's work waits on a thread of its own: the champion's next message never waits for it.
+        self.backlog = Backlog(shadow, self.report_shadow) if shadow is not None else None
         self.closed = threading.Event()
 
     def on_message(self, event: SubscriptionResponseMessage) -> None:
@@ -104,14 +107,13 @@ class Subscriber:
                 )
         except Exception as exc:  # a refused publish must not stop the loop; the next message may go through
             log.error("could not publish to %s: %s: %s", target, type(exc).__name__, exc)
-        if outcome.ok and self.shadow is not None:  # only once the champion's result is out
-            self.report_shadow(outcome)
+        if outcome.ok and self.backlog is not None:  # only once the champion's result is out
+            self.backlog.offer(outcome)
 
-    def report_shadow(self, outcome: Outcome) -> None:
-        assert self.shadow is not None
+    def report_shadow(self, shadow: Shadow, outcome: Outcome) -> None:
         try:
-            record = self.shadow.score(outcome.record["topic"], outcome.scored, outcome.record["predictions"])
-            log.info(shadow_log_line(record))
+            record = shadow.score(outcome.record["topic"], outcome.scored, outcome.record["predictions"])
+            (log.warning if "error" in record else log.info)(shadow_log_line(record))
             self.ipc.publish_to_topic(
                 topic=self.config.shadow_topic, publish_message=PublishMessage(json_message=JsonMessage(message=record))
             )
@@ -146,12 +148,13 @@ def challenger_shadow(champion: Model, version: str) -> Shadow | None:
     name = os.environ.get(CHALLENGER_FILE_ENV, "")
     if not name:
         return None
+    challenger = ChallengerProcess(champion.path.parent / name)
     try:
-        challenger = Model(champion.path.parent / name)
-    except ModelError as exc:
+        challenger.start()
+    except ChallengerFailed as exc:
         log.error("challenger left out: %s", exc)
         return None
-    log.info("challenger %s scored in the shadow of %s", challenger.path, champion.path)
+    log.info("challenger %s scored in the shadow of %s, in a process of its own", challenger.path, champion.path)
     return Shadow(challenger, version)
 
 

@@ -3,14 +3,24 @@ its predictions and the running agreement between the two published on a topic o
 
 Agreement is over every prediction the two made on the same records since the component started: how many, the
 mean absolute difference and the largest one. That is what decides a promotion without labels on the device.
+The challenger runs in a process of its own (subscriber.challenger) and its work waits on a thread of its own
+(`Backlog`): a challenger that crashes, hangs or falls behind costs the champion nothing; its failures and the work
+dropped are counted in every shadow record.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from subscriber.inference import Model
+from subscriber.challenger import ChallengerFailed
+from subscriber.inference import InvalidInput
+
+log = logging.getLogger("subscriber.shadow")
 
 Prediction = float | list[float]
 
@@ -38,24 +48,67 @@ def _flat(predictions: list[Prediction]) -> list[float]:
     return [x for p in predictions for x in (p if isinstance(p, list) else [p])]
 
 
+class Scorer(Protocol):
+    def predict(self, records: list[Any]) -> list[Prediction]: ...
+
+
 class Shadow:
-    def __init__(self, challenger: Model, model_version: str) -> None:
+    def __init__(self, challenger: Scorer, model_version: str) -> None:
         self.challenger, self.model_version = challenger, model_version
         self.agreement = Agreement()
+        self.failures = 0  # messages the challenger gave no predictions for
+        self.dropped = 0  # messages never given to it: it was too far behind (Backlog)
 
     def score(self, topic: str, records: list[Any], champion: list[Prediction]) -> dict[str, Any]:
-        """The shadow record for records the champion scored as `champion`."""
-        predictions = self.challenger.predict(records)
-        self.agreement.add(champion, predictions)
-        return {
-            "topic": topic,
-            "model_version": self.model_version,
-            "champion": champion,
-            "challenger": predictions,
-            "agreement": self.agreement.summary(),
-        }
+        """The shadow record for records the champion scored as `champion`: the challenger's predictions, or why
+        there are none."""
+        record: dict[str, Any] = {"topic": topic, "model_version": self.model_version, "champion": champion}
+        try:
+            predictions = self.challenger.predict(records)
+        except (ChallengerFailed, InvalidInput, ValueError) as exc:
+            self.failures += 1
+            record["error"] = str(exc)
+        else:
+            self.agreement.add(champion, predictions)
+            record["challenger"] = predictions
+        return {**record, "agreement": self.agreement.summary(), "failures": self.failures, "dropped": self.dropped}
+
+
+class Backlog:
+    """Shadow work off the champion's path: one thread does it in order, at most `limit` messages wait; past that a
+    new one is dropped (the oldest already waited longest for a comparison that is as good with any message) and
+    counted."""
+
+    def __init__(self, shadow: Shadow, work: Callable[[Shadow, Any], None], limit: int = 100) -> None:
+        self.shadow, self.work = shadow, work
+        self._waiting: queue.Queue[Any] = queue.Queue(limit)
+        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self._thread.start()
+
+    def offer(self, item: Any) -> bool:
+        try:
+            self._waiting.put_nowait(item)
+        except queue.Full:
+            self.shadow.dropped += 1
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            item = self._waiting.get()
+            try:
+                self.work(self.shadow, item)
+            except Exception:  # the shadow never stops: the next message is compared again
+                log.exception("shadow work failed")
+            finally:
+                self._waiting.task_done()
+
+    def join(self) -> None:
+        """Until everything offered so far is done (for tests)."""
+        self._waiting.join()
 
 
 def log_line(record: dict[str, Any]) -> str:
-    """`shadow: count=4 mean_abs_diff=0.21 max_abs_diff=0.5`, which `make status` reads from the log."""
-    return "shadow: " + " ".join(f"{key}={value}" for key, value in record["agreement"].items())
+    """`shadow: count=4 mean_abs_diff=0.21 max_abs_diff=0.5 failures=0 dropped=0`, which `make status` reads."""
+    counts = {**record["agreement"], "failures": record["failures"], "dropped": record["dropped"]}
+    return "shadow: " + " ".join(f"{key}={value}" for key, value in counts.items())
