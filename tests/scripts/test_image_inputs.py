@@ -21,7 +21,7 @@ def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("changed", ["Dockerfile", "pyproject.toml", "subscriber/app.py"])
+@pytest.mark.parametrize("changed", ["Dockerfile", "requirements.txt", "subscriber/app.py"])
 def test_what_the_dockerfile_copies_changes_the_digest(context: Path, changed: str) -> None:
     before = image.inputs_digest(BOTH)
     (context / changed).write_text((context / changed).read_text() + "\n# changed\n")
@@ -30,7 +30,8 @@ def test_what_the_dockerfile_copies_changes_the_digest(context: Path, changed: s
 
 def test_what_it_does_not_copy_leaves_the_digest_alone(context: Path) -> None:
     before = image.inputs_digest(BOTH)
-    (context / "recipe.yaml").write_text((context / "recipe.yaml").read_text() + "\n# changed\n")
+    for uncopied in ("recipe.yaml", "pyproject.toml"):  # the image installs requirements.txt, not the project
+        (context / uncopied).write_text((context / uncopied).read_text() + "\n# changed\n")
     (context / "subscriber" / "__pycache__").mkdir(exist_ok=True)
     (context / "subscriber" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"bytecode")
     assert image.inputs_digest(BOTH) == before

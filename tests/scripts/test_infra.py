@@ -72,8 +72,10 @@ def test_terraform_past_its_timeout_is_interrupted_so_it_saves_its_state(tmp_pat
     """SIGKILL would leave the state unwritten (resources outside it, AlreadyExists on the next apply) and a remote
     backend locked; SIGINT is how Terraform is told to stop: it finishes what is in flight, writes its state and
     releases the lock. A stand-in that handles SIGINT as Terraform does (no Terraform command runs long on purpose)."""
-    saved = tmp_path / "saved"
-    stand_in = f"trap 'echo state > {saved}; exit 130' INT; while :; do sleep 0.05; done"
+    saved, armed = tmp_path / "saved", tmp_path / "armed"
+    stand_in = f"trap 'echo state > {saved}; exit 130' INT; touch {armed}; while :; do sleep 0.05; done"
     with (tmp_path / "log").open("w") as log, pytest.raises(subprocess.TimeoutExpired):
-        infra.interruptibly(["sh", "-c", stand_in], {"PATH": "/usr/bin:/bin"}, 0.5, log)
+        # Long enough for a loaded machine to start the shell and set its trap before the timeout strikes.
+        infra.interruptibly(["sh", "-c", stand_in], {"PATH": "/usr/bin:/bin"}, 5.0, log)
+    assert armed.exists(), "the stand-in never set its trap: the timeout struck first"
     assert saved.read_text() == "state\n"

@@ -71,7 +71,7 @@ for line in sys.stdin:
 def test_a_challenger_that_crashes_or_hangs_is_counted_and_started_again(tmp_path: Path) -> None:
     """Its crash and its hang cost one shadow record each (with the reason and the count), never the caller: the
     next message is scored by a new worker."""
-    process = ChallengerProcess(tmp_path / "model.json", timeout=1.0, command=[sys.executable, "-c", FRAGILE])
+    process = ChallengerProcess(tmp_path / "model.json", timeout=3.0, command=[sys.executable, "-c", FRAGILE])
     shadow = Shadow(process, "1.0.0")
     try:
         assert shadow.score("t", [{}], [5.0])["challenger"] == [1.0]
@@ -79,7 +79,7 @@ def test_a_challenger_that_crashes_or_hangs_is_counted_and_started_again(tmp_pat
         assert "it died, exit status -11" in crashed["error"] and crashed["failures"] == 1
         assert shadow.score("t", [{}], [5.0])["challenger"] == [1.0] and process.starts == 2
         hung = shadow.score("t", ["hang"], [5.0])
-        assert "no answer within 1s" in hung["error"] and hung["failures"] == 2
+        assert "no answer within 3s" in hung["error"] and hung["failures"] == 2
         after = shadow.score("t", [{}, {}], [5.0, 6.0])
         assert after["challenger"] == [1.0, 1.0] and process.starts == 3
         assert after["agreement"]["count"] == 4  # the predictions of the messages both scored: 1 + 1 + 2
