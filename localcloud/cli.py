@@ -23,6 +23,7 @@ from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, EmulationUnavailable
 from localcloud.hollow import Faults, FaultSpecError
 from localcloud.throttle import Throttle, ThrottleSpecError
+from localgg import leftovers
 from localgg.core import CoreError
 from localgg.mqtt import BridgeError
 
@@ -114,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         '`eval "$(python -m localcloud env)"`. Exit 1 when no stack runs there.',
     )
     env.add_argument("--root", type=Path, default=Path("build/local"), help="the stack's folder (default build/local)")
+    reap = sub.add_parser(
+        "reap",
+        help="end what the core devices of a stack that died left running",
+        description="A stack killed with SIGKILL leaves its components' processes behind (systemd would end them with "
+        "a real core's unit): every process group its cores wrote down and that still runs gets SIGTERM, then SIGKILL.",
+    )
+    reap.add_argument("--root", type=Path, required=True, help="the dead stack's folder")
     return parser
 
 
@@ -159,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "env":
         return _env(args.root)
+    if args.command == "reap":
+        for folder in dict.fromkeys((args.root.resolve(), info.device_home(args.root))):  # the same one, unless root
+            for group in leftovers.reap_under(folder) if folder.is_dir() else []:
+                print(f"ended process group {group}, left running by a core under {folder}")
+        return 0
     if args.command == "install":
         if args.installer_args[:1] == ["--"]:
             args.installer_args = args.installer_args[1:]

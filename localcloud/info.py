@@ -6,6 +6,7 @@ tooling never loads moto, the control plane or the device (a real account's depl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -15,6 +16,18 @@ STATE_FILE = "stack.json"
 IDENTITY = "identity"  # beside a device's core: what the installer wrote for it (localcloud.installer)
 # The one command line that starts a stack; `find` recognises a running one by it.
 COMMAND = ("-m", "localcloud", "stack")
+DEVICE_HOMES = Path("/var/lib/edgeml-localcloud")
+
+
+def device_home(root: Path) -> Path:
+    """Where the stack under `root` keeps its own core device. Its components run as ggc_user (when the stack is
+    root), who must reach the core's folder as on a device, whose /greengrass/v2 the nucleus makes 0755
+    (Permissions.setRootPermission); the stack's own folder is 0700 (it holds the owner's keys) and may sit in a
+    home or a temporary folder nobody else can enter. So a root stack keeps its device where a device keeps its
+    core, outside the checkout, in a folder named after the stack's; any other stack keeps it in its own folder."""
+    if os.geteuid() != 0:
+        return root
+    return DEVICE_HOMES / hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -45,8 +44,9 @@ from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, emulated_device, names
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
-from localcloud.info import STATE_FILE, Device, StackInfo
+from localcloud.info import STATE_FILE, Device, StackInfo, device_home
 from localcloud.throttle import Throttle
+from localgg.leftovers import reap_under
 from localgg.mqtt import MqttBridge
 from recipeformat.platform import oci_platform, this_device
 
@@ -107,20 +107,15 @@ def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], N
     return receive
 
 
-DEVICE_HOMES = Path("/var/lib/edgeml-localcloud")
-
-
 def native_home(root: Path) -> Path:
-    """The folder of the stack's own core device. Its components run as ggc_user (when the stack is root), who must
-    reach the core's folder as on a device, whose /greengrass/v2 the nucleus makes 0755
-    (Permissions.setRootPermission); the stack's own folder is 0700 (it holds the owner's keys) and may sit in a
-    home or a temporary folder nobody else can enter. So a root stack keeps its device where a device keeps its
-    core, outside the checkout; it starts afresh there and removes it when it stops."""
-    if os.geteuid() != 0:
+    """The folder of the stack's own core device (localcloud.info.device_home), made afresh: what a core of an
+    earlier stack left running there is ended first (localgg.leftovers), as it would be on a real device."""
+    home = device_home(root)
+    if home == root:
         return root
-    home = DEVICE_HOMES / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    reap_under(home)
     shutil.rmtree(home, ignore_errors=True)
-    DEVICE_HOMES.mkdir(mode=0o755, parents=True, exist_ok=True)
+    home.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     home.mkdir(mode=0o755)
     return home
 

@@ -24,6 +24,7 @@ from localgg.deployment import (
     resolve,
 )
 from localgg.ipc import IotCoreBridge, IpcServices
+from localgg.leftovers import Ledger, reap
 from localgg.lifecycle import Component, State
 from localgg.permissions import FOLDER, give, own_root
 from localgg.recipe import Dependency, Paths, Recipe, Step, interpolate
@@ -111,10 +112,13 @@ class Core:
         # Told of every state a component enters, as it enters it (the nucleus's global state change listeners).
         self.state_listeners: list[Callable[[str, State], None]] = []
         self.server = IpcServer(self.socket, self.services, self.tokens)
+        self.ledger = Ledger(self.root)
         self._starting: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         own_root(self.root)
+        # What an earlier run of this core left running when it was killed, ended before anything starts again.
+        await asyncio.to_thread(reap, self.root)
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         await self.server.start()
 
@@ -255,7 +259,7 @@ class Core:
         give(paths.work, self.run_with, including_itself=True)
         give(paths.artifacts, self.run_with, including_itself=False)
         give(paths.decompressed, self.run_with, including_itself=False)
-        return Component(recipe, steps, env, paths.work, log_path, self._state_changed, self.run_with)
+        return Component(recipe, steps, env, paths.work, log_path, self._state_changed, self.run_with, self.ledger)
 
     def _environment(self, name: str) -> dict[str, str]:
         token = self.tokens.issue(name)

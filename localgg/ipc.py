@@ -250,11 +250,7 @@ class IpcServices:
         binary, structured = (message or {}).get("binaryMessage"), (message or {}).get("jsonMessage")
         if structured is not None and structured["message"] is None:
             raise Unmodeled("jsonMessage has no message")
-        if not self.authorizer.is_authorized(PUBSUB, peer.component, NS + "PublishToTopic", topic):
-            raise unauthorized(
-                f"Principal {peer.component} is not authorized to perform "
-                f"{PUBSUB}:{NS}PublishToTopic on resource {topic}"
-            )
+        self._authorize_pubsub(peer, "PublishToTopic", topic)
         if message is None or (binary is None and structured is None):
             raise IpcError("ServiceError", "publishMessage is required")
         if topic is None:
@@ -278,17 +274,21 @@ class IpcServices:
                 continue
             subscription.peer.send(subscription.stream_id, NS + "SubscriptionResponseMessage", event, False)
 
-    def _subscribe_to_topic(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
-        topic, mode = request["topic"], request["receiveMode"]
+    def _authorize_pubsub(self, peer: Peer, operation: str, topic: str | None) -> None:
+        """The nucleus's AuthorizationHandler.isAuthorized, whose AuthorizationException (an empty topic among its
+        causes) the pub/sub agent answers with UnauthorizedError and its message."""
         try:
-            allowed = self.authorizer.is_authorized(PUBSUB, peer.component, NS + "SubscribeToTopic", topic)
+            allowed = self.authorizer.is_authorized(PUBSUB, peer.component, NS + operation, topic)
         except NotAuthorized as exc:
             raise unauthorized(str(exc)) from None
         if not allowed:
             raise unauthorized(
-                f"Principal {peer.component} is not authorized to perform "
-                f"{PUBSUB}:{NS}SubscribeToTopic on resource {topic}"
+                f"Principal {peer.component} is not authorized to perform {PUBSUB}:{NS}{operation} on resource {topic}"
             )
+
+    def _subscribe_to_topic(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:
+        topic, mode = request["topic"], request["receiveMode"]
+        self._authorize_pubsub(peer, "SubscribeToTopic", topic)
         if not topic:
             raise invalid("Subscribe topic must not be empty")
         if mode not in (RECEIVE_ALL, RECEIVE_OTHERS):

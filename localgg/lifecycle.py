@@ -19,6 +19,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
+from localgg.leftovers import Ledger, live_members
 from localgg.recipe import Recipe, Step
 from localgg.runwith import ROOT, RunWith, decorate
 
@@ -69,9 +70,12 @@ class Component:
         log_path: Path,
         on_state: Callable[[str, State], None] = lambda name, state: None,
         run_with: RunWith | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
-        """`run_with`: the component's user (default: the nucleus's own)."""
+        """`run_with`: the component's user (default: the nucleus's own); `ledger`: where the core writes down the
+        process groups its scripts start (localgg.leftovers)."""
         self.run_with = run_with or NUCLEUS
+        self.ledger = ledger
         self.recipe = recipe
         self.name = recipe.name
         self.steps = steps  # already interpolated
@@ -128,6 +132,8 @@ class Component:
             os.close(out_write)
             os.close(err_write)
         self._groups.add(process.pid)  # its own session: the group id is its pid
+        if self.ledger is not None:
+            self.ledger.add(process.pid)
         self._pumps = [task for task in self._pumps if not task.done()]
         for stream, fd in (("stdout", out_read), ("stderr", err_read)):
             self._pumps.append(asyncio.create_task(self._pump(stream, fd)))
@@ -306,6 +312,7 @@ class Component:
         self.log.close()
 
     async def _end_processes(self) -> None:
+        ending = set(self._groups)
         self._groups = {group for group in self._groups if _signal_pgid(group, signal.SIGTERM)}
         deadline = time.monotonic() + STOP_GRACE
         while self._groups and time.monotonic() < deadline:
@@ -314,6 +321,9 @@ class Component:
         for group in self._groups:
             _signal_pgid(group, signal.SIGKILL)
         self._groups.clear()
+        if self.ledger is not None:
+            for group in ending:
+                self.ledger.discard(group)
         if self._process is not None:
             with contextlib.suppress(ProcessLookupError):
                 await self._process.wait()
@@ -325,19 +335,7 @@ def _signal_pgid(group: int, signum: int) -> bool:
         os.killpg(group, signum)
     except (ProcessLookupError, PermissionError):
         return False
-    return _has_live_member(group)
-
-
-def _has_live_member(group: int) -> bool:
-    """Zombies do not count: an orphan's zombie lingers where PID 1 does not reap (containers, sandboxes)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    return bool(live_members(group))
 
 
 def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:

@@ -57,12 +57,16 @@ def build_publisher_zip(out_dir: Path, architecture: str) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / ZIP_NAME
         partial = out_dir / f"{ZIP_NAME}.partial"  # renamed once whole: a cached zip is never a broken one
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(p for p in staging.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-                info = zipfile.ZipInfo(str(path.relative_to(staging)), _EPOCH)
-                info.external_attr = (path.stat().st_mode & 0o777) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes())
+        try:
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path in sorted(p for p in staging.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                    info = zipfile.ZipInfo(str(path.relative_to(staging)), _EPOCH)
+                    info.external_attr = (path.stat().st_mode & 0o777) << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    archive.writestr(info, path.read_bytes())
+        except OSError as exc:
+            partial.unlink(missing_ok=True)  # a full disk: the space given back, nothing half-written kept
+            raise OSError(exc.errno, exc.strerror, str(partial)) from None  # zipfile's own names no file
         partial.replace(target)
     return target
 

@@ -474,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     except (docker.errors.DockerException, requests.RequestException) as exc:  # the engine, mid-operation
         print(f"error: the Docker engine failed a request: {exc}", file=sys.stderr)
         return ExitStatus.FAILED
+    except OSError as exc:  # the machine's own refusals (a full disk, a folder it may not write): what and where
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return ExitStatus.FAILED
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped where it was; running it again carries on", file=sys.stderr)
         return ExitStatus.INTERRUPTED

@@ -88,7 +88,7 @@ def terraform(
     try:
         if space.log is None:
             progress(f"$ terraform {' '.join(args)}")
-            code = interruptibly(cmd, env, timeout, sys.stderr)
+            code = interruptibly(cmd, env, timeout, sys.stderr, say=progress)
             if code not in ok:
                 raise InfraError(f"terraform {args[0]} failed (see above)")
             return code
@@ -97,7 +97,7 @@ def terraform(
         with step(progress, f"terraform {args[0]}", f"log: {shown}") as outcome, space.log.open("a") as log:
             log.write(f"\n$ terraform {' '.join(args)}\n")
             log.flush()
-            code = interruptibly([*cmd, "-no-color"], env, timeout, log, subprocess.STDOUT)
+            code = interruptibly([*cmd, "-no-color"], env, timeout, log, subprocess.STDOUT, progress)
             output = space.log.read_text(errors="replace").rsplit("\n$ terraform ", 1)[-1]
             if code not in ok:
                 found = ERROR.search(output)
@@ -114,25 +114,37 @@ def terraform(
 
 
 def interruptibly(
-    cmd: list[str], env: dict[str, str], timeout: float, stdout: IO[str], stderr: IO[str] | int | None = None
+    cmd: list[str],
+    env: dict[str, str],
+    timeout: float,
+    stdout: IO[str],
+    stderr: IO[str] | int | None = None,
+    say: Progress = lambda message: None,
 ) -> int:
-    """Terraform's exit code. Past `timeout` it is interrupted as Ctrl-C does (SIGINT: it stops its operations,
-    writes its state and releases a backend's lock) and killed only if it has not stopped GRACE seconds later;
-    subprocess.TimeoutExpired then. A Ctrl-C here reaches it too (the terminal's process group): it is waited for,
-    so its state is saved before we stop."""
-    with subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr) as process:
+    """Terraform's exit code. It runs in a session of its own, so a terminal's Ctrl-C reaches only us, and what it
+    has started is let finish: an interrupted Terraform cancels the provider's calls in flight, and what they were
+    creating exists without being in the state (AlreadyExists on the next apply). A second Ctrl-C, or the end of
+    `timeout`, or of GRACE after a Ctrl-C, interrupts it as Ctrl-C does (SIGINT: it stops, writes its state,
+    releases a backend's lock); it is killed only if it has not stopped GRACE seconds after that."""
+    with subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, start_new_session=True) as process:
         try:
             return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)
-            _stopped(process)
+            _interrupt(process)
             raise
         except KeyboardInterrupt:
-            _stopped(process)
+            say(
+                f"interrupted: letting terraform finish what it started (up to {GRACE:.0f}s; Ctrl-C again stops it now)"
+            )
+            try:
+                process.wait(timeout=GRACE)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                _interrupt(process)
             raise
 
 
-def _stopped(process: subprocess.Popen[bytes]) -> None:
+def _interrupt(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=GRACE)
     except subprocess.TimeoutExpired:

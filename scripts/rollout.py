@@ -195,13 +195,16 @@ def device(watch: Watch, thing: str, deployment_id: str | None, health: str, wat
         for c in installed
         if c.get("componentName") in watched
     }
-    return Device(
-        thing,
-        health,
-        ours.get("coreDeviceExecutionStatus") if ours else None,
-        ours.get("reason", "") if ours else "",
-        components,
-    )
+    return Device(thing, health, ours.get("coreDeviceExecutionStatus") if ours else None, _reason(ours), components)
+
+
+def _reason(effective: dict[str, Any] | None) -> str:
+    """The device's reason, with the nucleus's error codes (statusDetails.errorStack, outermost first): the codes
+    the developer guide's troubleshooting pages are searched by."""
+    if effective is None:
+        return ""
+    stack = effective.get("statusDetails", {}).get("errorStack", [])
+    return str(effective.get("reason", "")) + (f" [error stack: {', '.join(stack)}]" if stack else "")
 
 
 def snapshot(watch: Watch, group_arn: str, deployment_id: str | None, watched: set[str]) -> list[Device]:

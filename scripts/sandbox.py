@@ -93,7 +93,9 @@ def ensure(
         if platform != this_machine()
     ]
     if root.exists():
-        # What a stack that died left is kept until the next start, its logs with it: the last words of a crash.
+        # What a stack that died left is kept until the next start, its logs with it: the last words of a crash;
+        # what its components left running is ended, as systemd ends a dead nucleus's unit.
+        _reap(root, progress)
         previous = _previous(root)
         progress(f"local cloud: not running; its folder moved to {previous} (its state went with it)")
         shutil.rmtree(previous, ignore_errors=True)
@@ -170,8 +172,25 @@ def stop(progress: Progress, root: Path = ROOT, timeout: float = 180.0) -> bool:
             raise LocalCloudError(f"the local cloud stopped without cleaning up; see {root / LOG}")
     for folder in (root, _previous(root)):
         if folder.exists():
+            if running is None or folder != root:
+                _reap(folder, progress)
             shutil.rmtree(folder)
     return running is not None
+
+
+def _reap(folder: Path, progress: Progress) -> None:
+    """End what the cores of a stack that died under `folder` left running (`python -m localcloud reap`)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "localcloud", "reap", "--root", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        progress(f"local cloud: {line}")
+    if done.returncode != 0:
+        raise LocalCloudError(f"what the stack under {folder} left running could not be ended: {done.stderr.strip()}")
 
 
 def _previous(root: Path) -> Path:

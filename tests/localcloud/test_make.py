@@ -11,126 +11,28 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import docker
 import pytest
 
-from localcloud.info import StackInfo
 from scripts import artifacts, components, modelfile, product, sandbox
-from tests.conftest import REPO, Run
+from tests.conftest import Run
 from tests.support import checkout, elf
+from tests.support.make import NUCLEUS, PREDICTION, Make, installed, scripts_json, stack_in_a_copy, started_at, versions
 from tests.support.models import small_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-PREDICTION = "[6.573914 4.869721]"  # the reference model on the first seed sample
-
-
-class Make:
-    """`make` in a copy of the checkout, for a stack of the test's own: its Terraform `name_prefix` names its thing
-    group, role alias and components, so its containers and the user's never meet on the machine's engine."""
-
-    def __init__(self, repo: Path, model: Path) -> None:
-        self.repo, self.model = repo, model
-        self.prefix = checkout.name_prefix()
-        self.names = checkout.components(self.prefix)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "TERM": "dumb", "TF_VAR_name_prefix": self.prefix}
-
-    def __call__(self, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
-        overrides = {
-            # The checkout's environments serve the copy: nothing is installed again.
-            "VENV": str(REPO / ".venv"),
-            "VENV_STAMP": str(REPO / ".venv" / ".installed"),
-            "DEPS": "",  # the copy's files are newer than the stamp: never reinstall this checkout's environment
-            "MODEL_PATH": str(self.model),
-            **variables,
-        }
-        done = subprocess.run(
-            ["make", "-C", str(self.repo), target, *(f"{k}={v}" for k, v in overrides.items())],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env=self.env,
-            check=False,
-        )
-        print(done.stdout[-6000:], done.stderr[-3000:])  # shown by pytest when a test fails
-        return done
-
-    @property
-    def root(self) -> Path:
-        return self.repo / "build" / "local"
-
-    def cloud(self) -> StackInfo:
-        info = sandbox.find(self.root)
-        assert info is not None, "the local cloud is not running"
-        return info
-
-    def client(self, service: str) -> Any:
-        info = self.cloud()
-        endpoint = info.greengrassv2 if service == "greengrassv2" else info.aws
-        return boto3.client(
-            service,
-            region_name=info.region,
-            endpoint_url=endpoint,
-            aws_access_key_id=info.access_key_id,
-            aws_secret_access_key=info.secret_access_key,
-        )
 
 
 @pytest.fixture(scope="module")
 def make(
     terraform: Run, seed: Path, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Make]:
-    runner = Make(checkout.checkout_copy(tmp_path_factory.mktemp("checkout")), seed / "xgboost_wine_quality.json")
-    yield runner
-    sandbox.stop(lambda message: None, runner.root)  # whatever happened, nothing is left running
-
-
-def versions(make: Make, name: str) -> list[str]:
-    gg = make.client("greengrassv2")
-    arn = f"arn:aws:greengrass:{make.cloud().region}:{make.cloud().account}:components:{name}"
-    return sorted(v["componentVersion"] for v in gg.list_component_versions(arn=arn)["componentVersions"])
-
-
-NUCLEUS = ("aws.greengrass.Nucleus", ("2.14.0", "RUNNING"))  # a core lists itself among its components
-
-
-def installed(make: Make) -> dict[str, tuple[str, str]]:
-    gg = make.client("greengrassv2")
-    components = gg.list_installed_components(coreDeviceThingName=make.cloud().thing)["installedComponents"]
-    return {c["componentName"]: (c["componentVersion"], c["lifecycleState"]) for c in components}
-
-
-def started_at(make: Make, client: docker.DockerClient) -> str:
-    started: str = client.containers.get(make.names.subscriber).attrs["State"]["StartedAt"]
-    return started
-
-
-def scripts_json(make: Make, command: str, *args: str) -> dict[str, Any]:
-    """`python -m scripts COMMAND --json` in the copy, as a program would run it: stdout must be one JSON document."""
-    done = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "python"), "-m", "scripts", command, "--json", *args],
-        cwd=make.repo,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=make.env,
-        check=False,
-    )
-    print(done.stdout[-3000:], done.stderr[-3000:])
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(done.stdout)  # nothing else may be on stdout
-    return document
+    yield from stack_in_a_copy(tmp_path_factory.mktemp("checkout"), seed / "xgboost_wine_quality.json")
 
 
 def test_deploy_change_break_and_destroy_as_a_user_does(

@@ -121,6 +121,17 @@ def test_regression_a_publish_message_that_is_a_number_is_the_nucleus_deserializ
     assert answered_once(request, "PublishToTopic", raised) == (None, b"InternalServerError")
 
 
+@pytest.mark.parametrize("operation", ["PublishToTopic", "SubscribeToTopic"])
+def test_regression_an_empty_topic_is_the_nucleus_unauthorized_error(raised: _Raised, operation: str) -> None:
+    """Found by `make fuzz` (7 seeds of 20, hypothesis' `@reproduce_failure('6.170.17', b'AEEPQQBBBIA=')`):
+    `{"topic": ""}` made PublishToTopic raise. The nucleus's AuthorizationHandler.isAuthorized throws
+    AuthorizationException("Resource cannot be empty") before any other check, and the pub/sub agent answers it as
+    UnauthorizedError with that message, for publish and subscribe alike."""
+    model_type, payload = answered_once(json.dumps({"topic": ""}).encode(), operation, raised)
+    assert model_type == NS + "UnauthorizedError"
+    assert json.loads(payload)["message"] == "Resource cannot be empty"
+
+
 @pytest.mark.parametrize(
     ("request_body", "expected"),
     [
