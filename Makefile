@@ -42,6 +42,11 @@ REQUEST_RATE ?=
 # locally); AUTO_ROLLBACK=1 then deploys the last good state. REDEPLOY=1: a new deployment even with nothing changed.
 HEALTH_WINDOW ?=
 AUTO_ROLLBACK ?=
+# make fuzz FUZZ_RUNS=20: twenty runs, a seed of its own each, stopping at the first failure (FUZZ_SEED= replays one)
+FUZZ_RUNS ?= 1
+FUZZ_SEED ?=
+FUZZ_TESTS = tests/localgg/test_fuzz.py tests/localgg/test_request_shapes.py tests/localgg/test_pubsub_requests.py \
+	tests/localgg/test_eventstream.py tests/localgg/test_rpc.py
 REDEPLOY ?=
 ROLLOUT_ARGS = --rollout $(ROLLOUT) $(if $(REQUEST_RATE),--request-rate $(REQUEST_RATE)) $(if $(DRY_RUN),--dry-run) \
 	$(if $(HEALTH_WINDOW),--health-window $(HEALTH_WINDOW)) $(if $(AUTO_ROLLBACK),--auto-rollback)
@@ -93,9 +98,13 @@ check: $(VENV_STAMP) ## The fast loop (about a minute): ruff, mypy and every tes
 	$(PY) -m mypy
 	$(PY) -m pytest -m "not docker and not slow" -q
 
-fuzz: $(VENV_STAMP) ## The fuzz and property tests with ten times the examples and a new seed each run (CI's draw is fixed)
-	HYPOTHESIS_PROFILE=wide $(PY) -m pytest -q tests/localgg/test_fuzz.py tests/localgg/test_request_shapes.py \
-		tests/localgg/test_pubsub_requests.py tests/localgg/test_eventstream.py tests/localgg/test_rpc.py
+fuzz: $(VENV_STAMP) ## The fuzz and property tests with ten times the examples, FUZZ_RUNS times with a new seed each (CI's draw is fixed)
+	@for run in $$(seq 1 $(FUZZ_RUNS)); do \
+		seed=$(or $(FUZZ_SEED),$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')); \
+		echo "fuzz run $$run of $(FUZZ_RUNS): --hypothesis-seed=$$seed"; \
+		HYPOTHESIS_PROFILE=wide $(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=$$seed $(FUZZ_TESTS) \
+			|| { echo "fuzz run $$run failed; replay it: make fuzz FUZZ_SEED=$$seed"; exit 1; }; \
+	done
 
 model: $(TRAINED_MODEL) ## Train the wine-quality model into build/model (WINE_DATA=<csv>, else downloaded)
 

@@ -6,7 +6,9 @@ and systemd ends every process of the unit's control group when its main process
 KillMode=control-group, the default): a restarted nucleus never finds its old components beside the new ones.
 localgg is a plain process, so it keeps the list itself: a ledger file under its root, one `<group> <start time>`
 line per process group, the start time (from /proc/<pid>/stat) telling the group's own leader from a later process
-that was given the same pid.
+that was given the same pid. Its first line names the pid namespace the numbers belong to: a core in a container
+(an emulated device) writes numbers that mean other processes outside it, and a ledger of another namespace is
+left alone.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from pathlib import Path
 log = logging.getLogger("localgg.leftovers")
 LEDGER = "process-groups"
 GRACE = 5.0  # SIGTERM, then SIGKILL: as a component's stop (localgg.lifecycle.STOP_GRACE)
+
+
+def _namespace() -> str:
+    return os.readlink("/proc/self/ns/pid")
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -65,17 +71,25 @@ class Ledger:
         partial = self.path.with_name(self.path.name + ".partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
+            out.write(f"namespace {_namespace()}\n")
             out.writelines(f"{group} {started}\n" for group, started in sorted(self._groups.items()))
         partial.replace(self.path)
 
 
 def _recorded(path: Path) -> dict[int, str]:
+    """The ledger's groups, none when it was written in another pid namespace than ours."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    if not lines or lines[0] != f"namespace {_namespace()}":
+        log.info("%s was written in another pid namespace: its numbers are not our processes", path)
+        return {}
     groups = {}
-    with contextlib.suppress(FileNotFoundError):
-        for line in path.read_text().splitlines():
-            group, _, started = line.partition(" ")
-            if group.isdigit():
-                groups[int(group)] = started
+    for line in lines[1:]:
+        group, _, started = line.partition(" ")
+        if group.isdigit():
+            groups[int(group)] = started
     return groups
 
 
