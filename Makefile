@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup machine engine test check fuzz lint model image bench demo plan apply deploy device promote rollback status destroy
+.PHONY: help setup machine engine test check fuzz lint model image bench demo plan state state-local apply deploy device promote rollback status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -118,8 +118,14 @@ image: $(VENV_STAMP) ## Build the subscriber image, code and runtime without a m
 demo: $(VENV_STAMP) $(MODEL_PATH) ## Publisher -> localgg -> subscriber container, predictions printed (MODEL_PATH=, DEMO_MESSAGES=)
 	$(PY) -m scripts demo --model $(MODEL_PATH) --messages $(DEMO_MESSAGES)
 
-plan: $(VENV_STAMP) ## terraform plan of the cloud side (TARGET=local: the local cloud, started if need be; TARGET=aws)
+plan: $(VENV_STAMP) ## terraform plan of the cloud side, summed up in one line, saved with its text under build/ (TARGET=local: the local cloud, started if need be; TARGET=aws)
 	$(PY) -m scripts plan --target $(TARGET) $(LOCAL_DEVICES_ARG)
+
+state: $(VENV_STAMP) ## Keep the Terraform state in S3, locked while in use (the bucket made once per account; TARGET=aws: commit terraform/state.s3.tfbackend)
+	$(PY) -m scripts state --to s3 --target $(TARGET) $(LOCAL_DEVICES_ARG)
+
+state-local: $(VENV_STAMP) ## Move the Terraform state back to a file on this disk (terraform/backend_override.tf); `make state` moves it to S3 again
+	$(PY) -m scripts state --to local --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
 apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
 	$(PY) -m scripts apply --target $(TARGET) $(LOCAL_DEVICES_ARG)

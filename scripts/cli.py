@@ -114,6 +114,18 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _state_arguments(parser: argparse.ArgumentParser) -> None:
+    _target_arguments(parser)
+    parser.add_argument(
+        "--to",
+        choices=("s3", "local"),
+        default="s3",
+        help="s3 (the default): an S3 bucket made by terraform/state, locked with a lock file, shared by a team and "
+        "the workflow's plan; local: a file on this disk (backend_override.tf says so). The state is moved with "
+        "`terraform init -migrate-state`; in an account Terraform asks first",
+    )
+
+
 def _outputs_arguments(parser: argparse.ArgumentParser) -> None:
     _target_arguments(parser)
     source = parser.add_mutually_exclusive_group()
@@ -387,6 +399,11 @@ COMMANDS: dict[str, Command] = {
         "terraform plan of the cloud side (local cloud by default)",
         lambda args, progress: flows.plan(_target(args), progress),
         _target_arguments,
+    ),
+    "state": Command(
+        "keep the stack's Terraform state in S3, locked while in use (the bucket made once per account), or on disk",
+        lambda args, progress: flows.move_state(_target(args), args.to, progress),
+        _state_arguments,
     ),
     "apply": Command(
         "terraform apply of the cloud side: the local cloud without asking, a real account after asking",

@@ -29,6 +29,7 @@ from scripts import (
     sandbox,
     teardown,
     tfoutputs,
+    tfstate,
 )
 from scripts.progress import Progress
 
@@ -139,6 +140,11 @@ def run_demo(
 
 def plan(target: Target, progress: Progress) -> Result:
     return infra.plan(_workspace(target, progress), progress)
+
+
+def move_state(target: Target, to: str, progress: Progress) -> Result:
+    """The stack's Terraform state moved to S3 (the bucket made if need be) or to this disk."""
+    return infra.move_state(_workspace(target, progress), to, progress)
 
 
 def apply(target: Target, progress: Progress) -> Result:
@@ -311,7 +317,7 @@ def destroy(
             raise
         # Nothing was applied (`make plan` started it, or an apply failed early): what it holds is someone else's.
         progress("local cloud: nothing applied in it")
-        return {"local_cloud_stopped": _stop_local_cloud(space.cloud.region, force, progress)}
+        return {"local_cloud_stopped": _stop_local_cloud(space, force, progress)}
     session = aws.session(outputs.region)
     gg, s3, ecr, iot = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr", "iot"))
     # The installer's certificates and alias policy hold Terraform's things and policies: they go with the
@@ -337,15 +343,19 @@ def destroy(
         outputs, gg, watch, s3, ecr, progress, lambda view: None, infrastructure, timeout, POLL_INTERVAL[target.name]
     )
     if space.cloud and not keep_infrastructure:
-        result["local_cloud_stopped"] = _stop_local_cloud(outputs.region, force, progress)
+        result["local_cloud_stopped"] = _stop_local_cloud(space, force, progress)
     return result
 
 
-def _stop_local_cloud(region: str, force: bool, progress: Progress) -> bool:
-    """Stop the local cloud when it holds nothing, or anyway with `force`. Otherwise it keeps running, whole,
-    and the error says what it holds that the tooling did not put there, and the way out."""
-    session = aws.session(region)
-    left = sandbox.leftovers(*(aws.client(session, service) for service in ("greengrassv2", "s3", "ecr")))
+def _stop_local_cloud(space: infra.Workspace, force: bool, progress: Progress) -> bool:
+    """Stop the local cloud when it holds nothing but the bucket of its Terraform state, or anyway with `force`.
+    Otherwise it keeps running, whole, and the error says what it holds that the tooling did not put there, and the
+    way out."""
+    assert space.cloud is not None
+    session = aws.session(space.cloud.region)
+    state = tfstate.bootstrapped(space.bootstrap.state_file)
+    gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
+    left = sandbox.leftovers(gg, s3, ecr, ours=frozenset({state.bucket} if state else ()))
     if left and not force:
         held = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
         raise sandbox.LocalCloudError(

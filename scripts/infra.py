@@ -12,17 +12,18 @@ timeout: a provider that retries forever must not hang a pipeline.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from localcloud.info import StackInfo
-from scripts import sandbox, tfoutputs
+from scripts import aws, sandbox, tfoutputs, tfstate
 from scripts.errors import ToolError
 from scripts.localdevices import LocalFleet
 from scripts.platforms import Platform
@@ -48,13 +49,18 @@ class Workspace:
     target: str
     env: dict[str, str] = field(default_factory=dict)
     variables: tuple[str, ...] = ()
-    state: Path | None = None
     cloud: StackInfo | None = None
     log: Path | None = None  # where Terraform's output goes; None: shown as it runs
     workdir: Path = WORKDIR  # the Terraform configuration, whose state every command of the workspace uses
+    s3_config: Path | None = None  # the S3 backend's settings; None: state.s3.tfbackend beside the configuration
+    local_state: Path | None = None  # the state file with the local backend; None: the local backend's default
+    bootstrap: tfstate.Bootstrap = field(default_factory=tfstate.Bootstrap)  # how terraform/state runs here
+    plans: Path = REPO / "build" / "plan"  # `make plan`'s saved plan and its text
 
-    def init_args(self) -> list[str]:
-        return [f"-backend-config=path={self.state}"] if self.state else []
+    @property
+    def backend(self) -> tfstate.Backend:
+        """Asked each time: moving the state (`make state`, `make state-local`) changes it."""
+        return tfstate.chosen(self.workdir, self.s3_config or self.workdir / tfstate.CONFIG, self.local_state)
 
 
 def local_workspace(
@@ -64,18 +70,30 @@ def local_workspace(
     root: Path = sandbox.ROOT,
 ) -> Workspace:
     """The running local cloud (started if need be, with `devices` and `fleet`) as a Terraform workspace. Its
-    stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two stacks."""
+    stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two stacks.
+    Its state is in a bucket of its own, made by terraform/state as in an account (at its first command)."""
     cloud = sandbox.ensure(progress, root, devices, fleet, os.environ.get("TF_VAR_name_prefix") or "edgeml")  # noqa: SIM112
     # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins.
     core_devices = "{" + ", ".join(f'"{thing}" = {{}}' for thing in cloud.devices) + "}"
-    return Workspace(
+    space = Workspace(
         "local",
         {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},
         ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true", "-var", f"core_devices={core_devices}"),
-        root / "terraform.tfstate",
         cloud,
         root / "terraform.log",
+        s3_config=root / tfstate.CONFIG,
+        local_state=root / "terraform.tfstate",
+        bootstrap=tfstate.Bootstrap(
+            root / "state" / "terraform.tfstate",
+            root / "terraform-state",
+            ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true"),
+            cloud.aws,
+        ),
+        plans=root / "plan",
     )
+    if isinstance(space.backend, tfstate.S3Backend):
+        s3_backend(space, progress)
+    return space
 
 
 def terraform(
@@ -90,7 +108,7 @@ def terraform(
             progress(f"$ terraform {' '.join(args)}")
             code = interruptibly(cmd, env, timeout, sys.stderr, say=progress)
             if code not in ok:
-                raise InfraError(f"terraform {args[0]} failed (see above)")
+                raise InfraError(f"terraform {args[0]} failed (see above)")  # its hints are above too
             return code
         space.log.parent.mkdir(parents=True, exist_ok=True)
         shown = space.log.relative_to(REPO) if space.log.is_relative_to(REPO) else space.log
@@ -102,7 +120,7 @@ def terraform(
             if code not in ok:
                 found = ERROR.search(output)
                 message = output[found.start() :] if found else output[-3000:]
-                raise InfraError(f"terraform {args[0]} failed (log: {space.log}):\n{message.strip()}")
+                raise InfraError(f"terraform {args[0]} failed (log: {space.log}):\n{message.strip()}{_hint(output)}")
             summaries = SUMMARY.findall(output)
             outcome.said = summaries[-1] if summaries else "done"
     except subprocess.TimeoutExpired:
@@ -111,6 +129,18 @@ def terraform(
             f"it saved its state and released its lock (log: {space.log})"
         ) from None
     return code
+
+
+def _hint(output: str) -> str:
+    """The way out of the two failures a shared state brings, said after Terraform's own words."""
+    if "Error acquiring the state lock" in output:
+        return (
+            "\nAnother Terraform run holds the stack's lock (who, and since when: above). If that run is gone for good "
+            "(killed), `scripts/terraform.sh -chdir=terraform force-unlock <ID>` frees it."
+        )
+    if "-migrate-state" in output:
+        return "\nThe state's backend changed: `make state` moves the state to S3, `make state-local` to this disk."
+    return ""
 
 
 def interruptibly(
@@ -153,14 +183,100 @@ def _interrupt(process: subprocess.Popen[bytes]) -> None:
 
 
 def init(space: Workspace, progress: Progress) -> None:
-    terraform(["init", "-input=false", *space.init_args()], space, progress)
+    backend = space.backend
+    if isinstance(backend, tfstate.S3Backend) and not backend.config.exists():
+        raise InfraError(
+            f"the stack's Terraform state has no home yet ({backend.config} is missing): `make state TARGET=aws` "
+            "makes an S3 bucket for it, once per account (commit the file it writes), or `make state-local "
+            "TARGET=aws` keeps it on this disk"
+        )
+    terraform(["init", "-input=false", *backend.init_args()], space, progress)
+
+
+def s3_backend(space: Workspace, progress: Progress) -> tfstate.S3Backend:
+    """The workspace's S3 backend, its bucket made first by terraform/state where its settings are missing (in an
+    account, Terraform asks before it creates anything)."""
+    config = space.s3_config or space.workdir / tfstate.CONFIG
+    if config.exists():
+        return tfstate.S3Backend(config)
+    boot = space.bootstrap
+    progress(f"state: making a bucket for the stack's Terraform state (terraform/state, its state: {boot.state_file})")
+    made = replace(space, env={**space.env, "TF_DATA_DIR": str(boot.data_dir)}, workdir=tfstate.BOOTSTRAP)
+    boot.state_file.parent.mkdir(parents=True, exist_ok=True)
+    terraform(["init", "-input=false", *tfstate.LocalBackend(boot.state_file).init_args()], made, progress)
+    approve = ["-auto-approve"] if space.cloud else []
+    terraform(["apply", "-input=false", *approve, *boot.variables], made, progress)
+    bucket = tfstate.bootstrapped(boot.state_file)
+    if bucket is None:
+        raise InfraError(f"terraform/state applied, but its state ({boot.state_file}) names no bucket")
+    tfstate.write(config, tfstate.config_text(bucket, boot.endpoint))
+    progress(f"state: s3://{bucket.bucket}/{bucket.key} ({bucket.region}); settings in {config}")
+    return tfstate.S3Backend(config)
+
+
+def move_state(space: Workspace, to: str, progress: Progress) -> dict[str, object]:
+    """The stack's state moved to S3 (`to="s3"`, the bucket made if need be) or to this disk (`to="local"`), with
+    `terraform init -migrate-state`. Against an account Terraform asks before it copies (and shows both states when
+    the destination has one already); the local cloud's sandbox is moved without asking. The state it moved from
+    is left where it was."""
+    override = space.workdir / tfstate.OVERRIDE
+    before = space.backend
+    if to == "s3":
+        target: tfstate.Backend = s3_backend(space, progress)
+        override.unlink(missing_ok=True)
+    else:
+        target = tfstate.LocalBackend(space.local_state)
+        tfstate.write(override, tfstate.OVERRIDE_TEXT)
+    if before == target:
+        progress(f"state: already {target.describe(space.workdir)}")
+    else:
+        quiet = ["-force-copy"] if space.cloud else []
+        try:
+            terraform(["init", "-migrate-state", *quiet, *target.init_args()], space, progress)
+        except InfraError:
+            if isinstance(before, tfstate.LocalBackend):  # put the backend back as it was, and say what failed
+                tfstate.write(override, tfstate.OVERRIDE_TEXT)
+            else:
+                override.unlink(missing_ok=True)
+            raise
+        progress(f"state: moved, now {target.describe(space.workdir)}; the copy {before.describe(space.workdir)} stays")
+    return {"target": space.target, "state": "s3" if isinstance(target, tfstate.S3Backend) else "local"}
 
 
 def plan(space: Workspace, progress: Progress) -> dict[str, object]:
-    """`terraform plan -detailed-exitcode`: 0 no changes, 2 changes, anything else an error."""
+    """`terraform plan -detailed-exitcode` (0 no changes, 2 changes, anything else an error), saved with its text
+    beside it for a reviewer (the workflow uploads the text); on screen, Terraform's summary line only."""
     init(space, progress)
-    code = terraform(["plan", "-input=false", "-detailed-exitcode", *space.variables], space, progress, ok=(0, 2))
-    return {"target": space.target, "changes": code == 2}
+    space.plans.mkdir(parents=True, exist_ok=True)
+    saved, text = space.plans / "tfplan", space.plans / "plan.txt"
+    quiet = replace(space, log=space.log or space.plans / "terraform.log")
+    args = ["plan", "-input=false", "-detailed-exitcode", f"-out={saved}", *space.variables]
+    code = terraform(args, quiet, progress, ok=(0, 2))
+    tfstate.write(text, _output(space, ["show", "-no-color", str(saved)]))
+    counts = planned(json.loads(_output(space, ["show", "-json", str(saved)])))
+    return {"target": space.target, "changes": code == 2, **counts, "plan": str(text)}
+
+
+def planned(shown: dict[str, Any]) -> dict[str, int]:
+    """What a saved plan would do, counted as Terraform's own summary counts it (a replacement is an add and a
+    destroy), from `terraform show -json`."""
+    counts = {"add": 0, "change": 0, "destroy": 0}
+    for change in shown.get("resource_changes") or []:
+        actions = change.get("change", {}).get("actions", [])
+        counts["add"] += "create" in actions
+        counts["change"] += actions == ["update"]
+        counts["destroy"] += "delete" in actions
+    return counts
+
+
+def _output(space: Workspace, args: list[str]) -> str:
+    """A Terraform command's standard output (`show`, `output`): read, never shown."""
+    env = {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
+    cmd = [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise InfraError(f"terraform {args[0]} failed:\n{done.stderr.strip()}")
+    return done.stdout
 
 
 def apply(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
@@ -175,10 +291,10 @@ def apply_if_changed(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
     """The local sandbox's `apply`, skipped when neither the configuration, nor the variables, nor the state changed
     since this tooling last applied it there: the local cloud is driven by nothing else, so the apply would change
     nothing, and it costs seconds a model-only redeploy should not pay. `make apply` always applies."""
-    if space.state is None:
+    if space.local_state is None:  # an account's: others may change it
         return apply(space, progress)
-    marker = space.state.with_name("applied.sha256")
-    if space.state.exists() and marker.exists() and marker.read_text() == _applied_digest(space):
+    marker = space.local_state.with_name("applied.sha256")
+    if marker.exists() and marker.read_text() == _applied_digest(space):
         progress("terraform: configuration, variables and state unchanged since the last apply; not applied again")
         return outputs(space)
     applied = apply(space, progress)
@@ -188,13 +304,30 @@ def apply_if_changed(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
 
 def _applied_digest(space: Workspace) -> str:
     """The configuration (every file under the workdir, modules included), the variables and the state."""
-    assert space.state is not None
     digest = hashlib.sha256("\0".join(space.variables).encode())
     for path in sorted(space.workdir.rglob("*")):
         if path.is_file() and ".terraform" not in path.parts and path.suffix in (".tf", ".tfvars", ".hcl"):
             digest.update(f"\0{path.relative_to(space.workdir)}\0".encode() + path.read_bytes())
-    digest.update(space.state.read_bytes() if space.state.exists() else b"")
+    digest.update(_state_version(space))
     return digest.hexdigest()
+
+
+def _state_version(space: Workspace) -> bytes:
+    """Something that changes whenever the state is written: the file itself, or the S3 object's ETag (b"" with no
+    state yet, so that a first apply always runs)."""
+    backend = space.backend
+    if isinstance(backend, tfstate.LocalBackend):
+        path = backend.path or space.workdir / "terraform.tfstate"
+        return path.read_bytes() if path.exists() else b""
+    bucket = tfstate.bootstrapped(space.bootstrap.state_file)
+    if bucket is None:
+        return b""
+    s3 = aws.client(aws.session(bucket.region), "s3")
+    try:
+        with aws.calling("read the Terraform state's version"):
+            return str(s3.head_object(Bucket=bucket.bucket, Key=bucket.key)["ETag"]).encode()
+    except aws.AwsError:
+        return b""
 
 
 def outputs(space: Workspace) -> tfoutputs.Outputs:

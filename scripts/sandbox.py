@@ -198,12 +198,13 @@ def _previous(root: Path) -> Path:
     return root.with_name(f"{root.name}.previous")
 
 
-def leftovers(gg: Any, s3: Any, ecr: Any) -> dict[str, list[str]]:
-    """Whatever the local cloud still holds after a teardown: it is ours alone, so anything found was left behind."""
+def leftovers(gg: Any, s3: Any, ecr: Any, ours: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Whatever the local cloud still holds after a teardown but the buckets the tooling keeps there (`ours`: its
+    Terraform state's): it is ours alone, so anything found was left behind."""
     found: dict[str, list[str]] = {}
     with calling("list what the local cloud still holds"):
         components = [c["componentName"] for c in gg.list_components(scope="PRIVATE").get("components", [])]
-        buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+        buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"] not in ours]
         objects = [
             f"s3://{bucket}/{v['Key']}"
             for bucket in buckets

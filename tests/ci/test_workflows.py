@@ -52,7 +52,14 @@ def test_the_plan_runs_on_demand_in_the_environment_the_plan_roles_trust_names()
     variables = (REPO / "terraform" / "modules" / "github-plan-role" / "variables.tf").read_text()
     default = re.search(r'variable "environment" \{.*?default\s+=\s+"([^"]+)"', variables, re.DOTALL)
     assert default is not None and plan["environment"] == default.group(1)
-    assert plan["permissions"] == {"contents": "read", "id-token": "write"}
+    assert plan["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    # It plans the team's state, with its lock, from the settings `make state` writes, and publishes the plan.
+    scripts = "\n".join(step.get("run", "") for step in plan["steps"])
+    assert "terraform init -input=false -backend-config=state.s3.tfbackend" in scripts
+    assert "-lock=false" not in scripts and "terraform plan -input=false -lock-timeout=5m -out=tfplan" in scripts
+    uploads = [step for step in plan["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
+    assert [step["with"]["path"] for step in uploads] == ["terraform/plan.txt"]
+    assert "gh pr comment" in scripts
     assert workflow["permissions"] == {}  # nothing by default: each job asks for what it uses
     checkouts = [step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@")]
     assert checkouts and all(step["with"]["persist-credentials"] is False for step in checkouts)

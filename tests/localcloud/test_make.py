@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ def test_deploy_change_break_and_destroy_as_a_user_does(
     first_deploy(make, docker_client)
     a_second_stack_beside(make, docker_client, Make(checkout.checkout_copy(workspace), make.model))
     no_change_as_json(make)
+    state_shared_locked_and_movable(make)
     publisher_change(make, docker_client)
     model_only_redeploy(make, docker_client)
     challenger_then_promote(make)
@@ -119,8 +121,71 @@ def no_change_as_json(make: Make) -> None:
     status = scripts_json(make, "status")
     assert status["components"] == dict.fromkeys(make.names.names, "1.0.0")
     assert status["models"]["champion"]["sha256"] == artifacts.sha256(make.model)
-    assert scripts_json(make, "plan") == {"target": "local", "changes": False}
+    plan = scripts_json(make, "plan")
+    assert {k: plan[k] for k in ("target", "changes", "add", "change", "destroy")} == {
+        "target": "local",
+        "changes": False,
+        "add": 0,
+        "change": 0,
+        "destroy": 0,
+    }
+    assert "No changes." in Path(plan["plan"]).read_text()  # the full plan, as the workflow uploads it
     assert scripts_json(make, "apply")["thing_group_name"] == make.cloud().thing_group
+
+
+def state_shared_locked_and_movable(make: Make) -> None:
+    """The state is where a team keeps it (the S3 backend, in the bucket terraform/state made in the local cloud),
+    the lock refuses a second writer and names the first (use_lockfile: a conditional PutObject, which S3 and moto
+    refuse with 412 when the lock object exists), and `make state-local` / `make state` move it to disk and back
+    with nothing to plan either way."""
+    where = make.state_bucket()
+    s3 = make.client("s3")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=where.bucket)["Contents"]] == [where.key]
+    assert make.state()["resources"] and not (make.root / "terraform.tfstate").exists()
+    # A teammate's apply (it changes something, so it asks), waiting at its approval prompt with the lock held.
+    terraform = [str(make.repo / "scripts" / "terraform.sh"), f"-chdir={make.repo / 'terraform'}", "apply", "-no-color"]
+    holder = subprocess.Popen(
+        [
+            *terraform,
+            "-var",
+            f"region={make.cloud().region}",
+            "-var",
+            "s3_use_path_style=true",
+            "-var",
+            "keep_images=9",
+        ],
+        env={**make.env, **make.cloud().environment(), "TF_DATA_DIR": str(make.root / "terraform")},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        seen = ""
+        while "Enter a value:" not in seen:  # the prompt ends no line: read as it comes
+            char = holder.stdout.read(1)
+            assert char, f"the holder's apply ended before it asked: {seen[-3000:]}"
+            seen += char
+        assert f"{where.key}.tflock" in [o["Key"] for o in s3.list_objects_v2(Bucket=where.bucket)["Contents"]]
+        refused = make("apply")
+        assert refused.returncode != 0
+        assert "Error acquiring the state lock" in refused.stderr and "Who:" in refused.stderr, refused.stderr
+        assert "OperationTypeApply" in refused.stderr and "force-unlock" in refused.stderr
+        holder.stdin.write("no\n")
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()  # "no", or an EOF: either way the teammate's apply stops and releases the lock
+        holder.wait(timeout=120)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=where.bucket)["Contents"]] == [where.key]  # released
+    moved = make("state-local")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads((make.root / "terraform.tfstate").read_text())["resources"] == make.state()["resources"]
+    assert scripts_json(make, "plan")["changes"] is False
+    back = make("state")
+    assert back.returncode == 0, back.stderr
+    assert not (make.repo / "terraform" / "backend_override.tf").exists()
+    assert scripts_json(make, "plan")["changes"] is False
 
 
 def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:

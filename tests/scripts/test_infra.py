@@ -5,24 +5,31 @@ a variable validation, so no AWS endpoint is called."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from scripts import infra
-from tests.conftest import Run
+from scripts import infra, tfstate
+from tests.conftest import REPO, Run
 
 
 @pytest.mark.slow  # a real terraform init and plan
 def test_a_failed_plan_shows_terraforms_own_error_and_the_log(terraform: Run, tmp_path: Path) -> None:
     log = tmp_path / "terraform.log"
+    # The stack's configuration with its state on disk (as `make state-local` keeps it): no backend to reach.
+    workdir = tmp_path / "terraform"
+    shutil.copytree(REPO / "terraform", workdir, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    (workdir / tfstate.OVERRIDE).write_text(tfstate.OVERRIDE_TEXT)
     space = infra.Workspace(
         "local",
         {"TF_DATA_DIR": str(tmp_path / "data"), "AWS_REGION": "eu-west-1"},
         ("-var", "name_prefix=Not_Valid!"),
-        tmp_path / "terraform.tfstate",
         log=log,
+        workdir=workdir,
+        local_state=tmp_path / "terraform.tfstate",
+        plans=tmp_path / "plan",
     )
     said: list[str] = []
     with pytest.raises(infra.InfraError) as caught:
@@ -46,12 +53,14 @@ def test_the_local_apply_runs_only_when_configuration_variables_or_state_changed
     workdir = tmp_path / "terraform"
     workdir.mkdir()
     (workdir / "main.tf").write_text('resource "x" "y" {}\n')
-    space = infra.Workspace("local", {}, ("-var", "region=eu-west-1"), tmp_path / "terraform.tfstate", workdir=workdir)
+    (workdir / tfstate.OVERRIDE).write_text(tfstate.OVERRIDE_TEXT)  # a state file to change (S3's: test_make)
+    state = tmp_path / "terraform.tfstate"
+    space = infra.Workspace("local", {}, ("-var", "region=eu-west-1"), workdir=workdir, local_state=state)
     applied: list[str] = []
 
     def apply(space: infra.Workspace, progress: object) -> str:
         applied.append("apply")
-        space.state.write_text(f"state after apply {len(applied)}")  # type: ignore[union-attr]
+        state.write_text(f"state after apply {len(applied)}")
         return "outputs"
 
     monkeypatch.setattr(infra, "apply", apply)

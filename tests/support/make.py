@@ -16,7 +16,7 @@ import boto3
 import docker
 
 from localcloud.info import StackInfo
-from scripts import sandbox
+from scripts import sandbox, tfstate
 from tests.conftest import REPO
 from tests.support import checkout
 
@@ -77,6 +77,20 @@ class Make:
             aws_access_key_id=info.access_key_id,
             aws_secret_access_key=info.secret_access_key,
         )
+
+    def state_bucket(self) -> tfstate.Bucket:
+        """Where the stack's Terraform state is: the bucket terraform/state made in the local cloud."""
+        bucket = tfstate.bootstrapped(self.root / "state" / "terraform.tfstate")
+        assert bucket is not None, "terraform/state was not applied in the local cloud"
+        return bucket
+
+    def state(self) -> dict[str, Any]:
+        """The stack's Terraform state, as the S3 backend keeps it."""
+        where = self.state_bucket()
+        state: dict[str, Any] = json.loads(
+            self.client("s3").get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
+        )
+        return state
 
 
 class Job:

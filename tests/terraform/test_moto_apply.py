@@ -16,6 +16,7 @@ import pytest
 from localcloud import core_mqtt, iotpolicy, moto_aws
 from scripts import tfoutputs
 from tests.conftest import REPO, Run
+from tests.support import s3state
 
 pytestmark = pytest.mark.slow
 REGION = "eu-west-1"
@@ -43,19 +44,19 @@ def env(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, st
 
 @pytest.fixture(scope="module")
 def applied(terraform: Run, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("tfstate") / "terraform.tfstate"
+    """The stack applied as a team applies it: its state in the bucket terraform/state made (tests/support/s3state)."""
+    config, bucket = s3state.bootstrap(terraform, env, tmp_path_factory.mktemp("tfstate"), "itest")
     variables = [
         *("-var", f"region={REGION}", "-var", "s3_use_path_style=true", "-var", "name_prefix=itest"),
         *("-var", f'core_devices={{"{CORE}" = {{}}}}'),
     ]
-    init = terraform("init", "-input=false", f"-backend-config=path={state}", env=env)
+    init = terraform("init", "-input=false", f"-backend-config={config}", env=env)
     assert init.returncode == 0, init.stdout[-3000:] + init.stderr
     done = terraform("apply", "-auto-approve", "-input=false", "-no-color", *variables, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert "Deprecated" not in done.stdout + done.stderr
-    assert state.is_file()  # where the local backend's `path` put it
     outputs = json.loads(terraform("output", "-json", env=env).stdout)
-    yield {"state": state, "variables": variables, "outputs": {k: v["value"] for k, v in outputs.items()}}
+    yield {"bucket": bucket, "variables": variables, "outputs": {k: v["value"] for k, v in outputs.items()}}
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -72,9 +73,30 @@ def test_outputs_satisfy_the_scripts(
     values = tfoutputs.from_file(saved)
     assert values.artifact_bucket == f"itest-artifacts-123456789012-{REGION}"
     assert values.thing_group_name == "itest-cores"
-    # The same values through python-terraform, straight from the applied state its backend names.
-    monkeypatch.setenv("TF_DATA_DIR", env["TF_DATA_DIR"])
+    # The same values through python-terraform, straight from the applied state its backend names (in S3: the
+    # process's endpoint and keys reach it).
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     assert tfoutputs.from_workdir(REPO / "terraform") == values
+
+
+def test_the_state_is_in_its_bucket_which_keeps_every_version_private_and_encrypted(
+    applied: dict[str, Any], endpoint: str
+) -> None:
+    """After the apply the bucket holds the state and no lock (released); the bucket is as terraform/state says."""
+    s3, bucket = client("s3", endpoint), applied["bucket"]
+    assert bucket.key == "itest/terraform.tfstate" and bucket.bucket == f"itest-tfstate-123456789012-{REGION}"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket.bucket)["Contents"]]
+    assert keys == [bucket.key]  # the lock file was deleted when the apply ended
+    state = json.loads(s3.get_object(Bucket=bucket.bucket, Key=bucket.key)["Body"].read())
+    assert {r["type"] for r in state["resources"]} >= {"aws_s3_bucket", "aws_ecr_repository", "aws_iam_role"}
+    assert s3.get_bucket_versioning(Bucket=bucket.bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (statement,) = json.loads(s3.get_bucket_policy(Bucket=bucket.bucket)["Policy"])["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_token_exchange_role_read_back_exactly(applied: dict[str, Any], endpoint: str) -> None:
@@ -229,8 +251,12 @@ def test_destroy_leaves_nothing(terraform: Run, env: dict[str, str], applied: di
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    # moto's backends are shared by every server in this process: look at what this stack (`itest`) made.
-    assert [b["Name"] for b in client("s3", endpoint).list_buckets()["Buckets"] if b["Name"].startswith("itest")] == []
+    # moto's backends are shared by every server in this process: look at what this stack (`itest`) made. Its
+    # state's bucket is not the stack's: it stays, with a state that holds nothing.
+    s3, state = client("s3", endpoint), applied["bucket"]
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("itest")]
+    assert buckets == [state.bucket]
+    assert json.loads(s3.get_object(Bucket=state.bucket, Key=state.key)["Body"].read())["resources"] == []
     assert [
         r["repositoryName"]
         for r in client("ecr", endpoint).describe_repositories()["repositories"]

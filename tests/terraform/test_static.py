@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow  # terraform validate and test, checkov: seconds e
 
 ROOT = REPO / "terraform"
 MODULES = sorted(p for p in (ROOT / "modules").iterdir() if p.is_dir())
+STATE = ROOT / "state"  # the state bucket's bootstrap, a root of its own
 
 
 def test_fmt(terraform: Run) -> None:
@@ -24,7 +25,7 @@ def test_fmt(terraform: Run) -> None:
     assert done.returncode == 0, f"not formatted: {done.stdout}{done.stderr}"
 
 
-@pytest.mark.parametrize("folder", [ROOT, *MODULES], ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", [ROOT, STATE, *MODULES], ids=lambda p: p.name)
 def test_validate_and_terraform_test(terraform: Run, folder: Path) -> None:
     init = terraform("init", "-backend=false", "-input=false", cwd=folder)
     assert init.returncode == 0, init.stderr

@@ -44,6 +44,9 @@ resource "aws_s3_bucket_versioning" "this" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  # None when every version is kept: S3 answers a new lifecycle configuration slowly, and the AWS provider waits
+  # for it to read back the same three times in a row (about a minute per apply that creates one).
+  count  = var.noncurrent_version_days == null ? 0 : 1
   bucket = aws_s3_bucket.this.id
 
   rule {

@@ -26,13 +26,13 @@ variable "kms_key_arn" {
 }
 
 variable "noncurrent_version_days" {
-  description = "Days a replaced artifact version is kept before it expires."
+  description = "Days a replaced version is kept before it expires; null keeps every version (and makes no lifecycle configuration)."
   type        = number
   default     = 30
 
   validation {
-    condition     = var.noncurrent_version_days >= 1
-    error_message = "noncurrent_version_days must be at least 1."
+    condition     = var.noncurrent_version_days == null ? true : var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1, or null."
   }
 }
 

@@ -1,6 +1,6 @@
 # The role GitHub Actions assumes to run `terraform plan` of this stack: trusted only for jobs of one repository
 # running in one GitHub environment (whose required reviewers gate every run), and allowed to read only what a plan
-# refreshes, on this stack's own resources. Not ReadOnlyAccess: that would read every bucket and secret in the
+# refreshes, on this stack's own resources, and hold the state's lock while it plans. Not ReadOnlyAccess: that would read every bucket and secret in the
 # account.
 #
 # The read actions are those the AWS provider's refresh makes for the stack's resource types (recorded from a real
@@ -78,16 +78,21 @@ locals {
     }],
     var.state == null ? [] : [
       {
+        # Not s3:ListBucket: init and plan need none (tests/terraform/test_plan_role.py), and without it S3
+        # answers a missing state 403, not 404, so a plan before the stack's first apply fails rather than
+        # showing everything as new. Nothing else in the bucket is the role's to see.
         Sid      = "ReadTheState"
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
         Resource = ["${var.state.bucket_arn}/${var.state.key}"]
       },
       {
-        Sid      = "FindTheState"
+        # The S3 backend's lock (use_lockfile): an object beside the state, written only where none exists, read
+        # back and deleted when the plan ends. The state itself stays read-only: a plan never writes it.
+        Sid      = "LockTheState"
         Effect   = "Allow"
-        Action   = ["s3:ListBucket"]
-        Resource = [var.state.bucket_arn]
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+        Resource = ["${var.state.bucket_arn}/${var.state.key}.tflock"]
       },
     ],
   )

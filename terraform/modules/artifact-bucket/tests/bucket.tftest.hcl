@@ -49,7 +49,7 @@ run "bucket_is_private_encrypted_versioned_and_tls_only" {
   }
 
   assert {
-    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this.rule).noncurrent_version_expiration).noncurrent_days == 30
+    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this[0].rule).noncurrent_version_expiration).noncurrent_days == 30
     error_message = "old versions must expire"
   }
 }
@@ -75,4 +75,17 @@ run "a_bad_bucket_name_is_refused" {
   }
 
   expect_failures = [var.bucket_name]
+}
+
+run "null_keeps_every_version_with_no_lifecycle_configuration" {
+  command = plan
+
+  variables {
+    noncurrent_version_days = null
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_lifecycle_configuration.this) == 0 && aws_s3_bucket_versioning.this.versioning_configuration[0].status == "Enabled"
+    error_message = "null keeps every version: versioned, nothing expires"
+  }
 }

@@ -43,7 +43,7 @@ run "it_reads_the_stacks_resources_and_nothing_else" {
 
   assert {
     condition     = alltrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : alltrue([for a in s.Action : can(regex("^(s3|ecr|iam|iot|kms):(Get|Describe|List)[A-Za-z*]+$", a))])])
-    error_message = "every action must be a read of the stack's services"
+    error_message = "without a state backend, every action must be a read of the stack's services"
   }
 
   assert {
@@ -77,12 +77,17 @@ run "a_state_backend_and_a_key_are_readable_when_given" {
   }
 
   assert {
-    condition = [for s in jsondecode(aws_iam_role_policy.this.policy).Statement : [s.Sid, s.Action, s.Resource] if contains(["DescribeTheKey", "ReadTheState", "FindTheState"], s.Sid)] == [
+    condition = [for s in jsondecode(aws_iam_role_policy.this.policy).Statement : [s.Sid, s.Action, s.Resource] if contains(["DescribeTheKey", "ReadTheState", "LockTheState"], s.Sid)] == [
       ["DescribeTheKey", ["kms:DescribeKey"], ["arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"]],
       ["ReadTheState", ["s3:GetObject"], ["arn:aws:s3:::team-state/edgeml/terraform.tfstate"]],
-      ["FindTheState", ["s3:ListBucket"], ["arn:aws:s3:::team-state"]],
+      ["LockTheState", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], ["arn:aws:s3:::team-state/edgeml/terraform.tfstate.tflock"]],
     ]
-    error_message = "the key and the state object must be readable, and nothing more of the state bucket"
+    error_message = "the key and the state object must be readable, the lock file writable, and nothing more of the state bucket"
+  }
+
+  assert {
+    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : alltrue([for a in s.Action : can(regex("^(s3|ecr|iam|iot|kms):(Get|Describe|List)[A-Za-z*]+$", a))]) if s.Sid != "LockTheState"])
+    error_message = "the lock file is the only thing the plan writes"
   }
 }
 
