@@ -55,6 +55,9 @@ CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 # TARGET=aws: the device platforms to build and publish for (default linux/amd64,linux/arm64). Locally the local
 # devices' CPUs decide (LOCAL_DEVICES): another CPU's image is built under emulation, which takes minutes.
 PLATFORMS ?=
+# Test files run at once by `make test` (pytest-xdist; a file's tests stay on one worker, in order, sharing its
+# fixtures). Every test has a stack and names of its own, so they never meet; most of a scenario's time is waiting.
+TEST_WORKERS ?= 2
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,9 +91,9 @@ machine: ## Install the machine packages the project needs, where missing (root;
 engine: $(VENV_STAMP) ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
 	$(PY) -m scripts engine
 
-test: setup machine ## Run every test suite (starts a Docker engine if none answers)
+test: setup machine ## Run every test suite (starts a Docker engine if none answers), TEST_WORKERS files at a time
 	$(PY) -m scripts engine
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 check: $(VENV_STAMP) ## The fast loop (about a minute): ruff, mypy and every test that needs no Docker engine and is not slow
 	$(PY) -m ruff check .

@@ -31,6 +31,20 @@ settings.register_profile("wide", settings.get_profile("edgeml"), derandomize=Fa
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "edgeml"))
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The longest files first: `make test`'s workers take files in this order (--no-loadscope-reorder), and a scenario of
+# ten minutes started last would leave the other worker idle for most of it.
+LONGEST_FIRST = ("scenarios", "faults")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        folders = [REPO / "tests" / name for name in LONGEST_FIRST]
+        return next((i for i, folder in enumerate(folders) if folder in item.path.parents), len(folders))
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+
+
 TERRAFORM = REPO / "scripts" / "terraform.sh"
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SHARED = Path(os.environ.get("EDGEML_SHARED", REPO.parent / "shared"))

@@ -92,7 +92,7 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
 )
 def test_json_output_of_engine_and_image_is_one_document(docker_client: object, command: list[str], key: str) -> None:
     """Progress goes to stderr, the document alone to stdout (deploy, plan, apply, status and destroy are parsed
-    the same way against the local cloud in tests/localcloud/test_make.py, demo in tests/localgg/test_demo.py)."""
+    the same way against the local cloud in tests/scenarios/, demo in tests/localgg/test_demo.py)."""
     done = subprocess.run(
         [sys.executable, "-m", "scripts", *command, "--json"],
         capture_output=True,

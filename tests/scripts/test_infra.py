@@ -49,11 +49,12 @@ def test_the_local_apply_runs_only_when_configuration_variables_or_state_changed
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Terraform itself is stood in for (the skip decision is what is tested; the apply is tested above and in
-    test_make): the sandbox is driven by this tooling alone, so an apply with nothing changed would change nothing."""
+    tests/scenarios): the sandbox is driven by this tooling alone, so an apply with nothing changed would change
+    nothing."""
     workdir = tmp_path / "terraform"
     workdir.mkdir()
     (workdir / "main.tf").write_text('resource "x" "y" {}\n')
-    (workdir / tfstate.OVERRIDE).write_text(tfstate.OVERRIDE_TEXT)  # a state file to change (S3's: test_make)
+    (workdir / tfstate.OVERRIDE).write_text(tfstate.OVERRIDE_TEXT)  # a state file to change (S3's: tests/scenarios)
     state = tmp_path / "terraform.tfstate"
     space = infra.Workspace("local", {}, ("-var", "region=eu-west-1"), workdir=workdir, local_state=state)
     applied: list[str] = []

@@ -1,10 +1,6 @@
-"""`make deploy` and `make destroy` end to end against the local cloud, as a user runs them, on a copy of the
-checkout (so the test can edit a recipe as a user would, and never touches the developer's own local cloud).
-
-Nothing is mocked: Terraform with the real AWS provider against moto, the image through a real registry, the
-greengrassv2 control plane over HTTP, and localgg as the core device running the real components in Docker.
-Each test starts from no local cloud; the main one is a scenario in order (first deploy, no change through every
-`--json` command, publisher-only change, broken subscriber, destroy).
+"""A user's first weeks, in order: first deploy, a second stack beside it, no change, the shared state and its
+lock, a publisher change, a model-only change, a challenger promoted, a broken subscriber rolled back, a user's own
+component, destroy.
 """
 
 from __future__ import annotations
@@ -14,28 +10,21 @@ import json
 import subprocess
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
 from scripts import artifacts, components, modelfile, product, sandbox
-from tests.conftest import Run
-from tests.support import checkout, elf
-from tests.support.make import NUCLEUS, PREDICTION, Make, installed, scripts_json, stack_in_a_copy, started_at, versions
+from tests.support import checkout
+from tests.support.make import NUCLEUS, PREDICTION, Make, installed, scripts_json, started_at, versions
 from tests.support.models import small_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def make(
-    terraform: Run, seed: Path, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Make]:
-    yield from stack_in_a_copy(tmp_path_factory.mktemp("checkout"), seed / "xgboost_wine_quality.json")
-
-
+# Ten `make` runs in a row, each a deployment followed to its end: about ten minutes alone, more beside another worker.
+@pytest.mark.timeout(1800)
 def test_deploy_change_break_and_destroy_as_a_user_does(
     make: Make, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
@@ -401,109 +390,3 @@ def destroy(make: Make, docker_client: docker.DockerClient) -> None:
     assert done_json["local_cloud_stopped"] is True
     assert sandbox.find(make.root) is None
     assert not make.root.exists()  # state, registry data, logs
-
-
-def test_plan_starts_the_local_cloud_and_destroy_stops_it_with_nothing_applied(make: Make) -> None:
-    sandbox.stop(lambda message: None, make.root)
-    done = make("plan")
-    assert done.returncode == 0, done.stderr
-    assert "changes: True" in done.stdout
-    assert "terraform plan: Plan: " in done.stdout
-    assert sandbox.find(make.root) is not None
-    status = make("status")
-    assert status.returncode != 0  # make reports a failed recipe as 2; the command itself exited 1
-    assert (
-        "lacks the Terraform output(s)" in status.stderr
-        and "run `make apply` (or `make deploy`) first" in status.stderr
-    )
-    done = make("destroy")
-    assert done.returncode == 0, done.stderr
-    assert "nothing applied in it" in done.stdout
-    assert sandbox.find(make.root) is None and not make.root.exists()
-
-
-def test_one_deploy_serves_a_mixed_group_of_amd64_and_arm64_cores(
-    make: Make, docker_client: docker.DockerClient
-) -> None:
-    """`make deploy LOCAL_DEVICES=amd64,arm64`: the local cloud starts a second core device, emulated arm64, and one
-    deployment to the thing group gives each core its own CPU's artifacts.
-
-    What the real parts do: the nucleus reports `aarch64` for an arm64 CPU (PlatformResolver) and takes the first
-    recipe manifest whose Platform accepts it; its Docker application manager has the device's engine pull the image,
-    and an engine pulls its own CPU's entry of a multi-platform index (Docker's `docker pull`). So the arm64 core must
-    run the arm64 publisher zip under an arm64 Python and the arm64 variant of the subscriber image, and report
-    SUCCEEDED with predictions, beside the amd64 core."""
-    sandbox.stop(lambda message: None, make.root)
-    done = make("deploy", LOCAL_DEVICES="amd64,arm64")
-    assert done.returncode == 0, done.stderr
-    cloud = make.cloud()
-    arm = f"{cloud.thing}-arm64"
-    assert [thing for thing in cloud.devices] == [cloud.thing, arm]
-    gg = make.client("greengrassv2")
-    core_devices = {d["coreDeviceThingName"]: d["status"] for d in gg.list_core_devices()["coreDevices"]}
-    assert core_devices == {cloud.thing: "HEALTHY", arm: "HEALTHY"}
-    assert gg.get_core_device(coreDeviceThingName=arm)["architecture"] == "aarch64"
-    for thing in cloud.devices:
-        (effective,) = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
-        assert effective["coreDeviceExecutionStatus"] == "SUCCEEDED", thing
-        assert f"prediction on {thing}: {PREDICTION}" in done.stdout
-        assert PREDICTION in cloud.component_log(make.names.subscriber, thing).read_text()
-        assert "published message" in cloud.component_log(make.names.publisher, thing).read_text()
-    # Each core ran its own CPU's subscriber image, from one index digest.
-    arm_engine = docker.DockerClient(base_url=cloud.devices[arm].engine)
-    ran = {
-        thing: engine.images.get(engine.containers.get(make.names.subscriber).attrs["Image"]).attrs
-        for thing, engine in ((cloud.thing, docker_client), (arm, arm_engine))
-    }
-    assert {thing: image["Architecture"] for thing, image in ran.items()} == {cloud.thing: "amd64", arm: "arm64"}
-    (index,) = ran[arm]["RepoDigests"]  # the machine's engine may hold more, from earlier registries
-    assert index.startswith(cloud.registry) and index in ran[cloud.thing]["RepoDigests"]
-    # ... and its own CPU's publisher, under its own CPU's Python.
-    unpacked = Path(cloud.devices[arm].core) / "packages" / "artifacts-unarchived" / make.names.publisher
-    (native_library,) = unpacked.glob("*/publisher/_awscrt*.so")
-    assert elf.machine(native_library.read_bytes()[:20]) == elf.MACHINE["aarch64"]
-    userland = docker_client.containers.get(cloud.devices[arm].container)
-    python = userland.exec_run(["python3", "-c", "import platform; print(platform.machine())"])
-    assert python.output.decode().strip() == "aarch64"
-    # Components inherit the core's environment, but not the device's key. Read from this machine: the publisher
-    # runs as ggc_user, and reading another user's environ takes CAP_SYS_PTRACE, which the container's root lacks.
-    top = userland.top()
-    pids = [row[top["Titles"].index("PID")] for row in top["Processes"]]
-    # Its own arguments, not sudo's `sh -c '... exec python3 -m publisher'` (under qemu, after the interpreter's path).
-    (pid,) = [p for p in pids if Path(f"/proc/{p}/cmdline").read_bytes().endswith(b"\0python3\0-m\0publisher\0")]
-    publisher_environment = Path(f"/proc/{pid}/environ").read_bytes().decode().replace("\0", "\n")
-    assert "SVCUID=" in publisher_environment and "LOCALCLOUD_DEVICE" not in publisher_environment
-
-    refused = make("plan", LOCAL_DEVICES="amd64")
-    assert refused.returncode != 0 and "devices are chosen when it starts" in refused.stderr
-    done = make("destroy")
-    assert done.returncode == 0, done.stderr
-    assert docker_client.containers.list(all=True, filters={"name": cloud.devices[arm].container}) == []
-    assert not make.root.exists()
-
-
-def test_a_real_core_takes_a_rollout_beside_a_hundred_hollow_ones(make: Make) -> None:
-    """`make deploy LOCAL_HOLLOW=100 ROLLOUT=all`: the local cloud's own core and 100 hollow core devices in one
-    thing group, one deployment (an IoT job on the group, as the developer guide has it) that every one of them
-    takes through the jobs API, followed as a fleet: a summary, not a table of 101 rows, and a prediction from the
-    real core. `make rollback` with no earlier desired state says so and changes nothing."""
-    sandbox.stop(lambda message: None, make.root)
-    done = make("deploy", LOCAL_HOLLOW="100", ROLLOUT="all")
-    assert done.returncode == 0, done.stderr
-    cloud = make.cloud()
-    assert cloud.hollow == 100
-    assert "101/101 devices reached (101 succeeded)" in done.stdout
-    assert f"prediction on {cloud.thing}: {PREDICTION}" in done.stdout
-    assert "hollow-00042" not in done.stdout  # no per-device table for a large group
-    status = scripts_json(make, "status")
-    assert status["fleet"]["devices"] == 101 and status["fleet"]["executions"]["succeeded"] == 101
-    deployment = make.client("greengrassv2").get_deployment(deploymentId=status["deployment"])
-    assert deployment["iotJobConfiguration"]["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 1000}
-    job = make.client("iot").describe_job(jobId=deployment["iotJobId"])["job"]
-    assert job["jobProcessDetails"]["numberOfSucceededThings"] == 101
-    refused = make("rollback")
-    assert refused.returncode != 0 and "nothing to roll back" in refused.stderr
-    refused = make("plan", LOCAL_HOLLOW="5")
-    assert refused.returncode != 0 and "devices are chosen when it starts" in refused.stderr
-    done = make("destroy")
-    assert done.returncode == 0, done.stderr
