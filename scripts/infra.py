@@ -58,9 +58,13 @@ class Workspace:
     plans: Path = REPO / "build" / "plan"  # `make plan`'s saved plan and its text
 
     @property
+    def s3_settings(self) -> Path:
+        return self.s3_config or self.workdir / tfstate.CONFIG
+
+    @property
     def backend(self) -> tfstate.Backend:
         """Asked each time: moving the state (`make state`, `make state-local`) changes it."""
-        return tfstate.chosen(self.workdir, self.s3_config or self.workdir / tfstate.CONFIG, self.local_state)
+        return tfstate.chosen(self.workdir, self.s3_settings, self.local_state)
 
 
 def local_workspace(
@@ -196,7 +200,7 @@ def init(space: Workspace, progress: Progress) -> None:
 def s3_backend(space: Workspace, progress: Progress) -> tfstate.S3Backend:
     """The workspace's S3 backend, its bucket made first by terraform/state where its settings are missing (in an
     account, Terraform asks before it creates anything)."""
-    config = space.s3_config or space.workdir / tfstate.CONFIG
+    config = space.s3_settings
     if config.exists():
         return tfstate.S3Backend(config)
     boot = space.bootstrap
