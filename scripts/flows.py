@@ -383,8 +383,10 @@ def status(target: Target, progress: Progress) -> Result:
     outputs = _outputs(target, space)
     session = aws.session(outputs.region)
     result = pipeline.status(outputs, aws.client(session, "greengrassv2"), rollout.Watch.of(session))
-    if space.cloud and "challenger" in result.get("models", {}):
-        # The devices' subscribers log their running agreement; a real fleet publishes it on edgeml/shadow.
+    if space.cloud:
+        # The devices' subscribers log what a real fleet publishes: drops on edgeml/errors, agreement on edgeml/shadow.
         logs = space.cloud.component_logs(outputs.components.subscriber)
-        result["models"]["agreement"] = {thing: product.last_agreement(log) for thing, log in logs.items()}
+        result["dropped"] = {thing: product.dropped(log) for thing, log in logs.items()}
+        if "challenger" in result.get("models", {}):
+            result["models"]["agreement"] = {thing: product.last_agreement(log) for thing, log in logs.items()}
     return result

@@ -49,6 +49,7 @@ DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`
 DEMO = Components("com.edgeml.demo")
 RESULT = re.compile(r"result: (\[[^\]]*\])")
 AGREEMENT = re.compile(r"shadow: count=(\d+) mean_abs_diff=([0-9.e+-]+) max_abs_diff=([0-9.e+-]+)")
+OVERLOAD = re.compile(r"overload: dropped=(\d+)")
 
 
 def follow_predictions(
@@ -96,3 +97,13 @@ def last_agreement(log: Path) -> dict[str, float] | None:
         return None
     count, mean, largest = found[-1]
     return {"count": int(count), "mean_abs_diff": float(mean), "max_abs_diff": float(largest)}
+
+
+def dropped(log: Path) -> int:
+    """Messages the subscriber dropped unscored since it started, as it last logged them (`overload: dropped=N`):
+    a flood outran it, and its queue kept the freshest."""
+    try:
+        found = OVERLOAD.findall(log.read_text(errors="replace"))
+    except OSError:
+        return 0
+    return int(found[-1]) if found else 0

@@ -367,6 +367,7 @@ def challenger_then_promote(make: Make) -> None:
     assert status["models"]["version"] == "1.0.2"
     assert status["models"]["challenger"]["sha256"] == artifacts.sha256(make.model)
     assert status["models"]["agreement"][make.cloud().thing]["count"] >= 2
+    assert status["dropped"] == {make.cloud().thing: 0}  # the publisher's pace: nothing outran the subscriber
     done = make("promote")
     assert done.returncode == 0, done.stderr
     assert f"prediction on {make.cloud().thing}: {PREDICTION}" in done.stdout  # the former challenger's

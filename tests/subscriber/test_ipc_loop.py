@@ -16,10 +16,11 @@ from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMessage
 
 from localgg.lifecycle import State
-from scripts import recipes
+from scripts import product, recipes
 from scripts.product import Components
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
+from tests.support.eventually import eventually
 from tests.support.models import small_model
 
 NAME = "com.edgeml.WineQualitySubscriber"
@@ -56,14 +57,16 @@ def deploy_subscriber(
     gg.deploy(NAME)
 
 
-def subscribed(gg: CoreThread, model: Path, challenger: str = "") -> tuple[GreengrassCoreIPCClientV2, Collector, Path]:
+def subscribed(
+    gg: CoreThread, model: Path, challenger: str = "", configuration: dict[str, Any] | None = None
+) -> tuple[GreengrassCoreIPCClientV2, Collector, Path]:
     """A tester component that hears every `edgeml/+` record, and the subscriber deployed and subscribed; returns
     the tester's client, what it heard, and the subscriber's log."""
     gg.component("Tester", configuration={"accessControl": pubsub("local/topic", "edgeml/*")})
     answers = Collector()
     tester = gg.client("Tester")
     tester.subscribe_to_topic(topic="edgeml/+", on_stream_event=answers, receive_mode="RECEIVE_ALL_MESSAGES")
-    deploy_subscriber(gg, model, challenger=challenger)
+    deploy_subscriber(gg, model, configuration, challenger=challenger)
     log = gg.core.root / "logs" / f"{NAME}.log"
     deadline = time.monotonic() + 30
     while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
@@ -138,6 +141,36 @@ def test_each_message_gets_one_answer_and_bad_ones_do_not_stop_it(
     text = log.read_text()
     assert text.count("result: [6.573914 4.869721]") == 4
     assert "rejected message on local/topic: invalid_json" in text
+
+
+def test_a_flood_is_scored_in_order_and_what_is_dropped_is_counted(
+    gg: CoreThread, seed: Path, samples: list[Any]
+) -> None:
+    """Messages published back to back, without waiting for the core's answers, to a subscriber that may hold only
+    two: every message is answered on the results topic in the order sent, or counted as dropped on the error topic
+    ("overloaded", with the running count) and in the log; none is lost without a count."""
+    tester, answers, log = subscribed(
+        gg, seed / "xgboost_wine_quality.json", configuration={"maxQueuedMessages": 2, "maxBatchMessages": 2}
+    )
+    # Message i holds i + 1 records: its result says which message it answers.
+    sent = [json.dumps({"body": json.dumps([samples[0]] * (i + 1))}).encode() for i in range(200)]
+    for message in sent:
+        tester.publish_to_topic_async(
+            topic="local/topic", publish_message=PublishMessage(binary_message=BinaryMessage(message=message))
+        )
+
+    def settled() -> tuple[list[Any], int]:
+        got = answers.wait(0, timeout=0)
+        results = [r["records"] - 1 for t, r in got if t == "edgeml/predictions"]
+        dropped = max([r["dropped"] for t, r in got if t == "edgeml/errors" and r["error"] == "overloaded"], default=0)
+        return results, dropped
+
+    eventually(lambda: len(settled()[0]) + settled()[1] >= len(sent), 60, what="every message settled")
+    results, dropped = settled()
+    assert len(results) + dropped == len(sent)
+    assert results == sorted(set(results))  # each message answered once at most, in the order sent
+    # What `make status` shows for the device, read back from the same log line.
+    eventually(lambda: product.dropped(log) == dropped, 10, what=f"overload: dropped={dropped} in the log")
 
 
 def test_a_challenger_is_scored_in_the_shadow_after_the_champions_result(

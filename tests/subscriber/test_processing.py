@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from subscriber.inference import Limits, Model
+from subscriber.intake import Message
 from subscriber.processing import MessageProcessor
 from subscriber_training import wine
 
@@ -85,3 +86,20 @@ def test_result_record_and_log_line(reference_model: Model, samples: list[Any]) 
     assert outcome.record["topic"] == "local/topic"
     assert outcome.record["records"] == 2
     assert outcome.record["inference_ms"] > 0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(st.one_of(valid, malformed), min_size=1, max_size=30))
+def test_a_batch_is_answered_as_its_messages_would_be_one_by_one(
+    reference_model: Model, stream: list[tuple[str, Any, bytes]]
+) -> None:
+    """One predict call for every valid message of a batch: each gets exactly the predictions it would alone, in
+    its place, and a bad one costs the others nothing."""
+    processor = MessageProcessor(reference_model, LIMITS)
+    batch = processor.process_batch([Message(f"t/{i}", payload) for i, (_, _, payload) in enumerate(stream)])
+    alone = [processor.process(f"t/{i}", payload) for i, (_, _, payload) in enumerate(stream)]
+
+    def comparable(record: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in record.items() if key != "inference_ms"}
+
+    assert [(o.ok, comparable(o.record)) for o in batch] == [(o.ok, comparable(o.record)) for o in alone]

@@ -98,7 +98,7 @@ def test_a_challenger_that_falls_behind_has_its_work_dropped_and_counted() -> No
             return [0.0] * len(records)
 
     shadow = Shadow(Slow(), "1.0.0")
-    backlog = Backlog(shadow, lambda s, item: done.append(s.score("t", item, [0.0])), limit=2)
+    backlog = Backlog(shadow, lambda s, items: done.extend(s.score_batch([("t", i, [0.0]) for i in items])), limit=2)
     offered = [backlog.offer([{}]) for _ in range(6)]  # one taken at once, two wait, the rest are dropped
     release.set()
     backlog.join()

@@ -1,10 +1,11 @@
-"""The component's main loop: subscribe over Greengrass IPC, score each message, publish what came of it.
+"""The component's main loop: subscribe over Greengrass IPC, score what came, publish what came of it.
 
 Configuration comes from the component's own configuration (GetConfiguration); the model from MODEL_PATH (the
 model component's artifact, mounted), loaded once before subscribing, and its version from EDGEML_MODEL_VERSION.
-Messages are handled one at a time, in arrival order, on one worker thread
-(the SDK's default executor has several workers and could reorder them); a challenger's shadow work on another
-(subscriber.shadow.Backlog), in its own process.
+The IPC client only queues each message (subscriber.intake: bounded, the oldest dropped and counted past it); one
+scoring thread takes what queued meanwhile, in arrival order, scores it in one `predict` call and publishes the
+results without waiting for each answer (subscriber.outbox). A challenger's shadow work waits on another thread
+(subscriber.shadow.Backlog) and runs in its own process.
 
 The SDK never reconnects: when the stream or the connection closes, the process exits non-zero and the
 nucleus restarts the component (and marks it BROKEN after repeated failures), which is the Greengrass way.
@@ -27,13 +28,27 @@ from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage, Subscrip
 
 from subscriber.challenger import ChallengerFailed, ChallengerProcess
 from subscriber.inference import Limits, Model, ModelError, default_model
+from subscriber.intake import Intake, Message
+from subscriber.outbox import Outbox
 from subscriber.processing import MessageProcessor, Outcome
+from subscriber.resultlog import ResultLog
 from subscriber.shadow import Backlog, Shadow
 from subscriber.shadow import log_line as shadow_log_line
 
 log = logging.getLogger("subscriber")
 MODEL_VERSION_ENV = "EDGEML_MODEL_VERSION"
 CHALLENGER_FILE_ENV = "EDGEML_CHALLENGER_FILE"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the component holds and does at once, so that a flood costs dropped messages, counted, never memory."""
+
+    messages: int = 1000  # waiting to be scored; past it (or `bytes`), the oldest are dropped
+    bytes: int = 16 * 1024 * 1024
+    batch: int = 64  # messages scored in one predict call, at most
+    in_flight: int = 64  # results published and not yet answered by the core
+    result_logs_per_second: float = 0  # 0: a `result:` line for every result, as the reference logged
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,7 @@ class Config:
     iot_core_topic: str = ""  # empty: do not forward results to AWS IoT Core
     iot_core_qos: str = "0"
     limits: Limits = field(default_factory=Limits)
+    queue: Bounds = field(default_factory=Bounds)
 
     @classmethod
     def from_component(cls, values: dict[str, Any]) -> Config:
@@ -60,6 +76,13 @@ class Config:
                 int(values.get("maxMessageBytes", default.limits.max_body_bytes)),
                 int(values.get("maxRecords", default.limits.max_records)),
             ),
+            queue=Bounds(
+                int(values.get("maxQueuedMessages", default.queue.messages)),
+                int(values.get("maxQueuedBytes", default.queue.bytes)),
+                int(values.get("maxBatchMessages", default.queue.batch)),
+                int(values.get("maxPublishesInFlight", default.queue.in_flight)),
+                float(values.get("maxResultLogsPerSecond", default.queue.result_logs_per_second)),
+            ),
         )
 
 
@@ -74,51 +97,89 @@ class Subscriber:
         self.ipc = ipc
         self.config = config
         self.processor = processor
+        bounds = config.queue
+        self.intake = Intake(bounds.messages, bounds.bytes, bounds.batch)
+        self.outbox = Outbox(self._send, bounds.in_flight)
+        self.cloud_outbox = Outbox(self._send_to_iot_core, bounds.in_flight)
+        self.result_log = ResultLog(bounds.result_logs_per_second)
+        self.reported_drops = 0
         # The challenger's work waits on a thread of its own: the champion's next message never waits for it.
-        self.backlog = Backlog(shadow, self.report_shadow) if shadow is not None else None
+        self.backlog = Backlog(shadow, self.report_shadow, batch=bounds.batch) if shadow is not None else None
         self.closed = threading.Event()
+        self._scorer = threading.Thread(target=self._score, name="scoring", daemon=True)
 
     def on_message(self, event: SubscriptionResponseMessage) -> None:
+        """On the IPC client's thread: queued, never scored here, so the socket is read as fast as it fills."""
         if event.binary_message is not None:
             topic = event.binary_message.context.topic if event.binary_message.context else self.config.input_topic
-            outcome = self.processor.process(topic, bytes(event.binary_message.message or b""))
+            self.intake.put(Message(topic, bytes(event.binary_message.message or b"")))
         elif event.json_message is not None:
             topic = event.json_message.context.topic if event.json_message.context else self.config.input_topic
-            outcome = self.processor.process(topic, event.json_message.message or {})
-        else:
-            return
-        self.report(outcome)
+            self.intake.put(Message(topic, event.json_message.message or {}))
+
+    def _score(self) -> None:
+        while not (self.intake.closed and not len(self.intake)):
+            # A second without messages still reports drops that came at the end of a flood.
+            batch = self.intake.take(timeout=1.0)
+            if batch:
+                for outcome in self._scored(batch):
+                    self.report(outcome)
+            self.report_drops()
+
+    def _scored(self, batch: list[Message]) -> list[Outcome]:
+        try:
+            return self.processor.process_batch(batch)
+        except Exception as exc:  # not the input's fault (libxgboost failed): still one answer each, and go on
+            log.exception("scoring failed")
+            reason = f"{type(exc).__name__}: {exc}"
+            return [Outcome(False, {"topic": m.topic, "error": "scoring_failed", "message": reason}) for m in batch]
 
     def report(self, outcome: Outcome) -> None:
         if outcome.ok:
-            log.info(outcome.log_line())
+            self.result_log.result(outcome)
         else:
             log.warning(outcome.log_line())
         target = self.config.result_topic if outcome.ok else self.config.error_topic
-        try:
-            self.ipc.publish_to_topic(
-                topic=target, publish_message=PublishMessage(json_message=JsonMessage(message=outcome.record))
-            )
-            if outcome.ok and self.config.iot_core_topic:
-                self.ipc.publish_to_iot_core(
-                    topic_name=self.config.iot_core_topic,
-                    qos=self.config.iot_core_qos,
-                    payload=json.dumps(outcome.record).encode(),
-                )
-        except Exception as exc:  # a refused publish must not stop the loop; the next message may go through
-            log.error("could not publish to %s: %s: %s", target, type(exc).__name__, exc)
+        self.outbox.publish(target, outcome.record)
+        if outcome.ok and self.config.iot_core_topic:
+            self.cloud_outbox.publish(self.config.iot_core_topic, outcome.record)
         if outcome.ok and self.backlog is not None:  # only once the champion's result is out
             self.backlog.offer(outcome)
 
-    def report_shadow(self, shadow: Shadow, outcome: Outcome) -> None:
-        try:
-            record = shadow.score(outcome.record["topic"], outcome.scored, outcome.record["predictions"])
+    def report_drops(self) -> None:
+        """Messages dropped since the last report, on the error topic and in the log (`make status` reads it)."""
+        dropped = self.intake.dropped
+        if dropped == self.reported_drops:
+            return
+        bounds = self.config.queue
+        record = {
+            "topic": self.config.input_topic,
+            "error": "overloaded",
+            "message": f"{dropped - self.reported_drops} messages dropped unscored (the oldest waiting, past "
+            f"{bounds.messages} messages or {bounds.bytes} bytes); {dropped} since the component started",
+            "dropped": dropped,
+        }
+        self.reported_drops = dropped
+        log.warning("overload: dropped=%d %s", dropped, record["message"])
+        self.outbox.publish(self.config.error_topic, record)
+
+    def _send(self, topic: str, record: dict[str, Any]) -> concurrent.futures.Future[Any]:
+        message = PublishMessage(json_message=JsonMessage(message=record))
+        sent: concurrent.futures.Future[Any] = self.ipc.publish_to_topic_async(topic=topic, publish_message=message)
+        return sent
+
+    def _send_to_iot_core(self, topic: str, record: dict[str, Any]) -> concurrent.futures.Future[Any]:
+        payload = json.dumps(record).encode()
+        sent: concurrent.futures.Future[Any] = self.ipc.publish_to_iot_core_async(
+            topic_name=topic, qos=self.config.iot_core_qos, payload=payload
+        )
+        return sent
+
+    def report_shadow(self, shadow: Shadow, outcomes: list[Outcome]) -> None:
+        scored = [(o.record["topic"], o.scored, o.record["predictions"]) for o in outcomes]
+        for record in shadow.score_batch(scored):
             (log.warning if "error" in record else log.info)(shadow_log_line(record))
-            self.ipc.publish_to_topic(
-                topic=self.config.shadow_topic, publish_message=PublishMessage(json_message=JsonMessage(message=record))
-            )
-        except Exception as exc:  # the challenger never costs the champion its results
-            log.error("shadow scoring failed: %s: %s", type(exc).__name__, exc)
+            self.outbox.publish(self.config.shadow_topic, record)
 
     def on_error(self, error: Exception) -> bool:
         log.error("subscription error: %s: %s", type(error).__name__, error)
@@ -128,6 +189,7 @@ class Subscriber:
         self.closed.set()
 
     def run(self) -> None:
+        self._scorer.start()
         self.ipc.subscribe_to_topic(
             topic=self.config.input_topic,
             on_stream_event=self.on_message,
@@ -168,8 +230,8 @@ def main() -> int:
     log.info(
         "model %s (version %s): %d features", model.path, os.environ.get(MODEL_VERSION_ENV) or "?", len(model.features)
     )
-    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="messages")
-    ipc = GreengrassCoreIPCClientV2(executor=worker)
+    # No executor: a message is queued on the client's own thread (Subscriber.on_message), one hand-off fewer.
+    ipc = GreengrassCoreIPCClientV2(executor=None)
     config = Config.from_component(ipc.get_configuration(key_path=[]).value or {})
     version = os.environ.get(MODEL_VERSION_ENV, "")
     shadow = challenger_shadow(model, version)
@@ -185,6 +247,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     subscriber.run()
     subscriber.closed.wait()
+    subscriber.intake.close()  # what still waits is not scored: the nucleus is stopping us, or the stream is gone
     ipc.close()
     if stopping.is_set():
         return 0

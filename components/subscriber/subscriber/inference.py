@@ -99,7 +99,11 @@ class Model:
         return rows
 
     def predict(self, records: list[Any]) -> list[float | list[float]]:
-        raw = self._booster.predict(self.rows(records))
+        return self.predict_rows(self.rows(records))
+
+    def predict_rows(self, rows: list[list[float]]) -> list[float | list[float]]:
+        """Rows that `rows` made, of any number of messages: one libxgboost call for all of them."""
+        raw = self._booster.predict(rows)
         return [shortest_float32(v) if isinstance(v, float) else [shortest_float32(x) for x in v] for v in raw]
 
 

@@ -1,7 +1,9 @@
-"""One IPC message in, one record out: a result for the results topic or an error for the error topic.
+"""Messages in, one record out for each: a result for the results topic or an error for the error topic.
 
 Kept apart from the IPC loop so every kind of bad input can be tested without a socket: nothing that arrives
-may stop the component, and every message gets exactly one answer.
+may stop the component, and every message gets exactly one answer, in the order the messages came. The messages
+of a batch are checked one by one and their records scored in one `predict` call: a bad message is answered with
+its error and costs the others nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subscriber.inference import InvalidInput, Limits, Model, records_from_event
+from subscriber.intake import Message
 
 
 @dataclass(frozen=True)
@@ -35,26 +38,35 @@ class MessageProcessor:
 
     def process(self, topic: str, message: bytes | dict[str, Any]) -> Outcome:
         """Score a binary (JSON bytes) or JSON message; never raises for bad input."""
+        (outcome,) = self.process_batch([Message(topic, message)])
+        return outcome
+
+    def process_batch(self, messages: list[Message]) -> list[Outcome]:
+        """One outcome per message, in order. `inference_ms` is the batch's: from its start to its predictions."""
         started = time.perf_counter()
-        size = len(message) if isinstance(message, bytes) else None
-        try:
-            event = self._event(message)
-            records = records_from_event(event, self.limits)
-            predictions = self.model.predict(records)
-        except InvalidInput as exc:
-            return Outcome(False, {"topic": topic, "error": exc.reason, "message": str(exc), "bytes": size})
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        return Outcome(
-            True,
-            {
-                "topic": topic,
-                "predictions": predictions,
-                "records": len(records),
-                "inference_ms": round(elapsed_ms, 3),
-                **({"model_version": self.model_version} if self.model_version else {}),
-            },
-            records,
-        )
+        checked: list[tuple[Message, list[Any], list[list[float]]] | Outcome] = []
+        for message in messages:
+            try:
+                records = records_from_event(self._event(message.payload), self.limits)
+                checked.append((message, records, self.model.rows(records)))
+            except InvalidInput as exc:
+                size = len(message.payload) if isinstance(message.payload, bytes) else None
+                record = {"topic": message.topic, "error": exc.reason, "message": str(exc), "bytes": size}
+                checked.append(Outcome(False, record))
+        rows = [row for item in checked if not isinstance(item, Outcome) for row in item[2]]
+        predictions = iter(self.model.predict_rows(rows) if rows else [])
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        version = {"model_version": self.model_version} if self.model_version else {}
+        outcomes = []
+        for item in checked:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+                continue
+            message, records, _ = item
+            mine = [next(predictions) for _ in records]
+            result = {"topic": message.topic, "predictions": mine, "records": len(records), "inference_ms": elapsed_ms}
+            outcomes.append(Outcome(True, {**result, **version}, records))
+        return outcomes
 
     def _event(self, message: bytes | dict[str, Any]) -> Any:
         if isinstance(message, dict):

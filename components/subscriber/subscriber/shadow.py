@@ -62,25 +62,41 @@ class Shadow:
     def score(self, topic: str, records: list[Any], champion: list[Prediction]) -> dict[str, Any]:
         """The shadow record for records the champion scored as `champion`: the challenger's predictions, or why
         there are none."""
-        record: dict[str, Any] = {"topic": topic, "model_version": self.model_version, "champion": champion}
+        (record,) = self.score_batch([(topic, records, champion)])
+        return record
+
+    def score_batch(self, scored: list[tuple[str, list[Any], list[Prediction]]]) -> list[dict[str, Any]]:
+        """A shadow record per (topic, records, champion's predictions), the challenger asked once for them all; if
+        it fails on the batch, each is asked alone, so that only the message it fails on counts as a failure."""
         try:
-            predictions = self.challenger.predict(records)
+            predictions = self.challenger.predict([record for _, records, _ in scored for record in records])
         except (ChallengerFailed, InvalidInput, ValueError) as exc:
+            if len(scored) > 1:
+                return [record for item in scored for record in self.score_batch([item])]
             self.failures += 1
-            record["error"] = str(exc)
-        else:
-            self.agreement.add(champion, predictions)
-            record["challenger"] = predictions
+            return [self._record(*scored[0][::2], error=str(exc))]
+        answers = iter(predictions)
+        shadows = []
+        for topic, records, champion in scored:
+            theirs = [next(answers) for _ in records]
+            self.agreement.add(champion, theirs)
+            shadows.append(self._record(topic, champion, challenger=theirs))
+        return shadows
+
+    def _record(self, topic: str, champion: list[Prediction], **outcome: Any) -> dict[str, Any]:
+        record = {"topic": topic, "model_version": self.model_version, "champion": champion, **outcome}
         return {**record, "agreement": self.agreement.summary(), "failures": self.failures, "dropped": self.dropped}
 
 
 class Backlog:
-    """Shadow work off the champion's path: one thread does it in order, at most `limit` messages wait; past that a
-    new one is dropped (the oldest already waited longest for a comparison that is as good with any message) and
-    counted."""
+    """Shadow work off the champion's path: one thread does it in order, in batches of what waited meanwhile (at
+    most `batch`); at most `limit` messages wait, and past that a new one is dropped (the oldest already waited
+    longest for a comparison that is as good with any message) and counted."""
 
-    def __init__(self, shadow: Shadow, work: Callable[[Shadow, Any], None], limit: int = 100) -> None:
-        self.shadow, self.work = shadow, work
+    def __init__(
+        self, shadow: Shadow, work: Callable[[Shadow, list[Any]], None], limit: int = 100, batch: int = 64
+    ) -> None:
+        self.shadow, self.work, self.batch = shadow, work, batch
         self._waiting: queue.Queue[Any] = queue.Queue(limit)
         self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
         self._thread.start()
@@ -95,13 +111,19 @@ class Backlog:
 
     def _run(self) -> None:
         while True:
-            item = self._waiting.get()
+            items = [self._waiting.get()]
+            while len(items) < self.batch:
+                try:
+                    items.append(self._waiting.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self.work(self.shadow, item)
+                self.work(self.shadow, items)
             except Exception:  # the shadow never stops: the next message is compared again
                 log.exception("shadow work failed")
             finally:
-                self._waiting.task_done()
+                for _ in items:
+                    self._waiting.task_done()
 
     def join(self) -> None:
         """Until everything offered so far is done (for tests)."""
