@@ -64,10 +64,27 @@ def test_every_output_the_scripts_read_is_declared_and_documented() -> None:
         assert f"`{name}`" in documented, f"terraform/README.md does not document output {name}"
 
 
-def test_every_variable_is_typed_described_and_every_module_documented() -> None:
-    for folder in [ROOT, *MODULES]:
+def test_every_variable_is_typed_and_described() -> None:
+    for folder in [ROOT, STATE, *MODULES]:
         text = (folder / "variables.tf").read_text()
         for block in re.split(r'^variable "', text, flags=re.MULTILINE)[1:]:
             name = block.split('"', 1)[0]
             assert "description" in block and "type" in block, f"{folder.name}: variable {name}"
-            assert f"`{name}`" in (folder / "README.md").read_text(), f"{folder.name}/README.md lacks {name}"
+
+
+def documented(readme: str, heading: str) -> set[str]:
+    """The names in the first column of the table under the `## <heading>...` section of a README."""
+    section = re.split(rf"^## {heading}.*$", readme, maxsplit=1, flags=re.MULTILINE)[1]
+    section = re.split(r"^## ", section, maxsplit=1, flags=re.MULTILINE)[0]
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, re.MULTILINE))
+
+
+@pytest.mark.parametrize("folder", [ROOT, STATE, *MODULES], ids=lambda folder: folder.name)
+def test_each_readme_documents_exactly_its_inputs_and_outputs(folder: Path) -> None:
+    """terraform-aws-modules' convention: a README of inputs and outputs. Checked against variables.tf and
+    outputs.tf both ways, so a new variable or output without a row, or a row left for one removed, fails."""
+    readme = (folder / "README.md").read_text()
+    variables = set(re.findall(r'^variable "([^"]+)"', (folder / "variables.tf").read_text(), re.MULTILINE))
+    outputs = set(re.findall(r'^output "([^"]+)"', (folder / "outputs.tf").read_text(), re.MULTILINE))
+    assert documented(readme, "Inputs") == variables, f"{folder.name}/README.md Inputs"
+    assert documented(readme, "Outputs") == outputs, f"{folder.name}/README.md Outputs"
