@@ -28,7 +28,7 @@ import boto3
 from localcloud.cloud import running
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.throttle import Throttle, ThrottleSpecError
-from scripts import deployments, rollout
+from scripts import deployments, presets, rollout
 from scripts.pacing import Pacer
 from scripts.product import REPO
 
@@ -45,7 +45,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fleet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--fail-fraction", type=float, default=0.0, help="share of devices whose install fails")
-    parser.add_argument("--rollout", choices=sorted(deployments.ROLLOUTS), default=deployments.DEFAULT_ROLLOUT)
+    parser.add_argument("--rollout", choices=sorted(presets.PRESETS), default=presets.DEFAULT)
     parser.add_argument("--time-scale", type=float, default=60.0)
     parser.add_argument("--request-rate", type=float, default=5.0, help="the follower's requests a second")
     parser.add_argument("--interval", type=float, default=1.0, help="real seconds between two polls")

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recipeformat.document import RecipeError
-from scripts import components, deployments, flows, image, infra, pipeline, product, render, rollout
+from scripts import components, deployments, flows, image, infra, pipeline, presets, product, render, rollout
 from scripts.errors import ExitStatus, ToolError
 from scripts.localdevices import LocalFleet
 from scripts.platforms import PLATFORMS, Platform
@@ -180,10 +180,10 @@ def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every device (default 900)")
     parser.add_argument(
         "--rollout",
-        choices=sorted(deployments.ROLLOUTS),
-        default=deployments.DEFAULT_ROLLOUT,
+        choices=sorted(presets.PRESETS),
+        default=presets.DEFAULT,
         help="how fast the deployment reaches the group and when it stops itself (default "
-        f"{deployments.DEFAULT_ROLLOUT}; the README gives each preset's numbers)",
+        f"{presets.DEFAULT}; the README gives each preset's numbers)",
     )
     parser.add_argument(
         "--request-rate",

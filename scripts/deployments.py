@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from scripts import presets
 from scripts.aws import calling
 from scripts.errors import ToolError
 
@@ -31,58 +32,14 @@ class Change:
         return f"~ {self.name} {self.before} -> {self.after}"
 
 
-def _abort_when(share: float, after: int) -> dict[str, Any]:
-    criterion = {
-        "failureType": "ALL",
-        "action": "CANCEL",
-        "thresholdPercentage": share,
-        "minNumberOfExecutedThings": after,
-    }
-    return {"criteriaList": [criterion]}
-
-
-# How fast a deployment reaches the group and when it stops itself (iotJobConfiguration; the IoT developer guide's
-# "Job rollout, scheduling, and abort configurations"). Rates are devices notified a minute.
-ROLLOUTS: dict[str, dict[str, Any]] = {
-    # 5 a minute, doubled after every 10 successes up to 500; stops once 10% of at least 10 devices failed.
-    "canary": {
-        "jobExecutionsRolloutConfig": {
-            "exponentialRate": {
-                "baseRatePerMinute": 5,
-                "incrementFactor": 2.0,
-                "rateIncreaseCriteria": {"numberOfSucceededThings": 10},
-            },
-            "maximumPerMinute": 500,
-        },
-        "abortConfig": _abort_when(10.0, 10),
-    },
-    # 50 a minute, doubled after every 200 reached up to 1,000; stops once 20% of at least 50 devices failed.
-    "fast": {
-        "jobExecutionsRolloutConfig": {
-            "exponentialRate": {
-                "baseRatePerMinute": 50,
-                "incrementFactor": 2.0,
-                "rateIncreaseCriteria": {"numberOfNotifiedThings": 200},
-            },
-            "maximumPerMinute": 1000,
-        },
-        "abortConfig": _abort_when(20.0, 50),
-    },
-    # The service's ceiling, 1,000 a minute, and no abort: for a group small enough to watch, or a fix that must
-    # reach everyone.
-    "all": {"jobExecutionsRolloutConfig": {"maximumPerMinute": 1000}},
-}
-DEFAULT_ROLLOUT = "canary"
-
-
 @dataclass(frozen=True)
 class Policies:
     """Deployment safety: roll back a failed device, give components time to stop, pace the rollout and stop it
-    when too many devices fail (`rollout`, one of ROLLOUTS), bound each device's time on it."""
+    when too many devices fail (`rollout`, one of scripts.presets.PRESETS), bound each device's time on it."""
 
     update_timeout_seconds: int = 60
     job_timeout_minutes: int = 30
-    rollout: str = DEFAULT_ROLLOUT
+    rollout: str = presets.DEFAULT
 
     def deployment_policies(self) -> dict[str, Any]:
         return {
@@ -92,7 +49,8 @@ class Policies:
         }
 
     def job_configuration(self) -> dict[str, Any]:
-        return {**ROLLOUTS[self.rollout], "timeoutConfig": {"inProgressTimeoutInMinutes": self.job_timeout_minutes}}
+        timeout = {"inProgressTimeoutInMinutes": self.job_timeout_minutes}
+        return {**presets.PRESETS[self.rollout].job_configuration(), "timeoutConfig": timeout}
 
 
 def current(gg: Any, target_arn: str) -> tuple[str | None, Components]:
