@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -229,10 +228,7 @@ def test_a_deployment_is_applied_with_its_artifact_and_reported(gg: CoreThread, 
     core = fleet.client.get_core_device(coreDeviceThingName="test-thing")
     assert (core["platform"], core["status"]) == ("linux", "HEALTHY")
     log = gg.root / "core" / "logs" / f"{NAME}.log"
-    deadline = time.monotonic() + 10
-    while "hello from s3" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "hello from s3" in log.read_text()
+    eventually(lambda: "hello from s3" in (log.read_text() if log.exists() else ""), 10, what="hello from s3")
     assert gg.call(fleet.agent.poll_once()) is None  # nothing new to do
     # A core device's status time moves when it reports (a fleet status message), not when it polls.
     assert (
@@ -411,10 +407,8 @@ def test_a_component_that_errors_once_is_reported_at_once_and_stays_unhealthy(gg
 def test_the_agent_loop_picks_deployments_up_by_itself(gg: CoreThread, fleet: Fleet) -> None:
     task = asyncio.run_coroutine_threadsafe(fleet.agent.run(interval=0.1), gg.loop)
     try:
-        deadline = time.monotonic() + 10
-        while "test-thing" not in fleet.plane.devices:  # its first fleet status report, sent as it starts
-            assert time.monotonic() < deadline, "the device never reported"
-            time.sleep(0.05)
+        # Its first fleet status report, sent as it starts.
+        eventually(lambda: "test-thing" in fleet.plane.devices, 10, what="the device reported")
         version(fleet, "2.0.0", "exec sleep 300")
         deployment = deployments.create(
             fleet.client, fleet.group, "edgeml", {NAME: {"componentVersion": "2.0.0"}}, deployments.Policies(), None

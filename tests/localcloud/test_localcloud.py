@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import fields
@@ -88,10 +87,7 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         ]
         sandbox.install(info, root, info.thing, flags, quiet)
         group = iot.describe_thing_group(thingGroupName=info.thing_group)["thingGroupArn"]
-        deadline = time.monotonic() + 20
-        while not gg.list_core_devices(thingGroupArn=group)["coreDevices"]:
-            assert time.monotonic() < deadline, "the core device did not join its thing group"
-            time.sleep(0.2)
+        eventually(lambda: gg.list_core_devices(thingGroupArn=group)["coreDevices"], 20, 0.2, what="joined its group")
         (device,) = gg.list_core_devices(thingGroupArn=group)["coreDevices"]
         assert device["coreDeviceThingName"] == info.thing
         assert iot.describe_thing(thingName=info.thing)["thingName"] == info.thing

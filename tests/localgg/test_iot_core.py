@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from localgg.mqtt import BridgeError, MqttBridge
 from tests.localgg.harness import CoreThread
+from tests.support.eventually import eventually
 
 POLICY = {
     "aws.greengrass.ipc.mqttproxy": {
@@ -44,9 +44,7 @@ def outside_client(mosquitto: tuple[str, int]) -> mqtt.Client:
 
 
 def wait(items: list[Any], count: int, timeout: float = 10) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while len(items) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: len(items) >= count, timeout, what=f"{count} messages")
     return items
 
 

@@ -12,7 +12,7 @@ import socket
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
@@ -21,6 +21,7 @@ from localgg.eventstream import Header, Message, encode
 from localgg.server import Limits
 from tests.localgg.harness import CoreThread, pubsub
 from tests.localgg.test_fuzz import connect_frame
+from tests.support.eventually import eventually
 
 
 @pytest.fixture
@@ -60,15 +61,6 @@ def live(gg: CoreThread) -> int:
 
 async def _count(gg: CoreThread) -> int:
     return len(gg.core.server.connections.live)
-
-
-def eventually(check: Callable[[], bool], within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def still_served(gg: CoreThread) -> None:

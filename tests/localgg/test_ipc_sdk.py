@@ -23,6 +23,7 @@ from awsiot.greengrasscoreipc.model import (
 )
 
 from tests.localgg.harness import PUBLISH, SUBSCRIBE, CoreThread, pubsub
+from tests.support.eventually import eventually
 
 
 class Inbox:
@@ -181,9 +182,7 @@ def test_configuration_get_update_and_watch(gg: CoreThread) -> None:
     ipc.subscribe_to_configuration_update(key_path=["nested"], on_stream_event=events.append)
     ipc.update_configuration(key_path=["nested"], value_to_merge={"a": {"c": 1}}, timestamp=datetime.datetime.now())
     assert ipc.get_configuration(key_path=["nested", "a"]).value == {"b": 42, "c": 1}
-    deadline = time.monotonic() + 5
-    while not events and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: events, 5, what="a configuration update event")
     # The changed node's own path, relative to the configuration (ConfigStoreIPCEventStreamAgent).
     assert events[0].configuration_update_event.key_path == ["nested", "a", "c"]
     with pytest.raises(FailedUpdateConditionCheckError):
@@ -213,9 +212,6 @@ def test_closing_a_subscription_stops_delivery(pair: CoreThread) -> None:
 def test_a_disconnected_subscriber_is_forgotten(pair: CoreThread) -> None:
     inbox = subscribe(pair, "Sub", "demo/d")
     pair.clients.pop().close()
-    deadline = time.monotonic() + 5
-    while pair.core.services.pubsub.matching("demo/d") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert pair.core.services.pubsub.matching("demo/d") == []
+    eventually(lambda: pair.core.services.pubsub.matching("demo/d") == [], 5, what="the subscription gone")
     pair.client("Pub").publish_to_topic(topic="demo/d", publish_message=binary(b"x"))
     assert inbox.settle() == []

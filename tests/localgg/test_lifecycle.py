@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from localgg.deployment import DeploymentRequest
 from localgg.lifecycle import State
 from tests.localgg.harness import CoreThread, run_core, write_recipe
+from tests.support.eventually import eventually
 
 
 def wait_state(gg: CoreThread, name: str, *states: State, timeout: float = 20) -> State:
@@ -38,21 +38,12 @@ def alive(*, pid: int | None = None, pgid: int | None = None) -> bool:
 
 
 def eventually_dead(*, pid: int | None = None, pgid: int | None = None, timeout: float = 5) -> bool:
-    deadline = time.monotonic() + timeout
-    while alive(pid=pid, pgid=pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return eventually(lambda: not alive(pid=pid, pgid=pgid), timeout, what=f"pid {pid} / group {pgid} gone")
 
 
 def wait_file(path: Path, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text()
-        time.sleep(0.05)
-    raise AssertionError(f"{path} was not written")
+    eventually(lambda: path.exists() and path.read_text().strip(), timeout, what=f"{path} written")
+    return path.read_text()
 
 
 def test_three_errors_make_a_component_broken_with_recover_between(gg: CoreThread) -> None:
@@ -190,9 +181,7 @@ def test_a_lifecycle_reads_its_dependencies_and_restarts_when_what_it_read_chang
     assert wait_file(seen).splitlines() == [f"{artifacts}/1.0.0/a.json {{Other:configuration:/x}}"]
     deploy("1.1.0")
     assert wait_state(gg, "App", State.RUNNING) is State.RUNNING
-    deadline = time.monotonic() + 30
-    while len(seen.read_text().splitlines()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: len(seen.read_text().splitlines()) >= 2, 30, what=f"a second line in {seen}")
     assert seen.read_text().splitlines()[1] == f"{artifacts}/1.1.0/b.json {{Other:configuration:/x}}"
     running = gg.core.components["App"]
     deploy("1.1.0")  # nothing it reads changed: it runs on, the same process

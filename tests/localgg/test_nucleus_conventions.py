@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from localgg.lifecycle import State
 from recipeformat.platform import architecture_of, best_manifest, fits, manifest_lifecycle
 from tests.localgg.harness import CoreThread, run_core
 from tests.localgg.test_lifecycle import wait_state
+from tests.support.eventually import eventually
 
 
 def put(folder: Path, file: str, recipe: dict[str, Any]) -> None:
@@ -33,11 +33,7 @@ def log_of(gg: CoreThread, name: str) -> str:
 
 
 def wait_log(gg: CoreThread, name: str, text: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    while text not in log_of(gg, name):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{text!r} not in the log of {name}:\n{log_of(gg, name)}")
-        time.sleep(0.05)
+    eventually(lambda: text in log_of(gg, name), timeout, what=f"{text!r} in the log of {name}")
     return log_of(gg, name)
 
 
@@ -206,11 +202,12 @@ def test_the_developer_guides_local_workflow(tmp_path: Path) -> None:
     core = run_core(root, recipes, "--artifact-dir", str(artifacts), "--merge", "com.example.HelloWorld=1.0.0")
     try:
         log = root / "logs" / "com.example.HelloWorld.log"
-        deadline = time.monotonic() + 30
-        while "Hello, world!" not in (log.read_text() if log.exists() else ""):
-            assert core.poll() is None, core.stderr.read() if core.stderr else ""
-            assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
-            time.sleep(0.1)
+
+        def greeted() -> bool:
+            assert core.poll() is None, core.stderr.read() if core.stderr else ""  # a dead core fails at once
+            return "Hello, world!" in (log.read_text() if log.exists() else "")
+
+        eventually(greeted, 30, 0.1, what="Hello, world! in its log")
     finally:
         core.send_signal(signal.SIGTERM)
         _, errors = core.communicate(timeout=60)
@@ -304,10 +301,7 @@ def test_stop_gives_a_graceful_handler_its_time_and_leaves_nothing_behind(gg: Co
     lifecycle_recipe(gg, "com.example.Graceful", {"Run": handler})
     gg.deploy("com.example.Graceful")
     pid_file = gg.core.root / "work" / "com.example.Graceful" / "bg.pid"
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    eventually(lambda: pid_file.exists() and pid_file.read_text().strip(), 10, what=str(pid_file))
     background = int(pid_file.read_text())
     gg.call(gg.core.components["com.example.Graceful"].stop(), timeout=30)
     assert "graceful exit" in log_of(gg, "com.example.Graceful")
@@ -357,10 +351,12 @@ def test_a_broken_component_is_a_failed_deployment(tmp_path: Path) -> None:
     core = run_core(root, recipes, "--merge", "com.example.Broken=1.0.0")
     try:
         status = root / "status.json"
-        deadline = time.monotonic() + 30
-        while '"FAILED"' not in (status.read_text() if status.exists() else ""):
-            assert core.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+
+        def failed() -> bool:
+            assert core.poll() is None
+            return '"FAILED"' in (status.read_text() if status.exists() else "")
+
+        eventually(failed, 30, 0.1, what="the deployment FAILED in status.json")
         document = json.loads(status.read_text())
         assert document["deployment"] == {"status": "FAILED", "broken": ["com.example.Broken"]}
     finally:

@@ -7,7 +7,7 @@ it (GenericExternalService restarts only when its interpolated lifecycle changes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from awsiot.greengrasscoreipc.model import (
 from localgg.deployment import DeploymentError
 from localgg.updates import UpdatePolicy
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
+from tests.support.eventually import eventually
 
 QUICK = UpdatePolicy(timeout=2.0, validation_timeout=2.0)
 
@@ -37,13 +38,6 @@ def gg() -> Iterator[CoreThread]:
     core = CoreThread()
     yield core
     core.close()
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return check()
 
 
 class UpdateListener:

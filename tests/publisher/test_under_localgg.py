@@ -13,6 +13,7 @@ from localgg.lifecycle import State
 from scripts import recipes
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
+from tests.support.eventually import eventually
 
 NAME = "com.edgeml.WineQualityPublisher"
 
@@ -48,10 +49,7 @@ def listen(gg: CoreThread) -> list[dict[str, Any]]:
 
 
 def wait_for(condition: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    eventually(condition, timeout)
 
 
 def test_publishes_the_reference_format_up_to_the_limit(gg: CoreThread, samples: list[Any]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from recipeformat.document import RecipeError
 from recipeformat.platform import this_device
 from scripts import models, recipes
 from tests.localgg.harness import CoreThread
+from tests.support.eventually import eventually
 
 VALUES: dict[str, dict[str, recipes.Value]] = {
     "publisher": {
@@ -197,10 +197,8 @@ def test_a_hostile_configuration_value_stays_data_under_the_core(tmp_path: Path)
         (gg.recipes / "model.json").write_text(json.dumps(model))
         gg.deploy(recipe["ComponentName"], model["ComponentName"], version="1.2.3", artifact_dir=artifacts)
         log = gg.root / "core" / "logs" / f"{recipe['ComponentName']}.log"
-        deadline = time.monotonic() + 60
-        while "Install exited with" not in (log.read_text() if log.exists() else ""):  # the image is not there
-            assert time.monotonic() < deadline, "the Install step never ran"
-            time.sleep(0.1)
+        # The image is not there: Install fails.
+        eventually(lambda: "Install exited with" in (log.read_text() if log.exists() else ""), 60, what="Install ran")
     finally:
         gg.close()
     assert not marker.exists()

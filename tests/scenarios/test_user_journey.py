@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from scripts import artifacts, components, modelfile, product, sandbox
 from tests.support import checkout
+from tests.support.eventually import eventually
 from tests.support.make import NUCLEUS, PREDICTION, Make, installed, scripts_json, started_at, versions
 from tests.support.models import small_model
 
@@ -298,11 +298,13 @@ def a_users_own_component(make: Make) -> None:
     # The device reads artifacts with the token exchange role, which reads this stack's artifacts only (moto
     # enforces it): the GDK bucket is refused as AWS refuses it, with the nucleus's code ...
     refused = gg.create_deployment(targetArn=thing, components={USER_COMPONENT: {"componentVersion": "1.0.0"}})
-    deadline = time.monotonic() + 60
-    while (status := effective_status(make, refused["deploymentId"])) is None or status[0] != "FAILED":
-        assert time.monotonic() < deadline, f"the deployment of an unreadable artifact did not fail: {status}"
-        time.sleep(0.5)
-    assert status[1][-1] == "S3_GET_BUCKET_LOCATION_ACCESS_DENIED"
+
+    def failed() -> tuple[str, list[str]] | None:
+        status = effective_status(make, refused["deploymentId"])
+        return status if status is not None and status[0] == "FAILED" else None
+
+    status = eventually(failed, 60, 0.5, what="the deployment of an unreadable artifact FAILED")
+    assert status is not None and status[1][-1] == "S3_GET_BUCKET_LOCATION_ACCESS_DENIED"
     # ... until the user lets the role read their bucket, as the developer guide's device-service-role page says.
     make.client("iam").put_role_policy(
         RoleName=f"{make.prefix}-token-exchange",
@@ -319,10 +321,12 @@ def a_users_own_component(make: Make) -> None:
     )
     gg.create_deployment(targetArn=thing, components={USER_COMPONENT: {"componentVersion": "1.0.0"}})
     log = info.component_log(USER_COMPONENT)
-    deadline = time.monotonic() + 60
-    while "hello from a GDK build" not in (log.read_text() if log.exists() else ""):
-        assert time.monotonic() < deadline, "the user's component never ran"
-        time.sleep(0.2)
+    eventually(
+        lambda: "hello from a GDK build" in (log.read_text() if log.exists() else ""),
+        60,
+        0.2,
+        what="the user's component ran",
+    )
     assert installed(make)[make.names.subscriber] == ("1.0.0", "RUNNING")  # ours untouched
 
 
@@ -359,10 +363,7 @@ def challenger_then_promote(make: Make) -> None:
     assert [name for name, c in deployed["components"].items() if c["created"]] == [make.names.model]
     assert deployed["changes"] == [f"~ {make.names.model} 1.0.1 -> 1.0.2"]
     log = make.cloud().component_log(make.names.subscriber)
-    deadline = time.monotonic() + 60
-    while product.last_agreement(log) is None:
-        assert time.monotonic() < deadline, "no shadow record in the subscriber's log"
-        time.sleep(0.2)
+    eventually(lambda: product.last_agreement(log), 60, 0.2, what="a shadow record in the subscriber's log")
     status = scripts_json(make, "status")
     assert status["models"]["version"] == "1.0.2"
     assert status["models"]["challenger"]["sha256"] == artifacts.sha256(make.model)

@@ -8,7 +8,6 @@ import json
 import shutil
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +67,7 @@ def subscribed(
     tester.subscribe_to_topic(topic="edgeml/+", on_stream_event=answers, receive_mode="RECEIVE_ALL_MESSAGES")
     deploy_subscriber(gg, model, configuration, challenger=challenger)
     log = gg.core.root / "logs" / f"{NAME}.log"
-    deadline = time.monotonic() + 30
-    while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
-        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
-        time.sleep(0.1)
+    eventually(lambda: "subscribed to local/topic" in (log.read_text() if log.exists() else ""), 30, what="subscribed")
     return tester, answers, log
 
 
@@ -85,9 +81,7 @@ class Collector:
             self.records.append((event.json_message.context.topic, event.json_message.message))
 
     def wait(self, count: int, timeout: float = 20) -> list[tuple[str, dict[str, Any]]]:
-        deadline = time.monotonic() + timeout
-        while len(self.records) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(lambda: len(self.records) >= count, timeout, what=f"{count} records")
         return list(self.records)
 
 
@@ -257,19 +251,14 @@ def test_results_are_forwarded_to_iot_core_when_configured(
         {"iotCoreTopic": "edgeml/test-thing/predictions", "iotCoreQos": "1", "accessControl": access},
     )
     log = gg.core.root / "logs" / f"{NAME}.log"
-    deadline = time.monotonic() + 30
-    while "subscribed to local/topic" not in (log.read_text() if log.exists() else ""):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    eventually(lambda: "subscribed to local/topic" in (log.read_text() if log.exists() else ""), 30, what="subscribed")
     gg.client("Tester").publish_to_topic(
         topic="local/topic",
         publish_message=PublishMessage(
             binary_message=BinaryMessage(message=json.dumps({"body": json.dumps(samples)}).encode())
         ),
     )
-    deadline = time.monotonic() + 10
-    while not cloud_messages and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: cloud_messages, 10, what="a result at the broker")
     cloud.loop_stop()
     bridge.close()
     assert cloud_messages and cloud_messages[0]["predictions"] == [6.573914, 4.869721]
