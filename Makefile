@@ -86,7 +86,7 @@ $(CHECKOV_STAMP):
 	touch $@
 
 machine: ## Install the machine packages the project needs, where missing (root; otherwise says what to run)
-	$(PYTHON) -m scripts.machine ensure
+	$(PYTHON) -m scripts.building.machine ensure
 
 engine: $(VENV_STAMP) ## Make sure a Docker engine answers and the subscriber's base image exists (built once offline)
 	$(PY) -m scripts engine

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ipc
-from scripts import engine, image, models, recipes
-from scripts.artifacts import sha256
+from scripts.building import engine, image
 from scripts.product import REPO, Components
+from scripts.publishing import models, recipes
+from scripts.publishing.artifacts import sha256
 
 NAMES = Components("com.edgeml.bench")  # its own, apart from any stack's or demo's containers
 SUBSCRIBER, MODEL = NAMES.subscriber, NAMES.model

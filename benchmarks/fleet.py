@@ -3,7 +3,7 @@
 `python -m benchmarks.fleet --devices N [--fail-fraction F] [--rollout PRESET]`: the local cloud's services (moto
 with IAM enforced, the Greengrass endpoint, throttling at `--throttle`), N hollow core devices provisioned through
 IoT's API into a thing group, a component version and a deployment with the preset's rollout, abort and timeout
-configuration, followed by scripts.rollout at `--request-rate` requests a second. The jobs' clock runs
+configuration, followed by scripts.fleet.rollout at `--request-rate` requests a second. The jobs' clock runs
 `--time-scale` times faster (an hour of rollout in a minute at 60). Prints the figures and writes
 build/benchmarks/fleet.json (or `--out`).
 
@@ -28,8 +28,8 @@ import boto3
 from localcloud.cloud import running
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.throttle import Throttle, ThrottleSpecError
-from scripts import deployments, presets, rollout
-from scripts.pacing import Pacer
+from scripts.fleet import deployments, presets, rollout
+from scripts.fleet.pacing import Pacer
 from scripts.product import REPO
 
 OUT = REPO / "build" / "benchmarks" / "fleet.json"

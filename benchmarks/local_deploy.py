@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import engine, sandbox
+from scripts.building import engine
+from scripts.local import sandbox
 from scripts.product import REPO
 
 OUT = REPO / "build" / "benchmarks" / "local_deploy.json"

@@ -24,11 +24,15 @@ from rich.table import Table
 from rich.text import Text
 
 from recipeformat.document import RecipeError
-from scripts import components, deployments, flows, image, infra, pipeline, presets, product, render, rollout
+from scripts import flows, pipeline, product, render
+from scripts.building import image
+from scripts.cloud import infra
 from scripts.errors import ExitStatus, ToolError
-from scripts.localdevices import LocalFleet
+from scripts.fleet import deployments, presets, rollout
+from scripts.local.localdevices import LocalFleet
 from scripts.platforms import PLATFORMS, Platform
 from scripts.progress import Progress
+from scripts.publishing import components
 
 Result = flows.Result
 

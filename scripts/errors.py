@@ -1,5 +1,5 @@
-"""The tooling's one error base and its exit statuses. Standard library only (scripts/machine.py uses it before any
-virtual environment exists)."""
+"""The tooling's one error base and its exit statuses. Standard library only (scripts/building/machine.py uses it
+before any virtual environment exists)."""
 
 from __future__ import annotations
 

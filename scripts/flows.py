@@ -14,30 +14,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scripts import (
-    aws,
-    demo,
-    device,
-    engine,
-    image,
-    infra,
-    localdevices,
-    pipeline,
-    platforms,
-    product,
-    rollout,
-    sandbox,
-    teardown,
-    tfoutputs,
-    tfstate,
-)
+from scripts import aws, pipeline, platforms, product, tfoutputs
+from scripts.building import engine, image
+from scripts.cloud import device, infra, tfstate
+from scripts.fleet import rollout, teardown
+from scripts.local import demo, localdevices, sandbox
 from scripts.progress import Progress
 
 Result = dict[str, Any]
 PREDICTIONS_TIMEOUT = 60.0
 # The local device polls every second; a real fleet answers on the scale of seconds to minutes.
 POLL_INTERVAL = {"local": 1.0, "aws": 5.0}
-# How long the group is watched after every device SUCCEEDED (scripts/health.py): a real fleet's components take
+# How long the group is watched after every device SUCCEEDED (scripts/fleet/health.py): a real fleet's components take
 # longer to start and fail; the local core's crash within seconds.
 HEALTH_WINDOW = {"local": 10.0, "aws": 60.0}
 
@@ -371,7 +359,7 @@ def _stop_local_cloud(space: infra.Workspace, force: bool, progress: Progress) -
 
 
 def join_device(target: Target, thing: str, csr: bool, progress: Progress) -> Result:
-    """How `thing` joins the stack (scripts/device.py), from the target's outputs."""
+    """How `thing` joins the stack (scripts/cloud/device.py), from the target's outputs."""
     space = _workspace(target, progress)
     return device.joining(_outputs(target, space), thing, csr, product.REPO / "build" / "device" / thing).record()
 

@@ -16,22 +16,13 @@ from typing import Any
 import docker
 import docker.errors
 
-from scripts import (
-    artifacts,
-    components,
-    deployments,
-    health,
-    image,
-    modelfile,
-    models,
-    recipes,
-    registry,
-    rollout,
-    tfoutputs,
-)
+from scripts import tfoutputs
+from scripts.building import image
+from scripts.fleet import deployments, health, rollout
 from scripts.platforms import BY_GREENGRASS, PLATFORMS, Platform
 from scripts.product import Components
 from scripts.progress import Progress, step
+from scripts.publishing import artifacts, components, modelfile, models, recipes, registry
 
 DEPLOYMENT_NAME = "edgeml"
 
@@ -54,7 +45,7 @@ class Rollout:
     poll_interval: float = 5.0
     policies: deployments.Policies = field(default_factory=deployments.Policies)
     request_rate: float = 5.0  # API requests a second while following, at most
-    # After every device SUCCEEDED, how long the group is watched for a component that breaks (scripts/health.py).
+    # After every device SUCCEEDED, how long the group is watched for a component that breaks (scripts/fleet/health.py).
     health_window: float = 60.0
     auto_rollback: bool = False  # on a failure, deploy the group's last good state
     redeploy: bool = False  # a new deployment even when it changes nothing (resets BROKEN components)

@@ -15,9 +15,9 @@ from typing import Any
 from python_terraform import Terraform, TerraformCommandError
 
 from scripts.errors import ToolError
-from scripts.product import Components
+from scripts.product import REPO, Components
 
-TERRAFORM = Path(__file__).resolve().parent / "terraform.sh"
+TERRAFORM = REPO / "scripts" / "terraform.sh"
 
 
 @dataclass(frozen=True)

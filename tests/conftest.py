@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from subscriber.inference import Model
 
-from scripts import engine, machine
+from scripts.building import engine, machine
 from tests.localgg.harness import CoreThread
 
 # Every property test: example counts as each test sets them, but no wall-clock judgement of the generation or the
@@ -138,7 +138,7 @@ def moto_endpoint(registry: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def subscriber_image(docker_client: docker.DockerClient) -> str:
     """The subscriber image (no model in it), built (offline where need be) once per session."""
-    from scripts import image
+    from scripts.building import image
 
     return image.build(docker_client, "edgeml/subscriber:test", progress=lambda message: None).tag
 

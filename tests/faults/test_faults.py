@@ -91,8 +91,8 @@ CREATED = "created for"  # pipeline: "deployment <id> created for <group> ...; f
 
 def test_terraform_interrupted_mid_apply_saves_its_state_and_the_next_apply_converges(make: Make) -> None:
     """Ctrl-C while Terraform creates the stack. Nothing lost: Terraform is let finish what it started and write
-    its state (scripts.infra.interruptibly; SIGINT is Terraform's graceful stop, SIGKILL would leave resources outside
-    the state and AlreadyExists on the next apply), so the next `make apply` creates only what is missing and
+    its state (scripts.cloud.infra.interruptibly; SIGINT is Terraform's graceful stop, SIGKILL would leave resources
+    outside the state and AlreadyExists on the next apply), so the next `make apply` creates only what is missing and
     `make plan` then shows no change."""
     log = make.root / "terraform.log"
     job = make.start("apply")

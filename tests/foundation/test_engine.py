@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import engine
+from scripts.building import engine
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starting dockerd needs root")
 

@@ -55,6 +55,59 @@ def test_the_tooling_imports_only_the_info_module_of_the_cloud() -> None:
     assert offending(REPO / "scripts", ("localcloud.info",), ("localcloud", "localgg", "benchmarks")) == []
 
 
+# The tooling's stages (scripts/<stage>/) and the stages each may import; the shared modules at the top
+# (errors, progress, product, platforms, aws, tfoutputs, render) are open to all, and import no stage; the CLI and
+# the conductors (cli, flows, pipeline) import any.
+STAGES = {
+    "building": (),
+    "publishing": ("building",),
+    "fleet": ("publishing",),
+    "local": ("building", "publishing"),
+    "cloud": ("local",),
+}
+CONDUCTORS = ("cli", "flows", "pipeline", "__main__")
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_each_stage_imports_only_the_stages_below_it(stage: str) -> None:
+    """Building and publishing never import the fleet or the local cloud; nothing below imports a conductor."""
+    allowed = tuple(f"scripts.{name}" for name in (stage, *STAGES[stage]))
+    others = [f"scripts.{name}" for name in STAGES if f"scripts.{name}" not in allowed]
+    conductors = [f"scripts.{name}" for name in CONDUCTORS]
+    found = [
+        f"{source}: {name}"
+        for source, names in imported(REPO / "scripts" / stage).items()
+        for name in names
+        if any(name == bad or name.startswith(bad + ".") for bad in [*others, *conductors])
+    ]
+    assert found == []
+    # Not vacuous: what the check reads is there (publishing does import building).
+    assert any(
+        n.startswith("scripts.building") for names in imported(REPO / "scripts" / "publishing").values() for n in names
+    )
+
+
+def test_the_shared_modules_import_no_stage() -> None:
+    shared = [path for path in (REPO / "scripts").glob("*.py") if path.stem not in CONDUCTORS]
+    assert {path.stem for path in shared} >= {"errors", "progress", "product", "platforms", "aws", "tfoutputs"}
+    stages = [f"scripts.{name}" for name in STAGES]
+    found = [
+        f"{path.name}: {name}"
+        for path in shared
+        for name in imported(REPO / "scripts").get(str(path.relative_to(REPO)), set())
+        if any(name == stage or name.startswith(stage + ".") for stage in stages)
+    ]
+    assert found == []
+
+
+def test_every_module_of_the_tooling_is_in_a_stage_or_shared() -> None:
+    """A new folder under scripts/ is a stage, with its place in STAGES; each says in its __init__ what lives there."""
+    folders = {p.name for p in (REPO / "scripts").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(STAGES)
+    for name in STAGES:
+        assert len((REPO / "scripts" / name / "__init__.py").read_text().strip()) > 80, name
+
+
 @pytest.mark.parametrize("component", COMPONENTS, ids=lambda path: path.name)
 def test_components_import_nothing_from_the_rest_of_the_repository(component: Path) -> None:
     """They ship to devices on their own (architecture.md)."""

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from scripts import machine
+from scripts.building import machine
 from tests.conftest import REPO
 
 
 def test_every_package_the_project_needs_is_present_after_setup() -> None:
-    """.ci/run and the Makefile targets ran `python3 -m scripts.machine ensure`: nothing may be missing."""
+    """.ci/run and the Makefile targets ran `python3 -m scripts.building.machine ensure`: nothing may be missing."""
     assert machine.missing() == []
 
 
@@ -39,7 +39,8 @@ def test_the_command_line_runs_on_the_bare_interpreter_before_any_environment() 
             sys.executable,
             "-S",
             "-c",
-            "import runpy, sys; sys.argv = ['m', 'list']; runpy.run_module('scripts.machine', run_name='__main__')",
+            "import runpy, sys; sys.argv = ['m', 'list']; "
+            "runpy.run_module('scripts.building.machine', run_name='__main__')",
         ],
         cwd=REPO,
         capture_output=True,

@@ -33,7 +33,7 @@ from localcloud.sigv4 import Guard
 from localcloud.stack import FLEET_STATUS, fleet_status_receiver
 from localgg.lifecycle import State
 from localgg.mqtt import MqttBridge
-from scripts import deployments, rollout
+from scripts.fleet import deployments, rollout
 from tests.localgg.harness import CoreThread
 from tests.support.eventually import eventually
 from tests.support.watch import watch
@@ -365,7 +365,7 @@ def test_a_component_that_dies_after_the_merger_looked_is_a_success_then_broken(
     """DeploymentConfigMerger.waitForServicesToStart: the deployment holds at the first look (right after the merge,
     then once a second) that finds every component RUNNING; there is no window for it to stay so. A Run that dies
     three seconds in is RUNNING at a look, so the deployment SUCCEEDED, and the component is BROKEN afterwards:
-    what the fleet status then reports, and the tooling's health window catches (scripts.health)."""
+    what the fleet status then reports, and the tooling's health window catches (scripts.fleet.health)."""
     version(fleet, "1.0.0", "sleep 3; exit 3")
     deployment, outcome = deploy(gg, fleet, "1.0.0")
     assert outcome == "SUCCEEDED"

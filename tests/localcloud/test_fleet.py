@@ -25,7 +25,8 @@ from localcloud.cloud import Cloud, running
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.rollout import MINUTE
 from localcloud.throttle import Throttle
-from scripts import deployments, pipeline, rollout
+from scripts import pipeline
+from scripts.fleet import deployments, rollout
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 

@@ -16,7 +16,8 @@ import pytest
 
 from localcloud.cloud import running
 from localcloud.greengrassv2 import ControlPlane
-from scripts import components, deployments, rollout, teardown
+from scripts.fleet import deployments, rollout, teardown
+from scripts.publishing import components
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 

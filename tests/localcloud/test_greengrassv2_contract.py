@@ -17,7 +17,7 @@ import pytest
 from localcloud.cloud import digests
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.server import Endpoint, serve
-from scripts import components
+from scripts.publishing import components
 
 pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint
 
@@ -120,7 +120,7 @@ def test_an_s3_artifact_must_be_readable(gg: Any) -> None:
 
 def test_a_new_version_is_requested_then_deployable(gg: Any) -> None:
     """CreateComponentVersion answers the version's state; the service processes it (REQUESTED, INITIATED)
-    before it is DEPLOYABLE, so clients wait for DEPLOYABLE (scripts.components.wait_deployable does)."""
+    before it is DEPLOYABLE, so clients wait for DEPLOYABLE (scripts.publishing.components.wait_deployable does)."""
     created = gg.create_component_version(inlineRecipe=recipe())
     assert created["status"]["componentState"] == "REQUESTED"
     components.wait_deployable(gg, created["arn"], attempts=10)

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from localcloud.info import STATE_FILE, Device, StackInfo
 from localgg.mqtt import BridgeError, MqttBridge
-from scripts import engine, sandbox
+from scripts.building import engine
+from scripts.local import sandbox
 from tests.conftest import machine_command
 from tests.support.eventually import eventually
 

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from localgg.lifecycle import State
-from scripts import recipes
+from scripts.publishing import recipes
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
 from tests.support.eventually import eventually

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.restjson import ServiceError
 from recipeformat.document import RecipeError, load_yaml
-from scripts import artifacts, modelfile, models, recipes
+from scripts.publishing import artifacts, modelfile, models, recipes
 
 INJECTION = 'x"\nLifecycle:\n  Run: "id > pwned"\nZ: "'  # the finding: a top-level Lifecycle, as text
 BENIGN = "benign"

@@ -12,7 +12,7 @@ import pytest
 from localgg.recipe import parse
 from recipeformat.document import RecipeError
 from recipeformat.platform import this_device
-from scripts import models, recipes
+from scripts.publishing import models, recipes
 from tests.localgg.harness import CoreThread
 from tests.support.eventually import eventually
 

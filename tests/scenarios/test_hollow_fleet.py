@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import sandbox
+from scripts.local import sandbox
 from tests.support.make import PREDICTION, Make, scripts_json
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -7,7 +7,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import sandbox
+from scripts.local import sandbox
 from tests.support import elf
 from tests.support.make import PREDICTION, Make
 

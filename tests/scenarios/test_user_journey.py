@@ -14,7 +14,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import artifacts, components, modelfile, product, sandbox
+from scripts import product
+from scripts.local import sandbox
+from scripts.publishing import artifacts, components, modelfile
 from tests.support import checkout
 from tests.support.eventually import eventually
 from tests.support.make import NUCLEUS, PREDICTION, Make, installed, scripts_json, started_at, versions

@@ -9,8 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from scripts import artifacts, aws, wheels
+from scripts import aws
+from scripts.building import wheels
 from scripts.platforms import BY_GREENGRASS
+from scripts.publishing import artifacts
 from tests.support import elf
 
 pytestmark = pytest.mark.slow  # pip resolves wheels for each architecture

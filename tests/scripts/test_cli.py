@@ -109,10 +109,11 @@ def test_every_error_class_of_the_tooling_is_reported_without_a_traceback() -> N
     """Each exception class defined in scripts/ derives from ToolError, the one the CLI turns into `error: ...`
     and exit 1."""
     declared = {}
-    for module in (REPO / "scripts").glob("*.py"):
+    for module in (REPO / "scripts").rglob("*.py"):
+        dotted = ".".join(module.relative_to(REPO).with_suffix("").parts)
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.ClassDef):
-                cls = getattr(importlib.import_module(f"scripts.{module.stem}"), node.name)
+                cls = getattr(importlib.import_module(dotted), node.name)
                 if issubclass(cls, BaseException):
                     declared[node.name] = cls
     assert len(declared) >= 13  # one per module that can fail, and the base itself

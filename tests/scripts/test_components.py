@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts import components, recipes
+from scripts.publishing import components, recipes
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 NAME = "com.edgeml.WineQualityPublisher"

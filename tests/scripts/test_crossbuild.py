@@ -8,7 +8,7 @@ import json
 import stat
 from pathlib import Path
 
-from scripts import crossbuild
+from scripts.building import crossbuild
 
 
 def test_the_push_credentials_are_in_a_file_only_its_owner_reads(tmp_path: Path) -> None:

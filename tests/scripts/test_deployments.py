@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts import deployments
+from scripts.fleet import deployments
 
 GROUP = "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-cores"
 PUB, SUB, OTHER = "com.edgeml.WineQualityPublisher", "com.edgeml.WineQualitySubscriber", "com.other.Team"

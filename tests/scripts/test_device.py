@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts import device, tfoutputs
+from scripts import tfoutputs
+from scripts.cloud import device
 from scripts.errors import ToolError
 from tests.support.outputs import stack_outputs
 

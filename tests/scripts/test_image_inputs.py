@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import image
+from scripts.building import image
 from scripts.platforms import PLATFORMS
 
 BOTH = tuple(PLATFORMS.values())

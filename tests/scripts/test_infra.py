@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import infra, tfstate
+from scripts.cloud import infra, tfstate
 from tests.conftest import REPO, Run
 
 

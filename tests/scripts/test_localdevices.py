@@ -6,7 +6,9 @@ import pytest
 
 from localcloud.cli import build_parser
 from localcloud.emulated import Emulated
-from scripts import flows, infra, localdevices
+from scripts import flows
+from scripts.cloud import infra
+from scripts.local import localdevices
 from scripts.platforms import PLATFORMS, this_machine
 
 

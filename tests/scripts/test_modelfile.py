@@ -9,7 +9,8 @@ from typing import Any, cast
 
 import pytest
 
-from scripts import artifacts, modelfile, pipeline
+from scripts import pipeline
+from scripts.publishing import artifacts, modelfile
 from tests.support.outputs import stack_outputs
 
 

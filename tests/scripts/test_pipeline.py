@@ -19,9 +19,11 @@ import docker
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import artifacts, models, pipeline, product, recipes, rollout
-from scripts.pacing import Pacer
+from scripts import pipeline, product
+from scripts.fleet import rollout
+from scripts.fleet.pacing import Pacer
 from scripts.platforms import PLATFORMS
+from scripts.publishing import artifacts, models, recipes
 from tests.support.followed import expect_one_device_succeeds
 from tests.support.outputs import stack_outputs
 

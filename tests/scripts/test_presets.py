@@ -8,7 +8,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from scripts import presets
+from scripts.fleet import presets
 from scripts.product import REPO
 
 

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from scripts import aws
-from scripts import registry as reg
+from scripts.publishing import registry as reg
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

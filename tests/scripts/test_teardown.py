@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import product, rollout, teardown
-from scripts.pacing import Pacer
+from scripts import product
+from scripts.fleet import rollout, teardown
+from scripts.fleet.pacing import Pacer
 from tests.support.followed import expect_one_device_succeeds
 from tests.support.outputs import stack_outputs
 from tests.support.registry import push_manifest

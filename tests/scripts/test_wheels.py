@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import wheels
+from scripts.building import wheels
 from scripts.product import REPO
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import crossbuild, image
-from scripts import registry as registry_module
+from scripts.building import crossbuild, image
 from scripts.platforms import PLATFORMS, this_machine
+from scripts.publishing import registry as registry_module
 from tests.subscriber.test_image import mounted_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -15,8 +15,9 @@ from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMessage
 
 from localgg.lifecycle import State
-from scripts import product, recipes
+from scripts import product
 from scripts.product import Components
+from scripts.publishing import recipes
 from tests.conftest import REPO
 from tests.localgg.harness import CoreThread, pubsub, write_recipe
 from tests.support.eventually import eventually

@@ -1,4 +1,4 @@
-"""The calls the rollout follower (scripts.rollout) makes to follow a deployment to one device that succeeds, as
+"""The calls the rollout follower (scripts.fleet.rollout) makes to follow a deployment to one device that succeeds, as
 botocore Stubber responses: greengrassv2's on `gg`, IoT's job operations on `iot`."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def expect_one_device_succeeds(
     installed: dict[str, str],
     health_checked: bool = True,
 ) -> None:
-    """`health_checked`: then the health watch (scripts/health.py) looks once, and finds no device unhealthy."""
+    """`health_checked`: then the health watch (scripts/fleet/health.py) looks once, and finds no device unhealthy."""
     job, thing = f"job-{deployment}", "core-1"
     region, account = group_arn.split(":")[3:5]
     gg.add_response("get_deployment", {"deploymentId": deployment, "iotJobId": job}, {"deploymentId": deployment})

@@ -16,7 +16,8 @@ import boto3
 import docker
 
 from localcloud.info import StackInfo
-from scripts import sandbox, tfstate
+from scripts.cloud import tfstate
+from scripts.local import sandbox
 from tests.conftest import REPO
 from tests.support import checkout
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts import tfstate
+from scripts.cloud import tfstate
 from tests.conftest import REPO, Run
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 
 from scripts.errors import ToolError
-from scripts.pacing import Pacer
+from scripts.fleet.pacing import Pacer
 
 SUCCEEDED = frozenset({"SUCCEEDED", "COMPLETED"})
 FAILED = frozenset({"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"})

@@ -1,10 +1,10 @@
 """A Docker engine that answers, and the subscriber's base image, on any machine.
 
 Used alike by `.ci/run`, the Makefile and the tests, so that all three see the same engine. Where no engine
-answers and we are root, Debian's `docker.io` is installed if needed (scripts/machine.py) and `dockerd` started in
-the background; elsewhere the error says what to do. The base image is pulled where a registry answers, else built
-once from Debian packages (debootstrap + `docker import`) and kept under a fixed tag, so it is built once per
-machine.
+answers and we are root, Debian's `docker.io` is installed if needed (scripts/building/machine.py) and `dockerd`
+started in the background; elsewhere the error says what to do. The base image is pulled where a registry answers,
+else built once from Debian packages (debootstrap + `docker import`) and kept under a fixed tag, so it is built once
+per machine.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from scripts import machine
+from scripts.building import machine
 from scripts.errors import ToolError
 from scripts.platforms import this_machine
 from scripts.progress import Progress, step

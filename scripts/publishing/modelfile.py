@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from scripts import artifacts
 from scripts.errors import ToolError
 from scripts.product import REPO
+from scripts.publishing import artifacts
 
 SUBSCRIBER_SOURCE = REPO / "components" / "subscriber"
 PUBLISHER_SAMPLES = REPO / "components" / "publisher" / "publisher" / "samples.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from scripts import crossbuild, engine, wheels
+from scripts.building import crossbuild, engine, wheels
 from scripts.errors import ToolError
 from scripts.platforms import BY_GREENGRASS, PLATFORMS, Platform, this_machine
 from scripts.product import REPO

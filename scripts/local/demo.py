@@ -19,13 +19,14 @@ from pathlib import Path
 
 import docker
 
-from scripts import artifacts, image, modelfile, models, recipes
-from scripts.artifacts import sha256
+from scripts.building import image
 from scripts.errors import ToolError
-from scripts.models import StoredModel
 from scripts.platforms import this_machine
 from scripts.product import DEMO, REPO, Components, follow_predictions
 from scripts.progress import Progress
+from scripts.publishing import artifacts, modelfile, models, recipes
+from scripts.publishing.artifacts import sha256
+from scripts.publishing.models import StoredModel
 
 VERSION = "1.0.0"  # the subscriber takes model versions 1.x
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scripts import wheels
 from scripts.aws import calling, error_code
+from scripts.building import wheels
 from scripts.platforms import BY_GREENGRASS
 from scripts.product import REPO
 

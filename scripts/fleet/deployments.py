@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from scripts import presets
 from scripts.aws import calling
 from scripts.errors import ToolError
+from scripts.fleet import presets
 
 Components = dict[str, dict[str, Any]]
 
@@ -35,7 +35,7 @@ class Change:
 @dataclass(frozen=True)
 class Policies:
     """Deployment safety: roll back a failed device, give components time to stop, pace the rollout and stop it
-    when too many devices fail (`rollout`, one of scripts.presets.PRESETS), bound each device's time on it."""
+    when too many devices fail (`rollout`, one of scripts.fleet.presets.PRESETS), bound each device's time on it."""
 
     update_timeout_seconds: int = 60
     job_timeout_minutes: int = 30
@@ -111,7 +111,8 @@ class NothingToRollBack(ToolError):
     """The target has no earlier desired state to go back to."""
 
 
-HEALTH_TAG = "edgeml:health"  # UNHEALTHY on a deployment whose devices broke after it succeeded (scripts/health.py)
+# UNHEALTHY on a deployment whose devices broke after it succeeded (scripts/fleet/health.py).
+HEALTH_TAG = "edgeml:health"
 UNHEALTHY = "UNHEALTHY"
 
 

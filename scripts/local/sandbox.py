@@ -18,10 +18,11 @@ from typing import Any
 
 from localcloud import info
 from localcloud.info import STATE_FILE, StackInfo
-from scripts import engine, localdevices, machine
 from scripts.aws import calling
+from scripts.building import engine, machine
 from scripts.errors import ToolError
-from scripts.localdevices import LocalFleet
+from scripts.local import localdevices
+from scripts.local.localdevices import LocalFleet
 from scripts.platforms import Platform, this_machine
 from scripts.product import REPO
 from scripts.progress import Progress
@@ -56,7 +57,7 @@ def ensure(
     """The running stack, or a new one started in the background (it outlives this command) with a core device for
     each of `devices` (default: one, this machine's) and `fleet`'s hollow devices (default: none), joining the
     thing group of the stack Terraform makes with `name_prefix` (its hollow devices join it; the real ones join as the
-    installer provisions them, scripts/device.py)."""
+    installer provisions them, scripts/cloud/device.py)."""
     running = find(root)
     if running is not None:
         progress(f"local cloud: running (pid {running.pid}, {running.aws})")

@@ -16,8 +16,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from scripts import crossbuild
 from scripts.aws import calling
+from scripts.building import crossbuild
 from scripts.errors import ToolError
 from scripts.progress import Progress
 

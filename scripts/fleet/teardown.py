@@ -15,9 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scripts import components, deployments, rollout, tfoutputs
+from scripts import tfoutputs
 from scripts.aws import calling, error_code
+from scripts.fleet import deployments, rollout
 from scripts.progress import Progress
+from scripts.publishing import components
 
 
 def remove_from_devices(

@@ -18,9 +18,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from recipeformat.versions import version as semver
-from scripts import recipes
 from scripts.aws import AwsError, calling, error_code
 from scripts.errors import ToolError
+from scripts.publishing import recipes
 
 BUMPS = ("patch", "minor", "major")
 FIRST_VERSION = "1.0.0"

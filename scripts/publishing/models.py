@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scripts import modelfile
 from scripts.errors import ToolError
-from scripts.recipes import Value
+from scripts.publishing import modelfile
+from scripts.publishing.recipes import Value
 
 ROLES = ("champion", "challenger")
 

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from localcloud.info import StackInfo
-from scripts import aws, sandbox, tfoutputs, tfstate
+from scripts import aws, tfoutputs
+from scripts.cloud import tfstate
 from scripts.errors import ToolError
-from scripts.localdevices import LocalFleet
+from scripts.local import sandbox
+from scripts.local.localdevices import LocalFleet
 from scripts.platforms import Platform
 from scripts.product import REPO
 from scripts.progress import Progress, step

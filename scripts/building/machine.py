@@ -3,7 +3,7 @@
 Used by `.ci/run`, the Makefile targets that need them, the engine helper, the local cloud and the test fixtures.
 A missing package is installed where we may (root, with apt-get); anywhere else the error names the package and
 the command that installs it. Standard library only: `.ci/run` runs it before any virtual environment exists,
-as `python3 -m scripts.machine ensure`.
+as `python3 -m scripts.building.machine ensure`.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def command(name: str, progress: Progress = _say) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m scripts.machine", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m scripts.building.machine", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("ensure", "list"), help="ensure: install what is missing; list: show")
     parser.add_argument("packages", nargs="*", help="only these (default: every one)")
     args = parser.parse_args(argv)

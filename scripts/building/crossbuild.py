@@ -19,8 +19,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from scripts import machine
-from scripts.engine import BASE_IMAGE_CONFIG, EngineError, debian_rootfs
+from scripts.building import machine
+from scripts.building.engine import BASE_IMAGE_CONFIG, EngineError, debian_rootfs
 from scripts.errors import ToolError
 from scripts.platforms import Platform
 from scripts.progress import Progress, step

@@ -15,8 +15,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from scripts import crossbuild, wheels
-from scripts.engine import ensure_base_image
+from scripts.building import crossbuild, wheels
+from scripts.building.engine import ensure_base_image
 from scripts.errors import ToolError
 from scripts.platforms import PLATFORMS, Platform, this_machine
 from scripts.product import REPO

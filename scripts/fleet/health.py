@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scripts import rollout
 from scripts.errors import ToolError
+from scripts.fleet import rollout
 
 DETAILS_PER_POLL = 3
 BAD = frozenset({"ERRORED", "BROKEN"})
