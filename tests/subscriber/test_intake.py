@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from subscriber.app import Config
 from subscriber.intake import Intake, Message
 from subscriber.outbox import Outbox
 from subscriber.processing import Outcome
@@ -137,3 +138,18 @@ def test_result_lines_every_one_by_default_and_at_most_n_a_second_when_asked(cap
     assert caplog.messages == ["result: [6.573914 4.869721]"] * 2 + [
         "result: [6.573914 4.869721] (3 results not logged before it)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        ({"maxQueuedMessages": 0}, "maxQueuedMessages is 0"),
+        ({"maxBatchMessages": -1, "maxPublishesInFlight": 0}, "maxBatchMessages is -1, maxPublishesInFlight is 0"),
+        ({"maxResultLogsPerSecond": -2}, "maxResultLogsPerSecond is -2.0"),
+    ],
+)
+def test_bounds_out_of_range_are_refused_naming_the_keys(values: dict[str, Any], said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        Config.from_component(values)
+    with pytest.raises(ValueError):  # not a number at all
+        Config.from_component({"maxQueuedBytes": "lots"})

@@ -50,6 +50,19 @@ class Bounds:
     in_flight: int = 64  # results published and not yet answered by the core
     result_logs_per_second: float = 0  # 0: a `result:` line for every result, as the reference logged
 
+    def __post_init__(self) -> None:
+        counts = {
+            "maxQueuedMessages": self.messages,
+            "maxQueuedBytes": self.bytes,
+            "maxBatchMessages": self.batch,
+            "maxPublishesInFlight": self.in_flight,
+        }
+        wrong = [f"{key} is {value}" for key, value in counts.items() if value < 1]
+        if self.result_logs_per_second < 0:
+            wrong.append(f"maxResultLogsPerSecond is {self.result_logs_per_second}")
+        if wrong:
+            raise ValueError(f"configuration: {', '.join(wrong)}; each must be at least 1 (0 or more for the last)")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -232,7 +245,12 @@ def main() -> int:
     )
     # No executor: a message is queued on the client's own thread (Subscriber.on_message), one hand-off fewer.
     ipc = GreengrassCoreIPCClientV2(executor=None)
-    config = Config.from_component(ipc.get_configuration(key_path=[]).value or {})
+    try:
+        config = Config.from_component(ipc.get_configuration(key_path=[]).value or {})
+    except (ValueError, TypeError) as exc:  # a value that is no number, or out of its bounds: said, not a traceback
+        log.error("the component's configuration is refused: %s", exc)
+        ipc.close()
+        return 2
     version = os.environ.get(MODEL_VERSION_ENV, "")
     shadow = challenger_shadow(model, version)
     subscriber = Subscriber(ipc, config, MessageProcessor(model, config.limits, version), shadow)
