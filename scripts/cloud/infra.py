@@ -162,7 +162,9 @@ def interruptibly(
     creating exists without being in the state (AlreadyExists on the next apply). A second Ctrl-C, or the end of
     `timeout`, or of GRACE after a Ctrl-C, interrupts it as Ctrl-C does (SIGINT: it stops, writes its state,
     releases a backend's lock); it is killed only if it has not stopped GRACE seconds after that."""
-    with subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, start_new_session=True) as process:
+    with subprocess.Popen(
+        cmd, env=env, stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_stoppable
+    ) as process:
         try:
             return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -177,6 +179,13 @@ def interruptibly(
             except (KeyboardInterrupt, subprocess.TimeoutExpired):
                 _interrupt(process)
             raise
+
+
+def _stoppable() -> None:
+    """In Terraform's process, before it starts: SIGINT as a terminal delivers it. Started from a background job
+    (`cmd &` in a script, some CI runners) we inherit SIGINT ignored, and so would Terraform, which then never
+    stops gracefully when told to."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt(process: subprocess.Popen[bytes]) -> None:

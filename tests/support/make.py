@@ -99,8 +99,16 @@ class Job:
     and then do to it what a terminal's Ctrl-C does (SIGINT to the whole group)."""
 
     def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        # SIGINT as a terminal's foreground job gets it, even when these tests run in a background job (which
+        # inherits SIGINT ignored, and so would make and the tooling).
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
