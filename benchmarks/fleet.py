@@ -28,7 +28,7 @@ import boto3
 from localcloud.cloud import running
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.throttle import Throttle, ThrottleSpecError
-from scripts.fleet import deployments, presets, rollout
+from scripts.fleet import deployments, pacing, presets, rollout
 from scripts.fleet.pacing import Pacer
 from scripts.product import REPO
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             region_name=REGION, aws_access_key_id=cloud.owner[0], aws_secret_access_key=cloud.owner[1]
         )
         pacer = Pacer(args.request_rate)
-        watch = rollout.Watch(
+        watch = pacing.Watch(
             pacer.client(session, "iot", cloud.aws), pacer.client(session, "greengrassv2", cloud.greengrass), pacer
         )
         policies = deployments.Policies(rollout=args.rollout)

@@ -1,1 +1,2 @@
-"""Deploy tooling: engine, image, artifacts, component versions, deployments, rollout."""
+"""Deploy tooling: the command line and the two targets at the top, the work by stage below (building, publishing,
+fleet, local, cloud)."""

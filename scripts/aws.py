@@ -1,13 +1,16 @@
-"""boto3 for the pipeline: one retry policy, endpoints from the environment, one clear message per AWS error.
+"""boto3 for the pipeline: one retry policy, endpoints and keys handed over explicitly, one clear message per AWS
+error.
 
 Throttling is retried by botocore itself (adaptive mode, with backoff); what still fails becomes an AwsError
-that names the action and says what to do. Endpoints honour AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>,
-which is how the local stand-ins (moto, the local greengrassv2 control plane) are reached.
+that names the action and says what to do. A session for a real account takes the normal credential chain and
+endpoints; one for a local stand-in (moto, the local greengrassv2 control plane) is given the same variables boto3
+would read (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, the keys) as a mapping, never through this process's
+environment, so that nothing else in the process is pointed at the stand-in by accident.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,8 +52,40 @@ class AwsError(ToolError):
     """An AWS call failed for good; the message says which action, why, and what to do."""
 
 
-def session(region: str) -> boto3.Session:
-    return boto3.Session(region_name=region)
+class _Pointed(boto3.Session):  # type: ignore[misc]  # boto3 has no types here
+    """A session whose clients go where the given variables say, whatever this process's environment says."""
+
+    def __init__(self, region: str, endpoints: Mapping[str, str], keys: Mapping[str, str]) -> None:
+        super().__init__(region_name=region, **keys)
+        self._endpoints = dict(endpoints)
+
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("endpoint_url") is None:
+            kwargs["endpoint_url"] = self._endpoints.get(service_name, self._endpoints.get(""))
+        return super().client(service_name, *args, **kwargs)
+
+
+def session(region: str, variables: Mapping[str, str] | None = None) -> boto3.Session:
+    """A session in `region`. `variables`: the endpoints and keys of a stand-in, as boto3's environment variables
+    name them (AWS_ENDPOINT_URL_GREENGRASSV2 for one service's); None: the normal chain of a real account."""
+    if variables is None:
+        return boto3.Session(region_name=region)
+    prefix = "AWS_ENDPOINT_URL_"
+    endpoints = {
+        name[len(prefix) :].lower().replace("_", "-"): url for name, url in variables.items() if name.startswith(prefix)
+    }
+    if "AWS_ENDPOINT_URL" in variables:
+        endpoints[""] = variables["AWS_ENDPOINT_URL"]
+    keys = {
+        argument: variables[name]
+        for argument, name in (
+            ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
+            ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+            ("aws_session_token", "AWS_SESSION_TOKEN"),
+        )
+        if name in variables
+    }
+    return _Pointed(region, endpoints, keys)
 
 
 def client(aws: boto3.Session, service: str) -> Any:

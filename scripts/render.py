@@ -1,11 +1,19 @@
-"""What a person reads at the end of a command: a few lines that say what happened, rendered from the same result
-the `--json` document carries in full. The command line (scripts/cli.py) prints these; progress lines and the live
-rollout view came before them."""
+"""What a person reads: the live view of a rollout, and at the end of a command a few lines that say what happened,
+rendered from the same result the `--json` document carries in full. The command line (scripts/cli.py) prints
+these; progress lines came before them."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from scripts.fleet import releases
+from scripts.fleet import rollout as rollouts
 
 Result = dict[str, Any]
 
@@ -78,3 +86,83 @@ def joining(result: Result) -> list[str]:
         step += 1
     lines += [f"  {step}. run the installer:", f"     {result['command']}"]
     return lines
+
+
+def device_table(records: list[dict[str, Any]]) -> Table:
+    """The per-device view, from `releases.device_record`s: the live table of `deploy` and the output of `status`."""
+    table = Table(title="core devices", expand=False)
+    for column in ("device", "health", "deployment", "components", "reason"):
+        table.add_column(column)
+    for record in records:
+        states = ", ".join(
+            f"{name.rsplit('.', 1)[-1]} {c['version']} {c['state']}" for name, c in sorted(record["components"].items())
+        )
+        table.add_row(
+            record["thing"], record["health"], record["deployment_status"] or "waiting", states or "-", record["reason"]
+        )
+    return table
+
+
+BAR_WIDTH = 40
+
+
+def _fleet_summary(view: rollouts.FleetView) -> Group:
+    """A large group's live view: a progress bar over the group, the counts, and the first failures."""
+    done = view.notified - view.active
+    share = min(1.0, done / view.expected) if view.expected else 0.0
+    filled = round(BAR_WIDTH * share)
+    bar = Text.assemble(("━" * filled, "green"), ("━" * (BAR_WIDTH - filled), "grey37"), f" {share:.0%} finished")
+    lines: list[Any] = [Text(f"deployment {view.deployment_id}: job {view.job_status}"), bar, Text(view.summary())]
+    if view.comment:
+        lines.append(Text(view.comment, style="bold red"))
+    if view.failures:
+        table = Table(title=f"first failures ({view.failed} in all)", expand=False)
+        for column in ("device", "deployment", "reason"):
+            table.add_column(column)
+        for device in view.failures:
+            table.add_row(device.thing, device.execution or "-", device.reason or "(not read yet)")
+        lines.append(table)
+    return Group(*lines)
+
+
+class LiveRollout:
+    """The rollout, redrawn at every poll: the per-device table for a small group, a summary for a large one;
+    nothing at all when no deployment is made."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.console = Console()
+        self.live: Live | None = None
+
+    def update(self, view: rollouts.FleetView) -> None:
+        if not self.enabled:
+            return
+        shown: Any = (
+            device_table([releases.device_record(d) for d in view.devices])
+            if view.expected <= rollouts.SMALL_GROUP
+            else _fleet_summary(view)
+        )
+        if self.live is None:
+            self.live = Live(shown, console=self.console, auto_refresh=False)
+            self.live.start()
+        self.live.update(shown, refresh=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            if not self.console.is_terminal:
+                self.console.line()  # a redirected Live leaves the cursor after its last frame
+
+
+def print_human(result: Result, indent: str = "") -> None:
+    """One `key: value` line each; nested mappings and lists indented below their key."""
+    for key, value in result.items():
+        if isinstance(value, dict) and value:
+            print(f"{indent}{key}:")
+            print_human(value, indent + "  ")
+        elif isinstance(value, list) and value:
+            print(f"{indent}{key}:")
+            for item in value:
+                print(f"{indent}  - {item}")
+        else:
+            print(f"{indent}{key}: {value}")

@@ -1,18 +1,15 @@
 """Terraform outputs: the deploy pipeline's only input from Terraform.
 
-Read from a saved `terraform output -json` file or from a Terraform working folder (python-terraform, with
-errors raised); a missing output is an error that names it.
+Parsed from `terraform output -json`, saved in a file or as Terraform prints it (scripts/cloud/infra.py runs it);
+a missing output is an error that names it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-
-from python_terraform import Terraform, TerraformCommandError
 
 from scripts.errors import ToolError
 from scripts.product import REPO, Components
@@ -55,7 +52,8 @@ class OutputsError(ToolError):
     """Outputs missing or unreadable; the message names which and where."""
 
 
-def _values(raw: dict[str, Any], source: str) -> Outputs:
+def parsed(raw: dict[str, Any], source: str) -> Outputs:
+    """The outputs in `raw` (`terraform output -json`), checked; `source` says where they came from."""
     values = {name: item["value"] if isinstance(item, dict) and "value" in item else item for name, item in raw.items()}
     missing = [name for name in REQUIRED_OUTPUTS if name not in values]
     if missing:
@@ -86,17 +84,4 @@ def from_file(path: Path) -> Outputs:
         raise OutputsError(f"cannot read Terraform outputs from {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise OutputsError(f"{path} is not the JSON of `terraform output -json`")
-    return _values(raw, str(path))
-
-
-def from_workdir(workdir: Path) -> Outputs:
-    """The outputs of the state that `workdir`'s backend names. python-terraform runs Terraform with this process's
-    environment, so TF_DATA_DIR there picks the initialised backend (the local cloud's state lives elsewhere)."""
-    terraform = Terraform(working_dir=str(workdir), terraform_bin_path=str(TERRAFORM))
-    try:
-        raw = terraform.output(raise_on_error=True)
-    except TerraformCommandError as exc:
-        raise OutputsError(f"`terraform output` failed in {workdir}: {exc.err or exc}") from None
-    # python-terraform answers {} or None outside an applied workspace instead of failing.
-    state = os.environ.get("TF_DATA_DIR", str(workdir / ".terraform"))
-    return _values(raw or {}, f"the Terraform state of {workdir} (data: {state})")
+    return parsed(raw, str(path))

@@ -22,20 +22,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from localcloud.info import StackInfo
+import boto3
+
 from scripts import aws, tfoutputs
 from scripts.cloud import tfstate
 from scripts.errors import ToolError
-from scripts.local import sandbox
-from scripts.local.localdevices import LocalFleet
-from scripts.platforms import Platform
 from scripts.product import REPO
 from scripts.progress import Progress, step
 
 WORKDIR = REPO / "terraform"
 TIMEOUT = 900
 GRACE = 120.0  # how long an interrupted Terraform may take to save its state and release its lock
-TARGETS = ("local", "aws")
 # Terraform's closing lines ("Apply complete! Resources: 3 added, 0 changed, 0 destroyed.", "Plan: 1 to add, ...",
 # "No changes.") and the start of its error blocks.
 SUMMARY = re.compile(r"^(Apply complete!.*|Destroy complete!.*|Plan: .*|No changes\..*)$", re.MULTILINE)
@@ -48,10 +45,14 @@ class InfraError(ToolError):
 
 @dataclass(frozen=True)
 class Workspace:
-    target: str
-    env: dict[str, str] = field(default_factory=dict)
+    """Where Terraform and the AWS clients point for one target (scripts/targets.py makes one per target)."""
+
+    name: str  # the target's, as results record it
+    env: dict[str, str] = field(default_factory=dict)  # added to Terraform's environment
     variables: tuple[str, ...] = ()
-    cloud: StackInfo | None = None
+    # The local stand-in's endpoints and keys, as boto3's variables name them; None: a real account's normal chain.
+    stand_in: dict[str, str] | None = None
+    unattended: bool = False  # Terraform applies and moves state without asking: a sandbox nobody else uses
     log: Path | None = None  # where Terraform's output goes; None: shown as it runs
     workdir: Path = WORKDIR  # the Terraform configuration, whose state every command of the workspace uses
     s3_config: Path | None = None  # the S3 backend's settings; None: state.s3.tfbackend beside the configuration
@@ -68,38 +69,8 @@ class Workspace:
         """Asked each time: moving the state (`make state`, `make state-local`) changes it."""
         return tfstate.chosen(self.workdir, self.s3_settings, self.local_state)
 
-
-def local_workspace(
-    progress: Progress,
-    devices: tuple[Platform, ...] | None = None,
-    fleet: LocalFleet | None = None,
-    root: Path = sandbox.ROOT,
-) -> Workspace:
-    """The running local cloud (started if need be, with `devices` and `fleet`) as a Terraform workspace. Its
-    stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two stacks.
-    Its state is in a bucket of its own, made by terraform/state as in an account (at its first command)."""
-    cloud = sandbox.ensure(progress, root, devices, fleet, os.environ.get("TF_VAR_name_prefix") or "edgeml")  # noqa: SIM112
-    # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins.
-    core_devices = "{" + ", ".join(f'"{thing}" = {{}}' for thing in cloud.devices) + "}"
-    space = Workspace(
-        "local",
-        {**cloud.environment(), "TF_DATA_DIR": str(root / "terraform")},
-        ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true", "-var", f"core_devices={core_devices}"),
-        cloud,
-        root / "terraform.log",
-        s3_config=root / tfstate.CONFIG,
-        local_state=root / "terraform.tfstate",
-        bootstrap=tfstate.Bootstrap(
-            root / "state" / "terraform.tfstate",
-            root / "terraform-state",
-            ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true"),
-            cloud.aws,
-        ),
-        plans=root / "plan",
-    )
-    if isinstance(space.backend, tfstate.S3Backend):
-        s3_backend(space, progress)
-    return space
+    def session(self, region: str) -> boto3.Session:
+        return aws.session(region, self.stand_in)
 
 
 def terraform(
@@ -107,8 +78,7 @@ def terraform(
 ) -> int:
     """Run one Terraform command and return its exit code, one of `ok`; InfraError with Terraform's own error
     message otherwise."""
-    env = {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
-    cmd = [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
+    env, cmd = _environment(space), [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
     try:
         if space.log is None:
             progress(f"$ terraform {' '.join(args)}")
@@ -135,6 +105,10 @@ def terraform(
             f"it saved its state and released its lock (log: {space.log})"
         ) from None
     return code
+
+
+def _environment(space: Workspace) -> dict[str, str]:
+    return {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
 
 
 def _hint(output: str) -> str:
@@ -219,7 +193,7 @@ def s3_backend(space: Workspace, progress: Progress) -> tfstate.S3Backend:
     made = replace(space, env={**space.env, "TF_DATA_DIR": str(boot.data_dir)}, workdir=tfstate.BOOTSTRAP)
     boot.state_file.parent.mkdir(parents=True, exist_ok=True)
     terraform(["init", "-input=false", *tfstate.LocalBackend(boot.state_file).init_args()], made, progress)
-    approve = ["-auto-approve"] if space.cloud else []
+    approve = ["-auto-approve"] if space.unattended else []
     terraform(["apply", "-input=false", *approve, *boot.variables], made, progress)
     bucket = tfstate.bootstrapped(boot.state_file)
     if bucket is None:
@@ -245,7 +219,7 @@ def move_state(space: Workspace, to: str, progress: Progress) -> dict[str, objec
     if before == target:
         progress(f"state: already {target.describe(space.workdir)}")
     else:
-        quiet = ["-force-copy"] if space.cloud else []
+        quiet = ["-force-copy"] if space.unattended else []
         try:
             terraform(["init", "-migrate-state", *quiet, *target.init_args()], space, progress)
         except InfraError:
@@ -255,7 +229,7 @@ def move_state(space: Workspace, to: str, progress: Progress) -> dict[str, objec
                 override.unlink(missing_ok=True)
             raise
         progress(f"state: moved, now {target.describe(space.workdir)}; the copy {before.describe(space.workdir)} stays")
-    return {"target": space.target, "state": "s3" if isinstance(target, tfstate.S3Backend) else "local"}
+    return {"target": space.name, "state": "s3" if isinstance(target, tfstate.S3Backend) else "local"}
 
 
 def plan(space: Workspace, progress: Progress) -> dict[str, object]:
@@ -269,7 +243,7 @@ def plan(space: Workspace, progress: Progress) -> dict[str, object]:
     code = terraform(args, quiet, progress, ok=(0, 2))
     tfstate.write(text, _output(space, ["show", "-no-color", str(saved)]))
     counts = planned(json.loads(_output(space, ["show", "-json", str(saved)])))
-    return {"target": space.target, "changes": code == 2, **counts, "plan": str(text)}
+    return {"target": space.name, "changes": code == 2, **counts, "plan": str(text)}
 
 
 def planned(shown: dict[str, Any]) -> dict[str, int]:
@@ -286,9 +260,8 @@ def planned(shown: dict[str, Any]) -> dict[str, int]:
 
 def _output(space: Workspace, args: list[str]) -> str:
     """A Terraform command's standard output (`show`, `output`): read, never shown."""
-    env = {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
     cmd = [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    done = subprocess.run(cmd, env=_environment(space), capture_output=True, text=True, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
         raise InfraError(f"terraform {args[0]} failed:\n{done.stderr.strip()}")
     return done.stdout
@@ -297,7 +270,7 @@ def _output(space: Workspace, args: list[str]) -> str:
 def apply(space: Workspace, progress: Progress) -> tfoutputs.Outputs:
     """`terraform apply` (asks first, except in the local sandbox); returns the outputs the scripts need."""
     init(space, progress)
-    approve = ["-auto-approve"] if space.target == "local" else []
+    approve = ["-auto-approve"] if space.unattended else []
     terraform(["apply", "-input=false", *approve, *space.variables], space, progress)
     return outputs(space)
 
@@ -337,7 +310,7 @@ def _state_version(space: Workspace) -> bytes:
     bucket = tfstate.bootstrapped(space.bootstrap.state_file)
     if bucket is None:
         return b""
-    s3 = aws.client(aws.session(bucket.region), "s3")
+    s3 = aws.client(space.session(bucket.region), "s3")
     try:
         with aws.calling("read the Terraform state's version"):
             return str(s3.head_object(Bucket=bucket.bucket, Key=bucket.key)["ETag"]).encode()
@@ -346,7 +319,16 @@ def _state_version(space: Workspace) -> bytes:
 
 
 def outputs(space: Workspace) -> tfoutputs.Outputs:
-    return tfoutputs.from_workdir(space.workdir)
+    """The outputs of the state the workspace's backend names (`terraform output -json`, whose answer outside an
+    applied stack is `{}`: the missing outputs are then named)."""
+    try:
+        raw = json.loads(_output(space, ["output", "-json"]) or "{}")
+    except (InfraError, json.JSONDecodeError) as exc:
+        raise tfoutputs.OutputsError(f"cannot read the Terraform outputs of {space.workdir}: {exc}") from None
+    data = space.env.get("TF_DATA_DIR", str(space.workdir / ".terraform"))
+    return tfoutputs.parsed(
+        raw if isinstance(raw, dict) else {}, f"the Terraform state of {space.workdir} (data: {data})"
+    )
 
 
 def destroy(space: Workspace, progress: Progress) -> None:

@@ -1,2 +1,2 @@
-"""What reaches the devices: the deployment (the full desired state), its rollout presets, following the
-rollout at a pace the API allows, health after it, teardown. Imports the publishing stage only."""
+"""What reaches the devices: releases (deploy, follow, health, rollback, promote), the deployment's desired state and
+rollout presets, following it at a pace the API allows, teardown. Imports the publishing stage only."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scripts.errors import ToolError
-from scripts.fleet import rollout
+from scripts.fleet import pacing, rollout
 
 DETAILS_PER_POLL = 3
 BAD = frozenset({"ERRORED", "BROKEN"})
@@ -37,7 +37,7 @@ class Breakage:
 
 
 def watch(
-    follow: rollout.Watch,
+    follow: pacing.Watch,
     group_arn: str,
     watched: set[str],
     window: float,

@@ -1,4 +1,5 @@
-"""Clients that keep to a request rate and wait out throttling as the service asks: what following a fleet needs.
+"""Clients that keep to a request rate and wait out throttling as the service asks: what following a fleet needs
+(`Watch`, the paced clients a fleet is read with).
 
 Every HTTP request the clients send (retries included) first waits for its slot, so together they never exceed
 `rate` requests a second. botocore's own retries are off for them: a ThrottlingException is waited out here, for
@@ -74,3 +75,29 @@ class Pacer:
             self.sleep(wait if wait is not None else backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
         raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Watch:
+    """The paced clients a fleet is read with."""
+
+    iot: Any
+    gg: Any
+    pacer: Pacer
+
+    @classmethod
+    def of(cls, session: boto3.Session, rate: float = 5.0) -> Watch:
+        pacer = Pacer(rate)
+        return cls(pacer.client(session, "iot"), pacer.client(session, "greengrassv2"), pacer)
+
+    def call(self, action: str, operation: Callable[..., dict[str, Any]], **params: Any) -> dict[str, Any]:
+        return self.pacer.call(action, operation, **params)
+
+    def pages(self, action: str, operation: Callable[..., dict[str, Any]], key: str, **params: Any) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            page = self.call(action, operation, **params)
+            items += page.get(key, [])
+            if not page.get("nextToken"):
+                return items
+            params["nextToken"] = page["nextToken"]

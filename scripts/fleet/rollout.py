@@ -22,10 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import boto3
-
 from scripts.errors import ToolError
-from scripts.fleet.pacing import Pacer
+from scripts.fleet.pacing import Watch
 
 SUCCEEDED = frozenset({"SUCCEEDED", "COMPLETED"})
 FAILED = frozenset({"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"})
@@ -134,32 +132,6 @@ class FleetView:
             "api_calls_last_poll": self.calls,
             "throttled": self.throttled,
         }
-
-
-@dataclass(frozen=True)
-class Watch:
-    """The paced clients a fleet is read with."""
-
-    iot: Any
-    gg: Any
-    pacer: Pacer
-
-    @classmethod
-    def of(cls, session: boto3.Session, rate: float = 5.0) -> Watch:
-        pacer = Pacer(rate)
-        return cls(pacer.client(session, "iot"), pacer.client(session, "greengrassv2"), pacer)
-
-    def call(self, action: str, operation: Callable[..., dict[str, Any]], **params: Any) -> dict[str, Any]:
-        return self.pacer.call(action, operation, **params)
-
-    def pages(self, action: str, operation: Callable[..., dict[str, Any]], key: str, **params: Any) -> list[Any]:
-        items: list[Any] = []
-        while True:
-            page = self.call(action, operation, **params)
-            items += page.get(key, [])
-            if not page.get("nextToken"):
-                return items
-            params["nextToken"] = page["nextToken"]
 
 
 def _named(arn: str) -> str:

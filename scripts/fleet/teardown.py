@@ -17,14 +17,14 @@ from botocore.exceptions import ClientError
 
 from scripts import tfoutputs
 from scripts.aws import calling, error_code
-from scripts.fleet import deployments, rollout
+from scripts.fleet import deployments, pacing, rollout
 from scripts.progress import Progress
 from scripts.publishing import components
 
 
 def remove_from_devices(
     gg: Any,
-    watch: rollout.Watch,
+    watch: pacing.Watch,
     outputs: tfoutputs.Outputs,
     policies: deployments.Policies,
     timeout: float,
@@ -154,7 +154,7 @@ def remove_installer_made(iot: Any, made: InstallerMade, progress: Progress) -> 
 def destroy(
     outputs: tfoutputs.Outputs,
     gg: Any,
-    watch: rollout.Watch,
+    watch: pacing.Watch,
     s3: Any,
     ecr: Any,
     progress: Progress,

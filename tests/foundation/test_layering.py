@@ -56,8 +56,8 @@ def test_the_tooling_imports_only_the_info_module_of_the_cloud() -> None:
 
 
 # The tooling's stages (scripts/<stage>/) and the stages each may import; the shared modules at the top
-# (errors, progress, product, platforms, aws, tfoutputs, render) are open to all, and import no stage; the CLI and
-# the conductors (cli, flows, pipeline) import any.
+# (errors, progress, product, platforms, aws, tfoutputs) are open to all, and import no stage; the CLI (cli,
+# arguments, render), the targets and the conductors (flows, pipeline) import any.
 STAGES = {
     "building": (),
     "publishing": ("building",),
@@ -65,7 +65,9 @@ STAGES = {
     "local": ("building", "publishing"),
     "cloud": ("local",),
 }
-CONDUCTORS = ("cli", "flows", "pipeline", "__main__")
+CONDUCTORS = ("cli", "arguments", "render", "targets", "flows", "pipeline", "__main__")
+TOOLING = sorted((REPO / "scripts").rglob("*.py"))
+MAX_LINES = 350
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
@@ -106,6 +108,78 @@ def test_every_module_of_the_tooling_is_in_a_stage_or_shared() -> None:
     assert folders == set(STAGES)
     for name in STAGES:
         assert len((REPO / "scripts" / name / "__init__.py").read_text().strip()) > 80, name
+
+
+@pytest.mark.parametrize("module", TOOLING, ids=lambda path: str(path.relative_to(REPO / "scripts")))
+def test_no_module_of_the_tooling_is_over_the_line_limit(module: Path) -> None:
+    """One job a module: past MAX_LINES one has become two."""
+    assert len(module.read_text().splitlines()) <= MAX_LINES
+
+
+def environment_writes(source: str) -> list[int]:
+    """The lines of `source` that change this process's environment: `os.environ[...] = ...`, `del os.environ[...]`,
+    os.environ's mutating methods, os.putenv and os.unsetenv."""
+    mutators = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else []
+        if isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(t, ast.Subscript) and is_environ(t.value) for t in targets):
+            found.append(node.lineno)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            called = node.func
+            if (called.attr in mutators and is_environ(called.value)) or called.attr in ("putenv", "unsetenv"):
+                found.append(node.lineno)
+    return sorted(found)
+
+
+def test_the_tooling_changes_no_environment_outside_its_entry_point() -> None:
+    """How a command reaches its target is handed over explicitly (a workspace's environment for Terraform, a
+    session's endpoints and keys for boto3): a write to os.environ would point everything else in the process there
+    too. Only the entry point may set up the process it starts."""
+    found = {
+        str(path.relative_to(REPO)): lines
+        for path in TOOLING
+        if path.name != "__main__.py" and (lines := environment_writes(path.read_text()))
+    }
+    assert found == {}
+    # Not vacuous: each way of writing is seen.
+    written = "import os\nos.environ['A'] = '1'\nos.environ.update(B='2')\ndel os.environ['A']\nos.putenv('C', '3')\n"
+    assert environment_writes(written) == [2, 3, 4, 5]
+
+
+def target_questions(source: str) -> list[int]:
+    """The lines of `source` that ask which target they have: a comparison with "local" or "aws", or an isinstance
+    check against a target's class."""
+    classes = {"Local", "Account", "LocalStack", "AccountStack"}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value in ("local", "aws") for o in operands):
+                found.append(node.lineno)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance":
+            named = {n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", "") for n in ast.walk(node.args[1])}
+            if named & classes:
+                found.append(node.lineno)
+    return sorted(found)
+
+
+def test_only_the_targets_module_tells_the_two_targets_apart() -> None:
+    """scripts/targets.py holds what differs between the local cloud and a real account, behind one interface."""
+    found = {
+        str(path.relative_to(REPO)): lines
+        for path in TOOLING
+        if path.name != "targets.py" and (lines := target_questions(path.read_text()))
+    }
+    assert found == {}
+    asked = 'if target.name == "aws":\n    pass\nif isinstance(stack, targets.LocalStack):\n    pass\n'
+    assert target_questions(asked) == [1, 3]
 
 
 @pytest.mark.parametrize("component", COMPONENTS, ids=lambda path: path.name)

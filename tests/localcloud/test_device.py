@@ -33,7 +33,7 @@ from localcloud.sigv4 import Guard
 from localcloud.stack import FLEET_STATUS, fleet_status_receiver
 from localgg.lifecycle import State
 from localgg.mqtt import MqttBridge
-from scripts.fleet import deployments, rollout
+from scripts.fleet import deployments, pacing, rollout
 from tests.localgg.harness import CoreThread
 from tests.support.eventually import eventually
 from tests.support.watch import watch
@@ -65,7 +65,7 @@ class Fleet:
     iam: Any
     role: str
     owner_key: str
-    watch: rollout.Watch  # the pipeline's rollout follower's clients
+    watch: pacing.Watch  # the pipeline's rollout follower's clients
 
 
 def token_exchange_policy(bucket: str, locate: bool = True) -> str:

@@ -26,8 +26,7 @@ from localcloud.cloud import Cloud, running
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.rollout import MINUTE
 from localcloud.throttle import Throttle
-from scripts import pipeline
-from scripts.fleet import deployments, rollout
+from scripts.fleet import deployments, pacing, releases, rollout
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 
@@ -47,7 +46,7 @@ class Fleet:
     iot: Any
     session: boto3.Session
 
-    def watch(self, rate: float = 200.0) -> rollout.Watch:
+    def watch(self, rate: float = 200.0) -> pacing.Watch:
         return watch(self.session, self.cloud.aws, self.cloud.greengrass, rate)
 
     def deploy(self, version: str, preset: str, replaces: str | None = None, timeout_minutes: int = 30) -> str:
@@ -179,10 +178,10 @@ def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
             f.follow(bad, [])
         outputs = stack_outputs(REGION, "123456789012", "r/x", "bucket", f.group)
         messages: list[str] = []
-        options = pipeline.Rollout(
+        options = releases.Rollout(
             timeout=120, poll_interval=0.2, policies=deployments.Policies(rollout="fast"), health_window=0
         )
-        result = pipeline.rollback(outputs, f.gg, f.watch(), options, messages.append, lambda view: None)
+        result = releases.rollback(outputs, f.gg, f.watch(), options, messages.append, lambda view: None)
         assert result["changes"] == [f"~ {APP} 3.0.0 -> 1.0.0"]
         assert result["deployment"] not in (first, bad)
         assert (result["rollback"]["from"], result["rollback"]["to"]) == (bad, first)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import cli
+from scripts import arguments, cli, render
 from scripts.errors import ExitStatus, ToolError
 from tests.conftest import REPO
 from tests.support.outputs import stack_outputs
@@ -64,7 +64,7 @@ def test_a_real_account_is_not_destroyed_without_its_account_id(tmp_path: Path) 
 
 
 def test_the_confirmation_is_the_account_id() -> None:
-    assert cli._approval("123456789012")("123456789012", "delete?")
+    assert arguments.approval("123456789012")("123456789012", "delete?")
 
 
 @pytest.mark.parametrize("content", [None, "{}", "not json"])
@@ -102,7 +102,10 @@ def test_json_output_of_engine_and_image_is_one_document(docker_client: object, 
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert key in json.loads(done.stdout)
+    document = json.loads(done.stdout)
+    # The envelope (README "The --json document"), then the command's own keys.
+    assert list(document)[:2] == ["schema", "kind"] and document["schema"] == cli.SCHEMA == 1
+    assert document["kind"] == command[0] and key in document
 
 
 def test_every_error_class_of_the_tooling_is_reported_without_a_traceback() -> None:
@@ -129,7 +132,7 @@ def test_ctrl_c_ends_with_a_clean_line_and_130(
     def interrupted(args: object, progress: object) -> dict[str, object]:
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(cli.COMMANDS, "plan", cli.Command("stand-in", interrupted, cli._target_arguments))
+    monkeypatch.setitem(cli.COMMANDS, "plan", cli.Command("stand-in", interrupted, arguments.add_target))
     assert cli.main(["plan"]) == ExitStatus.INTERRUPTED
     err = capsys.readouterr().err
     assert err.startswith("interrupted: plan stopped") and "Traceback" not in err
@@ -148,6 +151,6 @@ def test_the_device_table_shows_each_device_and_its_components() -> None:
         },
     }
     console = Console(record=True, width=200)
-    console.print(cli._device_table([record]))
+    console.print(render.device_table([record]))
     text = console.export_text()
     assert "core-1" in text and "waiting" in text and "WineQualitySubscriber 1.0.1 BROKEN" in text

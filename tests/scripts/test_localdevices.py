@@ -6,8 +6,7 @@ import pytest
 
 from localcloud.cli import build_parser
 from localcloud.emulated import Emulated
-from scripts import flows
-from scripts.cloud import infra
+from scripts import targets
 from scripts.local import localdevices
 from scripts.platforms import PLATFORMS, this_machine
 
@@ -31,10 +30,11 @@ def test_a_list_the_local_cloud_cannot_run_is_refused_with_the_reason(text: str,
 
 
 def test_local_devices_belong_to_the_local_cloud_only() -> None:
-    assert flows.Target.of(None, local_devices="amd64,arm64").local_devices is not None
-    assert flows.Target.of("local").local_devices is None  # whichever the running local cloud has
-    with pytest.raises(infra.InfraError, match="for the local cloud"):
-        flows.Target.of("aws", local_devices="amd64,arm64")
+    chosen = targets.chosen(None, local_devices="amd64,arm64")
+    assert isinstance(chosen, targets.Local) and chosen.devices is not None
+    assert targets.chosen("local") == targets.Local()  # whichever devices the running local cloud has
+    with pytest.raises(targets.TargetError, match="for the local cloud"):
+        targets.chosen("aws", local_devices="amd64,arm64")
 
 
 def test_the_device_image_is_named_after_its_content() -> None:

@@ -20,7 +20,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import pipeline, product
-from scripts.fleet import rollout
+from scripts.fleet import pacing, releases
 from scripts.fleet.pacing import Pacer
 from scripts.platforms import PLATFORMS
 from scripts.publishing import artifacts, models, recipes
@@ -53,10 +53,10 @@ def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
 
 
 def run(cloud: dict[str, Any], docker_client: docker.DockerClient, gg: Any, seed: Path, tmp: Path) -> dict[str, Any]:
-    watch = rollout.Watch(gg.meta.iot, gg, Pacer(1000.0))  # the follower's clients, stubbed as gg is
+    watch = pacing.Watch(gg.meta.iot, gg, Pacer(1000.0))  # the follower's clients, stubbed as gg is
     clients = pipeline.Clients(gg, cloud["s3"], cloud["ecr"], docker_client, watch)
     options = pipeline.Options(
-        seed / "xgboost_wine_quality.json", rollout=pipeline.Rollout(poll_interval=0, health_window=0)
+        seed / "xgboost_wine_quality.json", rollout=releases.Rollout(poll_interval=0, health_window=0)
     )
     return pipeline.deploy(cloud["outputs"], clients, options, lambda message: None, lambda devices: None, tmp)
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import product
-from scripts.fleet import rollout, teardown
+from scripts.fleet import pacing, teardown
 from scripts.fleet.pacing import Pacer
 from tests.support.followed import expect_one_device_succeeds
 from tests.support.outputs import stack_outputs
@@ -105,7 +105,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
     result = teardown.destroy(
         cloud["outputs"],
         gg,
-        rollout.Watch(iot, gg, Pacer(1000.0)),
+        pacing.Watch(iot, gg, Pacer(1000.0)),
         cloud["s3"],
         cloud["ecr"],
         lambda message: None,

@@ -173,6 +173,7 @@ def scripts_json(make: Make, command: str, *args: str) -> dict[str, Any]:
     print(done.stdout[-3000:], done.stderr[-3000:])
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)  # nothing else may be on stdout
+    assert (document.get("schema"), document.get("kind")) == (1, command), "the --json envelope"
     return document
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import boto3
 
-from scripts.fleet.pacing import Pacer
-from scripts.fleet.rollout import Watch
+from scripts.fleet.pacing import Pacer, Watch
 
 
 def watch(session: boto3.Session, aws: str, greengrass: str, rate: float = 50.0) -> Watch:

@@ -15,6 +15,7 @@ import pytest
 
 from localcloud import core_mqtt, iotpolicy, moto_aws
 from scripts import tfoutputs
+from scripts.cloud import infra
 from tests.conftest import REPO, Run
 from tests.support import s3state
 
@@ -65,19 +66,15 @@ def client(service: str, endpoint: str) -> Any:
     )
 
 
-def test_outputs_satisfy_the_scripts(
-    applied: dict[str, Any], env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_outputs_satisfy_the_scripts(applied: dict[str, Any], env: dict[str, str], tmp_path: Path) -> None:
     saved = tmp_path / "outputs.json"
     saved.write_text(json.dumps({k: {"value": v} for k, v in applied["outputs"].items()}))
     values = tfoutputs.from_file(saved)
     assert values.artifact_bucket == f"itest-artifacts-123456789012-{REGION}"
     assert values.thing_group_name == "itest-cores"
-    # The same values through python-terraform, straight from the applied state its backend names (in S3: the
-    # process's endpoint and keys reach it).
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert tfoutputs.from_workdir(REPO / "terraform") == values
+    # The same values as the tooling reads them, straight from the applied state its backend names (in S3: the
+    # workspace's endpoint and keys reach it, and nothing of this process's environment is changed).
+    assert infra.outputs(infra.Workspace("aws", env=env, workdir=REPO / "terraform")) == values
 
 
 def test_the_state_is_in_its_bucket_which_keeps_every_version_private_and_encrypted(

@@ -1,0 +1,345 @@
+"""Where a command acts, as two objects behind one interface: the local cloud (the default) and a real account.
+
+A `Target` is what the command line chose; reached, it is a `Stack`: the Terraform workspace and AWS sessions, and
+each thing the commands do differently on the two (how often to look, how long to watch, whether the devices'
+predictions can be read as proof, what stopping means). The commands (scripts/flows.py) never ask which they have.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from localcloud.info import StackInfo
+from scripts import aws, platforms, product, tfoutputs
+from scripts.cloud import device, infra, tfstate
+from scripts.errors import ToolError
+from scripts.fleet import releases, teardown
+from scripts.local import localdevices, sandbox
+from scripts.progress import Progress
+
+Result = dict[str, Any]
+NAMES = ("local", "aws")
+PREDICTIONS_TIMEOUT = 60.0
+
+
+class TargetError(ToolError):
+    pass
+
+
+class Stack(abc.ABC):
+    """A target, reached."""
+
+    poll_interval: float  # how often a rollout is looked at
+    health_window: float  # how long the group is watched after every device SUCCEEDED (scripts/fleet/health.py)
+
+    def __init__(self, space: infra.Workspace) -> None:
+        self.space = space
+
+    def session(self, region: str) -> boto3.Session:
+        return self.space.session(region)
+
+    @abc.abstractmethod
+    def outputs(self) -> tfoutputs.Outputs:
+        """The applied stack's Terraform outputs."""
+
+    @abc.abstractmethod
+    def applied(self, progress: Progress) -> tfoutputs.Outputs:
+        """`make apply`."""
+
+    @abc.abstractmethod
+    def provisioned(self, progress: Progress) -> tfoutputs.Outputs:
+        """The stack a deploy deploys to."""
+
+    def platforms(self, asked: tuple[platforms.Platform, ...]) -> tuple[platforms.Platform, ...]:
+        """The device platforms a deploy builds and publishes for."""
+        return asked
+
+    def followed(self, options: releases.Rollout) -> releases.Rollout:
+        """`options` with this target's poll interval and health window (unless one was given)."""
+        window = self.health_window if options.health_window < 0 else options.health_window
+        return replace(options, poll_interval=self.poll_interval, health_window=window)
+
+    @contextlib.contextmanager
+    def proven(self, outputs: tfoutputs.Outputs, dry_run: bool) -> Iterator[Result]:
+        """The result the block fills, with whatever proves the devices still predict once it is filled."""
+        yield {}
+
+    def subscriber_logs(self, outputs: tfoutputs.Outputs) -> dict[str, Path]:
+        """Each device's subscriber log, where this machine can read it."""
+        return {}
+
+    @abc.abstractmethod
+    def check_destroy(self, keep_infrastructure: bool) -> None:
+        """Refuse a destroy that cannot do what it was asked, before anything is read."""
+
+    @abc.abstractmethod
+    def approve_destroy(
+        self,
+        outputs: tfoutputs.Outputs,
+        keep_infrastructure: bool,
+        made: teardown.InstallerMade,
+        approve: Callable[[str, str], bool],
+    ) -> None:
+        """Raise unless the destroy may go ahead."""
+
+    @abc.abstractmethod
+    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> Result:
+        """A destroy's result when the stack has no outputs (`error` says which)."""
+
+    def destroyed(self, force: bool, progress: Progress) -> Result:
+        """What a destroy that removed the infrastructure does last."""
+        return {}
+
+
+class Target(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def reach(self, progress: Progress) -> Stack:
+        """The stack, started if it has to be."""
+
+    def find(self, progress: Progress) -> Stack | None:
+        """The stack, or None when nothing runs to be asked (nothing is started)."""
+        return self.reach(progress)
+
+
+@dataclass(frozen=True)
+class Account(Target):
+    """A real account, whose outputs come from a saved `terraform output -json` file, an applied Terraform folder,
+    or terraform/."""
+
+    outputs_file: Path | None = None
+    terraform_dir: Path | None = None
+    name = "aws"
+
+    def reach(self, progress: Progress) -> Stack:
+        return AccountStack(self, infra.Workspace(self.name, workdir=self.terraform_dir or infra.WORKDIR))
+
+
+class AccountStack(Stack):
+    poll_interval = 5.0  # a real fleet answers on the scale of seconds to minutes
+    health_window = 60.0  # a real fleet's components take longer to start and to fail
+
+    def __init__(self, target: Account, space: infra.Workspace) -> None:
+        super().__init__(space)
+        self.target = target
+
+    def outputs(self) -> tfoutputs.Outputs:
+        if self.target.outputs_file:
+            return tfoutputs.from_file(self.target.outputs_file)
+        return infra.outputs(self.space)
+
+    def applied(self, progress: Progress) -> tfoutputs.Outputs:
+        return infra.apply(self.space, progress)
+
+    def provisioned(self, progress: Progress) -> tfoutputs.Outputs:
+        return self.outputs()  # an account's stack is applied by its owner, after reading the plan
+
+    def check_destroy(self, keep_infrastructure: bool) -> None:
+        if self.target.outputs_file and not keep_infrastructure:
+            raise TargetError(
+                f"{self.target.outputs_file} names no Terraform state to destroy: use --terraform-dir with the "
+                "applied folder, or --keep-infrastructure to remove only the components, artifacts and images"
+            )
+
+    def approve_destroy(
+        self,
+        outputs: tfoutputs.Outputs,
+        keep_infrastructure: bool,
+        made: teardown.InstallerMade,
+        approve: Callable[[str, str], bool],
+    ) -> None:
+        """Only once `approve(account, question)` says so: there is no undo."""
+        what = "the components, artifacts and images" + ("" if keep_infrastructure else " and the infrastructure")
+        installer = f", and what the Greengrass installer made: {', '.join(made.names())}" if made.names() else ""
+        question = (
+            f"This deletes {what} of the stack {outputs.thing_group_name} in account {outputs.account_id} "
+            f"({outputs.region}){installer}; there is no undo."
+        )
+        if not approve(outputs.account_id, question):
+            raise TargetError("not confirmed: nothing deleted")
+
+    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> Result:
+        raise error
+
+
+@dataclass(frozen=True)
+class Local(Target):
+    """The local cloud in build/local: started if need be, with these devices and hollow fleet (None: whichever it
+    runs)."""
+
+    devices: tuple[platforms.Platform, ...] | None = None
+    fleet: localdevices.LocalFleet | None = None
+    root: Path = sandbox.ROOT
+    name = "local"
+
+    def reach(self, progress: Progress) -> Stack:
+        """Its stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two
+        stacks. Its state is in a bucket of its own, made by terraform/state as in an account (at its first
+        command)."""
+        prefix = os.environ.get("TF_VAR_name_prefix") or "edgeml"  # noqa: SIM112 (Terraform's own spelling)
+        cloud = sandbox.ensure(progress, self.root, self.devices, self.fleet, prefix)
+        # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins.
+        core_devices = "{" + ", ".join(f'"{thing}" = {{}}' for thing in cloud.devices) + "}"
+        region = ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true")
+        space = infra.Workspace(
+            self.name,
+            {**cloud.environment(), "TF_DATA_DIR": str(self.root / "terraform")},
+            (*region, "-var", f"core_devices={core_devices}"),
+            stand_in=cloud.environment(),
+            unattended=True,
+            log=self.root / "terraform.log",
+            s3_config=self.root / tfstate.CONFIG,
+            local_state=self.root / "terraform.tfstate",
+            bootstrap=tfstate.Bootstrap(
+                self.root / "state" / "terraform.tfstate", self.root / "terraform-state", region, cloud.aws
+            ),
+            plans=self.root / "plan",
+        )
+        if isinstance(space.backend, tfstate.S3Backend):
+            infra.s3_backend(space, progress)
+        return LocalStack(self, space, cloud)
+
+    def find(self, progress: Progress) -> Stack | None:
+        return None if sandbox.find(self.root) is None else self.reach(progress)
+
+
+class LocalStack(Stack):
+    poll_interval = 1.0  # the local devices poll every second
+    health_window = 10.0  # the local core's components crash within seconds
+
+    def __init__(self, target: Local, space: infra.Workspace, cloud: StackInfo) -> None:
+        super().__init__(space)
+        self.target, self.cloud = target, cloud
+
+    def outputs(self) -> tfoutputs.Outputs:
+        return infra.outputs(self.space)
+
+    def applied(self, progress: Progress) -> tfoutputs.Outputs:
+        return self._joined(infra.apply(self.space, progress), progress)
+
+    def provisioned(self, progress: Progress) -> tfoutputs.Outputs:
+        return self._joined(infra.apply_if_changed(self.space, progress), progress)
+
+    def _joined(self, outputs: tfoutputs.Outputs, progress: Progress) -> tfoutputs.Outputs:
+        """The devices provisioned with the flags `make device` prints for them, once Terraform made their
+        policies: the same way in as a real device's."""
+        for thing in self.cloud.devices:
+            joining = device.plan(outputs, thing)
+            sandbox.install(self.cloud, self.target.root, thing, joining.installer_args(), progress)
+        return outputs
+
+    def platforms(self, asked: tuple[platforms.Platform, ...]) -> tuple[platforms.Platform, ...]:
+        # The CPUs of the local devices only: another CPU's image is minutes under emulation.
+        return tuple(dict.fromkeys(platforms.named(d.platform) for d in self.cloud.devices.values()))
+
+    def followed(self, options: releases.Rollout) -> releases.Rollout:
+        cloud = self.cloud
+        return replace(
+            super().followed(options), log_of=lambda thing, component: str(cloud.component_log(component, thing))
+        )
+
+    @contextlib.contextmanager
+    def proven(self, outputs: tfoutputs.Outputs, dry_run: bool) -> Iterator[Result]:
+        """Once the block has filled the result, a prediction from every device's subscriber. With nothing
+        deployed, any prediction since the block began proves the devices still predict; after a deployment, only
+        one made since it settled does."""
+        logs = self.subscriber_logs(outputs)
+        started_at = {thing: _size(log) for thing, log in logs.items()}
+        result: Result = {}
+        yield result
+        if not dry_run:
+            result["predictions"] = {
+                thing: _predictions_flowing(
+                    thing, log, started_at[thing] if result.get("deployment") is None else _size(log)
+                )
+                for thing, log in logs.items()
+            }
+
+    def subscriber_logs(self, outputs: tfoutputs.Outputs) -> dict[str, Path]:
+        return self.cloud.component_logs(outputs.components.subscriber)
+
+    def check_destroy(self, keep_infrastructure: bool) -> None:
+        return None  # its state is always its own
+
+    def approve_destroy(
+        self,
+        outputs: tfoutputs.Outputs,
+        keep_infrastructure: bool,
+        made: teardown.InstallerMade,
+        approve: Callable[[str, str], bool],
+    ) -> None:
+        return None  # a sandbox of this user's: nobody else's to ask about
+
+    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> Result:
+        # `make plan` started it, or an apply failed early: what it holds is someone else's.
+        progress("local cloud: nothing applied in it")
+        return {"local_cloud_stopped": self._stop(force, progress)}
+
+    def destroyed(self, force: bool, progress: Progress) -> Result:
+        return {"local_cloud_stopped": self._stop(force, progress)}
+
+    def _stop(self, force: bool, progress: Progress) -> bool:
+        """Stopped when it holds nothing but the bucket of its Terraform state, or anyway with `force`. Otherwise it
+        keeps running, whole, and the error says what it holds that the tooling did not put there, and the way
+        out."""
+        session = self.session(self.cloud.region)
+        state = tfstate.bootstrapped(self.space.bootstrap.state_file)
+        gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
+        left = sandbox.leftovers(gg, s3, ecr, ours=frozenset({state.bucket} if state else ()))
+        if left and not force:
+            held = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
+            raise sandbox.LocalCloudError(
+                f"the local cloud still holds what this project did not create ({held}). It keeps running with "
+                "them. Remove them yourself, or run `make destroy FORCE=1` to stop the local cloud and discard "
+                "everything in it, the core device included."
+            )
+        if left:
+            progress(f"local cloud: discarding what it still holds ({', '.join(left)}), as FORCE asks")
+        else:
+            progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
+        return sandbox.stop(progress, self.target.root)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _predictions_flowing(thing: str, log: Path, since: int) -> list[str]:
+    found = product.follow_predictions(log, 1, PREDICTIONS_TIMEOUT, since)
+    if not found:
+        raise sandbox.LocalCloudError(
+            f"{thing} runs the deployment, but its subscriber wrote no prediction within "
+            f"{PREDICTIONS_TIMEOUT:.0f}s: see {log}"
+        )
+    return found
+
+
+def chosen(
+    name: str | None,
+    outputs_file: Path | None = None,
+    terraform_dir: Path | None = None,
+    local_devices: str | None = None,
+    local_fleet: localdevices.LocalFleet | None = None,
+    platforms: bool = False,
+) -> Target:
+    """The target the command line names: the local cloud unless `aws` is named or an account's outputs are.
+    `platforms`: whether the device platforms to build for were named (an account's choice)."""
+    explicit = outputs_file or terraform_dir
+    if (name or ("aws" if explicit else "local")) == "aws":
+        if local_devices or local_fleet:
+            raise TargetError("--local-* options are for the local cloud; an account's devices are its own")
+        return Account(outputs_file, terraform_dir)
+    if explicit:
+        raise TargetError("--outputs and --terraform-dir are for AWS; the local cloud has its own state")
+    if platforms:
+        raise TargetError("--platforms is for TARGET=aws; locally the devices' CPUs decide (LOCAL_DEVICES)")
+    return Local(tuple(localdevices.parse(local_devices)) if local_devices else None, local_fleet)
