@@ -126,11 +126,13 @@ def environment_writes(source: str) -> list[int]:
 
     found = []
     for node in ast.walk(ast.parse(source)):
-        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else []
-        if isinstance(node, ast.AugAssign | ast.AnnAssign):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign | ast.Delete):
+            targets = node.targets
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
             targets = [node.target]
         if any(isinstance(t, ast.Subscript) and is_environ(t.value) for t in targets):
-            found.append(node.lineno)
+            found.append(getattr(node, "lineno", 0))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             called = node.func
             if (called.attr in mutators and is_environ(called.value)) or called.attr in ("putenv", "unsetenv"):
