@@ -20,7 +20,7 @@ from scripts import tfoutputs
 from scripts.building import image
 from scripts.fleet import pacing, releases, rollout
 from scripts.platforms import BY_GREENGRASS, PLATFORMS, Platform
-from scripts.product import Components
+from scripts.product import COMPONENTS, Components, Made
 from scripts.progress import Progress, step
 from scripts.publishing import artifacts, components, modelfile, models, recipes, registry
 
@@ -46,25 +46,13 @@ class Options:
 
 
 def check_templates(names: Components) -> None:
-    """Render every template with stand-in values: a broken recipe stops the run before any upload."""
-    stand_in = {"component_version": "1.0.0"}
-    recipes.render_component(
-        "publisher",
-        {**stand_in, "component_name": names.publisher},
-        {arch: {"artifact_uri": f"s3://bucket/prefix/{arch}/publisher.zip"} for arch in BY_GREENGRASS},
-    )
-    recipes.render_component(
-        "subscriber",
-        {
-            **stand_in,
-            "component_name": names.subscriber,
-            **names.subscriber_values("registry/repository@sha256:" + "0" * 64),
-        },
-    )
-    recipes.render_component(
-        "model",
-        {**stand_in, **models.component_values(names.model, models.StoredModel("s3://b/m/model.json", "0" * 64), None)},
-    )
+    """Render every template with stand-in values, for every architecture: a broken recipe stops the run before any
+    upload."""
+    model = models.component_values(names.model, models.StoredModel("s3://b/m/model.json", "0" * 64), None)
+    zips = {architecture: f"s3://bucket/prefix/{architecture}/publisher.zip" for architecture in BY_GREENGRASS}
+    stand_in = Made("registry/repository@sha256:" + "0" * 64, model, zips)
+    for component in COMPONENTS:
+        recipes.render_release(component, names, stand_in, "1.0.0")
 
 
 @dataclass(frozen=True)
@@ -157,7 +145,6 @@ def deploy(
     builds = builds or prepare(options, clients.docker, progress)
     published = publish_image(clients, outputs.repository_url, builds, progress)
     held = publish_models(clients, outputs, options.model, options.challenger, workdir / "models", progress)
-    model_values = models.component_values(names.model, held.champion, held.challenger)
     uploads = {
         architecture: artifacts.upload(
             clients.s3,
@@ -170,28 +157,23 @@ def deploy(
     }
     for architecture, uploaded in uploads.items():
         progress(f"publisher zip for {architecture}: {'uploaded' if uploaded.created else 'already in S3'}")
+    made = Made(
+        published.image,
+        models.component_values(names.model, held.champion, held.challenger),
+        {architecture: uploaded.uri for architecture, uploaded in uploads.items()},
+    )
     registered = [
-        components.register(clients.gg, "model", names.model, model_values, region, account, options.bump),
         components.register(
             clients.gg,
-            "subscriber",
-            names.subscriber,
-            names.subscriber_values(published.image),
+            component.folder,
+            names.of(component),
+            component.values(names, made),
             region,
             account,
             options.bump,
-            architectures={architecture: {} for architecture in published.architectures},
-        ),
-        components.register(
-            clients.gg,
-            "publisher",
-            names.publisher,
-            {},
-            region,
-            account,
-            options.bump,
-            architectures={arch: {"artifact_uri": uploaded.uri} for arch, uploaded in uploads.items()},
-        ),
+            architectures=component.architectures(made),
+        )
+        for component in COMPONENTS
     ]
     result = releases.roll_out(outputs, clients.gg, clients.watch, registered, options.rollout, progress, on_rollout)
     return {

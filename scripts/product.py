@@ -1,15 +1,49 @@
-"""The product as the tooling knows it: where the checkout is, the components' names, and the subscriber's
-prediction lines as its log shows them (`result: [6.573914 4.869721]`, the reference device's format)."""
+"""The product as the tooling knows it: where the checkout is, its components (one table: folder, name, how their
+recipes' values are made), and the subscriber's prediction lines as its log shows them (`result: [6.573914
+4.869721]`, the reference device's format)."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a release (or the demo) made that the components' recipes refer to."""
+
+    image: str  # the subscriber's image, pinned by digest (the demo's: a local tag)
+    model_values: Mapping[str, Any]  # the model template's values (scripts/publishing/models.py)
+    publisher_zips: Mapping[str, str]  # the publisher's zip's URI, by architecture (Greengrass's names)
+
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        """The device architectures the release serves: each got its image and its zip."""
+        return tuple(self.publisher_zips)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One component as the tooling knows it."""
+
+    folder: str  # components/<folder>: its code, and its recipe.yaml, the template
+    suffix: str  # its name in a stack's namespace: <namespace>.<suffix>
+    # The template's values (beside its name and version, which every template has), from what a release made.
+    values: Callable[[Components, Made], dict[str, Any]]
+    own: Callable[[Made, str], dict[str, str]] = lambda made, architecture: {}  # one architecture's own values
+
+    @property
+    def template(self) -> Path:
+        return REPO / "components" / self.folder / "recipe.yaml"
+
+    def architectures(self, made: Made) -> dict[str, dict[str, str]]:
+        return {architecture: self.own(made, architecture) for architecture in made.architectures}
 
 
 @dataclass(frozen=True)
@@ -20,21 +54,27 @@ class Components:
 
     namespace: str
 
+    def of(self, component: Component) -> str:
+        return f"{self.namespace}.{component.suffix}"
+
+    def _named(self, folder: str) -> str:
+        return self.of(next(c for c in COMPONENTS if c.folder == folder))
+
     @property
     def publisher(self) -> str:
-        return f"{self.namespace}.WineQualityPublisher"
+        return self._named("publisher")
 
     @property
     def subscriber(self) -> str:
-        return f"{self.namespace}.WineQualitySubscriber"
+        return self._named("subscriber")
 
     @property
     def model(self) -> str:
-        return f"{self.namespace}.WineQualityModel"
+        return self._named("model")
 
     @property
-    def names(self) -> tuple[str, str, str]:
-        return self.publisher, self.subscriber, self.model
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.of(component) for component in COMPONENTS)
 
     def subscriber_values(self, image: str, docker_network: str = "none") -> dict[str, str]:
         """The subscriber template's values: its image (pinned by digest), the model component it mounts, and the
@@ -43,6 +83,19 @@ class Components:
         return {"image": image, "model_component": self.model, "docker_network": docker_network}
 
 
+# Every component, in the order a release registers them: the template check, `make deploy`, `make demo` and
+# `make destroy` read this table, so a new component is its folder under components/ and one entry here (and, if
+# it needs an artifact that no other component has, the step that makes it in scripts/pipeline.py).
+COMPONENTS = (
+    Component("model", "WineQualityModel", lambda names, made: dict(made.model_values)),
+    Component("subscriber", "WineQualitySubscriber", lambda names, made: names.subscriber_values(made.image)),
+    Component(
+        "publisher",
+        "WineQualityPublisher",
+        lambda names, made: {},
+        lambda made, architecture: {"artifact_uri": made.publisher_zips[architecture]},
+    ),
+)
 DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`
 # `make demo`'s own: its core shares the machine's engine with the local cloud's, and the subscriber's container is
 # named after its component (components/subscriber/recipe.yaml), so the two never meet.

@@ -27,6 +27,8 @@ from scripts.progress import Progress, step
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 BASE_IMAGE = "localhost/edgeml/python-base:3.11-bookworm-{debian}"
+# Where Debian (here and in the images) keeps the CA bundle that apt and Python trust.
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 class CrossBuildError(ToolError):
@@ -115,12 +117,16 @@ def build(
     network: str | None = None,
 ) -> None:
     """The Dockerfile in `context` built for `platform`, then written into the Docker engine as `tag`. `network`:
-    the RUN steps' (`host` for one that fetches Debian packages; none is needed otherwise)."""
+    the RUN steps' (`host` for one that fetches Debian packages; none is needed otherwise). Steps that fetch trust
+    what this machine trusts: its CA bundle is mounted over theirs while they run (a TLS-inspecting proxy's CA
+    included), and is not in the image."""
     ensure_emulation(platform, progress)
     local = f"localhost/{tag}"
     arguments = [option for key, value in buildargs.items() for option in ("--build-arg", f"{key}={value}")]
     if network:
         arguments += ["--network", network]
+        if CA_BUNDLE.is_file():
+            arguments += ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
     with step(progress, f"building {tag} for {platform.docker} under emulation (buildah)"):
         _buildah(
             "build",

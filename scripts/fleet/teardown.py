@@ -46,9 +46,10 @@ def remove_from_devices(
 
 
 def delete_component_versions(gg: Any, outputs: tfoutputs.Outputs) -> list[str]:
-    """Every version of this stack's components; other stacks' namespaces are never listed."""
+    """Every version of this stack's components, each component's after those that depend on it (the reverse of the
+    order a release registers them); other stacks' namespaces are never listed."""
     deleted = []
-    for name in outputs.components.names:
+    for name in reversed(outputs.components.names):
         arn = components.component_arn(outputs.region, outputs.account_id, name)
         for version in components.versions(gg, arn):
             with calling(f"delete {name} {version['componentVersion']}"):

@@ -22,7 +22,7 @@ import docker
 from scripts.building import image
 from scripts.errors import ToolError
 from scripts.platforms import this_machine
-from scripts.product import DEMO, REPO, Components, follow_predictions
+from scripts.product import COMPONENTS, DEMO, REPO, Components, Made, follow_predictions
 from scripts.progress import Progress
 from scripts.publishing import artifacts, modelfile, models, recipes
 from scripts.publishing.artifacts import sha256
@@ -45,52 +45,27 @@ class DemoResult:
 
 def stage(workdir: Path, image_tag: str, model: Path, interval: float, names: Components = DEMO) -> list[str]:
     """Recipes and artifacts laid out as `greengrass-cli deployment create` takes them; returns localgg's args."""
-    PUBLISHER, SUBSCRIBER, MODEL = names.names
     recipe_dir, artifact_dir = workdir / "recipes", workdir / "artifacts"
     for folder in (recipe_dir, artifact_dir):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     # localgg runs here: this machine's architecture only.
-    zip_path = artifacts.build_publisher_zip(artifact_dir / PUBLISHER / VERSION, this_machine().greengrass)
-    model_file = artifact_dir / MODEL / VERSION / f"model{model.suffix}"
+    architecture = this_machine().greengrass
+    zip_path = artifacts.build_publisher_zip(artifact_dir / names.publisher / VERSION, architecture)
+    model_file = artifact_dir / names.model / VERSION / f"model{model.suffix}"
     model_file.parent.mkdir(parents=True)
     shutil.copyfile(model, model_file)
-    version = {"component_version": VERSION}
-    rendered = {
-        PUBLISHER: recipes.render_component(
-            "publisher",
-            {**version, "component_name": PUBLISHER, "artifact_uri": f"s3://local/{zip_path.name}"},
-        ),
-        SUBSCRIBER: recipes.render_component(
-            "subscriber", {**version, "component_name": SUBSCRIBER, **names.subscriber_values(image_tag)}
-        ),
-        MODEL: recipes.render_component(
-            "model",
-            {
-                **version,
-                **models.component_values(
-                    MODEL, StoredModel(f"s3://local/{model_file.name}", sha256(model_file)), None
-                ),
-            },
-        ),
-    }
-    for name, recipe in rendered.items():
+    stored = StoredModel(f"s3://local/{model_file.name}", sha256(model_file))
+    made = Made(
+        image_tag, models.component_values(names.model, stored, None), {architecture: f"s3://local/{zip_path.name}"}
+    )
+    args = ["--recipe-dir", str(recipe_dir), "--artifact-dir", str(artifact_dir)]
+    for component in COMPONENTS:
+        name = names.of(component)
+        recipe = recipes.render_release(component, names, made, VERSION)
         (recipe_dir / f"{name}-{VERSION}.json").write_text(json.dumps(recipe, indent=2))
-    update = {PUBLISHER: {"MERGE": {"interval": interval}}}
-    return [
-        "--recipe-dir",
-        str(recipe_dir),
-        "--artifact-dir",
-        str(artifact_dir),
-        "--merge",
-        f"{SUBSCRIBER}={VERSION}",
-        "--merge",
-        f"{PUBLISHER}={VERSION}",
-        "--merge",
-        f"{MODEL}={VERSION}",
-        "--update-config",
-        json.dumps(update),
-    ]
+        args += ["--merge", f"{name}={VERSION}"]
+    return [*args, "--update-config", json.dumps({names.publisher: {"MERGE": {"interval": interval}}})]
 
 
 def containers_named(client: docker.DockerClient, name: str) -> int:

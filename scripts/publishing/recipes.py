@@ -19,15 +19,11 @@ import yaml
 from recipeformat.document import STEPS, RecipeError, load_yaml, normalize
 from recipeformat.validation import problems as service_problems
 from scripts.platforms import this_machine
-from scripts.product import REPO
+from scripts.product import COMPONENTS, Component, Components, Made
 
-__all__ = ["RecipeError", "check", "problems", "render", "render_component", "to_json"]
+__all__ = ["RecipeError", "check", "problems", "render", "render_component", "render_release", "to_json"]
 
-TEMPLATES = {
-    "publisher": REPO / "components" / "publisher" / "recipe.yaml",
-    "subscriber": REPO / "components" / "subscriber" / "recipe.yaml",
-    "model": REPO / "components" / "model" / "recipe.yaml",
-}
+TEMPLATES = {component.folder: component.template for component in COMPONENTS}
 MAX_RECIPE_BYTES = 16_000  # the greengrassv2 CreateComponentVersion limit for an inline recipe
 SOCKET_VAR = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
 DOCKER_DEPENDENCIES = ("aws.greengrass.DockerApplicationManager", "aws.greengrass.TokenExchangeService")
@@ -109,6 +105,12 @@ def render_component(
     recipe["Manifests"] = [manifest for rendering in renderings for manifest in rendering.get("Manifests") or []]
     check(recipe)
     return recipe
+
+
+def render_release(component: Component, names: Components, made: Made, version: str) -> dict[str, Any]:
+    """`component`'s recipe as a release with `made` in it registers it (scripts/publishing/components.py)."""
+    values = {**component.values(names, made), "component_name": names.of(component), "component_version": version}
+    return render_component(component.folder, values, component.architectures(made))
 
 
 def to_json(recipe: dict[str, Any]) -> str:

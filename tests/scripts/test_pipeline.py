@@ -30,7 +30,7 @@ from tests.support.outputs import stack_outputs
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
-PUB, SUB, MODEL = product.DEFAULT.names
+PUB, SUB, MODEL = product.DEFAULT.publisher, product.DEFAULT.subscriber, product.DEFAULT.model
 
 
 def arn(name: str) -> str:

@@ -22,7 +22,7 @@ from tests.support.registry import push_manifest
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
-PUB, SUB, MODEL, OTHER = *product.DEFAULT.names, "com.other.Team"
+PUB, SUB, MODEL, OTHER = product.DEFAULT.publisher, product.DEFAULT.subscriber, product.DEFAULT.model, "com.other.Team"
 
 
 @pytest.fixture
