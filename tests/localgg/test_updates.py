@@ -6,7 +6,6 @@ it (GenericExternalService restarts only when its interpolated lifecycle changes
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,10 +98,13 @@ def test_a_silent_subscriber_delays_the_update_only_until_the_policy_timeout(gg:
 
 def test_skip_notify_components_sends_no_notice(gg: CoreThread) -> None:
     listener = UpdateListener(gg, "com.example.Unbothered", [])
-    deploy_new_component(gg, policy=UpdatePolicy(notify=False))
+    deploy_new_component(gg, policy=UpdatePolicy(notify=False), deployment_id="unnotified")
     assert "com.example.New" in gg.core.components
-    time.sleep(0.3)  # an event, had one been sent, would have arrived on the client's thread by now
-    assert listener.events == []
+    # A later deployment that does notify: its events come on the same stream after any the first one sent.
+    write_recipe(gg.recipes, "com.example.Later")
+    gg.deploy("com.example.Later", policy=QUICK, deployment_id="notified")
+    assert eventually(lambda: ("post", "notified") in listener.events)
+    assert listener.events == [("pre", "notified"), ("post", "notified")]
 
 
 def test_deferring_without_a_subscription_is_an_invalid_argument(gg: CoreThread) -> None:
@@ -209,10 +211,10 @@ def test_a_configuration_change_restarts_a_component_only_if_its_lifecycle_uses_
     starts = gg.core.root / "work" / name / "starts.txt"  # scripts run in the component's work folder
     assert eventually(lambda: starts.exists() and starts.read_text() == "hello\n")
     gg.deploy(name, update_config={name: {"MERGE": {"unused": 2}}}, policy=QUICK)
-    time.sleep(0.5)  # a restart, had there been one, would have appended by now
-    assert starts.read_text() == "hello\n"
+    # Deployments run one after the other: a restart by the first would have written its line before the second's.
     gg.deploy(name, update_config={name: {"MERGE": {"greeting": "bonjour"}}}, policy=QUICK)
-    assert eventually(lambda: starts.read_text() == "hello\nbonjour\n")
+    assert eventually(lambda: starts.read_text().endswith("bonjour\n"))
+    assert starts.read_text() == "hello\nbonjour\n"
 
 
 @pytest.mark.parametrize("enabled", [True, False])
