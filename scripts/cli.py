@@ -13,18 +13,19 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import docker.errors
 import requests
-from rich.console import Console
 
 from recipeformat.document import RecipeError
 from scripts import arguments, flows, pipeline, product, render
 from scripts.errors import ExitStatus, ToolError
 from scripts.fleet import rollout
 from scripts.progress import Progress
+from scripts.records import Recorded
 
-Result = flows.Result
+Record = dict[str, Any]
 # The `--json` document's version: a key removed or changing meaning is a new one; keys only added keep it.
 SCHEMA = 1
 
@@ -32,47 +33,36 @@ SCHEMA = 1
 @dataclass(frozen=True)
 class Command:
     summary: str
-    run: Callable[[argparse.Namespace, Progress], Result]
+    run: Callable[[argparse.Namespace, Progress], Recorded]
     arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
-    # What a person reads at the end (scripts/render.py); None: every key of the result, one a line.
-    render: Callable[[Result], list[str]] | None = None
+    # What a person reads at the end (scripts/render.py), from the result's record.
+    render: Callable[[Record], list[str]] = render.listing
 
 
-def _followed(args: argparse.Namespace, action: Callable[[Callable[[rollout.FleetView], None]], Result]) -> Result:
+def _followed(args: argparse.Namespace, action: Callable[[Callable[[rollout.FleetView], None]], Recorded]) -> Recorded:
     """A command that makes a deployment and follows it, shown live to humans."""
     live = render.LiveRollout(enabled=not args.json)
     try:
-        result = action(live.update)
+        return action(live.update)
     finally:
         live.close()
-    # Humans saw the devices live.
-    return result if args.json else {key: value for key, value in result.items() if key != "devices"}
 
 
-def _deploy(args: argparse.Namespace, progress: Progress) -> Result:
+def _deploy(args: argparse.Namespace, progress: Progress) -> Recorded:
     options = pipeline.Options(
         args.model, args.challenger, args.bump, arguments.rollout(args), arguments.platforms(args)
     )
     return _followed(args, lambda on_rollout: flows.deploy(arguments.target(args), options, progress, on_rollout))
 
 
-def _promote(args: argparse.Namespace, progress: Progress) -> Result:
+def _promote(args: argparse.Namespace, progress: Progress) -> Recorded:
     options = arguments.rollout(args)
     return _followed(args, lambda on_rollout: flows.promote(arguments.target(args), options, progress, on_rollout))
 
 
-def _rollback(args: argparse.Namespace, progress: Progress) -> Result:
+def _rollback(args: argparse.Namespace, progress: Progress) -> Recorded:
     options = arguments.rollout(args)
     return _followed(args, lambda on_rollout: flows.rollback(arguments.target(args), options, progress, on_rollout))
-
-
-def _status(args: argparse.Namespace, progress: Progress) -> Result:
-    result = flows.status(arguments.target(args), progress)
-    if args.json:
-        return result
-    # The table shows every device of a small group, the failing ones of a large one (whose counts are in `fleet`).
-    Console().print(render.device_table(result["devices"]))
-    return {key: value for key, value in result.items() if key != "devices" and not (key == "fleet" and value is None)}
 
 
 COMMANDS: dict[str, Command] = {
@@ -138,7 +128,10 @@ COMMANDS: dict[str, Command] = {
         render.joining,
     ),
     "status": Command(
-        "the per-device view of the thing group's current deployment, and its models", _status, arguments.add_outputs
+        "the per-device view of the thing group's current deployment, and its models",
+        lambda args, progress: flows.status(arguments.target(args), progress),
+        arguments.add_outputs,
+        render.status,
     ),
     "demo": Command(
         "run the publisher and the subscriber container under localgg and print predictions",
@@ -194,16 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped where it was; running it again carries on", file=sys.stderr)
         return ExitStatus.INTERRUPTED
+    record = result.record()
     if args.json:
-        print(json.dumps(envelope(args.command, result), indent=2))
-    elif command.render is not None:
-        print("\n".join(command.render(result)))
+        print(json.dumps(envelope(args.command, record), indent=2))
     else:
-        render.print_human(result)
+        print("\n".join(command.render(record)))
     return ExitStatus.OK
 
 
-def envelope(command: str, result: Result) -> Result:
+def envelope(command: str, result: Record) -> Record:
     """The `--json` document: `schema` (SCHEMA) and `kind` (the command's name) first, then the result's own keys,
     as the README's "The --json document" lists them."""
     clash = {"schema", "kind"} & set(result)

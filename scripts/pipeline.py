@@ -45,6 +45,27 @@ class Options:
     platforms: tuple[Platform, ...] = tuple(PLATFORMS.values())
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """What a deploy published, and its release."""
+
+    release: releases.Release
+    image: str  # pinned by digest
+    image_pushed: bool
+    artifacts: dict[str, str]  # the publisher's zip by architecture
+    artifacts_uploaded: bool
+    models: dict[str, Any]  # `uploaded`, and each model by role
+
+    def record(self) -> dict[str, Any]:
+        published = {"image": self.image, "image_pushed": self.image_pushed, "artifacts": self.artifacts}
+        return {
+            **published,
+            "artifacts_uploaded": self.artifacts_uploaded,
+            "models": self.models,
+            **self.release.record(),
+        }
+
+
 def check_templates(names: Components) -> None:
     """Render every template with stand-in values, for every architecture: a broken recipe stops the run before any
     upload."""
@@ -138,7 +159,7 @@ def deploy(
     on_rollout: Callable[[rollout.FleetView], None],
     workdir: Path,
     builds: image.Builds | None = None,
-) -> dict[str, Any]:
+) -> Deployed:
     """`builds`: what `prepare` started (None: prepared here)."""
     region, account, names = outputs.region, outputs.account_id, outputs.components
     check_templates(names)
@@ -175,15 +196,13 @@ def deploy(
         )
         for component in COMPONENTS
     ]
-    result = releases.roll_out(outputs, clients.gg, clients.watch, registered, options.rollout, progress, on_rollout)
-    return {
-        "image": published.image,
-        "image_pushed": published.pushed,
-        "artifacts": {architecture: uploaded.uri for architecture, uploaded in uploads.items()},
-        "artifacts_uploaded": any(uploaded.created for uploaded in uploads.values()),
-        "models": {
-            "uploaded": held.uploaded,
-            **{role: asdict(m) for role, m in (("champion", held.champion), ("challenger", held.challenger)) if m},
-        },
-        **result,
-    }
+    release = releases.roll_out(outputs, clients.gg, clients.watch, registered, options.rollout, progress, on_rollout)
+    held_by_role = (("champion", held.champion), ("challenger", held.challenger))
+    return Deployed(
+        release,
+        published.image,
+        published.pushed,
+        {architecture: uploaded.uri for architecture, uploaded in uploads.items()},
+        any(uploaded.created for uploaded in uploads.values()),
+        {"uploaded": held.uploaded, **{role: asdict(m) for role, m in held_by_role if m}},
+    )

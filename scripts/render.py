@@ -154,15 +154,24 @@ class LiveRollout:
                 self.console.line()  # a redirected Live leaves the cursor after its last frame
 
 
-def print_human(result: Result, indent: str = "") -> None:
+def listing(result: Result, indent: str = "") -> list[str]:
     """One `key: value` line each; nested mappings and lists indented below their key."""
+    lines = []
     for key, value in result.items():
         if isinstance(value, dict) and value:
-            print(f"{indent}{key}:")
-            print_human(value, indent + "  ")
+            lines += [f"{indent}{key}:", *listing(value, indent + "  ")]
         elif isinstance(value, list) and value:
-            print(f"{indent}{key}:")
-            for item in value:
-                print(f"{indent}  - {item}")
+            lines += [f"{indent}{key}:", *(f"{indent}  - {item}" for item in value)]
         else:
-            print(f"{indent}{key}: {value}")
+            lines.append(f"{indent}{key}: {value}")
+    return lines
+
+
+def status(result: Result) -> list[str]:
+    """The device table (every device of a small group, the failing ones of a large one, whose counts are in
+    `fleet`), then the rest."""
+    console = Console()
+    with console.capture() as table:
+        console.print(device_table(result["devices"]))
+    rest = {key: value for key, value in result.items() if key != "devices" and not (key == "fleet" and value is None)}
+    return [table.get().rstrip("\n"), *listing(rest)]

@@ -8,12 +8,11 @@ predictions can be read as proof, what stopping means). The commands (scripts/fl
 from __future__ import annotations
 
 import abc
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
@@ -25,13 +24,32 @@ from scripts.fleet import releases, teardown
 from scripts.local import localdevices, sandbox
 from scripts.progress import Progress
 
-Result = dict[str, Any]
 NAMES = ("local", "aws")
 PREDICTIONS_TIMEOUT = 60.0
 
 
 class TargetError(ToolError):
     pass
+
+
+class Released(Protocol):
+    """A command's result that made (or followed) a release."""
+
+    @property
+    def release(self) -> releases.Release: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Proven:
+    """A release's result, with the predictions that prove the devices predict since (where they can be read)."""
+
+    result: Released
+    predictions: dict[str, list[str]] | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {**self.result.record(), **({} if self.predictions is None else {"predictions": self.predictions})}
 
 
 class Stack(abc.ABC):
@@ -67,20 +85,18 @@ class Stack(abc.ABC):
         window = self.health_window if options.health_window < 0 else options.health_window
         return replace(options, poll_interval=self.poll_interval, health_window=window)
 
-    @contextlib.contextmanager
-    def proven(self, outputs: tfoutputs.Outputs, dry_run: bool) -> Iterator[Result]:
-        """The result the block fills, with whatever proves the devices still predict once it is filled."""
-        yield {}
+    def proven(self, outputs: tfoutputs.Outputs, dry_run: bool, released: Callable[[], Released]) -> Proven:
+        """What `released()` returns, with whatever proves the devices still predict after it."""
+        return Proven(released())
 
     def subscriber_logs(self, outputs: tfoutputs.Outputs) -> dict[str, Path]:
         """Each device's subscriber log, where this machine can read it."""
         return {}
 
-    @abc.abstractmethod
     def check_destroy(self, keep_infrastructure: bool) -> None:
         """Refuse a destroy that cannot do what it was asked, before anything is read."""
+        return None
 
-    @abc.abstractmethod
     def approve_destroy(
         self,
         outputs: tfoutputs.Outputs,
@@ -88,15 +104,17 @@ class Stack(abc.ABC):
         made: teardown.InstallerMade,
         approve: Callable[[str, str], bool],
     ) -> None:
-        """Raise unless the destroy may go ahead."""
+        """Raise unless the destroy may go ahead (a sandbox of this user's: nobody else's to ask)."""
+        return None
 
     @abc.abstractmethod
-    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> Result:
-        """A destroy's result when the stack has no outputs (`error` says which)."""
+    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> bool:
+        """A destroy of a stack with no outputs (`error` says which): whether the local cloud was stopped."""
 
-    def destroyed(self, force: bool, progress: Progress) -> Result:
-        """What a destroy that removed the infrastructure does last."""
-        return {}
+    def destroyed(self, force: bool, progress: Progress) -> bool | None:
+        """What a destroy that removed the infrastructure does last: whether it stopped the local cloud (None:
+        there is none)."""
+        return None
 
 
 class Target(abc.ABC):
@@ -167,7 +185,7 @@ class AccountStack(Stack):
         if not approve(outputs.account_id, question):
             raise TargetError("not confirmed: nothing deleted")
 
-    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> Result:
+    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> bool:
         raise error
 
 
@@ -247,45 +265,28 @@ class LocalStack(Stack):
             super().followed(options), log_of=lambda thing, component: str(cloud.component_log(component, thing))
         )
 
-    @contextlib.contextmanager
-    def proven(self, outputs: tfoutputs.Outputs, dry_run: bool) -> Iterator[Result]:
-        """Once the block has filled the result, a prediction from every device's subscriber. With nothing
-        deployed, any prediction since the block began proves the devices still predict; after a deployment, only
-        one made since it settled does."""
+    def proven(self, outputs: tfoutputs.Outputs, dry_run: bool, released: Callable[[], Released]) -> Proven:
+        """A prediction from every device's subscriber after the release. With nothing deployed, any prediction
+        since it began proves the devices still predict; after a deployment, only one made since it settled does."""
         logs = self.subscriber_logs(outputs)
         started_at = {thing: _size(log) for thing, log in logs.items()}
-        result: Result = {}
-        yield result
-        if not dry_run:
-            result["predictions"] = {
-                thing: _predictions_flowing(
-                    thing, log, started_at[thing] if result.get("deployment") is None else _size(log)
-                )
-                for thing, log in logs.items()
-            }
+        result = released()
+        if dry_run:
+            return Proven(result)
+        deployed = result.release.deployment is not None
+        since = {thing: _size(log) if deployed else started_at[thing] for thing, log in logs.items()}
+        return Proven(result, {thing: _predictions_flowing(thing, log, since[thing]) for thing, log in logs.items()})
 
     def subscriber_logs(self, outputs: tfoutputs.Outputs) -> dict[str, Path]:
         return self.cloud.component_logs(outputs.components.subscriber)
 
-    def check_destroy(self, keep_infrastructure: bool) -> None:
-        return None  # its state is always its own
-
-    def approve_destroy(
-        self,
-        outputs: tfoutputs.Outputs,
-        keep_infrastructure: bool,
-        made: teardown.InstallerMade,
-        approve: Callable[[str, str], bool],
-    ) -> None:
-        return None  # a sandbox of this user's: nobody else's to ask about
-
-    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> Result:
+    def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> bool:
         # `make plan` started it, or an apply failed early: what it holds is someone else's.
         progress("local cloud: nothing applied in it")
-        return {"local_cloud_stopped": self._stop(force, progress)}
+        return self._stop(force, progress)
 
-    def destroyed(self, force: bool, progress: Progress) -> Result:
-        return {"local_cloud_stopped": self._stop(force, progress)}
+    def destroyed(self, force: bool, progress: Progress) -> bool | None:
+        return self._stop(force, progress)
 
     def _stop(self, force: bool, progress: Progress) -> bool:
         """Stopped when it holds nothing but the bucket of its Terraform state, or anyway with `force`. Otherwise it

@@ -7,7 +7,7 @@ a missing output is an error that names it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class Outputs:
     @property
     def components(self) -> Components:
         return Components(self.component_namespace)
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 REQUIRED_OUTPUTS = tuple(f.name for f in fields(Outputs))

@@ -11,6 +11,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -39,6 +40,16 @@ class BuiltImage:
     size_bytes: int
     base_image: str
     architecture: str  # in Greengrass's names (a recipe's Platform.architecture): what the image runs on
+
+    def record(self) -> dict[str, Any]:
+        size = round(self.size_bytes / 1e6, 1)
+        return {
+            "image": self.tag,
+            "architecture": self.architecture,
+            "id": self.image_id,
+            "size_mb": size,
+            **{"base_image": self.base_image},
+        }
 
 
 def tag_for(platform: Platform, digest: str) -> str:

@@ -1,2 +1,2 @@
-"""The stack in the cloud: Terraform (its workspace and its state's backend) and how a device joins the stack.
-Imports the local stage (a local workspace starts the local cloud) and the shared modules."""
+"""The stack in the cloud: Terraform (its workspace, its plans, its state's backend) and how a device joins the
+stack. Imports the shared modules only (the targets, at the top, start a local cloud)."""

@@ -203,7 +203,16 @@ def s3_backend(space: Workspace, progress: Progress) -> tfstate.S3Backend:
     return tfstate.S3Backend(config)
 
 
-def move_state(space: Workspace, to: str, progress: Progress) -> dict[str, object]:
+@dataclass(frozen=True)
+class StateMoved:
+    target: str
+    state: str  # "s3" or "local": where the state now is
+
+    def record(self) -> dict[str, Any]:
+        return {"target": self.target, "state": self.state}
+
+
+def move_state(space: Workspace, to: str, progress: Progress) -> StateMoved:
     """The stack's state moved to S3 (`to="s3"`, the bucket made if need be) or to this disk (`to="local"`), with
     `terraform init -migrate-state`. Against an account Terraform asks before it copies (and shows both states when
     the destination has one already); the local cloud's sandbox is moved without asking. The state it moved from
@@ -229,36 +238,10 @@ def move_state(space: Workspace, to: str, progress: Progress) -> dict[str, objec
                 override.unlink(missing_ok=True)
             raise
         progress(f"state: moved, now {target.describe(space.workdir)}; the copy {before.describe(space.workdir)} stays")
-    return {"target": space.name, "state": "s3" if isinstance(target, tfstate.S3Backend) else "local"}
+    return StateMoved(space.name, "s3" if isinstance(target, tfstate.S3Backend) else "local")
 
 
-def plan(space: Workspace, progress: Progress) -> dict[str, object]:
-    """`terraform plan -detailed-exitcode` (0 no changes, 2 changes, anything else an error), saved with its text
-    beside it for a reviewer (the workflow uploads the text); on screen, Terraform's summary line only."""
-    init(space, progress)
-    space.plans.mkdir(parents=True, exist_ok=True)
-    saved, text = space.plans / "tfplan", space.plans / "plan.txt"
-    quiet = replace(space, log=space.log or space.plans / "terraform.log")
-    args = ["plan", "-input=false", "-detailed-exitcode", f"-out={saved}", *space.variables]
-    code = terraform(args, quiet, progress, ok=(0, 2))
-    tfstate.write(text, _output(space, ["show", "-no-color", str(saved)]))
-    counts = planned(json.loads(_output(space, ["show", "-json", str(saved)])))
-    return {"target": space.name, "changes": code == 2, **counts, "plan": str(text)}
-
-
-def planned(shown: dict[str, Any]) -> dict[str, int]:
-    """What a saved plan would do, counted as Terraform's own summary counts it (a replacement is an add and a
-    destroy), from `terraform show -json`."""
-    counts = {"add": 0, "change": 0, "destroy": 0}
-    for change in shown.get("resource_changes") or []:
-        actions = change.get("change", {}).get("actions", [])
-        counts["add"] += "create" in actions
-        counts["change"] += actions == ["update"]
-        counts["destroy"] += "delete" in actions
-    return counts
-
-
-def _output(space: Workspace, args: list[str]) -> str:
+def output(space: Workspace, args: list[str]) -> str:
     """A Terraform command's standard output (`show`, `output`): read, never shown."""
     cmd = [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
     done = subprocess.run(cmd, env=_environment(space), capture_output=True, text=True, timeout=TIMEOUT, check=False)
@@ -322,7 +305,7 @@ def outputs(space: Workspace) -> tfoutputs.Outputs:
     """The outputs of the state the workspace's backend names (`terraform output -json`, whose answer outside an
     applied stack is `{}`: the missing outputs are then named)."""
     try:
-        raw = json.loads(_output(space, ["output", "-json"]) or "{}")
+        raw = json.loads(output(space, ["output", "-json"]) or "{}")
     except (InfraError, json.JSONDecodeError) as exc:
         raise tfoutputs.OutputsError(f"cannot read the Terraform outputs of {space.workdir}: {exc}") from None
     data = space.env.get("TF_DATA_DIR", str(space.workdir / ".terraform"))

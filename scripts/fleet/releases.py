@@ -34,6 +34,46 @@ class Rollout:
     log_of: Callable[[str, str], str] = lambda thing, component: f"/greengrass/v2/logs/{component}.log on {thing}"
 
 
+@dataclass(frozen=True)
+class Release:
+    """A desired state deployed (or found deployed already) and followed across the group."""
+
+    changes: tuple[str, ...]
+    deployment: str | None = None  # None: nothing changed (the current one was followed), or a dry run
+    fleet: dict[str, Any] | None = None  # the group's counts (rollout.FleetView.record)
+    devices: tuple[dict[str, Any], ...] = ()  # each device in detail (device_record)
+    components: dict[str, dict[str, Any]] | None = None  # what was registered for it: version, created
+
+    def record(self) -> dict[str, Any]:
+        made = {"components": self.components} if self.components is not None else {}
+        followed = {"deployment": self.deployment, "fleet": self.fleet, "devices": list(self.devices)}
+        return {**made, "changes": list(self.changes), **followed}
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    release: Release
+    came_from: str
+    went_to: str
+    reason: str
+
+    def record(self) -> dict[str, Any]:
+        return {
+            **self.release.record(),
+            "rollback": {"from": self.came_from, "to": self.went_to, "reason": self.reason},
+        }
+
+
+@dataclass(frozen=True)
+class Promoted:
+    release: Release
+    promoted: models.StoredModel
+    retired: models.StoredModel
+
+    def record(self) -> dict[str, Any]:
+        return {"promoted": asdict(self.promoted), "retired": asdict(self.retired), **self.release.record()}
+
+
 def roll_out(
     outputs: tfoutputs.Outputs,
     gg: Any,
@@ -42,9 +82,9 @@ def roll_out(
     rollout_options: Rollout,
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
-) -> dict[str, Any]:
+) -> Release:
     """The group's current deployment with `registered` in it, unless that changes nothing, followed across the
-    group: `components`, `changes`, `deployment`, `fleet` and `devices`."""
+    group."""
     names = outputs.components
     progress(
         "components: "
@@ -55,24 +95,20 @@ def roll_out(
     if names.model in wanted:
         # A new model version's defaults would not replace the configuration already on the device: reset to them.
         wanted[names.model]["configurationUpdate"] = {"reset": [""]}
-    result: dict[str, Any] = {
-        "components": {item.name: {"version": item.version, "created": item.created} for item in registered}
-    }
-    return {
-        **result,
-        **_deploy_and_follow(
-            outputs,
-            gg,
-            watch,
-            before,
-            deployments.desired(before, wanted),
-            replaced,
-            rollout_options,
-            progress,
-            on_rollout,
-            force=rollout_options.redeploy,
-        ),
-    }
+    release = _deploy_and_follow(
+        outputs,
+        gg,
+        watch,
+        before,
+        deployments.desired(before, wanted),
+        replaced,
+        rollout_options,
+        progress,
+        on_rollout,
+        force=rollout_options.redeploy,
+    )
+    made = {item.name: {"version": item.version, "created": item.created} for item in registered}
+    return replace(release, components=made)
 
 
 def _deploy_and_follow(
@@ -86,23 +122,18 @@ def _deploy_and_follow(
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
     force: bool = False,
-) -> dict[str, Any]:
-    """A deployment of `after` replacing `replaced`, followed, then the group watched for the health window:
-    `changes`, `deployment`, `fleet` and `devices`. When it changes nothing (and `force` does not ask for one
-    anyway), no deployment is made, but the current one is followed the same way: an exit status says whether the
-    devices run the desired state and are healthy, never only whether the tooling had something to do."""
+) -> Release:
+    """A deployment of `after` replacing `replaced`, followed, then the group watched for the health window. When
+    it changes nothing (and `force` does not ask for one anyway), no deployment is made, but the current one is
+    followed the same way: an exit status says whether the devices run the desired state and are healthy, never
+    only whether the tooling had something to do."""
     changes = deployments.changes(before, after)
-    result: dict[str, Any] = {
-        "changes": [str(change) for change in changes],
-        "deployment": None,
-        "fleet": None,
-        "devices": [],
-    }
+    release = Release(tuple(str(change) for change in changes))
     for change in changes:
         progress(f"  {change}")
     if rollout_options.dry_run:
         progress("dry run: no deployment created")
-        return result
+        return release
     group = outputs.thing_group_arn
     watched = {name for name in after if name in outputs.components.names} or set(outputs.components.names)
     if not changes and not force and replaced is not None:
@@ -110,7 +141,7 @@ def _deploy_and_follow(
             f"{outputs.thing_group_name} already wants these versions (deployment {replaced}): checking its devices"
         )
         try:
-            return {**result, **_followed(outputs, gg, watch, replaced, watched, rollout_options, on_rollout, 0.0)}
+            return _followed(release, outputs, watch, replaced, watched, rollout_options, on_rollout, 0.0)
         except (rollout.RolloutError, health.HealthError) as exc:
             raise type(exc)(
                 f"{exc}\nNothing changed since, so no deployment was made: `make deploy REDEPLOY=1` deploys these "
@@ -118,18 +149,14 @@ def _deploy_and_follow(
             ) from None
     policies = rollout_options.policies
     deployment_id = deployments.create(gg, group, DEPLOYMENT_NAME, after, policies, replaced)
-    result["deployment"] = deployment_id
+    release = replace(release, deployment=deployment_id)
     progress(
         f"deployment {deployment_id} created for {outputs.thing_group_name} (rollout {policies.rollout}); "
         "following the devices"
     )
     try:
-        return {
-            **result,
-            **_followed(
-                outputs, gg, watch, deployment_id, watched, rollout_options, on_rollout, rollout_options.health_window
-            ),
-        }
+        window = rollout_options.health_window
+        return _followed(release, outputs, watch, deployment_id, watched, rollout_options, on_rollout, window)
     except (rollout.RolloutError, health.HealthError) as exc:
         if isinstance(exc, health.HealthError):
             deployments.mark_unhealthy(gg, outputs.region, outputs.account_id, deployment_id)
@@ -137,27 +164,28 @@ def _deploy_and_follow(
             raise
         progress(f"deployment {deployment_id} failed; AUTO_ROLLBACK: deploying the group's last good state")
         back = rollback(outputs, gg, watch, replace(rollout_options, auto_rollback=False), progress, on_rollout)
-        raise type(exc)(f"{exc}\nRolled back: {back.get('rollback', {}).get('reason', 'done')}") from None
+        raise type(exc)(f"{exc}\nRolled back: {back.reason}") from None
 
 
 def _followed(
+    release: Release,
     outputs: tfoutputs.Outputs,
-    gg: Any,
     watch: pacing.Watch,
     deployment_id: str,
     watched: set[str],
     rollout_options: Rollout,
     on_rollout: Callable[[rollout.FleetView], None],
     health_window: float,
-) -> dict[str, Any]:
+) -> Release:
     """The deployment followed until every device finished it, then the health window (a zero one still looks
-    once): `fleet` and `devices`."""
+    once)."""
     group = outputs.thing_group_arn
     view = rollout.follow(
         watch, group, deployment_id, watched, rollout_options.timeout, on_rollout, rollout_options.poll_interval
     )
     health.watch(watch, group, watched, health_window, rollout_options.poll_interval, rollout_options.log_of)
-    return {"fleet": view.record(), "devices": [device_record(d) for d in view.devices or view.failures]}
+    devices = tuple(device_record(d) for d in view.devices or view.failures)
+    return replace(release, fleet=view.record(), devices=devices)
 
 
 def rollback(
@@ -167,22 +195,20 @@ def rollback(
     rollout_options: Rollout,
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
-) -> dict[str, Any]:
+) -> RolledBack:
     """The group's last good state (the newest earlier deployment every device took and stayed healthy on) deployed
-    again as a new deployment, followed like any other; `rollback` says which and why."""
+    again as a new deployment, followed like any other, and which and why."""
     latest, target, passed = deployments.last_good(gg, watch.iot.describe_job, outputs.thing_group_arn)
     skipped = "".join(f"; passed over {r.deployment_id} ({r.verdict})" for r in passed)
     reason = f"to deployment {target.deployment_id}, the last one every device took and stayed healthy on{skipped}"
-    record = {"from": latest.deployment_id, "to": target.deployment_id, "reason": reason}
-    if latest.good and latest.components == target.components:
+    # A good latest one is followed again; any other is replaced by a new deployment, even of the same versions as
+    # a failed latest one: that resets its devices.
+    there = latest.good and latest.components == target.components
+    if there:
         progress(f"{outputs.thing_group_name} already runs that state: deployment {latest.deployment_id} is good")
-        result = _deploy_and_follow(
-            outputs, gg, watch, latest.components, target.components, latest.deployment_id, rollout_options, progress,
-            on_rollout,
-        )  # fmt: skip
-        return {**result, "rollback": record}
-    progress(f"rolling {outputs.thing_group_name} back from deployment {latest.deployment_id} {reason}")
-    result = _deploy_and_follow(
+    else:
+        progress(f"rolling {outputs.thing_group_name} back from deployment {latest.deployment_id} {reason}")
+    release = _deploy_and_follow(
         outputs,
         gg,
         watch,
@@ -192,9 +218,9 @@ def rollback(
         rollout_options,
         progress,
         on_rollout,
-        force=True,  # the same versions as a failed latest one are still a new deployment: they reset its devices
+        force=not there,
     )
-    return {**result, "rollback": record}
+    return RolledBack(release, latest.deployment_id, target.deployment_id, reason)
 
 
 def promote(
@@ -204,7 +230,7 @@ def promote(
     rollout_options: Rollout,
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
-) -> dict[str, Any]:
+) -> Promoted:
     """The challenger of the model version the group runs becomes the champion, alone, in one new model version
     and one deployment (its artifact is already in S3: nothing is uploaded)."""
     version, held = deployed_models(outputs, gg)
@@ -218,8 +244,9 @@ def promote(
     registered = [
         components.register(gg, "model", outputs.components.model, values, outputs.region, outputs.account_id)
     ]
-    result = roll_out(outputs, gg, watch, registered, rollout_options, progress, on_rollout)
-    return {"promoted": asdict(challenger), "retired": asdict(champion), **result}
+    return Promoted(
+        roll_out(outputs, gg, watch, registered, rollout_options, progress, on_rollout), challenger, champion
+    )
 
 
 def deployed_models(outputs: tfoutputs.Outputs, gg: Any) -> tuple[str, dict[str, models.StoredModel]]:
@@ -233,29 +260,43 @@ def deployed_models(outputs: tfoutputs.Outputs, gg: Any) -> tuple[str, dict[str,
     return str(version), models.held_by(components.registered_recipe(gg, f"{arn}:versions:{version}"))
 
 
-def status(outputs: tfoutputs.Outputs, gg: Any, watch: pacing.Watch) -> dict[str, Any]:
-    """The group's current deployment across its devices (each in detail for a small group, the failing ones
-    for a large one), and the models it runs."""
+@dataclass(frozen=True)
+class Status:
+    """The group's current deployment across its devices, and the models it runs."""
+
+    deployment: str | None
+    components: dict[str, Any]  # version by component
+    fleet: dict[str, Any] | None  # a large group's counts
+    devices: tuple[dict[str, Any], ...]  # every device of a small group, the failing ones of a large one
+    models: dict[str, Any] | None = None  # the model component's version and its models by role
+    dropped: dict[str, int] | None = None  # messages each subscriber dropped, where its log can be read
+
+    def record(self) -> dict[str, Any]:
+        shown = {"deployment": self.deployment, "components": self.components, "fleet": self.fleet}
+        optional = {key: value for key, value in (("models", self.models), ("dropped", self.dropped)) if value}
+        return {**shown, "devices": list(self.devices), **optional}
+
+
+def status(outputs: tfoutputs.Outputs, gg: Any, watch: pacing.Watch) -> Status:
+    """Each device in detail for a small group, the failing ones for a large one."""
     group = outputs.thing_group_arn
     deployment_id, current = deployments.current(gg, group)
     watched = set(current) or set(outputs.components.names)
-    result: dict[str, Any] = {
-        "deployment": deployment_id,
-        "components": {name: spec.get("componentVersion") for name, spec in current.items()},
-        "fleet": None,
-    }
+    fleet: dict[str, Any] | None = None
+    devices: list[rollout.Device] | None = None
     if deployment_id is not None:
         follower = rollout.Follower(watch, group, deployment_id, watched)
         if len(follower.things) > rollout.SMALL_GROUP:
             view = follower.poll()
-            result["fleet"] = view.record()
-            result["devices"] = [device_record(d) for d in view.failures]
-    if "devices" not in result:
-        result["devices"] = [device_record(d) for d in rollout.snapshot(watch, group, deployment_id, watched)]
+            fleet, devices = view.record(), list(view.failures)
+    if devices is None:
+        devices = rollout.snapshot(watch, group, deployment_id, watched)
+    held: dict[str, Any] | None = None
     if outputs.components.model in current:
-        version, held = deployed_models(outputs, gg)
-        result["models"] = {"version": version, **{role: asdict(m) for role, m in held.items()}}
-    return result
+        version, roles = deployed_models(outputs, gg)
+        held = {"version": version, **{role: asdict(m) for role, m in roles.items()}}
+    versions = {name: spec.get("componentVersion") for name, spec in current.items()}
+    return Status(deployment_id, versions, fleet, tuple(device_record(d) for d in devices), held)
 
 
 def device_record(device: rollout.Device) -> dict[str, Any]:

@@ -10,7 +10,7 @@ which would otherwise stop `terraform destroy` with DeleteConflict, and last `te
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -152,6 +152,19 @@ def remove_installer_made(iot: Any, made: InstallerMade, progress: Progress) -> 
         progress(f"removed what the Greengrass installer made: {', '.join(made.names())}")
 
 
+@dataclass(frozen=True)
+class Removed:
+    """What a teardown removed from the devices and the cloud."""
+
+    deployment: str | None  # the one that took our components off the devices
+    component_versions_deleted: tuple[str, ...]
+    artifact_versions_deleted: int
+    images_deleted: int
+
+    def record(self) -> dict[str, Any]:
+        return {**asdict(self), "component_versions_deleted": list(self.component_versions_deleted)}
+
+
 def destroy(
     outputs: tfoutputs.Outputs,
     gg: Any,
@@ -163,7 +176,7 @@ def destroy(
     destroy_infrastructure: Callable[[], None],
     timeout: float = 900.0,
     interval: float = 5.0,
-) -> dict[str, Any]:
+) -> Removed:
     # Taking our components off reaches every device at once and never stops half-way.
     removal = deployments.Policies(rollout="all")
     deployment = remove_from_devices(gg, watch, outputs, removal, timeout, on_rollout, interval)
@@ -176,9 +189,4 @@ def destroy(
     images = purge_images(ecr, outputs.repository_url)
     progress(f"purged {objects} artifact object versions and {images} images")
     destroy_infrastructure()
-    return {
-        "deployment": deployment,
-        "component_versions_deleted": versions,
-        "artifact_versions_deleted": objects,
-        "images_deleted": images,
-    }
+    return Removed(deployment, tuple(versions), objects, images)

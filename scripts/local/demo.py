@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -41,6 +42,10 @@ class DemoResult:
     seconds: float
     core_exit_code: int
     containers_left: int
+
+    def record(self) -> dict[str, Any]:
+        shown = {"predictions": self.predictions, "messages": len(self.predictions), "seconds": round(self.seconds, 1)}
+        return {**shown, "containers_left": self.containers_left}
 
 
 def stage(workdir: Path, image_tag: str, model: Path, interval: float, names: Components = DEMO) -> list[str]:

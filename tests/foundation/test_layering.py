@@ -63,7 +63,7 @@ STAGES = {
     "publishing": ("building",),
     "fleet": ("publishing",),
     "local": ("building", "publishing"),
-    "cloud": ("local",),
+    "cloud": (),
 }
 CONDUCTORS = ("cli", "arguments", "render", "targets", "flows", "pipeline", "__main__")
 TOOLING = sorted((REPO / "scripts").rglob("*.py"))

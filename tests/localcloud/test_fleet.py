@@ -181,7 +181,7 @@ def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
         options = releases.Rollout(
             timeout=120, poll_interval=0.2, policies=deployments.Policies(rollout="fast"), health_window=0
         )
-        result = releases.rollback(outputs, f.gg, f.watch(), options, messages.append, lambda view: None)
+        result = releases.rollback(outputs, f.gg, f.watch(), options, messages.append, lambda view: None).record()
         assert result["changes"] == [f"~ {APP} 3.0.0 -> 1.0.0"]
         assert result["deployment"] not in (first, bad)
         assert (result["rollback"]["from"], result["rollback"]["to"]) == (bad, first)

@@ -14,6 +14,7 @@ import pytest
 
 from scripts import arguments, cli, render
 from scripts.errors import ExitStatus, ToolError
+from scripts.records import Recorded
 from tests.conftest import REPO
 from tests.support.outputs import stack_outputs
 
@@ -129,7 +130,7 @@ def test_ctrl_c_ends_with_a_clean_line_and_130(
     """A stand-in command that is interrupted (the KeyboardInterrupt Python raises on SIGINT), through the real
     funnel in `cli.main`."""
 
-    def interrupted(args: object, progress: object) -> dict[str, object]:
+    def interrupted(args: object, progress: object) -> Recorded:
         raise KeyboardInterrupt
 
     monkeypatch.setitem(cli.COMMANDS, "plan", cli.Command("stand-in", interrupted, arguments.add_target))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cloud import infra, tfstate
+from scripts.cloud import infra, plans, tfstate
 from tests.conftest import REPO, Run
 
 
@@ -33,7 +33,7 @@ def test_a_failed_plan_shows_terraforms_own_error_and_the_log(terraform: Run, tm
     )
     said: list[str] = []
     with pytest.raises(infra.InfraError) as caught:
-        infra.plan(space, said.append)
+        plans.plan(space, said.append)
     message = str(caught.value)
     assert message.startswith(f"terraform plan failed (log: {log}):\nError: Invalid value for variable")
     assert "name_prefix must be 2-20 lower-case letters" in message  # terraform/variables.tf's own words

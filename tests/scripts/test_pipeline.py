@@ -58,7 +58,7 @@ def run(cloud: dict[str, Any], docker_client: docker.DockerClient, gg: Any, seed
     options = pipeline.Options(
         seed / "xgboost_wine_quality.json", rollout=releases.Rollout(poll_interval=0, health_window=0)
     )
-    return pipeline.deploy(cloud["outputs"], clients, options, lambda message: None, lambda devices: None, tmp)
+    return pipeline.deploy(cloud["outputs"], clients, options, lambda message: None, lambda devices: None, tmp).record()
 
 
 def expect_new_component(stub: Stubber, name: str, version: str, previous: dict[str, Any] | None = None) -> None:

@@ -116,7 +116,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
     stub.assert_no_pending_responses()
     iot_stub.assert_no_pending_responses()
     assert order == ["terraform destroy"]
-    assert result == {
+    assert result.record() == {
         "deployment": "d-2",
         "artifact_versions_deleted": 2,
         "images_deleted": 1,
