@@ -55,7 +55,7 @@ def test_the_plan_runs_on_demand_in_the_environment_the_plan_roles_trust_names()
     assert plan["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     # It plans the team's state, with its lock, from the settings `make state` writes, and publishes the plan.
     scripts = "\n".join(step.get("run", "") for step in plan["steps"])
-    assert "terraform init -input=false -backend-config=state.s3.tfbackend" in scripts
+    assert "terraform init -input=false -lockfile=readonly -backend-config=state.s3.tfbackend" in scripts
     assert "-lock=false" not in scripts and "terraform plan -input=false -lock-timeout=5m -out=tfplan" in scripts
     uploads = [step for step in plan["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
     assert [step["with"]["path"] for step in uploads] == ["terraform/plan.txt"]
