@@ -4,7 +4,8 @@ The check runs the subscriber's own scoring command (`python -m subscriber.infer
 records the publisher sends: a file XGBoost cannot load, a model the subscriber's admission refuses (names that do
 not match its features, trees that point outside themselves, a booster it cannot score), one that needs a feature
 the publisher's records lack, or one whose predictions are not finite stops the run here, not as a rolled-back
-deployment on every device. It runs without the caller's credentials and, as root, without a network.
+deployment on every device. It runs as the image runs it (confined.py): without the caller's credentials and, as
+root, as an unprivileged user with no network.
 """
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from scripts.errors import ToolError
 from scripts.product import REPO
-from scripts.publishing import artifacts
+from scripts.publishing import artifacts, confined
 
 SUBSCRIBER_SOURCE = REPO / "components" / "subscriber"
 PUBLISHER_SAMPLES = REPO / "components" / "publisher" / "publisher" / "samples.json"
 SUFFIXES = (".json", ".ubj")  # the formats libxgboost loads by name
 TIMEOUT = 120.0
-KEPT_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XGBOOST_LIBRARY", "VIRTUAL_ENV")
 
 
 class ModelFileError(ToolError):
@@ -42,18 +40,14 @@ def check(model: Path) -> list[object]:
     if model.suffix not in SUFFIXES:
         raise ModelFileError(f"model file {model} must be XGBoost JSON (.json) or UBJ (.ubj)")
     event = {"body": PUBLISHER_SAMPLES.read_text(), "isBase64Encoded": False}
+    scoring = confined.Module("subscriber.inference", SUBSCRIBER_SOURCE, {"model": model})
     try:
-        done = subprocess.run(
-            [*_offline(), sys.executable, "-m", "subscriber.inference", "--model", str(model.resolve())],
-            input=json.dumps(event),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-            env=scoring_environment(os.environ),
+        finished = confined.run(
+            scoring, lambda at: ["--model", str(at["model"])], json.dumps(event), TIMEOUT, os.environ
         )
     except subprocess.TimeoutExpired:
         raise ModelFileError(f"model file {model}: scoring the publisher's records took over {TIMEOUT:.0f}s") from None
+    done = finished.process
     try:
         result = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -67,25 +61,12 @@ def check(model: Path) -> list[object]:
     if isinstance(result, dict) and done.returncode == 1:
         raise ModelFileError(
             f"model file {model} cannot score the publisher's records ({PUBLISHER_SAMPLES.name}): "
-            f"{result['body']['message']}"
+            f"{finished.told(str(result['body']['message']))}"
         )
     # The subscriber says why on one `error: ` line (naming the file); anything else is a crash: its last line.
-    lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+    lines = finished.told(done.stderr).strip().splitlines() or [f"exit status {done.returncode}"]
     said = next((line.removeprefix("error: ") for line in lines if line.startswith("error: ")), None)
     raise ModelFileError(said or f"model file {model} is unusable: {lines[-1]}")
-
-
-def scoring_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """What the scoring command is given: what Python needs to run, and no credentials (a model file is input
-    from anywhere, and libxgboost parses it)."""
-    kept = {name: environ[name] for name in KEPT_VARIABLES if name in environ}
-    return {**kept, "PYTHONPATH": str(SUBSCRIBER_SOURCE)}
-
-
-def _offline() -> list[str]:
-    """A network namespace of its own where this user may make one (root), as the image runs with none."""
-    unshare = shutil.which("unshare")
-    return [unshare, "--net"] if unshare and os.geteuid() == 0 else []
 
 
 def metrics(model: Path) -> dict[str, object]:

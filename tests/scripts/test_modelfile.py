@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from scripts import pipeline
-from scripts.publishing import artifacts, modelfile
+from scripts.publishing import artifacts, confined, modelfile
 from tests.support.outputs import stack_outputs
 
 
@@ -91,7 +91,22 @@ def test_the_scoring_command_gets_no_credentials() -> None:
     """A model file is input from anywhere and libxgboost parses it: the command that scores it is not handed the
     caller's AWS keys or anything else but what Python needs."""
     given = {"PATH": "/usr/bin", "HOME": "/home/u", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t", "X": "y"}
-    assert set(modelfile.scoring_environment(given)) == {"PATH", "HOME", "PYTHONPATH"}
+    assert set(confined.environment(given, [Path("/src")])) == {"PATH", "PYTHONPATH"}
+
+
+def test_a_model_under_a_folder_only_its_owner_may_enter_is_checked(seed: Path, tmp_path: Path) -> None:
+    """As CI clones into a 0700 temporary folder: the confined check reads a copy, and its reasons name the user's
+    file, not the copy."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    model = private / "model.json"
+    model.write_bytes((seed / "xgboost_wine_quality.json").read_bytes())
+    model.chmod(0o600)
+    assert modelfile.check(model) == [6.573914, 4.869721]
+    renamed = renamed_feature(seed, private)
+    with pytest.raises(modelfile.ModelFileError) as refused:
+        modelfile.check(renamed)
+    assert str(renamed) in str(refused.value) and "edgeml-confined-" not in str(refused.value)
 
 
 class UntouchableEngine:
