@@ -211,9 +211,12 @@ def remove_built_images(client: docker.DockerClient) -> int:
     return len(built)
 
 
-def debian_rootfs(folder: Path, debian_architecture: str, progress: Progress = _say) -> Path:
+def debian_rootfs(
+    folder: Path, debian_architecture: str, progress: Progress = _say, mirror: str = DEBIAN_MIRROR
+) -> Path:
     """A tarball of a minimal Debian bookworm with Python 3.11, for `debian_architecture` (a foreign one runs its
-    package scripts under qemu-user-static: see crossbuild.ensure_emulation)."""
+    package scripts under qemu-user-static: see crossbuild.ensure_emulation). Only from a mirror whose Release is
+    signed by Debian's archive key: whoever serves it, every package is then checked against that Release."""
     _ensure_packages("debootstrap", "debian-archive-keyring", progress=progress)
     if os.geteuid() != 0:
         raise EngineError("building the base image offline needs root (debootstrap): run this again as root")
@@ -227,7 +230,7 @@ def debian_rootfs(folder: Path, debian_architecture: str, progress: Progress = _
         "--include=python3,python3-venv,ca-certificates",
         "bookworm",
         str(rootfs),
-        DEBIAN_MIRROR,
+        mirror,
     ]
     with step(progress, f"debootstrap of Debian bookworm for {debian_architecture}"):
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
