@@ -49,8 +49,11 @@ def read(count: int, out: Path, ready: Path, timeout: float) -> None:
     out.write_text(json.dumps({"received_ns": received, "dropped": dropped[0]}))
 
 
-def publish(count: int, rate: float, inflight: int, records: Path, out: Path, ready: Path, go: Path) -> None:
-    """`count` messages, `rate` a second (0: as fast as the core takes them), at most `inflight` unanswered."""
+def publish(
+    count: int, rate: float, inflight: int, records: Path, out: Path, ready: Path, go: Path, topic: str = INPUT
+) -> None:
+    """`count` messages to `topic`, `rate` a second (0: as fast as the core takes them), at most `inflight`
+    unanswered."""
     body = json.dumps({"body": records.read_text(), "isBase64Encoded": False}).encode()
     while not (ready.exists() and go.exists()):
         time.sleep(0.01)
@@ -66,7 +69,7 @@ def publish(count: int, rate: float, inflight: int, records: Path, out: Path, re
                 time.sleep(max(0.0, (due - time.monotonic_ns()) / 1e9 - 0.0002))
         slots.acquire()
         sent.append(time.monotonic_ns())
-        ipc.publish_to_topic_async(topic=INPUT, publish_message=message).add_done_callback(lambda _: slots.release())
+        ipc.publish_to_topic_async(topic=topic, publish_message=message).add_done_callback(lambda _: slots.release())
     for _ in range(inflight):  # every publish answered
         slots.acquire()
     out.write_text(json.dumps({"sent_ns": sent}))
@@ -83,11 +86,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--ready", type=Path, required=True)
     parser.add_argument("--go", type=Path)
+    parser.add_argument("--topic", default=INPUT, help=f"where to publish (default {INPUT}; {RESULTS}: to the reader)")
     args = parser.parse_args()
     if args.mode == "read":
         read(args.count, args.out, args.ready, args.timeout)
     else:
-        publish(args.count, args.rate, args.inflight, args.records, args.out, args.ready, args.go)
+        publish(args.count, args.rate, args.inflight, args.records, args.out, args.ready, args.go, args.topic)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from subscriber import challenger
 from subscriber.challenger import ChallengerProcess
 from subscriber.inference import Model
 from subscriber.shadow import Agreement, Backlog, Shadow, log_line
@@ -49,6 +50,10 @@ def test_the_challenger_in_its_own_process_scores_as_it_would_in_ours(
     try:
         assert process.predict(samples) == Model(path).predict(samples)
         assert process.predict(samples) == Model(path).predict(samples) and process.starts == 1
+        # At the lowest priority a process may take: the champion's cores are its own first (proc(5): field 19).
+        assert process._process is not None
+        stat = Path(f"/proc/{process._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[16]) == challenger.NICENESS == 19
     finally:
         process.close()
 

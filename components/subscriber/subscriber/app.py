@@ -148,12 +148,14 @@ class Subscriber:
             return [Outcome(False, {"topic": m.topic, "error": "scoring_failed", "message": reason}) for m in batch]
 
     def report(self, outcome: Outcome) -> None:
+        # Published first, logged after: the line is for people, and writing it wakes the container's log chain
+        # (shim, engine, the core's log) on the cores the answer is waiting for.
+        target = self.config.result_topic if outcome.ok else self.config.error_topic
+        self.outbox.publish(target, outcome.record)
         if outcome.ok:
             self.result_log.result(outcome)
         else:
             log.warning(outcome.log_line())
-        target = self.config.result_topic if outcome.ok else self.config.error_topic
-        self.outbox.publish(target, outcome.record)
         if outcome.ok and self.config.iot_core_topic:
             self.cloud_outbox.publish(self.config.iot_core_topic, outcome.record)
         if outcome.ok and self.backlog is not None:  # only once the champion's result is out
