@@ -8,6 +8,7 @@ predictions can be read as proof, what stopping means). The commands (scripts/fl
 from __future__ import annotations
 
 import abc
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -201,17 +202,20 @@ class Local(Target):
 
     def reach(self, progress: Progress) -> Stack:
         """Its stack's names follow `TF_VAR_name_prefix`, as Terraform's do: two checkouts with two prefixes are two
-        stacks. Its state is in a bucket of its own, made by terraform/state as in an account (at its first
-        command)."""
+        stacks. Its state is in a bucket of its own, made by terraform/state as in an account (at its first use)."""
         prefix = os.environ.get("TF_VAR_name_prefix") or "edgeml"  # noqa: SIM112 (Terraform's own spelling)
         cloud = sandbox.ensure(progress, self.root, self.devices, self.fleet, prefix)
-        # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins.
-        core_devices = "{" + ", ".join(f'"{thing}" = {{}}' for thing in cloud.devices) + "}"
         region = ("-var", f"region={cloud.region}", "-var", "s3_use_path_style=true")
+        # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins. Every artifact
+        # version is kept unless TF_VAR_ says (moto expires nothing; the provider waits a minute for a new rule).
+        chosen: dict[str, object] = {"core_devices": {thing: {} for thing in cloud.devices}}
+        if "TF_VAR_noncurrent_version_days" not in os.environ:
+            chosen["noncurrent_version_days"] = None  # a file says null, -var cannot
+        (self.root / "local.tfvars.json").write_text(json.dumps(chosen))
         space = infra.Workspace(
             self.name,
             {**cloud.environment(), "TF_DATA_DIR": str(self.root / "terraform")},
-            (*region, "-var", f"core_devices={core_devices}"),
+            (*region, "-var-file", str(self.root / "local.tfvars.json")),
             stand_in=cloud.environment(),
             unattended=True,
             log=self.root / "terraform.log",

@@ -49,13 +49,13 @@ variable "keep_images" {
 }
 
 variable "noncurrent_version_days" {
-  description = "Days a replaced artifact object version is kept."
+  description = "Days a replaced artifact object version is kept; null keeps every version (no lifecycle rule)."
   type        = number
   default     = 30
 
   validation {
-    condition     = var.noncurrent_version_days >= 1
-    error_message = "noncurrent_version_days must be at least 1."
+    condition     = var.noncurrent_version_days == null ? true : var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1, or null."
   }
 }
 

@@ -122,6 +122,25 @@ run "the_github_plan_role_reads_this_stacks_resources_only_when_asked_for" {
   }
 }
 
+# null (the local cloud's choice) is accepted and reaches the module, whose own test shows it makes no rule; 0 is not.
+run "every_version_kept_is_a_choice" {
+  command = plan
+
+  variables {
+    noncurrent_version_days = null
+  }
+}
+
+run "a_zero_day_expiry_is_refused" {
+  command = plan
+
+  variables {
+    noncurrent_version_days = 0
+  }
+
+  expect_failures = [var.noncurrent_version_days]
+}
+
 run "the_prefix_is_validated" {
   command = plan
 

@@ -56,6 +56,11 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     assert "terraform apply: Apply complete! Resources: " in done.stdout
     assert "Deprecated" not in done.stdout + done.stderr and "Terraform will perform" not in done.stdout
     assert "Apply complete!" in (make.root / "terraform.log").read_text()
+    # Every artifact version kept locally: no lifecycle rule, which moto would never apply (terraform/README.md).
+    s3 = make.client("s3")
+    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{make.prefix}-artifacts-")]
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchLifecycleConfiguration"):
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     gg, thing = make.client("greengrassv2"), make.cloud().thing
     devices = gg.list_core_devices()["coreDevices"]
     assert [(d["coreDeviceThingName"], d["status"]) for d in devices] == [(thing, "HEALTHY")]
