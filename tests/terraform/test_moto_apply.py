@@ -47,9 +47,13 @@ def env(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, st
 def applied(terraform: Run, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The stack applied as a team applies it: its state in the bucket terraform/state made (tests/support/s3state)."""
     config, bucket = s3state.bootstrap(terraform, env, tmp_path_factory.mktemp("tfstate"), "itest")
+    # Every version kept, as the local stack does: the lifecycle rule's minute of provider waiting is spent in
+    # test_plan_role.py, whose apply keeps the default (30 days) and whose plan must read it.
+    kept = tmp_path_factory.mktemp("vars") / "kept.tfvars.json"
+    kept.write_text(json.dumps({"noncurrent_version_days": None}))
     variables = [
         *("-var", f"region={REGION}", "-var", "s3_use_path_style=true", "-var", "name_prefix=itest"),
-        *("-var", f'core_devices={{"{CORE}" = {{}}}}'),
+        *("-var", f'core_devices={{"{CORE}" = {{}}}}', "-var-file", str(kept)),
     ]
     init = terraform("init", "-input=false", f"-backend-config={config}", env=env)
     assert init.returncode == 0, init.stdout[-3000:] + init.stderr
