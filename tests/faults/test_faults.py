@@ -95,9 +95,7 @@ def test_terraform_interrupted_mid_apply_saves_its_state_and_the_next_apply_conv
     outside the state and AlreadyExists on the next apply), so the next `make apply` creates only what is missing and
     `make plan` then shows no change."""
     log = make.root / "terraform.log"
-    # With a lifecycle rule, which waits for the bucket's versioning: work is left when the interrupt lands, however
-    # fast the rest goes (the local stack has none unless asked).
-    job = make.start("apply", TF_VAR_noncurrent_version_days="30")
+    job = make.start("apply")
     # The stack's own resources, not the state bucket's, which a first command of a new local cloud makes first.
     creating = "module.artifact_bucket.aws_s3_bucket.this: Creating..."
     eventually(lambda: creating in text(log), timeout=300, what="Terraform creating the stack")
