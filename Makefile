@@ -100,7 +100,7 @@ check: $(VENV_STAMP) ## The fast loop (about a minute): ruff, mypy and every tes
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -m "not docker and not slow" -q
+	$(PY) -m pytest -m "not docker and not slow" -q -n $(TEST_WORKERS) --dist loadfile
 
 fuzz: $(VENV_STAMP) ## The fuzz and property tests with ten times the examples, FUZZ_RUNS times with a new seed each (CI's draw is fixed)
 	@for run in $$(seq 1 $(FUZZ_RUNS)); do \
