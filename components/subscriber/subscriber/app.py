@@ -192,9 +192,14 @@ class Subscriber:
 
     def report_shadow(self, shadow: Shadow, outcomes: list[Outcome]) -> None:
         scored = [(o.record["topic"], o.scored, o.record["predictions"]) for o in outcomes]
-        for record in shadow.score_batch(scored):
-            (log.warning if "error" in record else log.info)(shadow_log_line(record))
+        records = shadow.score_batch(scored)
+        for record in records:
+            if "error" in record:
+                log.warning(shadow_log_line(record))
             self.outbox.publish(self.config.shadow_topic, record)
+        # The counts are running totals: one line a batch says what a line per message would have said by its last.
+        if records and "error" not in records[-1]:
+            log.info(shadow_log_line(records[-1]))
 
     def on_error(self, error: Exception) -> bool:
         log.error("subscription error: %s: %s", type(error).__name__, error)
