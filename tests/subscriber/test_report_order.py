@@ -32,6 +32,12 @@ class Recorder:
         return done
 
 
+def recorded(seed: Path, events: list[str]) -> Subscriber:
+    """A subscriber with the reference model whose publishes are recorded in `events`."""
+    model = Model(seed / "xgboost_wine_quality.json")
+    return Subscriber(cast(Any, Recorder(events)), Config(), MessageProcessor(model, Limits()))
+
+
 def test_the_result_is_published_before_its_line_is_logged(
     seed: Path, samples: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -42,9 +48,7 @@ def test_the_result_is_published_before_its_line_is_logged(
         def emit(self, record: logging.LogRecord) -> None:
             events.append(record.getMessage().split(":", 1)[0])
 
-    subscriber = Subscriber(
-        cast(Any, Recorder(events)), Config(), MessageProcessor(Model(seed / "xgboost_wine_quality.json"), Limits())
-    )
+    subscriber = recorded(seed, events)
     handler = Lines()
     logging.getLogger("subscriber").addHandler(handler)
     try:
@@ -75,9 +79,7 @@ def test_shadow_records_are_published_one_a_message_and_logged_one_a_batch(
     what a line a message would have; a failure is still a line of its own."""
     events: list[str] = []
     caplog.set_level(logging.INFO, logger="subscriber")
-    subscriber = Subscriber(
-        cast(Any, Recorder(events)), Config(), MessageProcessor(Model(seed / "xgboost_wine_quality.json"), Limits())
-    )
+    subscriber = recorded(seed, events)
     shadow = Shadow(Challenger(), "1.0.0")
     body = json.dumps({"body": json.dumps(samples), "isBase64Encoded": False}).encode()
     refused = json.dumps({"body": json.dumps([{**samples[0], "refuse": 1}]), "isBase64Encoded": False}).encode()
