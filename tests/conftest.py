@@ -17,6 +17,7 @@ from subscriber.inference import Model
 
 from scripts.building import engine, machine
 from tests.localgg.harness import CoreThread
+from tests.support import images
 
 # Every property test: example counts as each test sets them, but no wall-clock judgement of the generation or the
 # run, which a loaded 2-core machine cannot keep (hypothesis' too_slow health check failed there once). A failure
@@ -124,6 +125,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield host
     server.terminate()
     server.wait(timeout=10)
+    images.forget_registry(host)
 
 
 @pytest.fixture(scope="session")

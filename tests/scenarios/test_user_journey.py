@@ -100,7 +100,7 @@ def a_second_stack_beside(make: Make, docker_client: docker.DockerClient, other:
         assert product.follow_predictions(log, 1, timeout=30, since=log.stat().st_size) == [PREDICTION]
         assert other("destroy").returncode == 0
     finally:
-        sandbox.stop(lambda message: None, other.root)
+        other.stop()
     assert started_at(make, docker_client) == before and not other.root.exists()
 
 

@@ -19,7 +19,7 @@ from localcloud.info import StackInfo
 from scripts.cloud import tfstate
 from scripts.local import sandbox
 from tests.conftest import REPO
-from tests.support import checkout
+from tests.support import checkout, images
 
 PREDICTION = "[6.573914 4.869721]"  # the reference model on the first seed sample
 
@@ -84,6 +84,11 @@ class Make:
         bucket = tfstate.bootstrapped(self.root / "state" / "terraform.tfstate")
         assert bucket is not None, "terraform/state was not applied in the local cloud"
         return bucket
+
+    def stop(self) -> None:
+        """Its local cloud stopped and its folder gone, and the names its core's pulls gave images forgotten."""
+        sandbox.stop(lambda message: None, self.root)
+        images.forget_stack(self.prefix)
 
     def state(self) -> dict[str, Any]:
         """The stack's Terraform state, as the S3 backend keeps it."""
@@ -181,4 +186,4 @@ def stack_in_a_copy(folder: Path, model: Path) -> Iterator[Make]:
     """A module fixture's body: a Make in a copy under `folder`; whatever happened, nothing is left running."""
     runner = Make(checkout.checkout_copy(folder), model)
     yield runner
-    sandbox.stop(lambda message: None, runner.root)
+    runner.stop()
