@@ -52,7 +52,7 @@ def _remove(client: docker.DockerClient, name: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     except docker.errors.APIError as exc:
-        if exc.status_code == 409:  # a container still runs it: leave it (the test's failure says why)
+        if exc.status_code == 409:  # a container, running or stopped, still uses it: it stays with its last name
             return False
         raise
     return True
