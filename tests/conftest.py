@@ -48,6 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 TERRAFORM = REPO / "scripts" / "terraform.sh"
+# The tests' own image builds, apart from the user's `edgeml/subscriber`: no tag of theirs is overwritten.
+TEST_IMAGES = "edgeml-tests/subscriber"
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SHARED = Path(os.environ.get("EDGEML_SHARED", REPO.parent / "shared"))
 SEED = SHARED / "seed"
@@ -143,7 +145,7 @@ def subscriber_image(docker_client: docker.DockerClient) -> str:
     """The subscriber image (no model in it), built (offline where need be) once per session."""
     from scripts.building import image
 
-    return image.build(docker_client, "edgeml/subscriber:test", progress=lambda message: None).tag
+    return image.build(docker_client, f"{TEST_IMAGES}:test", progress=lambda message: None).tag
 
 
 @pytest.fixture(scope="session")

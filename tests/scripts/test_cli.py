@@ -15,7 +15,7 @@ import pytest
 from scripts import arguments, cli, render
 from scripts.errors import ExitStatus, ToolError
 from scripts.records import Recorded
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_IMAGES
 from tests.support.outputs import stack_outputs
 
 
@@ -89,7 +89,7 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 @pytest.mark.parametrize(
-    ("command", "key"), [(["engine"], "base_image"), (["image", "--tag", "edgeml/subscriber:test-json"], "size_mb")]
+    ("command", "key"), [(["engine"], "base_image"), (["image", "--tag", f"{TEST_IMAGES}:test-json"], "size_mb")]
 )
 def test_json_output_of_engine_and_image_is_one_document(docker_client: object, command: list[str], key: str) -> None:
     """Progress goes to stderr, the document alone to stdout (deploy, plan, apply, status and destroy are parsed

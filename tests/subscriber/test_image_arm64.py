@@ -14,11 +14,12 @@ import pytest
 from scripts.building import crossbuild, image
 from scripts.platforms import PLATFORMS, this_machine
 from scripts.publishing import registry as registry_module
+from tests.conftest import TEST_IMAGES
 from tests.subscriber.test_image import mounted_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ARM64 = PLATFORMS["linux/arm64"]
-TAG = "edgeml/subscriber:test-arm64"
+TAG = f"{TEST_IMAGES}:test-arm64"
 
 
 @pytest.fixture(scope="module")
