@@ -19,11 +19,15 @@ fail() {
 warn() { printf 'warn  %s\n      %s\n' "$1" "$2"; }
 has() { command -v "$1" >/dev/null 2>&1; }
 
-# Free MB on the filesystem holding $1, or its nearest existing parent (the folder may not exist yet).
+# Free MB on the filesystem holding $1, or its nearest existing parent (the folder may not exist yet). Parents by
+# the shell's own expansion: a device without dirname must still end this loop.
 free_mb() {
   dir=$1
-  while [ ! -d "$dir" ]; do dir=$(dirname "$dir"); done
-  df -Pm "$dir" | awk 'NR == 2 { print $4 }'
+  while [ ! -d "$dir" ]; do
+    parent=${dir%/*}
+    if [ "$parent" = "$dir" ]; then dir=.; elif [ -z "$parent" ]; then dir=/; else dir=$parent; fi
+  done
+  df -Pm "$dir" 2>/dev/null | awk 'NR == 2 { print $4 }'
 }
 
 # 1. A 64-bit userland: the recipes' manifests are amd64 and aarch64; a 32-bit Raspberry Pi OS on a 64-bit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from subscriber.inference import Model
 
 from scripts.building import engine, machine
-from tests.localgg.harness import CoreThread
+from tests.localgg.harness import UNJUDGED, CoreThread
 from tests.support import images
 
 # Every property test: example counts as each test sets them, but no wall-clock judgement of the generation or the
@@ -95,6 +96,24 @@ def reference_model(seed: Path) -> Model:
 def samples(seed: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads((seed / "samples.json").read_text())
     return records
+
+
+@pytest.fixture(autouse=True)
+def core_errors_judged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test during which a localgg core (tests/localgg/harness.py) logged an ERROR or swallowed an
+    exception, unless the test declares it: `@pytest.mark.core_error(r"regex", ...)`, each pattern found with
+    re.search in a recorded error, and each declared pattern recorded at least once (a stale declaration fails
+    too). Torn down after the test's own fixtures, so a function core's errors while stopping are judged here."""
+    yield
+    expected = [pattern for mark in request.node.iter_markers("core_error") for pattern in mark.args]
+    recorded = [error for core in list(UNJUDGED) for error in core.unjudged()]
+    UNJUDGED[:] = [core for core in UNJUDGED if not core.closed]
+    unexpected = [error for error in recorded if not any(re.search(p, error) for p in expected)]
+    missing = [pattern for pattern in expected if not any(re.search(pattern, error) for error in recorded)]
+    if unexpected:
+        pytest.fail("the core logged errors the test did not declare (core_error):\n" + "\n".join(unexpected))
+    if missing:
+        pytest.fail(f"declared core errors never logged: {missing}; recorded: {recorded}")
 
 
 @pytest.fixture

@@ -20,13 +20,16 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "device" / "preflight.sh"
 DASH = shutil.which("dash")
 BASICS = ("getconf", "uname", "awk", "df", "date", "id", "grep", "tr", "dirname")
+SUMMARY = re.compile(
+    r"^(\d+ check\(s\) failed: .+|this device is ready for the Greengrass installer .+)$", re.MULTILINE
+)
 
 pytestmark = pytest.mark.skipif(DASH is None, reason="dash (a POSIX sh) is not installed")
 
 
-def preflight(env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def preflight(env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     assert DASH is not None
-    return subprocess.run([DASH, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([DASH, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def failures(out: str) -> dict[str, str]:
@@ -34,15 +37,79 @@ def failures(out: str) -> dict[str, str]:
     return dict(re.findall(r"^FAIL  (.+)\n      fix: (.+)$", out, flags=re.MULTILINE))
 
 
-def narrowed(tmp_path: Path, *keep: str) -> dict[str, str]:
-    """A PATH holding only the basic tools and `keep`: what a fresh device without the rest looks like."""
+def warnings(out: str) -> list[str]:
+    return re.findall(r"^warn  (.+)$", out, flags=re.MULTILINE)
+
+
+def narrowed(tmp_path: Path, *keep: str, fakes: dict[str, str] | None = None, drop: str = "") -> dict[str, str]:
+    """A PATH holding only the basic tools (less `drop`), `keep`, and `fakes` (name -> a sh script standing in for
+    that tool): what a fresh device without the rest, or with that tool, looks like."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in (*BASICS, *keep):
         found = shutil.which(tool)
         assert found, tool
-        (bin_dir / tool).symlink_to(found)
+        if tool != drop and tool not in (fakes or {}):
+            (bin_dir / tool).symlink_to(found)
+    for tool, body in (fakes or {}).items():
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / tool).chmod(0o755)
     return {"PATH": str(bin_dir), "HOME": str(tmp_path), "GREENGRASS_ROOT": str(tmp_path / "greengrass" / "v2")}
+
+
+# Each of the preflight's nine checks, made to miss on a device built for it: (the check, fakes, the verdict's start).
+# The fakes answer exactly the calls the script makes; anything else is the real tool.
+DOCKER_WITHOUT_MEMORY_CGROUP = """case "$*" in
+  info) exit 0 ;;
+  *MemoryLimit*) echo false ;;
+  *Server.Version*) echo 20.10.24 ;;
+  *) exit 0 ;;
+esac"""
+GGC_USER_IN_DOCKER = f"""case "$*" in
+  ggc_user) echo 'uid=998(ggc_user) gid=998(ggc_group) groups=998(ggc_group),999(docker)' ;;
+  "-nG ggc_user") echo 'ggc_group docker' ;;
+  *) exec {shutil.which("id")} "$@" ;;
+esac"""
+MISSES = [
+    ("1 64-bit userland", {"getconf": "echo 32"}, "64-bit userland: this one is 32-bit"),
+    ("2 Java too old", {"java": "echo 'java version \"1.7.0_80\"' >&2"}, "Java 8 or later: found '1.7.0_80'"),
+    ("3 sudo missing", {}, "sudo: not found"),
+    (
+        "4 Python too old",
+        {"python3": 'case "$2" in *sys.exit*) exit 1 ;; *) echo 3.9.2 ;; esac'},
+        "python3 3.11 or later: found 3.9.2",
+    ),
+    ("5 Docker not answering", {"docker": "exit 1"}, "Docker: "),
+    ("6 ggc_user in the docker group", {"id": GGC_USER_IN_DOCKER}, "ggc_user is in the docker group"),
+    ("7 memory cgroup off", {"docker": DOCKER_WITHOUT_MEMORY_CGROUP}, "memory cgroup: off"),
+    ("8 too little disk", {}, "free disk under "),
+    ("9 a clock far off", {"date": 'case "$*" in "-u +%Y") echo 2001 ;; *) echo "Mon Jan  1 2001" ;; esac'}, "clock: "),
+]
+
+
+@pytest.mark.parametrize(("check", "fakes", "verdict"), MISSES, ids=[miss[0] for miss in MISSES])
+def test_each_check_misses_on_a_device_that_lacks_it(
+    tmp_path: Path, check: str, fakes: dict[str, str], verdict: str
+) -> None:
+    """The check's own FAIL (or, for the component user, its warning) with a fix; the exit status 1 for a FAIL."""
+    env = narrowed(tmp_path, fakes=fakes)
+    if check.startswith("8"):
+        env["MIN_FREE_MB"] = str(10**12)
+    done = preflight(env)
+    said = [*failures(done.stdout), *warnings(done.stdout)]
+    assert [line for line in said if line.startswith(verdict)], done.stdout
+    assert done.returncode == 1  # this PATH also lacks sudo, so the run fails whatever the check under test did
+    assert SUMMARY.search(done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("helper", BASICS)
+def test_the_preflight_ends_with_its_verdict_when_a_helper_is_missing(tmp_path: Path, helper: str) -> None:
+    """A device missing one of the basic tools the script calls still gets every check's verdict and the summary,
+    never a hang (a free-disk loop once climbed folders with dirname for ever without it)."""
+    done = preflight(narrowed(tmp_path, drop=helper), timeout=30)
+    assert done.returncode == 1
+    assert SUMMARY.search(done.stdout), done.stdout
+    assert "clock" in done.stdout and "free disk" in done.stdout, done.stdout
 
 
 def test_it_is_posix_sh() -> None:

@@ -33,6 +33,9 @@ def test_make_setup_again_installs_nothing() -> None:
 
 
 def test_readme_opens_with_the_two_commands() -> None:
-    head = "\n".join((REPO / "README.md").read_text().splitlines()[:25])
-    assert "make demo" in head
-    assert "make test" in head
+    """The first code block is exactly the main job on the embedded default, then the tests."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["make deploy", "make test"]
+    assert text.index("```bash") < len("\n".join(text.splitlines()[:5]))

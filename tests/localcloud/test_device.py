@@ -336,6 +336,7 @@ def test_the_greengrass_endpoint_answers_only_signed_loopback_requests(fleet: Fl
         connection.close()
 
 
+@pytest.mark.core_error(r"deployment FAILED: com\.example\.Service is BROKEN")
 @pytest.mark.parametrize(
     ("policy", "running_after", "status"),
     [("ROLLBACK", "1.0.0", "FAILED_ROLLBACK_COMPLETE"), ("DO_NOTHING", "1.0.1", "FAILED_ROLLBACK_NOT_REQUESTED")],
@@ -361,6 +362,7 @@ def test_a_failing_deployment_follows_its_failure_policy_and_is_reported(
     assert f"{NAME} 1.0.1" in message  # the component that failed, named
 
 
+@pytest.mark.core_error(r"deployment FAILED: com\.example\.Service is BROKEN")
 def test_a_component_that_dies_after_the_merger_looked_is_a_success_then_broken(gg: CoreThread, fleet: Fleet) -> None:
     """DeploymentConfigMerger.waitForServicesToStart: the deployment holds at the first look (right after the merge,
     then once a second) that finds every component RUNNING; there is no window for it to stay so. A Run that dies

@@ -9,8 +9,8 @@ CancelJob; greengrassv2 CreateDeployment's iotJobConfiguration, ThrottlingExcept
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import itertools
 import json
 import time
 import uuid
@@ -27,6 +27,7 @@ from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.rollout import MINUTE
 from localcloud.throttle import Throttle
 from scripts.fleet import deployments, pacing, releases, rollout
+from scripts.fleet.pacing import Pacer
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 
@@ -60,9 +61,9 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet(size: int, faults: str = "", throttle: str = "") -> Iterator[Fleet]:
+def fleet(size: int, faults: str = "", throttle: Throttle | None = None) -> Iterator[Fleet]:
     clock = ScaledClock(SCALE)
-    with running(REGION, {}, throttle=Throttle.parse(throttle) if throttle else None, clock=clock) as cloud:
+    with running(REGION, {}, throttle=throttle, clock=clock) as cloud:
         iot, gg = cloud.client("iot"), cloud.client("greengrassv2")
         group = f"fleet-{uuid.uuid4().hex[:8]}"
         arn = iot.create_thing_group(thingGroupName=group)["thingGroupArn"]
@@ -142,12 +143,19 @@ def test_too_many_failures_abort_the_job_and_no_device_starts_after() -> None:
         assert "stopped (CANCELED: aborted:" in message
         assert "deployment FAILED: FAILED_ROLLBACK_COMPLETE: a component failed to install" in message
         job_id = f.gg.get_deployment(deploymentId=deployment)["iotJobId"]
-        started = f.hollow.started_executions
         reached = sum(queued_per_minute(f.iot, job_id))
-        assert started <= reached < 300
-        time.sleep(2)  # two minutes on the jobs' clock
-        assert f.hollow.started_executions == started
-        assert f.iot.list_job_executions_for_job(jobId=job_id, status="QUEUED")["executionSummaries"] == []
+        assert f.hollow.started_executions <= reached < 300
+        canceled_at = f.iot.describe_job(jobId=job_id)["job"]["lastUpdatedAt"].timestamp()
+        # Two minutes on the jobs' clock at once, then the jobs service brought up to it: what a rollout still
+        # running would reach by then, it reaches now. No device may start an execution after the cancel.
+        jobs = f.cloud.plane.jobs
+        jobs.clock.origin += 120
+        jobs.advance(force=True)
+        assert sum(queued_per_minute(f.iot, job_id)) == reached
+        pages = f.iot.get_paginator("list_job_executions_for_job").paginate(jobId=job_id)
+        executions = [e["jobExecutionSummary"] for p in pages for e in p["executionSummaries"]]
+        assert "QUEUED" not in {e["status"] for e in executions}
+        assert [e for e in executions if "startedAt" in e and e["startedAt"].timestamp() > canceled_at] == []
         assert f.gg.get_deployment(deploymentId=deployment)["deploymentStatus"] == "CANCELED"
 
 
@@ -226,10 +234,28 @@ def test_cancel_job_through_iot_stops_queued_executions() -> None:
             f.iot.cancel_job(jobId=job_id)
 
 
+class FollowersTime:
+    """Time that moves only when the follower waits (each wait also taken for real, so the jobs' clock runs): the
+    service's throttle and the follower's pacer read it, so what is throttled is decided by the requests' count
+    and spacing, never by how fast this machine sends them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+        self.now += seconds
+
+
 def test_throttling_is_answered_as_the_service_does_and_waited_out() -> None:
-    """Over its rate an operation answers ThrottlingException (greengrassv2 with retryAfterSeconds in Retry-After);
-    the follower waits as told and never sends more than its request rate."""
-    with fleet(30, throttle="DescribeJob=1,ListCoreDevices=1") as f:
+    """Over its rate an operation answers ThrottlingException (greengrassv2 with retryAfterSeconds in Retry-After):
+    a burst of six sent at one instant against a 1/s bucket is one answer and five throttles. The follower waits as
+    told, every request it sends passes its pacer, and no two are closer than its rate allows."""
+    clock = FollowersTime()
+    with fleet(30, throttle=Throttle.parse("DescribeJob=1,ListCoreDevices=1", clock)) as f:
         once = f.cloud.client("greengrassv2", config=Config(retries={"mode": "standard", "max_attempts": 1}))
 
         def listed() -> Any:
@@ -239,23 +265,24 @@ def test_throttling_is_answered_as_the_service_does_and_waited_out() -> None:
                 return exc
             return None
 
-        # At once, not one after another: on a loaded machine two calls in a row can be a second apart.
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            answers = list(pool.map(lambda _: listed(), range(6)))
+        answers = [listed() for _ in range(6)]
         throttled = [exc for exc in answers if exc is not None]
-        assert 1 <= len(throttled) <= 5
+        assert answers[0] is None and len(throttled) == 5
         assert all(exc.response["retryAfterSeconds"] == 1 for exc in throttled)
         deployment = f.deploy("1.0.0", "canary")  # a few seconds of rollout, polled faster than DescribeJob's rate
-        sent: list[float] = []
         rate = 8.0
-        following = f.watch(rate)
+        following = watch(f.session, f.cloud.aws, f.cloud.greengrass, pacer=Pacer(rate, clock.sleep, clock))
+        sent: list[float] = []
         for client in (following.iot, following.gg):
-            client.meta.events.register("before-send", lambda **kwargs: sent.append(time.monotonic()))
-        view = rollout.follow(following, f.group, deployment, {APP}, 120, lambda v: None, interval=0.05)
+            client.meta.events.register("before-send", lambda **kwargs: sent.append(clock()))
+        view = rollout.follow(
+            following, f.group, deployment, {APP}, 120, lambda v: None, interval=0.05, sleep=clock.sleep, clock=clock
+        )
         assert view.counts["SUCCEEDED"] == 30
         assert following.pacer.throttled > 0
-        busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
-        assert busiest <= rate + 1
+        assert len(sent) == following.pacer.calls
+        gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+        assert min(gaps) >= 1 / rate - 1e-9, min(gaps)
 
 
 def test_iot_reads_a_deployments_job_as_the_aws_cli_does() -> None:

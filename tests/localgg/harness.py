@@ -79,6 +79,15 @@ class _ErrorRecorder(logging.Handler):
         self.errors.append(self.format(record))
 
 
+# Every core this process made and whose errors are not all judged yet: tests/conftest.py judges, after each test,
+# what each one recorded during it (a module's core included), against the errors the test declared.
+UNJUDGED: list[CoreThread] = []
+
+
+class UnexpectedCoreErrors(AssertionError):
+    """The core logged an ERROR or swallowed an exception that no `core_error` marker declared."""
+
+
 class CoreThread:
     def __init__(
         self,
@@ -97,6 +106,9 @@ class CoreThread:
         # Asyncio logs and swallows exceptions raised in protocol callbacks: record them so tests can fail on them.
         self.errors: list[str] = []
         self.loop.set_exception_handler(lambda loop, context: self.errors.append(str(context)))
+        self._judged = 0
+        self.closed = False
+        UNJUDGED.append(self)
         self._log_handler = _ErrorRecorder(self.errors)
         logging.getLogger("localgg").addHandler(self._log_handler)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -149,7 +161,15 @@ class CoreThread:
         self.clients.append(ipc)
         return ipc
 
+    def unjudged(self) -> list[str]:
+        """The errors recorded since the last call: each is judged once."""
+        new, self._judged = self.errors[self._judged :], len(self.errors)
+        return new
+
     def close(self) -> None:
+        """Stops the core; an error it records while stopping is never expected (a module's core stops after the
+        per-test judgement), so it fails the fixture that closes it."""
+        before = len(self.errors)
         for ipc in self.clients:
             with contextlib.suppress(Exception):  # already closed by the test
                 ipc.close()
@@ -158,3 +178,8 @@ class CoreThread:
         self._thread.join(timeout=10)
         logging.getLogger("localgg").removeHandler(self._log_handler)
         shutil.rmtree(self.root, ignore_errors=True)
+        self.closed = True
+        stopping = self.errors[before:]
+        if stopping:
+            self._judged = len(self.errors)
+            raise UnexpectedCoreErrors("the core recorded errors while stopping:\n" + "\n".join(stopping))

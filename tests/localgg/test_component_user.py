@@ -99,6 +99,7 @@ def test_artifacts_are_the_component_user_s_with_the_recipe_s_modes(
     assert (Paths(device.core.root, "Art", "1.0.0").work / "out").read_text() == "hi\necho hi\n"
 
 
+@pytest.mark.core_error(r"deployment FAILED: NoPrivilege is BROKEN")
 @pytest.mark.docker
 def test_a_component_without_the_privilege_cannot_reach_docker(device: CoreThread) -> None:
     """The developer guide's "Run a Docker container" requirements: the user that runs docker must be root or in the

@@ -10,7 +10,6 @@ import json
 import logging
 import socket
 import struct
-import time
 import zlib
 from collections.abc import Iterator
 
@@ -130,7 +129,7 @@ def test_a_subscriber_that_stops_reading_is_dropped_as_a_slow_consumer(
     )
     stalled.sendall(connect_frame(token) + subscribe)
     publisher = gg.client("Steady")
-    time.sleep(0.5)  # the subscription is in place
+    eventually(lambda: gg.core.services.pubsub.matching("firehose"), what="the stalled reader's subscription")
     payload = PublishMessage(binary_message=BinaryMessage(message=b"x" * 65536))
     for _ in range(64):  # 4 MB to a reader that reads nothing
         publisher.publish_to_topic(topic="firehose", publish_message=payload)

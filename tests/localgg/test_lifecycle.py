@@ -7,6 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from localgg.deployment import DeploymentRequest
 from localgg.lifecycle import State
 from tests.localgg.harness import CoreThread, run_core, write_recipe
@@ -46,6 +48,7 @@ def wait_file(path: Path, timeout: float = 10) -> str:
     return path.read_text()
 
 
+@pytest.mark.core_error(r"deployment FAILED: Flaky is BROKEN")
 def test_three_errors_make_a_component_broken_with_recover_between(gg: CoreThread) -> None:
     write_recipe(gg.recipes, "Flaky", lifecycle={"Run": "echo run >> runs; exit 3", "Recover": "echo r >> recovered"})
     gg.deploy("Flaky")
@@ -56,6 +59,7 @@ def test_three_errors_make_a_component_broken_with_recover_between(gg: CoreThrea
     assert "Run exited with 3" in log and "state BROKEN" in log
 
 
+@pytest.mark.core_error(r"deployment FAILED: Slow is BROKEN")
 def test_a_step_timeout_is_an_error(gg: CoreThread) -> None:
     write_recipe(gg.recipes, "Slow", lifecycle={"Install": {"Script": "sleep 30", "Timeout": 0.3}, "Run": "true"})
     gg.deploy("Slow")

@@ -249,6 +249,7 @@ def test_bootstrap_runs_before_install(gg: CoreThread, code: int) -> None:
         assert "host reboot (101)" in log
 
 
+@pytest.mark.core_error(r"deployment FAILED: com\.example\.BadBoot is BROKEN")
 def test_a_failing_bootstrap_is_an_error(gg: CoreThread) -> None:
     lifecycle_recipe(gg, "com.example.BadBoot", {"Bootstrap": "exit 3", "Run": "exec sleep 60"})
     gg.deploy("com.example.BadBoot")

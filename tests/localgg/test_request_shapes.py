@@ -76,8 +76,9 @@ def answered_once(request: bytes, operation: str, raised: _Raised) -> tuple[str 
     before = len(raised.records)
     services().call(peer, 1, NS + operation, request)
     assert raised.records[before:] == [], f"{operation} raised on {request!r}"
-    ((stream, model_type, payload),) = [answer for answer in peer.answers if answer[0] == 1][:1]
-    assert stream == 1
+    answers = [answer for answer in peer.answers if answer[0] == 1]
+    assert len(answers) == 1, f"{operation} answered {len(answers)} times on {request!r}: {answers}"
+    ((_, model_type, payload),) = answers
     return model_type, payload
 
 

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import BinaryMessage, JsonMessage, PublishMessage
 
@@ -196,6 +197,7 @@ def test_a_challenger_is_scored_in_the_shadow_after_the_champions_result(
     assert "shadow: count=4 mean_abs_diff=" in log.read_text()
 
 
+@pytest.mark.core_error(r"deployment FAILED: com\.edgeml\.WineQualitySubscriber is BROKEN")
 def test_a_missing_model_is_a_clear_error_and_the_component_breaks(gg: CoreThread, tmp_path: Path) -> None:
     deploy_subscriber(gg, tmp_path / "absent.json")
 

@@ -8,6 +8,6 @@ import boto3
 from scripts.fleet.pacing import Pacer, Watch
 
 
-def watch(session: boto3.Session, aws: str, greengrass: str, rate: float = 50.0) -> Watch:
-    pacer = Pacer(rate)
+def watch(session: boto3.Session, aws: str, greengrass: str, rate: float = 50.0, pacer: Pacer | None = None) -> Watch:
+    pacer = pacer or Pacer(rate)
     return Watch(pacer.client(session, "iot", aws), pacer.client(session, "greengrassv2", greengrass), pacer)
