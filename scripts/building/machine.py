@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,6 +35,15 @@ PACKAGES: dict[str, Package] = {
     p.name: p
     for p in (
         Package("make", "make", "the front door (Makefile)"),
+        Package(
+            "python3-venv",
+            # Debian splits ensurepip out of the interpreter that runs this (`make setup`'s python3 -m venv needs it).
+            os.path.join(sysconfig.get_paths()["stdlib"], "ensurepip", "__init__.py"),
+            "`make setup` creates .venv with this python3's venv module",
+        ),
+        Package("git", "git", "the scenario tests copy the checkout's files as git lists them"),
+        Package("gpg", "gpg", "the base image's trust test signs an attacker's Release with it"),
+        Package("dash", "dash", "device/preflight.sh is POSIX sh, tested under the sh Debian and Raspberry Pi OS run"),
         Package("docker.io", "dockerd", "the Docker engine"),
         Package("debootstrap", "debootstrap", "the subscriber's base image, built offline where no registry answers"),
         Package(

@@ -28,12 +28,13 @@ from localcloud.credentials import SERVICE, CredentialsProvider
 from localcloud.device import Connection, DeviceAgent
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.identities import Identities, device_secret
-from localcloud.server import DEVICE_GREENGRASS, Endpoint, serve
+from localcloud.server import Endpoint, serve
 from localcloud.sigv4 import Guard
 from localcloud.stack import FLEET_STATUS, fleet_status_receiver
 from localgg.lifecycle import State
 from localgg.mqtt import MqttBridge
 from scripts.fleet import deployments, pacing, rollout
+from tests.conftest import REPO, Run
 from tests.localgg.harness import CoreThread
 from tests.support.eventually import eventually
 from tests.support.watch import watch
@@ -42,16 +43,39 @@ pytestmark = pytest.mark.slow  # moto and the Greengrass endpoint started per te
 
 NAME = "com.example.Service"
 ACCOUNT = "123456789012"  # moto's
-LOGS_ONLY = {  # what the stack's `<role>Access` holds
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "*"}],
+ROOT = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
 }
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
+provider "aws" {
+  region            = "eu-west-1"
+  s3_use_path_style = true
 }
+module "device" {
+  source              = "%(module)s"
+  name_prefix         = "%(prefix)s"
+  artifact_bucket_arn = "arn:aws:s3:::%(bucket)s"
+  artifact_prefix     = "app"
+  repository_arn      = "arn:aws:ecr:eu-west-1:%(account)s:repository/%(prefix)s"
+  core_device_names   = ["test-thing"]
+}
+output "device" {
+  value = module.device
+}
+"""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What terraform/modules/token-exchange made for the device, as Terraform applied it."""
+
+    bucket: str
+    role: str
+    role_alias: str
+    thing_policy: str
+    role_policy: str  # the role's inline policy document, as applied
 
 
 @dataclass
@@ -68,35 +92,6 @@ class Fleet:
     watch: pacing.Watch  # the pipeline's rollout follower's clients
 
 
-def token_exchange_policy(bucket: str, locate: bool = True) -> str:
-    """The rights terraform/modules/token-exchange gives a core device, for this test's bucket."""
-    statements = [
-        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
-        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
-    ]
-    if locate:
-        statements.append(
-            {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{bucket}"]}
-        )
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
-def device_policy(alias: str) -> str:
-    """The stack's thing policy (terraform/modules/token-exchange), wide on topics: MQTT, the Greengrass data plane
-    and the role alias."""
-    arn = f"arn:aws:iot:eu-west-1:{ACCOUNT}"
-    statements = [
-        {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"], "Resource": "*"},
-        {"Effect": "Allow", "Action": ["iot:AssumeRoleWithCertificate"], "Resource": f"{arn}:rolealias/{alias}"},
-        {
-            "Effect": "Allow",
-            "Action": [f"greengrass:{operation}" for operation in DEVICE_GREENGRASS],
-            "Resource": "*",
-        },
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
 @pytest.fixture(scope="module")
 def enforcing_moto(registry: str) -> Iterator[tuple[str, tuple[str, str]]]:
     """moto as the stack runs it: IAM enforced, driven by an owner's keys."""
@@ -107,33 +102,62 @@ def enforcing_moto(registry: str) -> Iterator[tuple[str, tuple[str, str]]]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def applied(
+    terraform: Run, enforcing_moto: tuple[str, tuple[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> Applied:
+    """terraform/modules/token-exchange applied with the real provider against the enforcing moto, with the owner's
+    keys: the role and its policies (the installer's `<role>Access` name held), the role alias and the device's
+    IoT policy, exactly as a stack has them: none of them is retyped here."""
+    moto_endpoint, (key, secret) = enforcing_moto
+    unique = uuid.uuid4().hex[:8]
+    prefix, bucket = f"dev-{unique}", f"artifacts-{unique}"
+    session = boto3.Session(region_name="eu-west-1", aws_access_key_id=key, aws_secret_access_key=secret)
+    session.client("s3", endpoint_url=moto_endpoint).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    root = tmp_path_factory.mktemp("device-root")
+    module = REPO / "terraform" / "modules" / "token-exchange"
+    (root / "main.tf").write_text(ROOT % {"module": module, "prefix": prefix, "bucket": bucket, "account": ACCOUNT})
+    env = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_REGION": "eu-west-1",
+        "TF_DATA_DIR": str(root / ".terraform"),
+    }
+    for command in (("init", "-input=false"), ("apply", "-auto-approve", "-input=false", "-no-color")):
+        done = terraform(*command, cwd=root, env=env)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    made = json.loads(terraform("output", "-json", cwd=root, env=env).stdout)["device"]["value"]
+    return Applied(
+        bucket, made["role_name"], made["role_alias_name"], made["iot_policy_names"]["test-thing"],
+        made["role_policy_json"],
+    )  # fmt: skip
+
+
 @pytest.fixture
-def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto: tuple[str, int]) -> Iterator[Fleet]:
+def fleet(
+    gg: CoreThread,
+    enforcing_moto: tuple[str, tuple[str, str]],
+    mosquitto: tuple[str, int],
+    applied: Applied,
+) -> Iterator[Fleet]:
     moto_endpoint, (key, secret) = enforcing_moto
     unique = uuid.uuid4().hex[:8]
     session = boto3.Session(region_name="eu-west-1", aws_access_key_id=key, aws_secret_access_key=secret)
     iot, iam, s3 = (session.client(s, endpoint_url=moto_endpoint) for s in ("iot", "iam", "s3"))
-    role = iam.create_role(RoleName=f"tes-{unique}", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
-    iot.create_role_alias(roleAlias=f"alias-{unique}", roleArn=role, credentialDurationSeconds=3600)
-    bucket = f"artifacts-{unique}"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    iam.put_role_policy(
-        RoleName=f"tes-{unique}", PolicyName="least-privilege", PolicyDocument=token_exchange_policy(bucket)
-    )
-
-    # The device joins as `make device` has the installer do it (localcloud.installer): a certificate of its own,
-    # the stack's thing policy reused, `<role>Access` held by the stack as its Terraform holds it.
-    iot.create_policy(policyName=f"core-{unique}", policyDocument=device_policy(f"alias-{unique}"))
-    iam.create_policy(PolicyName=f"tes-{unique}Access", PolicyDocument=json.dumps(LOGS_ONLY))
-    # Terraform's group has properties, so the installer's bare CreateThingGroup answers ResourceAlreadyExists and
-    # the group is reused (DeviceProvisioningHelper.addThingToGroup).
+    bucket = applied.bucket
+    # The device joins as `make device` has the installer do it (localcloud.installer): a certificate of its own and
+    # the stack's thing policy, role and alias. Terraform's group has properties, so the installer's bare
+    # CreateThingGroup answers ResourceAlreadyExists and the group is reused (DeviceProvisioningHelper.addThingToGroup).
     iot.create_thing_group(
         thingGroupName=f"group-{unique}", thingGroupProperties={"thingGroupDescription": "made by Terraform"}
     )
     flags = installer.parser().parse_args(
         ["--aws-region", "eu-west-1", "--thing-name", "test-thing", "--thing-group-name", f"group-{unique}",
-         "--thing-policy-name", f"core-{unique}", "--tes-role-name", f"tes-{unique}",
-         "--tes-role-alias-name", f"alias-{unique}", "--provision", "true"]
+         "--thing-policy-name", applied.thing_policy, "--tes-role-name", applied.role,
+         "--tes-role-alias-name", applied.role_alias, "--provision", "true"]
     )  # fmt: skip
     identity, private_key, _ = installer.provision(iot, iam, flags, say=lambda line: None)
 
@@ -168,9 +192,11 @@ def fleet(gg: CoreThread, enforcing_moto: tuple[str, tuple[str, str]], mosquitto
 
     group = iot.describe_thing_group(thingGroupName=f"group-{unique}")["thingGroupArn"]
     yield Fleet(
-        plane, client, gg.call(make()), group, s3, bucket, iam, f"tes-{unique}", key, watch(session, moto_endpoint, url)
+        plane, client, gg.call(make()), group, s3, bucket, iam, applied.role, key, watch(session, moto_endpoint, url)
     )
     iot.remove_thing_from_thing_group(thingGroupName=f"group-{unique}", thingName="test-thing")
+    # A test may have narrowed the role: the next one starts from the policy Terraform applied.
+    iam.put_role_policy(RoleName=applied.role, PolicyName="least-privilege", PolicyDocument=applied.role_policy)
     device_mqtt.close()
     listener.close()
     server.shutdown()
@@ -244,9 +270,9 @@ def test_an_artifact_that_cannot_be_had_fails_the_deployment_without_touching_th
     included), and what ran before runs on."""
     version(fleet, "1.0.0", "exec sleep 300")
     deploy(gg, fleet, "1.0.0")
-    fleet.s3.put_object(Bucket=fleet.bucket, Key="gone/app.zip", Body=b"zip")
-    version(fleet, "1.0.1", "exec sleep 300", [{"URI": f"s3://{fleet.bucket}/gone/app.zip"}])
-    fleet.s3.delete_object(Bucket=fleet.bucket, Key="gone/app.zip")  # after the service read it
+    fleet.s3.put_object(Bucket=fleet.bucket, Key="app/gone.zip", Body=b"zip")
+    version(fleet, "1.0.1", "exec sleep 300", [{"URI": f"s3://{fleet.bucket}/app/gone.zip"}])
+    fleet.s3.delete_object(Bucket=fleet.bucket, Key="app/gone.zip")  # after the service read it
     deployment, outcome = deploy(gg, fleet, "1.0.1")
     assert outcome == "FAILED"
     assert gg.core.recipes[NAME].version == "1.0.0"
@@ -286,8 +312,11 @@ def test_a_role_without_get_bucket_location_fails_the_download_with_the_nucleus_
     role alias gave the device: the same artifact downloads once the permission is back."""
     fleet.s3.put_object(Bucket=fleet.bucket, Key="app/greeting.txt", Body=b"hello\n")
     artifact = [{"URI": f"s3://{fleet.bucket}/app/greeting.txt"}]
+    applied = fleet.iam.get_role_policy(RoleName=fleet.role, PolicyName="least-privilege")["PolicyDocument"]
+    without = [s for s in applied["Statement"] if "s3:GetBucketLocation" not in s["Action"]]
+    assert len(without) == len(applied["Statement"]) - 1
     fleet.iam.put_role_policy(
-        RoleName=fleet.role, PolicyName="least-privilege", PolicyDocument=token_exchange_policy(fleet.bucket, False)
+        RoleName=fleet.role, PolicyName="least-privilege", PolicyDocument=json.dumps({**applied, "Statement": without})
     )
     version(fleet, "1.0.0", "exec sleep 300", artifact)
     deployment, outcome = deploy(gg, fleet, "1.0.0")
@@ -299,9 +328,7 @@ def test_a_role_without_get_bucket_location_fails_the_download_with_the_nucleus_
     assert "PERMISSION_ERROR" in effective["statusDetails"]["errorTypes"]
     assert NAME not in gg.core.recipes
 
-    fleet.iam.put_role_policy(
-        RoleName=fleet.role, PolicyName="least-privilege", PolicyDocument=token_exchange_policy(fleet.bucket)
-    )
+    fleet.iam.put_role_policy(RoleName=fleet.role, PolicyName="least-privilege", PolicyDocument=json.dumps(applied))
     version(fleet, "1.0.1", "exec sleep 300", artifact)
     assert deploy(gg, fleet, "1.0.1")[1] == "SUCCEEDED"
 

@@ -15,13 +15,15 @@ from awsiot.greengrasscoreipc.model import (
     InvalidArgumentsError,
     JsonMessage,
     PublishMessage,
+    ReportedLifecycleState,
     ResourceNotFoundError,
     ServiceError,
     SubscriptionResponseMessage,
     UnauthorizedError,
 )
 
-from tests.localgg.harness import PUBLISH, SUBSCRIBE, CoreThread, pubsub
+from localgg.lifecycle import State
+from tests.localgg.harness import PUBLISH, SUBSCRIBE, CoreThread, pubsub, write_recipe
 from tests.support.eventually import eventually
 
 
@@ -219,3 +221,17 @@ def test_a_disconnected_subscriber_is_forgotten(pair: CoreThread) -> None:
     eventually(lambda: pair.core.services.pubsub.matching("demo/d") == [], 5, what="the subscription gone")
     pair.client("Pub").publish_to_topic(topic="demo/d", publish_message=binary(b"x"))  # answered: nobody to reach
     assert inbox.items == []
+
+
+def test_a_component_reporting_errored_is_restarted_as_the_nucleus_restarts_it(gg: CoreThread) -> None:
+    """UpdateState(ERRORED) from a RUNNING component is an error of that component: the nucleus's
+    LifecycleIPCEventStreamAgent hands the state to GreengrassService.reportState, and the lifecycle restarts an
+    ERRORED service after its Recover step. Its process is ended and started again, the error counted."""
+    write_recipe(gg.recipes, "Reporter", lifecycle={"Run": "echo $$ >> starts; exec sleep 300"})
+    gg.deploy("Reporter")
+    component = gg.core.components["Reporter"]
+    eventually(lambda: component.state is State.RUNNING, what="Reporter RUNNING")
+    gg.client("Reporter").update_state(state=ReportedLifecycleState.ERRORED)
+    starts = gg.core.root / "work" / "Reporter" / "starts"
+    eventually(lambda: starts.exists() and len(starts.read_text().split()) == 2, what="Reporter started again")
+    eventually(lambda: component.state is State.RUNNING and component.errors == 1, what="one error, RUNNING")

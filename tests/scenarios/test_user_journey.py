@@ -25,27 +25,45 @@ from tests.support.models import small_model
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-# Ten `make` runs in a row, each a deployment followed to its end: about ten minutes alone, more beside another worker.
-@pytest.mark.timeout(1800)
-def test_deploy_change_break_and_destroy_as_a_user_does(
-    make: Make, docker_client: docker.DockerClient, tmp_path: Path
-) -> None:
-    """One scenario, in order, since each step starts from where the last one left the local cloud: a first
-    `make deploy` from nothing, a second stack beside it, the same again through every `--json` command, a
-    publisher-only change, a broken subscriber rolled back, a user's own component published GDK's way beside ours,
-    and `destroy`."""
-    workspace = tmp_path / "other"
-    sandbox.stop(lambda message: None, make.root)
-    first_deploy(make, docker_client)
-    a_second_stack_beside(make, docker_client, Make(checkout.checkout_copy(workspace), make.model))
-    no_change_as_json(make)
-    state_shared_locked_and_movable(make)
-    publisher_change(make, docker_client)
-    model_only_redeploy(make, docker_client)
-    challenger_then_promote(make)
-    broken_subscriber(make)
-    a_users_own_component(make)
-    destroy(make, docker_client)
+# Each step a `make` run or a few, each a deployment followed to its end: about ten minutes in all, alone.
+@pytest.mark.timeout(900)
+class TestAUsersFirstWeeks:
+    """One scenario in ordered steps, each starting from where the last one left the local cloud (the module's
+    stack, tests/scenarios/conftest.py), each reported on its own so that one failure does not hide the others: a
+    first `make deploy` from nothing, a second stack beside it, the same again through every `--json` command, the
+    shared state and its lock, a publisher-only change, a model-only change, a challenger promoted, a broken
+    subscriber rolled back, a user's own component published GDK's way beside ours, and `destroy`."""
+
+    def test_01_first_deploy(self, make: Make, docker_client: docker.DockerClient) -> None:
+        sandbox.stop(lambda message: None, make.root)
+        first_deploy(make, docker_client)
+
+    def test_02_a_second_stack_beside(self, make: Make, docker_client: docker.DockerClient, tmp_path: Path) -> None:
+        a_second_stack_beside(make, docker_client, Make(checkout.checkout_copy(tmp_path / "other"), make.model))
+
+    def test_03_no_change_as_json(self, make: Make) -> None:
+        no_change_as_json(make)
+
+    def test_04_state_shared_locked_and_movable(self, make: Make) -> None:
+        state_shared_locked_and_movable(make)
+
+    def test_05_publisher_change(self, make: Make, docker_client: docker.DockerClient) -> None:
+        publisher_change(make, docker_client)
+
+    def test_06_model_only_redeploy(self, make: Make, docker_client: docker.DockerClient) -> None:
+        model_only_redeploy(make, docker_client)
+
+    def test_07_challenger_then_promote(self, make: Make) -> None:
+        challenger_then_promote(make)
+
+    def test_08_broken_subscriber(self, make: Make) -> None:
+        broken_subscriber(make)
+
+    def test_09_a_users_own_component(self, make: Make) -> None:
+        a_users_own_component(make)
+
+    def test_10_destroy(self, make: Make, docker_client: docker.DockerClient) -> None:
+        destroy(make, docker_client)
 
 
 def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
