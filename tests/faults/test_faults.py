@@ -266,6 +266,7 @@ def test_a_second_rollback_after_an_interrupted_one_lands_on_the_last_good_relea
     good = deployed(make)
     app = make.repo / "components" / "publisher" / "publisher" / "app.py"
     source = text(app)
+    # The broken publisher lives 5 s (code under test, not a wait of the test), then dies: RUNNING first.
     app.write_text(
         source.replace(
             "def main() -> int:\n", "def main() -> int:\n    import time\n\n    time.sleep(5)\n    return 1\n", 1

@@ -15,6 +15,9 @@ project's own reading of the rules.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
 from localcloud.iotpolicy import Connection, Request, allowed, statements
@@ -55,7 +58,7 @@ DEVICE = Connection(REGION, ACCOUNT, THING, THING)
 JOBS = f"$aws/things/{THING}/jobs"
 
 
-def judged(document: dict[str, object], request: Request, connection: Connection = DEVICE) -> bool:
+def judged(document: Mapping[str, Any], request: Request, connection: Connection = DEVICE) -> bool:
     return allowed([statements(document)], request, connection)
 
 
@@ -95,7 +98,7 @@ def test_the_basic_job_policy_refuses_what_it_does_not_name(request_: Request) -
     assert not judged(BASIC_JOB_POLICY, request_)
 
 
-def allow(action: str, resource: str) -> dict[str, object]:
+def allow(action: str, resource: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [action], "Resource": [resource]}]}
 
 

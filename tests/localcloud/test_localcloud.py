@@ -156,7 +156,7 @@ def test_the_registry_and_the_broker_die_with_a_stack_killed_by_sigkill(tmp_path
         "started = broker.start(root / 'mqtt')\n"
         "server, host = registry.start(root / 'registry')\n"
         "print(started.process.pid, server.pid, flush=True)\n"
-        "time.sleep(120)\n"
+        "time.sleep(120)\n"  # the stack's life until the test kills it, not a wait of the test
     )
     stack = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert stack.stdout is not None

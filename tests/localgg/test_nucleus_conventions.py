@@ -198,6 +198,7 @@ def test_the_developer_guides_local_workflow(tmp_path: Path) -> None:
     )
     script = artifacts / "com.example.HelloWorld" / "1.0.0" / "hello_world.py"
     script.parent.mkdir(parents=True)
+    # The component's own life (the guide's Hello World keeps running), not a wait of the test.
     script.write_text("import sys, time\nprint(f'Hello, {sys.argv[1]}!')\ntime.sleep(60)\n")
     core = run_core(root, recipes, "--artifact-dir", str(artifacts), "--merge", "com.example.HelloWorld=1.0.0")
     try:

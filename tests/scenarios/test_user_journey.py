@@ -246,7 +246,7 @@ def broken_subscriber(make: Make) -> None:
     # window catches it, names the component and its log, and with AUTO_ROLLBACK=1 deploys the last good state.
     app = make.repo / "components/subscriber/subscriber/app.py"
     source = app.read_text()
-    dies = "def main() -> int:\n    import time\n\n    time.sleep(5)\n    return 1\n"
+    dies = "def main() -> int:\n    import time\n\n    time.sleep(5)\n    return 1\n"  # its life, not a test wait
     app.write_text(source.replace("def main() -> int:\n", dies, 1))
     # A window long enough that a loaded machine's slow container start cannot outlast it; the watch ends at the
     # first breakage it sees, so this costs nothing when the component breaks as it should.

@@ -68,7 +68,7 @@ for line in sys.stdin:
     if records == ["crash"]:
         ctypes.string_at(0)
     if records == ["hang"]:
-        time.sleep(60)
+        time.sleep(60)  # the hang under test (the stand-in's own code), not a wait of the test
     print(json.dumps({"predictions": [1.0] * len(records)}), flush=True)
 """
 
