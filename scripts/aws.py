@@ -24,6 +24,7 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
+from scripts import isolation
 from scripts.errors import ToolError
 
 MAX_ATTEMPTS = 8
@@ -53,10 +54,11 @@ class AwsError(ToolError):
 
 
 class _Pointed(boto3.Session):  # type: ignore[misc]  # boto3 has no types here
-    """A session whose clients go where the given variables say, whatever this process's environment says."""
+    """A session whose clients go where the given variables say, and use nothing else: no AWS setting of this
+    process's environment or of the user's files (scripts/isolation.py)."""
 
     def __init__(self, region: str, endpoints: Mapping[str, str], keys: Mapping[str, str]) -> None:
-        super().__init__(region_name=region, **keys)
+        super().__init__(region_name=region, botocore_session=isolation.botocore_session(), **keys)
         self._endpoints = dict(endpoints)
 
     def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:

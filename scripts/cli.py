@@ -9,6 +9,7 @@ progress then goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -175,15 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.run(args, progress)
     except (ToolError, RecipeError) as exc:  # a recipe's problems are expected failures too
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitStatus.FAILED
+        return _failed(args, f"error: {exc}")
     except (docker.errors.DockerException, requests.RequestException) as exc:  # the engine, mid-operation
-        print(f"error: the Docker engine failed a request: {exc}", file=sys.stderr)
-        return ExitStatus.FAILED
+        return _failed(args, f"error: the Docker engine failed a request: {exc}")
     except OSError as exc:  # the machine's own refusals (a full disk, a folder it may not write): what and where
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return ExitStatus.FAILED
+        return _failed(args, f"error: {exc.strerror or exc}{where}")
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped where it was; running it again carries on", file=sys.stderr)
         return ExitStatus.INTERRUPTED
@@ -193,6 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("\n".join(command.render(record)))
     return ExitStatus.OK
+
+
+def _failed(args: argparse.Namespace, message: str) -> int:
+    """The error, and on the local target, what is left running and how to stop it (`make destroy` works in any
+    shell: the local cloud is driven with its own keys, never the user's AWS settings)."""
+    print(message, file=sys.stderr)
+    if hasattr(args, "target") and args.command != "destroy":
+        with contextlib.suppress(ToolError):  # a target the command line cannot make was the failure itself
+            left = arguments.target(args).left_running()
+            if left:
+                print(left, file=sys.stderr)
+    return ExitStatus.FAILED
 
 
 def envelope(command: str, result: Record) -> Record:

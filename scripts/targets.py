@@ -129,6 +129,10 @@ class Target(abc.ABC):
         """The stack, or None when nothing runs to be asked (nothing is started)."""
         return self.reach(progress)
 
+    def left_running(self) -> str | None:
+        """After a failed command: what of this target runs on on this machine, and how to stop it."""
+        return None
+
 
 @dataclass(frozen=True)
 class Account(Target):
@@ -232,6 +236,15 @@ class Local(Target):
 
     def find(self, progress: Progress) -> Stack | None:
         return None if sandbox.find(self.root) is None else self.reach(progress)
+
+    def left_running(self) -> str | None:
+        running = sandbox.find(self.root)
+        if running is None:
+            return None
+        return (
+            f"the local cloud is still running (pid {running.pid}): fix the above and run the command again, or stop "
+            "it and everything in it with `make destroy` (in any shell: it never reads your AWS settings)"
+        )
 
 
 class LocalStack(Stack):

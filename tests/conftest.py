@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from subscriber.inference import Model
 
+from scripts import isolation
 from scripts.building import engine, machine
 from tests.localgg.harness import UNJUDGED, CoreThread
 from tests.support import images
@@ -221,7 +222,8 @@ def terraform() -> Run:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "TF_IN_AUTOMATION": "1", **(env or {})},
+            # Every test's Terraform talks to a stand-in: none of the shell's AWS settings, as the tooling's own.
+            env=isolation.environment({"TF_IN_AUTOMATION": "1", **(env or {})}),
             check=False,
         )
 

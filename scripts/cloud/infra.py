@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import boto3
 
-from scripts import aws, tfoutputs
+from scripts import aws, isolation, tfoutputs
 from scripts.cloud import tfstate
 from scripts.errors import ToolError
 from scripts.product import REPO
@@ -108,7 +108,9 @@ def terraform(
 
 
 def _environment(space: Workspace) -> dict[str, str]:
-    return {**os.environ, **space.env, "TF_IN_AUTOMATION": "1"}
+    """A stand-in's Terraform gets none of the user's AWS settings (scripts/isolation.py); an account's, all."""
+    base = isolation.environment(space.env) if space.stand_in is not None else {**os.environ, **space.env}
+    return {**base, "TF_IN_AUTOMATION": "1"}
 
 
 def _hint(output: str) -> str:

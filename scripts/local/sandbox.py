@@ -18,6 +18,7 @@ from typing import Any
 
 from localcloud import info
 from localcloud.info import STATE_FILE, StackInfo
+from scripts import isolation
 from scripts.aws import calling
 from scripts.building import engine, machine
 from scripts.errors import ToolError
@@ -124,6 +125,7 @@ def ensure(
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # not killed with the terminal's Ctrl-C or with make
             cwd=REPO,
+            env=isolation.environment({}),  # the stack, its cores and their components: none of the user's AWS settings
         )
     timeout += localdevices.START_TIMEOUT * len(emulated)
     started = time.monotonic()
@@ -151,6 +153,7 @@ def install(cloud: StackInfo, root: Path, thing: str, installer_args: list[str],
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=isolation.environment({}),
         check=False,
     )
     if done.returncode != 0:
@@ -186,6 +189,7 @@ def _reap(folder: Path, progress: Progress) -> None:
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=isolation.environment({}),
         check=False,
     )
     for line in done.stdout.splitlines():

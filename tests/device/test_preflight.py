@@ -9,8 +9,10 @@ away without touching the machine.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -28,8 +30,17 @@ pytestmark = pytest.mark.skipif(DASH is None, reason="dash (a POSIX sh) is not i
 
 
 def preflight(env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The script run to its end; one that does not end in `timeout` is killed with whatever it started."""
     assert DASH is not None
-    return subprocess.run([DASH, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=timeout)
+    with subprocess.Popen(
+        [DASH, str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def failures(out: str) -> dict[str, str]:

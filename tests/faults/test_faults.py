@@ -104,8 +104,9 @@ def test_terraform_interrupted_mid_apply_saves_its_state_and_the_next_apply_conv
     assert done.returncode != 0
     assert "interrupted" in done.stderr and "Traceback" not in done.stderr
     assert make.state()["resources"], "what Terraform created before the interrupt is in its state (in S3)"
+    interrupted = text(log)
     again = make("apply")
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 0, again.stderr + "\nthe interrupted apply's log:\n" + interrupted[-6000:]
     assert "AlreadyExists" not in text(log)
     plan = make("plan")
     assert plan.returncode == 0 and "changes: False" in plan.stdout, plan.stdout
