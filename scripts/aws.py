@@ -19,9 +19,11 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
+    ProfileNotFound,
 )
 
 from scripts import isolation
@@ -91,7 +93,10 @@ def session(region: str, variables: Mapping[str, str] | None = None) -> boto3.Se
 
 
 def client(aws: boto3.Session, service: str) -> Any:
-    return aws.client(service, config=RETRIES)
+    """A client; credentials the user's settings name but cannot give (a profile this machine lacks, a
+    credential_process that fails) are one AwsError, not a traceback (botocore resolves them here)."""
+    with calling(f"an AWS {service} client"):
+        return aws.client(service, config=RETRIES)
 
 
 def error_code(error: ClientError) -> str:
@@ -104,6 +109,11 @@ def explain(action: str, error: Exception) -> AwsError:
         return AwsError(
             f"{action}: no AWS credentials found. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY), or run without TARGET=aws to use the local cloud."
+        )
+    if isinstance(error, (CredentialRetrievalError, ProfileNotFound)):
+        return AwsError(
+            f"{action}: the AWS credentials your settings name cannot be had ({error}). Check AWS_PROFILE, "
+            "AWS_CONFIG_FILE and the profile's credential_process or SSO session (`aws sso login`)."
         )
     if isinstance(error, NoRegionError):
         return AwsError(f"{action}: no AWS Region: set AWS_REGION or the Terraform variable region.")

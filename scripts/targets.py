@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import boto3
 
 from localcloud.info import StackInfo
-from scripts import aws, platforms, product, tfoutputs
+from scripts import aws, platforms, tfoutputs
 from scripts.cloud import device, infra, tfstate
 from scripts.errors import ToolError
 from scripts.fleet import releases, teardown
@@ -238,13 +238,7 @@ class Local(Target):
         return None if sandbox.find(self.root) is None else self.reach(progress)
 
     def left_running(self) -> str | None:
-        running = sandbox.find(self.root)
-        if running is None:
-            return None
-        return (
-            f"the local cloud is still running (pid {running.pid}): fix the above and run the command again, or stop "
-            "it and everything in it with `make destroy` (in any shell: it never reads your AWS settings)"
-        )
+        return sandbox.left_running(self.root)
 
 
 class LocalStack(Stack):
@@ -286,13 +280,19 @@ class LocalStack(Stack):
         """A prediction from every device's subscriber after the release. With nothing deployed, any prediction
         since it began proves the devices still predict; after a deployment, only one made since it settled does."""
         logs = self.subscriber_logs(outputs)
-        started_at = {thing: _size(log) for thing, log in logs.items()}
+        started_at = {thing: sandbox.log_size(log) for thing, log in logs.items()}
         result = released()
         if dry_run:
             return Proven(result)
         deployed = result.release.deployment is not None
-        since = {thing: _size(log) if deployed else started_at[thing] for thing, log in logs.items()}
-        return Proven(result, {thing: _predictions_flowing(thing, log, since[thing]) for thing, log in logs.items()})
+        since = {thing: sandbox.log_size(log) if deployed else started_at[thing] for thing, log in logs.items()}
+        return Proven(
+            result,
+            {
+                thing: sandbox.predictions_flowing(thing, log, since[thing], PREDICTIONS_TIMEOUT)
+                for thing, log in logs.items()
+            },
+        )
 
     def subscriber_logs(self, outputs: tfoutputs.Outputs) -> dict[str, Path]:
         return self.cloud.component_logs(outputs.components.subscriber)
@@ -325,20 +325,6 @@ class LocalStack(Stack):
         else:
             progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
         return sandbox.stop(progress, self.target.root)
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-def _predictions_flowing(thing: str, log: Path, since: int) -> list[str]:
-    found = product.follow_predictions(log, 1, PREDICTIONS_TIMEOUT, since)
-    if not found:
-        raise sandbox.LocalCloudError(
-            f"{thing} runs the deployment, but its subscriber wrote no prediction within "
-            f"{PREDICTIONS_TIMEOUT:.0f}s: see {log}"
-        )
-    return found
 
 
 def chosen(

@@ -18,7 +18,7 @@ from typing import Any
 
 from localcloud import info
 from localcloud.info import STATE_FILE, StackInfo
-from scripts import isolation
+from scripts import isolation, product
 from scripts.aws import calling
 from scripts.building import engine, machine
 from scripts.errors import ToolError
@@ -38,6 +38,31 @@ class LocalCloudError(ToolError):
 
 def find(root: Path = ROOT) -> StackInfo | None:
     return info.find(root)
+
+
+def left_running(root: Path = ROOT) -> str | None:
+    """What a failed command says of the stack it leaves running."""
+    running = find(root)
+    if running is None:
+        return None
+    return (
+        f"the local cloud is still running (pid {running.pid}): fix the above and run the command again, or stop it "
+        "and everything in it with `make destroy` (in any shell: it never reads your AWS settings)"
+    )
+
+
+def log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def predictions_flowing(thing: str, log: Path, since: int, timeout: float) -> list[str]:
+    """A prediction the device's subscriber writes after `since` (bytes into its log)."""
+    found = product.follow_predictions(log, 1, timeout, since)
+    if not found:
+        raise LocalCloudError(
+            f"{thing} runs the deployment, but its subscriber wrote no prediction within {timeout:.0f}s: see {log}"
+        )
+    return found
 
 
 def _log_tail(root: Path, lines: int = 15) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -12,17 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from scripts import arguments, cli, render
+from scripts import arguments, cli, isolation, render
 from scripts.errors import ExitStatus, ToolError
 from scripts.records import Recorded
 from tests.conftest import REPO, TEST_IMAGES
 from tests.support.outputs import stack_outputs
 
+# A user of an account whose settings are plain keys: none of the test's shell's AWS settings.
+ACCOUNT_USER = isolation.environment(
+    {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example", "AWS_CONFIG_FILE": os.devnull,
+     "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+)  # fmt: skip
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+
+def run(*args: str, env: dict[str, str] = ACCOUNT_USER) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scripts", *args], capture_output=True, text=True, cwd=REPO, timeout=120, check=False
-    )
+        [sys.executable, "-m", "scripts", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+        check=False,
+    )  # fmt: skip
 
 
 def test_help_lists_every_command() -> None:
@@ -62,6 +70,17 @@ def test_a_real_account_is_not_destroyed_without_its_account_id(tmp_path: Path) 
     wrong = run("destroy", "--outputs", outputs, "--keep-infrastructure", "--confirm", "999999999999")
     assert wrong.returncode == 1
     assert "--confirm 999999999999 is not the stack's account (123456789012): nothing deleted" in wrong.stderr
+
+
+def test_credentials_the_users_settings_name_but_cannot_give_are_one_error_line(tmp_path: Path) -> None:
+    """A profile whose credential_process fails (an expired SSO session behind it, say): TARGET=aws says so in one
+    line naming where to look, never a traceback."""
+    config = tmp_path / "config"
+    config.write_text("[profile sso-dev]\ncredential_process = /bin/false\n")
+    shell = {**isolation.environment({}), "AWS_PROFILE": "sso-dev", "AWS_CONFIG_FILE": str(config)}
+    done = run("status", "--outputs", str(saved_outputs(tmp_path)), env=shell)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: ") and "credential_process" in done.stderr
 
 
 def test_the_confirmation_is_the_account_id() -> None:
