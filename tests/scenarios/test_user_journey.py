@@ -1,6 +1,9 @@
 """A user's first weeks, in order: first deploy, a second stack beside it, no change, the shared state and its
 lock, a publisher change, a model-only change, a challenger promoted, a broken subscriber rolled back, a user's own
-component, destroy.
+component, destroy. All of it from a shell that holds the user's own AWS settings (tests/support/shell.py): a session
+token, a profile of a config file whose credential_process fails, a credentials file that is not there, another
+Region, and every other variable botocore and the Terraform AWS provider read. None of it is needed, and none of it
+reaches any process of the local stack.
 """
 
 from __future__ import annotations
@@ -9,20 +12,35 @@ import io
 import json
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from scripts import product
+from scripts import isolation, product
 from scripts.local import sandbox
 from scripts.publishing import artifacts, components, modelfile
+from tests.conftest import Run
 from tests.support import checkout
 from tests.support.eventually import eventually
 from tests.support.make import NUCLEUS, PREDICTION, Make, installed, scripts_json, started_at, versions
 from tests.support.models import small_model
+from tests.support.shell import InTheUsersShell, descendants, environ_of, leaked, users_shell
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def make(
+    terraform: Run, seed: Path, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InTheUsersShell]:
+    folder = tmp_path_factory.mktemp("journey")
+    runner = InTheUsersShell(
+        checkout.checkout_copy(folder / "checkout"), seed / "xgboost_wine_quality.json", users_shell(folder)
+    )
+    yield runner
+    runner.stop()
 
 
 # Each step a `make` run or a few, each a deployment followed to its end: about ten minutes in all, alone.
@@ -37,6 +55,11 @@ class TestAUsersFirstWeeks:
     def test_01_first_deploy(self, make: Make, docker_client: docker.DockerClient) -> None:
         sandbox.stop(lambda message: None, make.root)
         first_deploy(make, docker_client)
+
+    def test_01b_nothing_of_the_users_aws_settings_reaches_the_stack(
+        self, make: InTheUsersShell, docker_client: docker.DockerClient
+    ) -> None:
+        users_settings_reach_nothing(make, docker_client)
 
     def test_02_a_second_stack_beside(self, make: Make, docker_client: docker.DockerClient, tmp_path: Path) -> None:
         a_second_stack_beside(make, docker_client, Make(checkout.checkout_copy(tmp_path / "other"), make.model))
@@ -100,6 +123,27 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
                  "--tes-role-alias-name", "--component-default-user ggc_user:ggc_group", "--provision true",
                  "--setup-system-service true", f"--thing-name {thing}"):  # fmt: skip
         assert flag in joining.stdout, (flag, joining.stdout)
+
+
+def users_settings_reach_nothing(make: InTheUsersShell, docker_client: docker.DockerClient) -> None:
+    """`make status` answers from that shell, and no process of the stack holds a variable of the user's with the
+    user's value (the stack sets the same names to its own: endpoints, Region, keys): Terraform (seen through the
+    probe first on the PATH), the local cloud, its core (in the cloud's process), the core's components and the
+    subscriber's container."""
+    status = make("status")
+    assert status.returncode == 0 and "HEALTHY" in status.stdout, status.stdout + status.stderr
+    stack = make.cloud().pid
+    environments = {pid: environ_of(pid) for pid in (stack, *descendants(stack))}
+    components = [pid for pid, env in environments.items() if "SVCUID" in env]
+    assert len(components) >= 2, "the publisher's and the subscriber's processes are among the stack's"
+    assert {pid: leaked(env, make.shell) for pid, env in environments.items() if leaked(env, make.shell)} == {}
+    assert {environments[pid]["AWS_REGION"] for pid in components} == {make.cloud().region}
+    container = docker_client.containers.get(make.names.subscriber)
+    assert leaked(dict(item.split("=", 1) for item in container.attrs["Config"]["Env"]), make.shell) == {}
+    runs = make.terraform_environments()
+    assert runs, "Terraform ran through the probe"
+    assert [leaked(env, make.shell) for env in runs if leaked(env, make.shell)] == []
+    assert all(env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:") for env in runs)
 
 
 def a_second_stack_beside(make: Make, docker_client: docker.DockerClient, other: Make) -> None:
@@ -168,7 +212,10 @@ def state_shared_locked_and_movable(make: Make) -> None:
             "-var",
             "keep_images=9",
         ],
-        env={**make.env, **make.cloud().environment(), "TF_DATA_DIR": str(make.root / "terraform")},
+        # A teammate's Terraform pointed at the local cloud as the tooling points its own: no AWS setting of the shell.
+        env=isolation.environment(
+            {**make.cloud().environment(), "TF_DATA_DIR": str(make.root / "terraform")}, make.env
+        ),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,9 +1,5 @@
-"""`make deploy`, `make status` and `make destroy` on the local target from a shell that holds the user's own AWS
-settings, as the people this kit is for have them: an SSO session token, a profile (and a default one) of a config
-file whose credential_process fails, a credentials file that is not there, another Region, and the rest of what
-botocore and the Terraform AWS provider read. The local stack works, and none of it reaches any process of the stack:
-Terraform (seen through a `terraform` first on the PATH that records its environment, then runs the real one), the
-local cloud, its core (in the cloud's process) and the core's components, the subscriber's container included.
+"""A shell that holds the user's own AWS settings, as the people this kit is for have them, and the means to see
+what of it reaches a process: the scenarios run `make` from such a shell (tests/scenarios/test_user_journey.py).
 
 The variables are those botocore documents (its session variables and credential providers: the boto3 guide's
 "Configuration" and "Credentials" pages) and the Terraform AWS provider documents ("Environment Variables",
@@ -14,17 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
-import pytest
-
-from tests.conftest import Run
-from tests.support import checkout
-from tests.support.make import PREDICTION, Make
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+from tests.support.make import Make
 
 MARK = "users-own-value"
 DOCUMENTED = (
@@ -102,15 +90,17 @@ def users_shell(folder: Path) -> dict[str, str]:
 
 class InTheUsersShell(Make):
     """`make` in a copy of the checkout, run from the user's shell: its AWS settings, and a PATH whose first
-    `terraform` records the environment it was given."""
+    `terraform` writes the environment it was given into `seen`, then runs the real one."""
 
-    def __init__(self, repo: Path, model: Path, shell: dict[str, str], seen: Path) -> None:
+    def __init__(self, repo: Path, model: Path, shell: dict[str, str]) -> None:
         super().__init__(repo, model)
-        probe = repo / "build" / "probe"
-        probe.mkdir(parents=True)
+        self.seen = repo.parent / "terraform-environments"
+        probe = repo.parent / "probe"
+        for folder in (self.seen, probe):
+            folder.mkdir()
         real = shutil.which("terraform")
         assert real is not None
-        (probe / "terraform").write_text(f'#!/bin/sh\nenv -0 > "{seen}/terraform.$$"\nexec {real} "$@"\n')
+        (probe / "terraform").write_text(f'#!/bin/sh\nenv -0 > "{self.seen}/terraform.$$"\nexec {real} "$@"\n')
         (probe / "terraform").chmod(0o755)
         self.shell = {**shell, "PATH": f"{probe}:{os.environ['PATH']}"}
 
@@ -118,27 +108,16 @@ class InTheUsersShell(Make):
     def env(self) -> dict[str, str]:
         return {**super().env, **self.shell}
 
-
-@pytest.fixture(scope="module")
-def seen(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("environments")
+    def terraform_environments(self) -> list[dict[str, str]]:
+        return [_parsed(path.read_bytes()) for path in self.seen.glob("terraform.*")]
 
 
-@pytest.fixture(scope="module")
-def make(
-    terraform: Run, seed: Path, seen: Path, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[InTheUsersShell]:
-    folder = tmp_path_factory.mktemp("shell")
-    runner = InTheUsersShell(
-        checkout.checkout_copy(folder / "checkout"), seed / "xgboost_wine_quality.json", users_shell(folder), seen
-    )
-    yield runner
-    runner.stop()
+def _parsed(raw: bytes) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
 
 
 def environ_of(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+    return _parsed(Path(f"/proc/{pid}/environ").read_bytes())
 
 
 def descendants(pid: int) -> list[int]:
@@ -161,40 +140,3 @@ def leaked(environment: dict[str, str], shell: dict[str, str]) -> dict[str, str]
     """The user's AWS settings in `environment`: a variable of theirs with their value (the stack may set the same
     name to its own value: its endpoints, Region and keys)."""
     return {name: value for name, value in environment.items() if name.startswith("AWS_") and shell.get(name) == value}
-
-
-def test_deploy_status_and_destroy_work_and_nothing_of_the_users_aws_settings_reaches_the_stack(
-    make: InTheUsersShell, seen: Path, docker_client: docker.DockerClient
-) -> None:
-    done = make("deploy")
-    assert done.returncode == 0, done.stderr
-    assert f"prediction on {make.cloud().thing}: {PREDICTION}" in done.stdout
-
-    status = make("status")
-    assert status.returncode == 0, status.stderr
-    assert "HEALTHY" in status.stdout, status.stdout
-
-    stack = make.cloud().pid
-    processes = [stack, *descendants(stack)]
-    environments = {pid: environ_of(pid) for pid in processes}
-    components = [pid for pid, env in environments.items() if "SVCUID" in env]
-    assert len(components) >= 2, "the publisher's and the subscriber's processes are among the stack's"
-    assert {pid: leaked(env, make.shell) for pid, env in environments.items() if leaked(env, make.shell)} == {}
-    # The core's own variables are the stand-in's: its Region, not the user's.
-    assert {environments[pid]["AWS_REGION"] for pid in components} == {make.cloud().region}
-
-    container = docker_client.containers.get(make.names.subscriber)
-    inside = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
-    assert leaked(inside, make.shell) == {}
-
-    terraform_runs = [
-        dict(item.split("=", 1) for item in path.read_bytes().decode().split("\0") if "=" in item)
-        for path in seen.glob("terraform.*")
-    ]
-    assert terraform_runs, "Terraform ran through the probe"
-    assert [leaked(env, make.shell) for env in terraform_runs if leaked(env, make.shell)] == []
-    assert all(env.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1:") for env in terraform_runs)
-
-    destroyed = make("destroy")
-    assert destroyed.returncode == 0, destroyed.stderr
-    assert make.root.exists() is False or not (make.root / "stack.json").exists()
