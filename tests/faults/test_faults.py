@@ -169,6 +169,9 @@ def test_a_full_disk_while_building_is_one_error_line_and_the_next_run_succeeds(
     (line,) = errors(done.stderr)
     assert "No space left on device" in line and str(folder) in line, line
     assert "Traceback" not in done.stderr
+    # The local cloud it started runs on, and the failure says so, with the way to stop it.
+    assert f"the local cloud is still running (pid {make.cloud().pid})" in done.stderr
+    assert "`make destroy`" in done.stderr
     assert left == []
     assert versions(make, make.names.publisher) == registered and installed(make) == before
     predicting(make)
