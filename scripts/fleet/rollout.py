@@ -11,25 +11,30 @@ poll reads:
   failing devices a poll and MAX_DETAILED in all.
 So a poll costs at most 5 calls plus one per 250 failures, with 10 or 10,000 devices. The group's things are
 counted once, before the first poll (iot:ListThingsInThingGroup), so that devices the rollout has not reached
-yet count as waiting. Every call goes through a Pacer: a request rate is never exceeded and throttling is waited
-out as the service asks.
+yet count as waiting, and so are the core devices among them (greengrassv2:ListCoreDevices): a thing that never
+joined keeps its execution QUEUED for as long as the deployment lives, so the rollout is over once every device
+that joined has finished (scripts/fleet/view.py). Only when every active execution could be an unjoined thing's
+are the joins read again and the QUEUED executions listed. A device that joined and then went silent is waited
+for, up to the deadline, and named. Every call goes through a Pacer: a request rate is never exceeded and
+throttling is waited out as the service asks.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from scripts.errors import ToolError
 from scripts.fleet.pacing import Watch
 
-SUCCEEDED = frozenset({"SUCCEEDED", "COMPLETED"})
-FAILED = frozenset({"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"})
-BAD_STATES = frozenset({"ERRORED", "BROKEN"})
+# What a follow returns is part of this module's interface (rollout.FleetView, rollout.Device).
+from scripts.fleet.view import STATUSES, InstalledState
+from scripts.fleet.view import Device as Device
+from scripts.fleet.view import FleetView as FleetView
+
 LISTED_FAILURES = ("FAILED", "TIMED_OUT")  # a Greengrass core does not reject; REJECTED is counted, not listed
-STATUSES = ("QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "CANCELED", "REMOVED")
 SMALL_GROUP = 20
 LIST_PAGE = 250
 DETAILS_PER_POLL = 1
@@ -44,94 +49,6 @@ class RolloutError(ToolError):
     def __init__(self, message: str, view: FleetView | None = None) -> None:
         super().__init__(message)
         self.view = view
-
-
-@dataclass(frozen=True)
-class InstalledState:
-    version: str
-    state: str
-    details: str = ""
-
-
-@dataclass(frozen=True)
-class Device:
-    thing: str
-    health: str
-    execution: str | None  # None: the device has not been reached yet
-    reason: str = ""
-    components: dict[str, InstalledState] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return self.execution in SUCCEEDED or self.execution in FAILED
-
-    def failure(self) -> str | None:
-        if self.execution not in FAILED:
-            return None
-        broken = [
-            f"{name} {c.version} is {c.state}" + (f" ({c.details})" if c.details else "")
-            for name, c in sorted(self.components.items())
-            if c.state in BAD_STATES
-        ]
-        # After a rollback the components are healthy again: the reason alone then says what failed.
-        causes = [self.reason, *broken] if self.reason or broken else ["no reason read"]
-        return f"{self.thing}: deployment {self.execution}: " + "; ".join(filter(None, causes))
-
-
-@dataclass(frozen=True)
-class FleetView:
-    """One poll's picture of a deployment across the group."""
-
-    deployment_id: str
-    job_status: str  # the IoT job's: IN_PROGRESS, CANCELED (aborted, replaced or canceled), COMPLETED
-    comment: str  # why the job stopped, when the service says
-    expected: int  # things in the group
-    counts: dict[str, int]  # executions by status
-    failures: tuple[Device, ...]  # the first failing devices, with their reasons where read
-    devices: tuple[Device, ...] = ()  # every device, for a small group
-    calls: int = 0  # API calls this poll made
-    throttled: int = 0  # throttled requests so far
-
-    @property
-    def notified(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def active(self) -> int:
-        return self.counts.get("QUEUED", 0) + self.counts.get("IN_PROGRESS", 0)
-
-    @property
-    def failed(self) -> int:
-        return sum(self.counts.get(status, 0) for status in ("FAILED", "TIMED_OUT", "REJECTED"))
-
-    @property
-    def stopped(self) -> bool:
-        return self.job_status != "IN_PROGRESS"
-
-    @property
-    def finished(self) -> bool:
-        return self.stopped or (self.expected > 0 and self.active == 0 and self.notified >= self.expected)
-
-    def summary(self) -> str:
-        shown = ", ".join(f"{self.counts[s]} {s.lower().replace('_', ' ')}" for s in STATUSES if self.counts.get(s))
-        waiting = max(0, self.expected - self.notified)
-        return (
-            f"{self.notified}/{self.expected} devices reached"
-            + (f" ({shown})" if shown else "")
-            + (f", {waiting} not reached yet" if waiting and not self.stopped else "")
-        )
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "deployment": self.deployment_id,
-            "job_status": self.job_status,
-            "comment": self.comment,
-            "devices": self.expected,
-            "executions": {s.lower(): self.counts.get(s, 0) for s in STATUSES},
-            "failures": [d.failure() for d in self.failures],
-            "api_calls_last_poll": self.calls,
-            "throttled": self.throttled,
-        }
 
 
 def _named(arn: str) -> str:
@@ -179,11 +96,15 @@ def _reason(effective: dict[str, Any] | None) -> str:
     return str(effective.get("reason", "")) + (f" [error stack: {', '.join(stack)}]" if stack else "")
 
 
-def snapshot(watch: Watch, group_arn: str, deployment_id: str | None, watched: set[str]) -> list[Device]:
-    """Every core device of the group in detail: two calls each, for a small group or a one-off look."""
-    cores = watch.pages(
+def core_devices(watch: Watch, group_arn: str) -> list[dict[str, Any]]:
+    return watch.pages(
         f"list the core devices of {group_arn}", watch.gg.list_core_devices, "coreDevices", thingGroupArn=group_arn
     )
+
+
+def snapshot(watch: Watch, group_arn: str, deployment_id: str | None, watched: set[str]) -> list[Device]:
+    """Every core device of the group in detail: two calls each, for a small group or a one-off look."""
+    cores = core_devices(watch, group_arn)
     return [
         device(watch, core["coreDeviceThingName"], deployment_id, core.get("status", "?"), watched)
         for core in sorted(cores, key=lambda c: c["coreDeviceThingName"])
@@ -198,11 +119,36 @@ class Follower:
         got = watch.call(f"get deployment {deployment_id}", watch.gg.get_deployment, deploymentId=deployment_id)
         self.job_id: str = got["iotJobId"]
         self.things = group_things(watch, group_arn)
+        self.joined = self._joined()
         self.failing: dict[str, list[str]] = {status: [] for status in LISTED_FAILURES}
         self.detailed: dict[str, Device] = {}
 
     def recount(self) -> None:
         self.things = group_things(self.watch, self.group_arn)
+        self.joined = self._joined()
+
+    def _joined(self) -> set[str]:
+        return {core["coreDeviceThingName"] for core in core_devices(self.watch, self.group_arn)}
+
+    def _unjoined(self, counts: dict[str, int], queued: set[str] | None) -> tuple[tuple[str, ...], int]:
+        """The things that never joined, and how many of the active executions are theirs. Read only when all that
+        is active could be theirs: then joins since the start are read again, and the QUEUED executions listed."""
+        unjoined = {t for t in self.things if t not in self.joined}
+        if not unjoined or counts["IN_PROGRESS"] or not 0 < counts["QUEUED"] <= len(unjoined):
+            return tuple(sorted(unjoined)), 0
+        self.joined = self._joined()
+        unjoined = {t for t in self.things if t not in self.joined}
+        if queued is None:
+            summaries = self.watch.pages(
+                f"list the QUEUED executions of job {self.job_id}",
+                self.watch.iot.list_job_executions_for_job,
+                "executionSummaries",
+                jobId=self.job_id,
+                status="QUEUED",
+                maxResults=LIST_PAGE,
+            )
+            queued = {_named(s["thingArn"]) for s in summaries}
+        return tuple(sorted(unjoined)), len(queued & unjoined)
 
     def poll(self) -> FleetView:
         watch, before = self.watch, self.watch.pacer.calls
@@ -215,6 +161,8 @@ class Follower:
             rows = self._small_group()
         else:
             self._read_failures(counts)
+        queued = {t for t, row in rows.items() if row.execution == "QUEUED"} if small else None
+        unjoined, unjoined_queued = self._unjoined(counts, queued)
         failing = [t for status in LISTED_FAILURES for t in self.failing[status]]
         budget = max(0, min(DETAILS_PER_POLL, MAX_DETAILED - len(self.detailed)))
         for thing in [t for t in failing if t not in self.detailed][:budget]:
@@ -239,6 +187,8 @@ class Follower:
             devices,
             watch.pacer.calls - before,
             watch.pacer.throttled,
+            unjoined,
+            unjoined_queued,
         )
 
     def _small_group(self) -> dict[str, Device]:
@@ -256,6 +206,7 @@ class Follower:
             maxResults=100,
         )["coreDevices"]
         health = {c["coreDeviceThingName"]: c.get("status", "?") for c in cores}
+        self.joined = set(health)
         status = {_named(e["thingArn"]): e["jobExecutionSummary"]["status"] for e in executions}
         for kind in LISTED_FAILURES:
             self.failing[kind] = [t for t, s in status.items() if s == kind]
@@ -320,6 +271,8 @@ def follow(
 
 def _problems(view: FleetView) -> str:
     failures = [f for d in (view.devices or view.failures) if (f := d.failure())]
+    if view.expected and len(view.unjoined) == view.expected:
+        return f"deployment {view.deployment_id} reached no device: {view.never_joined()}"
     if not view.stopped and not view.failed:
         return ""
     head = (

@@ -159,6 +159,37 @@ def test_too_many_failures_abort_the_job_and_no_device_starts_after() -> None:
         assert f.gg.get_deployment(deploymentId=deployment)["deploymentStatus"] == "CANCELED"
 
 
+@pytest.mark.parametrize("size", [8, 60], ids=["small group", "large group"])
+def test_things_that_never_joined_are_named_and_not_waited_for(size: int) -> None:
+    """Things in the group that never ran the installer (Terraform's `core_devices` made them; no core device bears
+    their name) get job executions that stay QUEUED for as long as the deployment lives (an IoT job reaches every
+    thing of its target). The follow ends once every device that joined has finished, exits without error when
+    they all succeeded, and names the others with what they need. A device that joined later is waited for."""
+    with fleet(size) as f:
+        group = f.group.rsplit("/", 1)[-1]
+        never = [f"{group}-not-yet-{i}" for i in range(3)]
+        for thing in never:
+            f.iot.create_thing(thingName=thing)
+            f.iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+        deployment = f.deploy("1.0.0", "all")
+        seen: list[rollout.FleetView] = []
+        view = f.follow(deployment, seen, timeout=60)
+        assert view.counts["SUCCEEDED"] == size and view.counts["QUEUED"] == len(never)
+        assert view.unjoined == tuple(sorted(never)) and view.unjoined_queued == len(never)
+        assert "3 of the group's things never joined" in view.summary() and "make device THING=" in view.summary()
+        assert view.record()["not_joined"] == sorted(never)
+        assert f.gg.get_deployment(deploymentId=deployment)["deploymentStatus"] == "ACTIVE"  # kept open for them
+
+
+def test_a_group_none_of_whose_things_joined_is_an_error_naming_them() -> None:
+    with fleet(0) as f:
+        group = f.group.rsplit("/", 1)[-1]
+        f.iot.create_thing(thingName=f"{group}-alone")
+        f.iot.add_thing_to_thing_group(thingGroupName=group, thingName=f"{group}-alone")
+        with pytest.raises(rollout.RolloutError, match=r"reached no device: 1 of the group's things never joined"):
+            f.follow(f.deploy("1.0.0", "all"), [], timeout=60)
+
+
 def test_calls_per_poll_do_not_grow_with_the_group() -> None:
     """All at once, no abort, a fifth failing: a group of 30 and one of 300 are followed in the same few calls a
     poll (failures listed, and read in detail a device at a time)."""

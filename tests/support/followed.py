@@ -23,6 +23,8 @@ def expect_one_device_succeeds(
     gg.add_response("get_deployment", {"deploymentId": deployment, "iotJobId": job}, {"deploymentId": deployment})
     group = group_arn.rsplit("/", 1)[-1]
     iot.add_response("list_things_in_thing_group", {"things": [thing]}, {"thingGroupName": group, "maxResults": 250})
+    cores = {"coreDevices": [{"coreDeviceThingName": thing, "status": "HEALTHY"}]}
+    gg.add_response("list_core_devices", cores, {"thingGroupArn": group_arn})  # which of the things joined
     iot.add_response(
         "describe_job",
         {"job": {"jobId": job, "status": "IN_PROGRESS", "jobProcessDetails": {"numberOfSucceededThings": 1}}},
@@ -35,7 +37,6 @@ def expect_one_device_succeeds(
     iot.add_response(
         "list_job_executions_for_job", {"executionSummaries": [execution]}, {"jobId": job, "maxResults": 250}
     )
-    cores = {"coreDevices": [{"coreDeviceThingName": thing, "status": "HEALTHY"}]}
     gg.add_response("list_core_devices", cores, {"thingGroupArn": group_arn, "maxResults": 100})
     # Finished, in a small group: every device once in detail.
     gg.add_response("list_core_devices", cores, {"thingGroupArn": group_arn})
