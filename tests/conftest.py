@@ -39,18 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The longest files first: `make test`'s workers take files in this order (--no-loadscope-reorder), and a scenario of
 # seven minutes started last would leave the other workers idle for most of it. The journey and the faults are one
 # file each (a stack each, built up step by step): they start at once, on two workers, the rest shares the third.
-# After the scenarios, the files of a minute or more (measured in CI's --durations): started last in collection
-# order, they made the run's tail (a fresh-clone run: 12 min 5 s).
-LONGEST_FIRST = (
-    "scenarios/test_user_journey.py",
-    "faults",
-    "scenarios",
-    "terraform/test_plan_role.py",
-    "subscriber/test_training.py",
-    "subscriber/test_image_arm64.py",
-    "localgg/test_injected_faults.py",
-    "terraform/test_moto_apply.py",
-)
+LONGEST_FIRST = ("scenarios/test_user_journey.py", "faults", "scenarios")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
