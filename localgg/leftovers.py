@@ -8,7 +8,8 @@ localgg is a plain process, so it keeps the list itself: a ledger file under its
 line per process group, the start time (from /proc/<pid>/stat) telling the group's own leader from a later process
 that was given the same pid. Its first line names the pid namespace the numbers belong to: a core in a container
 (an emulated device) writes numbers that mean other processes outside it, and a ledger of another namespace is
-left alone.
+left alone. A group is written down right after its leader is spawned: a core killed in that instant leaves the
+group unrecorded, the one gap a unit's control group does not have.
 """
 
 from __future__ import annotations
