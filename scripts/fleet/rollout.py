@@ -136,9 +136,9 @@ class Follower:
         unjoined = {t for t in self.things if t not in self.joined}
         if not unjoined or counts["IN_PROGRESS"] or not 0 < counts["QUEUED"] <= len(unjoined):
             return tuple(sorted(unjoined)), 0
-        self.joined = self._joined()
-        unjoined = {t for t in self.things if t not in self.joined}
-        if queued is None:
+        if queued is None:  # a small group's poll has just read both (_small_group)
+            self.joined = self._joined()
+            unjoined = {t for t in self.things if t not in self.joined}
             summaries = self.watch.pages(
                 f"list the QUEUED executions of job {self.job_id}",
                 self.watch.iot.list_job_executions_for_job,
