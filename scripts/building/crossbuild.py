@@ -12,11 +12,14 @@ The base image comes from Debian packages (debootstrap --arch), as the host's do
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from scripts.building import machine
@@ -33,6 +36,22 @@ CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 class CrossBuildError(ToolError):
     """The foreign-architecture build could not run; the message carries the tool's own words."""
+
+
+@contextlib.contextmanager
+def _one_build_at_a_time(progress: Progress) -> Iterator[None]:
+    """Builds of this user wait for each other: buildah's layer cache is shared, so the second build of the same
+    inputs takes seconds once the first is done, where two at once would both run every step under emulation (and
+    both make the base image)."""
+    lock = Path.home() / ".cache" / "edgeml" / "buildah.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("waiting for another image build of this machine to finish (its layers are reused)")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _run_buildah(*args: str, progress: Progress) -> subprocess.CompletedProcess[str]:
@@ -80,8 +99,13 @@ def ensure_emulation(platform: Platform, progress: Progress) -> None:
 def ensure_base_image(platform: Platform, progress: Progress) -> str:
     """buildah's name of a Python 3.11 base image for `platform`, built from Debian packages once per machine."""
     name = BASE_IMAGE.format(debian=platform.debian)
-    if _run_buildah("inspect", "--type", "image", name, progress=progress).returncode == 0:
-        return name
+    with _one_build_at_a_time(progress):
+        if _run_buildah("inspect", "--type", "image", name, progress=progress).returncode != 0:
+            _make_base_image(platform, name, progress)
+    return name
+
+
+def _make_base_image(platform: Platform, name: str, progress: Progress) -> None:
     ensure_emulation(platform, progress)
     with (
         step(progress, f"building {name} from Debian packages (once per machine, minutes under emulation)"),
@@ -99,7 +123,6 @@ def ensure_base_image(platform: Platform, progress: Progress) -> str:
             _buildah("commit", "--quiet", container, name, progress=progress, quiet=True)
         finally:
             _buildah("rm", container, progress=progress, quiet=True)
-    return name
 
 
 def _config_options(change: str) -> list[str]:
@@ -127,7 +150,10 @@ def build(
         arguments += ["--network", network]
         if CA_BUNDLE.is_file():
             arguments += ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
-    with step(progress, f"building {tag} for {platform.docker} under emulation (buildah)"):
+    with (
+        _one_build_at_a_time(progress),
+        step(progress, f"building {tag} for {platform.docker} under emulation (buildah)"),
+    ):
         _buildah(
             "build",
             "--platform",
