@@ -126,13 +126,13 @@ plan: $(VENV_STAMP) ## terraform plan of the cloud side, summed up in one line, 
 	$(PY) -m scripts plan --target $(TARGET) $(LOCAL_DEVICES_ARG)
 
 state: $(VENV_STAMP) ## Keep the Terraform state in S3, locked while in use (the bucket made once per account; TARGET=aws: commit terraform/state.s3.tfbackend)
-	$(PY) -m scripts state --to s3 --target $(TARGET) $(LOCAL_DEVICES_ARG)
+	$(PY) -m scripts state --to s3 --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(LOCAL_DEVICES_ARG)
 
 state-local: $(VENV_STAMP) ## Move the Terraform state back to a file on this disk (terraform/backend_override.tf); `make state` moves it to S3 again
-	$(PY) -m scripts state --to local --target $(TARGET) $(LOCAL_DEVICES_ARG)
+	$(PY) -m scripts state --to local --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(LOCAL_DEVICES_ARG)
 
-apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything)
-	$(PY) -m scripts apply --target $(TARGET) $(LOCAL_DEVICES_ARG)
+apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking; TARGET=aws: asks before changing anything, CONFIRM=<account id>: without asking)
+	$(PY) -m scripts apply --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(LOCAL_DEVICES_ARG)
 
 deploy: $(VENV_STAMP) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, PLATFORMS=, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \

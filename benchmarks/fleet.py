@@ -89,7 +89,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         pacer = Pacer(args.request_rate)
         watch = pacing.Watch(
-            pacer.client(session, "iot", cloud.aws), pacer.client(session, "greengrassv2", cloud.greengrass), pacer
+            pacer.client(session, "iot", cloud.aws),
+            pacer.client(session, "greengrassv2", cloud.greengrass),
+            pacer.client(session, "ecr", cloud.aws),
+            pacer,
         )
         policies = deployments.Policies(rollout=args.rollout)
         sim_started = clock()

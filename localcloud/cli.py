@@ -234,11 +234,7 @@ def _install(args: argparse.Namespace) -> int:
             f"error: {flags.thing_name} is none of the stack's devices ({', '.join(running.devices)})", file=sys.stderr
         )
         return 2
-    session = boto3.Session(
-        region_name=running.region,
-        aws_access_key_id=running.access_key_id,
-        aws_secret_access_key=running.secret_access_key,
-    )
+    session = boto3.Session(region_name=running.region, **_installer_keys(running))
     iot, iam = (session.client(service, endpoint_url=running.aws) for service in ("iot", "iam"))
     try:
         identity, key, certificate = installer.provision(iot, iam, flags)
@@ -248,6 +244,22 @@ def _install(args: argparse.Namespace) -> int:
     identity.save(running.identity(flags.thing_name), key, certificate)
     print(f"provisioned {flags.thing_name}: certificate {identity.certificate_id}")
     return 0
+
+
+_KEYS = {
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "AWS_SESSION_TOKEN": "aws_session_token",
+}
+
+
+def _installer_keys(running: info.StackInfo) -> dict[str, str]:
+    """The installer signs with the credentials in its environment (as the AWS SDK's default chain reads them), the
+    identity `make device` prints a policy for; with none there, the stack owner's, so the local target's own
+    devices need no identity of their own."""
+    if "AWS_ACCESS_KEY_ID" in os.environ:
+        return {argument: os.environ[name] for name, argument in _KEYS.items() if name in os.environ}
+    return {"aws_access_key_id": running.access_key_id, "aws_secret_access_key": running.secret_access_key}
 
 
 async def _run_device(spec: DeviceSpec, poll_interval: float) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from localcloud import credentials, moto_aws
+from localcloud import credentials, iam_users, moto_aws
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.identities import Identities
@@ -82,7 +82,9 @@ def running(
         iot, s3 = (session.client(service, endpoint_url=aws_url) for service in ("iot", "s3"))
         plane = ControlPlane(region, ACCOUNT, moto_aws.iot_members(ACCOUNT, region), digests(s3), clock)
         # The owner's key and any fixed ones are the stack's; a device signs with its certificate's.
-        identities = Identities({owner[0]: owner[1], **device_keys}, moto_aws.certificates(ACCOUNT, region))
+        identities = Identities(
+            {owner[0]: owner[1], **device_keys}, moto_aws.certificates(ACCOUNT, region), iam_users.lookup(ACCOUNT)
+        )
         endpoint = Endpoint(
             plane,
             CredentialsProvider(iot, moto_aws.service_assumer(ACCOUNT, credentials.SERVICE)),

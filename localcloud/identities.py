@@ -7,7 +7,8 @@ as the key id and, as the secret, the SHA-256 of the private key IoT generated w
 only who holds the key can sign, as only who holds it can complete the TLS handshake. The local cloud notes that
 digest when it makes the key (localcloud.moto_aws.install_device_keys); it never stores the key.
 
-A caller is then the stack's owner (its IAM user: everything, as moto's IAM enforcement checks) or a device: its
+A caller is then the stack's owner (its IAM user: everything, as moto's IAM enforcement checks), another IAM user
+of the stack (a deploying identity: what its identity policies allow, localcloud.iam_users), or a device: its
 certificate, the things it is attached to, and the IoT policies attached to it, evaluated by localcloud.iotpolicy.
 """
 
@@ -16,10 +17,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from localcloud import iotpolicy
 
 CertificateLookup = Callable[[str], "Certificate | None"]
+
+
+class User(Protocol):
+    """An IAM user of the stack (localcloud.iam_users.User)."""
+
+    @property
+    def arn(self) -> str: ...
+
+    @property
+    def secret(self) -> str: ...
+
+    def permits(self, action: str, resource: str = "*") -> bool: ...
+
+
+UserLookup = Callable[[str], "User | None"]
 
 
 def device_secret(private_key_pem: str) -> str:
@@ -41,7 +58,8 @@ class Certificate:
 @dataclass(frozen=True)
 class Caller:
     key_id: str
-    certificate: Certificate | None = None  # None: a key of the stack's (its owner's)
+    certificate: Certificate | None = None  # None: a key of the stack's (its owner's) or a user's
+    user: User | None = None  # an IAM user other than the owner
 
     @property
     def is_device(self) -> bool:
@@ -52,6 +70,8 @@ class Caller:
         return self.certificate is None or thing in self.certificate.things
 
     def allowed(self, request: iotpolicy.Request, region: str, account: str) -> bool:
+        if self.user is not None:
+            return self.user.permits(request.action, request.resource)
         if self.certificate is None:
             return True
         thing = self.certificate.things[0] if self.certificate.things else None
@@ -60,19 +80,28 @@ class Caller:
 
 
 class Identities:
-    """The keys the Greengrass endpoint knows: the stack's own (key id -> secret) and every ACTIVE certificate."""
+    """The keys the Greengrass endpoint knows: the stack's own (key id -> secret), every ACTIVE certificate, and the
+    access keys of the stack's IAM users."""
 
-    def __init__(self, keys: dict[str, str], certificates: CertificateLookup) -> None:
-        self.keys, self.certificates = keys, certificates
+    def __init__(
+        self, keys: dict[str, str], certificates: CertificateLookup, users: UserLookup = lambda key_id: None
+    ) -> None:
+        self.keys, self.certificates, self.users = keys, certificates, users
 
     def secret(self, key_id: str) -> str | None:
         if key_id in self.keys:
             return self.keys[key_id]
         certificate = self.certificates(key_id)
-        return certificate.secret if certificate is not None else None
+        if certificate is not None:
+            return certificate.secret
+        user = self.users(key_id)
+        return user.secret if user is not None else None
 
     def caller(self, key_id: str) -> Caller:
-        return Caller(key_id, None if key_id in self.keys else self.certificates(key_id))
+        if key_id in self.keys:
+            return Caller(key_id)
+        certificate = self.certificates(key_id)
+        return Caller(key_id, certificate, None if certificate is not None else self.users(key_id))
 
 
 def statements_of(documents: Iterable[str]) -> tuple[list[iotpolicy.Statement], ...]:

@@ -134,9 +134,9 @@ def provision(iot: Any, iam: Any, args: argparse.Namespace, say: Any = print) ->
         iot.create_policy(policyName=policy, policyDocument=_policy_document(WILDCARD_POLICY))
     keys = iot.create_keys_and_certificate(setAsActive=True)
     iot.attach_policy(policyName=policy, target=keys["certificateArn"])
-    with_thing = _exists(lambda: iot.describe_thing(thingName=thing))
-    if not with_thing:  # CreateThing of an existing thing is a no-op on AWS; moto refuses it
-        iot.create_thing(thingName=thing)
+    # CreateThing of an existing thing (same attributes) succeeds on AWS and changes nothing; moto refuses it. The
+    # installer makes no other call here, so its identity needs no iot:DescribeThing.
+    _exists(lambda: iot.create_thing(thingName=thing), "ResourceAlreadyExistsException")
     iot.attach_thing_principal(thingName=thing, principal=keys["certificateArn"])
     data = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
     credentials = iot.describe_endpoint(endpointType="iot:CredentialProvider")["endpointAddress"]

@@ -9,17 +9,18 @@
   `...IfExists`), and a statement whose condition is false does not apply: that is what it does here. moto
   evaluates only StringEquals; Bool (what the TLS statement uses) is added.
 - ECR bound to a real registry. Repository URIs name the local registry instead of `*.dkr.ecr.*.amazonaws.com`,
-  and ListImages, BatchDeleteImage and DeleteRepository act on the images pushed there, so `docker push` after an
-  ECR-token login and the ECR image API see the same images, as on AWS.
+  and ListImages, BatchGetImage, BatchDeleteImage and DeleteRepository act on the images pushed there, so
+  `docker push` after an ECR-token login and the ECR image API see the same images, as on AWS.
 
 - IAM enforced per server. moto can check every request's SigV4 signature and evaluate the caller's identity
   policies (IAM users' and assumed roles', inline and attached), but its switch is process-wide and counts
   requests. Here a server started with `enforce_iam` checks every request it serves, and refuses moto's own
   `/moto-api/` (which could switch the checks off or wipe the state). What moto then enforces: the signature
   of every request, and the identity policies for every operation of the JSON/query services (ECR, IAM, IoT,
-  STS, ...: the resource is `*` unless moto's response class names one) and of S3 (bucket and object ARNs, so
-  `s3:GetBucketLocation` on the bucket and `s3:GetObject` on the key are checked as AWS checks them). Not
-  enforced: bucket policies on the identity path, and conditions other than StringEquals and Bool.
+  STS, ...: the resource is `*` unless moto's response class names one, or localcloud.iam_resources does for ECR
+  and the installer's IoT actions) and of S3 (bucket and object ARNs, so `s3:GetBucketLocation` on the bucket and
+  `s3:GetObject` on the key are checked as AWS checks them). Not enforced: bucket policies on the identity path,
+  and conditions other than StringEquals and Bool.
   `owner()` makes the IAM user whose keys drive everything else.
 - Refusals in the service's own protocol. moto answers a bad signature, an unknown key or a denied action with
   query-style XML whatever the service, which only botocore reads: ECR, IoT and KMS (JSON protocols) answer
@@ -49,7 +50,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import botocore.exceptions
 import botocore.session
@@ -72,6 +73,7 @@ from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 from werkzeug.serving import make_server
 
+from localcloud import audit, iam_resources
 from localcloud.identities import Certificate, device_secret, statements_of
 from localcloud.net import free_port
 from localcloud.registry import USER, RegistryApi
@@ -266,6 +268,29 @@ def _batch_delete_image(self: ECRResponse) -> ActionResult:
     return ActionResult({"imageIds": deleted, "failures": failures})
 
 
+def _batch_get_image(self: ECRResponse) -> ActionResult:
+    registry, name = _registry(self), self._get_param("repositoryName")
+    images, failures = [], []
+    for image_id in self._get_param("imageIds") or []:
+        found = registry.manifest(name, image_id.get("imageDigest") or image_id.get("imageTag", ""))
+        if found is None:
+            failures.append(
+                {"imageId": image_id, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}
+            )
+            continue
+        digest, media_type, manifest = found
+        images.append(
+            {
+                "registryId": self.current_account,
+                "repositoryName": name,
+                "imageId": {**image_id, "imageDigest": digest},
+                "imageManifest": manifest,
+                "imageManifestMediaType": media_type,
+            }
+        )
+    return ActionResult({"images": images, "failures": failures})
+
+
 def _deleting_images(delete: Callable[[ECRResponse], ActionResult]) -> Callable[[ECRResponse], ActionResult]:
     def wrapper(self: ECRResponse) -> ActionResult:
         registry, name = _registry(self), self._get_param("repositoryName")
@@ -313,6 +338,7 @@ def bind_ecr_to_registry(host: str, password: str | None = None) -> None:
     ecr_models.Repository.__init__ = init  # type: ignore[method-assign]
     ECRResponse.list_images = _list_images  # type: ignore[method-assign]
     ECRResponse.batch_delete_image = _batch_delete_image  # type: ignore[method-assign]
+    ECRResponse.batch_get_image = _batch_get_image  # type: ignore[method-assign]
     ECRResponse.delete_repository = _deleting_images(ECRResponse.delete_repository)  # type: ignore[method-assign,assignment]
 
 
@@ -334,12 +360,32 @@ def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
             data=self.data if self.raw_body or self.form_data else {},
             body=self.raw_body,
             headers=self.headers,
-            action=self._get_action(),
+            action=_action(self, query),
         )
         request.check_signature()
-        request.check_action_permitted(resource)
+        for each in _resources(self, resource):
+            request.check_action_permitted(each)
+        audit.allowed(request._access_key.arn, request._action)
     except _RESTError as refused:
         raise _in_the_services_protocol(refused, request_service(self.headers)) from None
+
+
+def _action(request: Any, query: str) -> str:
+    """The IAM action, where moto names another: a multi-object delete of object versions (DeleteObjects with a
+    VersionId) needs s3:DeleteObjectVersion, not s3:DeleteObject (S3 API reference, DeleteObjects: "Permissions")."""
+    action = str(request._get_action())
+    versioned = "delete" in parse_qs(query, keep_blank_values=True) and b"<VersionId>" in (request.raw_body or b"")
+    if action == "DeleteObject" and request.method == "POST" and versioned:
+        return "DeleteObjectVersion"
+    return action
+
+
+def _resources(request: Any, moto_s: str) -> list[str]:
+    if isinstance(request, IoTResponse):
+        return iam_resources.of_iot(request)
+    if isinstance(request, ECRResponse):
+        return iam_resources.of_ecr(request)
+    return [moto_s]
 
 
 # The codes JSON-protocol services give the refusals moto names as the query services do.
@@ -394,8 +440,11 @@ def _in_the_services_protocol(refused: _RESTError, service: str) -> _RESTError:
 
 def _iam_resource(self: IamResponse) -> str:
     """The resource IAM authorizes a request against: the role for role actions (moto's own rule), and the managed
-    policy for the policy actions (GetPolicy, GetPolicyVersion, ListPolicyVersions, ...), which moto checks against
-    `*` only (Service Authorization Reference, IAM: their resource type is `policy`)."""
+    policy for the policy actions (CreatePolicy by its name and path, GetPolicy, GetPolicyVersion, ... by its ARN),
+    which moto checks against `*` only (Service Authorization Reference, IAM: their resource type is `policy`)."""
+    if "RoleName" not in self.data and self._get_action() == "CreatePolicy" and "PolicyName" in self.data:
+        path = self.data.get("Path", ["/"])[0]
+        return f"arn:aws:iam::{self.current_account}:policy{path}{self.data['PolicyName'][0]}"
     if "RoleName" in self.data or "PolicyArn" not in self.data:
         return _ROLE_RESOURCE(self)
     return str(self.data["PolicyArn"][0])

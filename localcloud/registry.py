@@ -98,6 +98,20 @@ class RegistryApi:
                 return None
             raise
 
+    def manifest(self, name: str, reference: str) -> tuple[str, str, str] | None:
+        """(digest, media type, manifest) of a tag or digest, None when it is not there."""
+        try:
+            with urllib.request.urlopen(self._request("GET", f"{name}/manifests/{reference}"), timeout=30) as reply:
+                return (
+                    str(reply.headers.get("Docker-Content-Digest")),
+                    str(reply.headers.get("Content-Type")),
+                    reply.read().decode(),
+                )
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
     def images(self, name: str) -> list[tuple[str, str | None]]:
         """(digest, tag) for every tag, as ECR's ListImages answers."""
         found = [(self.digest(name, tag), tag) for tag in self.tags(name)]

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore import xform_name
 
-from localcloud import iotpolicy
+from localcloud import audit, iotpolicy
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.identities import Caller, Identities
@@ -49,6 +49,25 @@ JOB_TOPICS = {
     "GetPendingJobExecutions": "$aws/things/{thing}/jobs/get",
     "DescribeJobExecution": "$aws/things/{thing}/jobs/{jobId}/get",
     "UpdateJobExecution": "$aws/things/{thing}/jobs/{jobId}/update",
+}
+
+
+# The IAM service prefixes of the endpoint's services (Service Authorization Reference).
+IAM_PREFIX = {"greengrassv2": "greengrass", "iot-jobs-data": "iotjobsdata", "iot": "iot"}
+# What the caller must also be allowed for an action that acts for it elsewhere: a deployment is an IoT job and
+# the device's deployment shadow (Service Authorization Reference, AWS IoT Greengrass V2, "Dependent actions").
+DEPENDENT_ACTIONS = {
+    "greengrass:CreateDeployment": (
+        "iot:CancelJob",
+        "iot:CreateJob",
+        "iot:DeleteThingShadow",
+        "iot:DescribeJob",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+        "iot:UpdateJob",
+        "iot:UpdateThingShadow",
+    ),
 }
 
 
@@ -92,8 +111,16 @@ class Endpoint:
         )
 
     def _refusal(self, caller: Caller, service: str, operation: str, params: dict[str, Any]) -> str:
-        """Why a device may not make this call ("" when it may): only the data-plane calls a core makes, for the
-        things its certificate is attached to, as the IoT policies attached to it allow."""
+        """Why the caller may not make this call ("" when it may). A device: only the data-plane calls a core
+        makes, for the things its certificate is attached to, as the IoT policies attached to it allow. An IAM user:
+        what its identity policies allow (`greengrass:<operation>`, `iotjobsdata:<operation>`)."""
+        if caller.user is not None:
+            action = f"{IAM_PREFIX[service]}:{operation}"
+            for needed in (action, *DEPENDENT_ACTIONS.get(action, ())):
+                if not caller.user.permits(needed):
+                    return f"User: {caller.user.arn} is not authorized to perform: {needed}"
+                audit.allowed(caller.user.arn, needed)
+            return ""
         if not caller.is_device:
             return ""
         region, account = self.plane.region, self.plane.account

@@ -38,7 +38,7 @@ from pathlib import Path
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import broker, coredevice, moto_aws, mqttauth, registry
+from localcloud import audit, broker, coredevice, moto_aws, mqttauth, registry
 from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, emulated_device, names
@@ -54,6 +54,7 @@ log = logging.getLogger("localcloud.stack")
 
 
 FLEET_STATUS = "$aws/things/+/greengrassv2/health/json"
+AUDIT_FILE = "allowed.json"  # which identity was allowed which action (localcloud.audit)
 
 
 async def _installer(devices: list[Callable[[], object]], interval: float) -> None:
@@ -131,6 +132,7 @@ async def run(
 ) -> int:
     root = root.resolve()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    audit.record_to(root / AUDIT_FILE)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
         # The registry answers only the password ECR's GetAuthorizationToken hands to whoever IAM lets ask for it.

@@ -89,8 +89,18 @@ def add_target(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_state(parser: argparse.ArgumentParser) -> None:
+def add_apply(parser: argparse.ArgumentParser) -> None:
     add_target(parser)
+    parser.add_argument(
+        "--confirm",
+        metavar="ACCOUNT_ID",
+        help="aws: change the account without asking, if ACCOUNT_ID is the one your credentials reach "
+        "(sts:GetCallerIdentity); otherwise Terraform shows the plan and asks",
+    )
+
+
+def add_state(parser: argparse.ArgumentParser) -> None:
+    add_apply(parser)
     parser.add_argument(
         "--to",
         choices=("s3", "local"),
@@ -259,4 +269,5 @@ def target(args: argparse.Namespace) -> targets.Target:
         args.local_devices,
         fleet,
         platforms=getattr(args, "platforms", None) is not None,
+        confirm=getattr(args, "confirm", None),
     )

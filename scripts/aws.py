@@ -151,3 +151,10 @@ def calling(action: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise explain(action, exc) from exc
+
+
+def caller_account(aws: boto3.Session) -> str:
+    """The account the session's credentials belong to (sts:GetCallerIdentity, which no policy can deny)."""
+    sts = client(aws, "sts")
+    with calling("find the account of your AWS credentials (sts:GetCallerIdentity)"):
+        return str(sts.get_caller_identity()["Account"])

@@ -90,7 +90,7 @@ COMMANDS: dict[str, Command] = {
     "apply": Command(
         "terraform apply of the cloud side: the local cloud without asking, a real account after asking",
         lambda args, progress: flows.apply(arguments.target(args), progress),
-        arguments.add_target,
+        arguments.add_apply,
     ),
     "deploy": Command(
         "build, publish and deploy both components to the thing group, then follow every device",

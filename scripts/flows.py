@@ -76,7 +76,7 @@ def plan(target: targets.Target, progress: Progress) -> plans.Planned:
 
 def move_state(target: targets.Target, to: str, progress: Progress) -> infra.StateMoved:
     """The stack's Terraform state moved to S3 (the bucket made if need be) or to this disk."""
-    return infra.move_state(target.reach(progress).space, to, progress)
+    return infra.move_state(target.reach(progress).changing(), to, progress)
 
 
 def apply(target: targets.Target, progress: Progress) -> tfoutputs.Outputs:

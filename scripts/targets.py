@@ -65,6 +65,10 @@ class Stack(abc.ABC):
     def session(self, region: str) -> boto3.Session:
         return self.space.session(region)
 
+    def changing(self) -> infra.Workspace:
+        """The workspace for a command that changes the cloud side (`apply`, `state`)."""
+        return self.space
+
     @abc.abstractmethod
     def outputs(self) -> tfoutputs.Outputs:
         """The applied stack's Terraform outputs."""
@@ -141,6 +145,7 @@ class Account(Target):
 
     outputs_file: Path | None = None
     terraform_dir: Path | None = None
+    confirm: str | None = None  # the account id that lets `apply` and `state` change it without asking
     name = "aws"
 
     def reach(self, progress: Progress) -> Stack:
@@ -161,10 +166,23 @@ class AccountStack(Stack):
         return infra.outputs(self.space)
 
     def applied(self, progress: Progress) -> tfoutputs.Outputs:
-        return infra.apply(self.space, progress)
+        return infra.apply(self.changing(), progress)
 
     def provisioned(self, progress: Progress) -> tfoutputs.Outputs:
         return self.outputs()  # an account's stack is applied by its owner, after reading the plan
+
+    def changing(self) -> infra.Workspace:
+        """Terraform asks before it changes the account, unless CONFIRM names the account the credentials reach
+        (sts:GetCallerIdentity): then it applies unattended, as CI needs."""
+        if self.target.confirm is None:
+            return self.space
+        reached = aws.caller_account(boto3.Session(region_name=boto3.Session().region_name or "us-east-1"))
+        if reached != self.target.confirm:
+            raise TargetError(
+                f"CONFIRM={self.target.confirm} is not the account your AWS credentials reach ({reached}): "
+                "nothing changed"
+            )
+        return replace(self.space, unattended=True)
 
     def check_destroy(self, keep_infrastructure: bool) -> None:
         if self.target.outputs_file and not keep_infrastructure:
@@ -189,6 +207,11 @@ class AccountStack(Stack):
         )
         if not approve(outputs.account_id, question):
             raise TargetError("not confirmed: nothing deleted")
+        reached = aws.caller_account(self.session(outputs.region))
+        if reached != outputs.account_id:
+            raise TargetError(
+                f"your AWS credentials reach account {reached}, not the stack's ({outputs.account_id}): nothing deleted"
+            )
 
     def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> bool:
         raise error
@@ -334,6 +357,7 @@ def chosen(
     local_devices: str | None = None,
     local_fleet: localdevices.LocalFleet | None = None,
     platforms: bool = False,
+    confirm: str | None = None,
 ) -> Target:
     """The target the command line names: the local cloud unless `aws` is named or an account's outputs are.
     `platforms`: whether the device platforms to build for were named (an account's choice)."""
@@ -341,7 +365,7 @@ def chosen(
     if (name or ("aws" if explicit else "local")) == "aws":
         if local_devices or local_fleet:
             raise TargetError("--local-* options are for the local cloud; an account's devices are its own")
-        return Account(outputs_file, terraform_dir)
+        return Account(outputs_file, terraform_dir, confirm)
     if explicit:
         raise TargetError("--outputs and --terraform-dir are for AWS; the local cloud has its own state")
     if platforms:

@@ -26,6 +26,9 @@ INSTALLER = "./GreengrassInstaller/lib/Greengrass.jar"  # where the developer gu
 COMPONENT_USER = "ggc_user:ggc_group"
 NUCLEUS_VERSION = "2.14.0"  # the version the --init-config file names; the one the installer zip holds
 ROOT_CA = "https://www.amazontrust.com/repository/AmazonRootCA1.pem"
+# The IoT policy the installer attaches for the role alias (DeviceProvisioningHelper.setupIoTRoleForTes), which
+# terraform/modules/token-exchange holds.
+TES_POLICY_PREFIX = "GreengrassTESCertificatePolicy"
 
 
 class DeviceError(ToolError):
@@ -65,37 +68,59 @@ class Plan:
         return shlex.join(java)
 
     def installer_policy(self) -> dict[str, Any]:
-        """What the identity that runs `--provision true` needs, and no more: it creates the thing and its
-        certificate, attaches this stack's policies, adds the thing to the group, finds the endpoints. The role and
-        its alias exist (Terraform made them), so it only reads and passes the role; its CreatePolicy of the
-        `<role>Access` name answers EntityAlreadyExists (Terraform holds that name) and adds nothing."""
+        """What the identity that runs `--provision true` needs for this thing, and no more (the calls are
+        DeviceProvisioningHelper's). Terraform made the role, its alias, the thing's policy and the installer's
+        `GreengrassTESCertificatePolicy<alias>`: the installer finds them (GetPolicy, DescribeRoleAlias) and
+        attaches them to the certificate it creates, so it needs neither iot:CreatePolicy (a policy it wrote could
+        allow iot:* on *) nor CreateRoleAlias, GetRole or PassRole. Its CreatePolicy of `<role>Access` answers
+        EntityAlreadyExists (Terraform holds the name) and adds nothing. Names are scoped where the Service
+        Authorization Reference gives the action a resource type; AttachPolicy's is the new certificate, unknown
+        until it exists."""
         iam = f"arn:aws:iam::{self.account}"
+        iot = f"arn:aws:iot:{self.region}:{self.account}"
         return {
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "UseTheTokenExchangeRole",
+                    "Sid": "FindTheTokenExchangeRolesPolicy",
                     "Effect": "Allow",
-                    "Action": ["iam:GetRole", "iam:PassRole", "iam:GetPolicy", "iam:CreatePolicy"],
-                    "Resource": [f"{iam}:role/{self.role_name}", f"{iam}:policy/{self.role_name}Access"],
+                    "Action": ["iam:GetPolicy", "iam:CreatePolicy"],
+                    "Resource": [
+                        f"{iam}:policy/{self.role_name}Access",
+                        f"arn:aws:iam::aws:policy/{self.role_name}Access",
+                    ],
                 },
                 {
-                    "Sid": "CreateTheCoreDevice",
+                    "Sid": "FindTheStacksIotPolicies",
                     "Effect": "Allow",
-                    "Action": [
-                        "iot:AddThingToThingGroup",
-                        "iot:AttachPolicy",
-                        "iot:AttachThingPrincipal",
-                        "iot:CreateKeysAndCertificate",
-                        "iot:CreatePolicy",
-                        "iot:CreateRoleAlias",
-                        "iot:CreateThing",
-                        "iot:CreateThingGroup",
-                        "iot:DescribeEndpoint",
-                        "iot:DescribeRoleAlias",
-                        "iot:DescribeThingGroup",
-                        "iot:GetPolicy",
+                    "Action": ["iot:GetPolicy"],
+                    "Resource": [
+                        f"{iot}:policy/{self.thing_policy}",
+                        f"{iot}:policy/{TES_POLICY_PREFIX}{self.role_alias}",
                     ],
+                },
+                {
+                    "Sid": "MakeThisThingInThisGroup",
+                    "Effect": "Allow",
+                    "Action": ["iot:CreateThing", "iot:CreateThingGroup", "iot:AddThingToThingGroup"],
+                    "Resource": [f"{iot}:thing/{self.thing}", f"{iot}:thinggroup/{self.thing_group}"],
+                },
+                {
+                    "Sid": "FindTheRoleAlias",
+                    "Effect": "Allow",
+                    "Action": ["iot:DescribeRoleAlias"],
+                    "Resource": [f"{iot}:rolealias/{self.role_alias}"],
+                },
+                {
+                    "Sid": "AttachThePoliciesToTheNewCertificate",
+                    "Effect": "Allow",
+                    "Action": ["iot:AttachPolicy"],
+                    "Resource": [f"{iot}:cert/*"],
+                },
+                {
+                    "Sid": "IssueTheCertificate",  # no resource type: `*` is the only resource these take
+                    "Effect": "Allow",
+                    "Action": ["iot:CreateKeysAndCertificate", "iot:AttachThingPrincipal", "iot:DescribeEndpoint"],
                     "Resource": "*",
                 },
             ],

@@ -79,16 +79,19 @@ class Pacer:
 
 @dataclass(frozen=True)
 class Watch:
-    """The paced clients a fleet is read with."""
+    """The paced clients a fleet and its releases are read with."""
 
     iot: Any
     gg: Any
+    ecr: Any
     pacer: Pacer
 
     @classmethod
     def of(cls, session: boto3.Session, rate: float = 5.0) -> Watch:
         pacer = Pacer(rate)
-        return cls(pacer.client(session, "iot"), pacer.client(session, "greengrassv2"), pacer)
+        return cls(
+            pacer.client(session, "iot"), pacer.client(session, "greengrassv2"), pacer.client(session, "ecr"), pacer
+        )
 
     def call(self, action: str, operation: Callable[..., dict[str, Any]], **params: Any) -> dict[str, Any]:
         return self.pacer.call(action, operation, **params)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from scripts import tfoutputs
-from scripts.fleet import deployments, health, pacing, rollout
+from scripts.fleet import deployments, health, images, pacing, rollout
 from scripts.progress import Progress
 from scripts.publishing import components, models
 
@@ -122,6 +122,7 @@ def _deploy_and_follow(
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
     force: bool = False,
+    wanted: str = "the new release",
 ) -> Release:
     """A deployment of `after` replacing `replaced`, followed, then the group watched for the health window. When
     it changes nothing (and `force` does not ask for one anyway), no deployment is made, but the current one is
@@ -148,6 +149,7 @@ def _deploy_and_follow(
                 "versions again (which restarts a BROKEN component), `make rollback` returns to the last good state"
             ) from None
     policies = rollout_options.policies
+    images.check_present(watch, outputs, after, wanted)
     deployment_id = deployments.create(gg, group, DEPLOYMENT_NAME, after, policies, replaced)
     release = replace(release, deployment=deployment_id)
     progress(
@@ -219,6 +221,7 @@ def rollback(
         progress,
         on_rollout,
         force=not there,
+        wanted=f"the rollback to deployment {target.deployment_id}",
     )
     return RolledBack(release, latest.deployment_id, target.deployment_id, reason)
 

@@ -84,27 +84,20 @@ def purge_images(ecr: Any, repository_url: str) -> int:
     return count
 
 
-# What `--provision true` names its role alias policy (DeviceProvisioningHelper.createAndAttachRolePolicy's IoT
-# counterpart: "GreengrassTESCertificatePolicy" + the alias name).
-TES_POLICY_PREFIX = "GreengrassTESCertificatePolicy"
-
-
 @dataclass(frozen=True)
 class InstallerMade:
-    """What the Greengrass installer created for the stack's core devices and Terraform does not hold."""
+    """What the Greengrass installer created for the stack's core devices and Terraform does not hold: the
+    certificates of `--provision true` (the policies it attaches to them are Terraform's)."""
 
     certificates: dict[str, list[str]] = field(default_factory=dict)  # thing -> certificate ARNs
-    policies: list[str] = field(default_factory=list)
 
     def names(self) -> list[str]:
-        held = [f"certificate {arn.rsplit('/', 1)[-1][:12]}... of {thing}" for thing, arns in
+        return [f"certificate {arn.rsplit('/', 1)[-1][:12]}... of {thing}" for thing, arns in
                 self.certificates.items() for arn in arns]  # fmt: skip
-        return held + [f"IoT policy {name}" for name in self.policies]
 
 
 def installer_made(iot: Any, outputs: tfoutputs.Outputs) -> InstallerMade:
-    """Certificates on the stack's things that are not the ones Terraform issued from a CSR, and the installer's
-    role alias policy when it exists."""
+    """Certificates on the stack's things that are not the ones Terraform issued from a CSR."""
     found: dict[str, list[str]] = {}
     with calling("find what the Greengrass installer made"):
         for thing in sorted(outputs.iot_policy_names):
@@ -121,20 +114,12 @@ def installer_made(iot: Any, outputs: tfoutputs.Outputs) -> InstallerMade:
                 pem = iot.describe_certificate(certificateId=arn.rsplit("/", 1)[-1])["certificateDescription"]
                 if pem["certificatePem"].strip() != terraforms:
                     found.setdefault(thing, []).append(arn)
-        policy = TES_POLICY_PREFIX + outputs.role_alias
-        try:
-            iot.get_policy(policyName=policy)
-            policies = [policy]
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            policies = []
-    return InstallerMade(found, policies)
+    return InstallerMade(found)
 
 
 def remove_installer_made(iot: Any, made: InstallerMade, progress: Progress) -> None:
     """Each certificate detached from its policies and its thing, deactivated and deleted (IoT refuses to delete
-    an active or attached one), then the installer's alias policy, named after this stack's alias."""
+    an active or attached one, and Terraform's DeleteThing and DeletePolicy would answer DeleteConflict)."""
     with calling("remove what the Greengrass installer made"):
         for thing, arns in made.certificates.items():
             for arn in arns:
@@ -144,10 +129,6 @@ def remove_installer_made(iot: Any, made: InstallerMade, progress: Progress) -> 
                 certificate = arn.rsplit("/", 1)[-1]
                 iot.update_certificate(certificateId=certificate, newStatus="INACTIVE")
                 iot.delete_certificate(certificateId=certificate)
-        for name in made.policies:
-            for target in iot.list_targets_for_policy(policyName=name)["targets"]:
-                iot.detach_policy(policyName=name, target=target)
-            iot.delete_policy(policyName=name)
     if made.names():
         progress(f"removed what the Greengrass installer made: {', '.join(made.names())}")
 

@@ -33,6 +33,7 @@ from localcloud.sigv4 import Guard
 from localcloud.stack import FLEET_STATUS, fleet_status_receiver
 from localgg.lifecycle import State
 from localgg.mqtt import MqttBridge
+from scripts.cloud import device as device_plan
 from scripts.fleet import deployments, pacing, rollout
 from tests.conftest import REPO, Run
 from tests.localgg.harness import CoreThread
@@ -482,3 +483,61 @@ def test_a_configuration_the_component_rejects_fails_the_deployment_with_no_stat
     effective = fleet.client.list_effective_deployments(coreDeviceThingName="test-thing")["effectiveDeployments"]
     (entry,) = [e for e in effective if e["deploymentId"] == deployment]
     assert entry["statusDetails"]["errorStack"] == ["DEPLOYMENT_FAILURE", "COMPONENT_CONFIGURATION_NOT_VALID"]
+
+
+def _installer_as(
+    moto_endpoint: str, owner: tuple[str, str], policy: dict[str, Any], plan: device_plan.Plan
+) -> tuple[Any, Any]:
+    """An IAM user holding only `policy`, and the installer's IoT and IAM clients signing as it."""
+    key, secret = owner
+    iam = boto3.client(
+        "iam", region_name="eu-west-1", endpoint_url=moto_endpoint, aws_access_key_id=key, aws_secret_access_key=secret
+    )
+    user = f"installer-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="installer", PolicyDocument=json.dumps(policy))
+    made = iam.create_access_key(UserName=user)["AccessKey"]
+    session = boto3.Session(
+        region_name=plan.region, aws_access_key_id=made["AccessKeyId"], aws_secret_access_key=made["SecretAccessKey"]
+    )
+    return session.client("iot", endpoint_url=moto_endpoint), session.client("iam", endpoint_url=moto_endpoint)
+
+
+def test_the_installer_needs_exactly_the_policy_make_device_prints(
+    enforcing_moto: tuple[str, tuple[str, str]], applied: Applied
+) -> None:
+    """`--provision true` as DeviceProvisioningHelper makes its calls (localcloud.installer), signed by an identity
+    holding only the policy `make device` prints: it provisions the thing. Without any one statement it stops at
+    the call that statement allows, AccessDenied naming the action. The resources are checked as IAM checks them
+    for AWS IoT (Service Authorization Reference; localcloud.iot_resources): this thing, this group, this stack's
+    policies and alias; iot:CreatePolicy is not granted at all, since Terraform holds both policies it attaches."""
+    moto_endpoint, owner = enforcing_moto
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    owners = boto3.client(
+        "iot", region_name="eu-west-1", endpoint_url=moto_endpoint, aws_access_key_id=owner[0],
+        aws_secret_access_key=owner[1],
+    )  # fmt: skip
+    owners.create_thing_group(thingGroupName=group, thingGroupProperties={"thingGroupDescription": "Terraform's"})
+
+    def plan(thing: str) -> device_plan.Plan:
+        return device_plan.Plan(
+            thing, "eu-west-1", ACCOUNT, group, applied.thing_policy, applied.role, applied.role_alias, "d", "c"
+        )
+
+    def provision(thing: str, policy: dict[str, Any]) -> None:
+        iot, iam = _installer_as(moto_endpoint, owner, policy, plan(thing))
+        flags = installer.parser().parse_args(plan(thing).installer_args())
+        installer.provision(iot, iam, flags, say=lambda line: None)
+
+    whole = plan("pi-whole").installer_policy()
+    provision("pi-whole", whole)
+    assert owners.list_things_in_thing_group(thingGroupName=group)["things"] == ["pi-whole"]
+    for index, statement in enumerate(whole["Statement"]):
+        thing = f"pi-{index}"
+        policy = plan(thing).installer_policy()
+        del policy["Statement"][index]
+        with pytest.raises(ClientError) as refused:
+            provision(thing, policy)
+        assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
+        denied = refused.value.response["Error"]["Message"]
+        assert any(action in denied for action in statement["Action"]), (statement["Sid"], denied)

@@ -56,16 +56,29 @@ def test_the_installer_command_names_every_resource_of_this_stack(tmp_path: Path
     assert list(tmp_path.iterdir()) == []  # nothing to copy: the installer provisions
 
 
-def test_the_installing_identity_may_only_touch_this_stacks_role() -> None:
+def test_the_installing_identity_may_only_touch_this_stacks_names() -> None:
+    """Nothing that could widen what a certificate may do (iot:CreatePolicy: a policy of its own writing;
+    iam:PassRole and CreateRoleAlias: another role behind an alias), and every resource with a type is this stack's
+    (tests/localcloud/test_device.py runs the installer with this policy and without each statement)."""
     policy = device.joining(outputs(), "pi-1", csr=False, folder=Path("unused")).iam_policy
     assert policy is not None
-    role = next(s for s in policy["Statement"] if "iam:PassRole" in s["Action"])
-    assert role["Resource"] == [
-        "arn:aws:iam::123456789012:role/edgeml-token-exchange",
+    actions = {action for statement in policy["Statement"] for action in statement["Action"]}
+    assert not actions & {"iot:CreatePolicy", "iot:CreateRoleAlias", "iam:PassRole", "iam:GetRole", "iot:*"}
+    resources = {r for statement in policy["Statement"] for r in [statement["Resource"]] for r in
+                 ([r] if isinstance(r, str) else r)}  # fmt: skip
+    assert resources == {
         "arn:aws:iam::123456789012:policy/edgeml-token-exchangeAccess",
-    ]
-    assert all(not action.startswith("iam:") or statement is role for statement in policy["Statement"]
-               for action in statement["Action"])  # fmt: skip
+        "arn:aws:iam::aws:policy/edgeml-token-exchangeAccess",
+        "arn:aws:iot:eu-west-1:123456789012:policy/edgeml-pi-1",
+        "arn:aws:iot:eu-west-1:123456789012:policy/GreengrassTESCertificatePolicyedgeml-token-exchange",
+        "arn:aws:iot:eu-west-1:123456789012:thing/pi-1",
+        "arn:aws:iot:eu-west-1:123456789012:thinggroup/edgeml-fleet",
+        "arn:aws:iot:eu-west-1:123456789012:rolealias/edgeml-token-exchange",
+        "arn:aws:iot:eu-west-1:123456789012:cert/*",
+        "*",
+    }
+    unscoped = {a for st in policy["Statement"] if st["Resource"] == "*" for a in st["Action"]}
+    assert unscoped == {"iot:CreateKeysAndCertificate", "iot:AttachThingPrincipal", "iot:DescribeEndpoint"}
 
 
 def test_the_csr_way_writes_an_init_config_with_every_key_the_manual_installation_lists(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
     result = teardown.destroy(
         cloud["outputs"],
         gg,
-        pacing.Watch(iot, gg, Pacer(1000.0)),
+        pacing.Watch(iot, gg, cloud["ecr"], Pacer(1000.0)),
         cloud["s3"],
         cloud["ecr"],
         lambda message: None,
@@ -128,9 +128,10 @@ def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[
 
 
 def test_what_the_installer_made_is_found_named_and_removed_and_terraforms_own_is_kept(moto_endpoint: str) -> None:
-    """`--provision true` leaves on the stack's thing a certificate of its own, attached to Terraform's thing policy,
-    and an IoT policy `GreengrassTESCertificatePolicy<alias>` (DeviceProvisioningHelper): Terraform's DeleteThing and
-    DeletePolicy then answer DeleteConflict. The installer here is localcloud.installer, which makes those calls."""
+    """`--provision true` leaves on the stack's thing a certificate of its own, attached to Terraform's thing policy
+    and to `GreengrassTESCertificatePolicy<alias>`, which Terraform also holds (DeviceProvisioningHelper reuses it):
+    Terraform's DeleteThing and DeletePolicy would then answer DeleteConflict. The installer here is
+    localcloud.installer, which makes those calls."""
     from localcloud import installer
 
     session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -139,7 +140,8 @@ def test_what_the_installer_made_is_found_named_and_removed_and_terraforms_own_i
              "Principal": {"Service": "credentials.iot.amazonaws.com"}}]}  # fmt: skip
     role = iam.create_role(RoleName="td-tes", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     iot.create_role_alias(roleAlias="td-alias", roleArn=role)
-    iot.create_policy(policyName="td-core-pi", policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    for policy in ("td-core-pi", "GreengrassTESCertificatePolicytd-alias"):  # Terraform's
+        iot.create_policy(policyName=policy, policyDocument='{"Version":"2012-10-17","Statement":[]}')
     iot.create_thing(thingName="pi")
     # Terraform's own certificate, issued from a CSR, on the same thing: it stays for Terraform to delete.
     kept = iot.create_keys_and_certificate(setAsActive=True)
@@ -157,12 +159,12 @@ def test_what_the_installer_made_is_found_named_and_removed_and_terraforms_own_i
 
     made = teardown.installer_made(iot, outputs)
     assert list(made.certificates) == ["pi"] and len(made.certificates["pi"]) == 1
-    assert made.policies == ["GreengrassTESCertificatePolicytd-alias"]
-    assert any("GreengrassTESCertificatePolicytd-alias" in name for name in made.names())
+    assert made.names() == [f"certificate {made.certificates['pi'][0].rsplit('/', 1)[-1][:12]}... of pi"]
     said: list[str] = []
     teardown.remove_installer_made(iot, made, said.append)
     assert iot.list_thing_principals(thingName="pi")["principals"] == [kept["certificateArn"]]
-    assert iot.list_targets_for_policy(policyName="td-core-pi")["targets"] == []
-    assert "GreengrassTESCertificatePolicytd-alias" not in [p["policyName"] for p in iot.list_policies()["policies"]]
+    for policy in ("td-core-pi", "GreengrassTESCertificatePolicytd-alias"):  # detached, left for Terraform
+        assert iot.list_targets_for_policy(policyName=policy)["targets"] == []
+        assert iot.get_policy(policyName=policy)["policyName"] == policy
     assert said and "installer" in said[0]
     assert teardown.installer_made(iot, outputs) == teardown.InstallerMade()

@@ -10,4 +10,9 @@ from scripts.fleet.pacing import Pacer, Watch
 
 def watch(session: boto3.Session, aws: str, greengrass: str, rate: float = 50.0, pacer: Pacer | None = None) -> Watch:
     pacer = pacer or Pacer(rate)
-    return Watch(pacer.client(session, "iot", aws), pacer.client(session, "greengrassv2", greengrass), pacer)
+    return Watch(
+        pacer.client(session, "iot", aws),
+        pacer.client(session, "greengrassv2", greengrass),
+        pacer.client(session, "ecr", aws),
+        pacer,
+    )

@@ -118,6 +118,23 @@ resource "aws_iot_role_alias" "this" {
   tags                = var.tags
 }
 
+# The installer looks for the IoT policy `GreengrassTESCertificatePolicy<alias>` and makes it when it is missing
+# (DeviceProvisioningHelper.setupIoTRoleForTes), then attaches it to the new certificate. Held here with the
+# installer's own document, so the identity that runs the installer needs no iot:CreatePolicy: whoever holds that
+# action can write a policy allowing iot:* and attach it to a certificate of its own.
+resource "aws_iot_policy" "installer_tes" {
+  name = "GreengrassTESCertificatePolicy${aws_iot_role_alias.this.alias}"
+  tags = var.tags
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["iot:AssumeRoleWithCertificate"]
+      Resource = [aws_iot_role_alias.this.arn]
+    }]
+  })
+}
+
 resource "aws_iot_policy" "core_device" {
   for_each = var.core_device_names
   name     = "${var.name_prefix}-core-${each.key}"
