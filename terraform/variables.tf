@@ -38,9 +38,9 @@ variable "artifact_prefix" {
 }
 
 variable "keep_images" {
-  description = "How many subscriber images the ECR lifecycle policy keeps."
+  description = "How many releases' subscriber images the ECR lifecycle policy keeps (a rollback can go back that far)."
   type        = number
-  default     = 10
+  default     = 30
 
   validation {
     condition     = var.keep_images >= 1 && var.keep_images <= 1000

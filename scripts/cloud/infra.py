@@ -122,6 +122,12 @@ def _hint(output: str) -> str:
         )
     if "-migrate-state" in output:
         return "\nThe state's backend changed: `make state` moves the state to S3, `make state-local` to this disk."
+    if "Failed to load state" in output and re.search(r"StatusCode: 403|AccessDenied", output):
+        # S3 answers a HEAD without a body: Terraform cannot say which permission it lacked.
+        return (
+            "\nYour credentials may not read the stack's Terraform state: reading it needs s3:GetObject on the state "
+            "object and s3:ListBucket on its bucket (README: \"What the deploying identity needs\")."
+        )
     return ""
 
 
@@ -248,7 +254,7 @@ def output(space: Workspace, args: list[str]) -> str:
     cmd = [str(tfoutputs.TERRAFORM), f"-chdir={space.workdir}", *args]
     done = subprocess.run(cmd, env=_environment(space), capture_output=True, text=True, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
-        raise InfraError(f"terraform {args[0]} failed:\n{done.stderr.strip()}")
+        raise InfraError(f"terraform {args[0]} failed:\n{done.stderr.strip()}{_hint(done.stderr)}")
     return done.stdout
 
 

@@ -89,7 +89,9 @@ def upload(s3: Any, bucket: str, prefix: str, component: str, path: Path) -> Upl
     """Store `path` at `<prefix>/<component>/<sha256>/<name>`: one key per content, so an unchanged artifact is
     never sent again and a recipe's URI always names exactly the bytes it was rendered with."""
     key = f"{prefix}/{component}/{sha256(path)}/{path.name}"
-    with calling(f"check s3://{bucket}/{key}"):
+    # A HEAD's refusal has no body to name the permission: the action says it (s3:GetObject, and s3:ListBucket
+    # for S3 to answer 404 rather than 403 for a key not there yet).
+    with calling(f"check s3://{bucket}/{key} (s3:GetObject, s3:ListBucket)"):
         try:
             s3.head_object(Bucket=bucket, Key=key)
             return Uploaded(f"s3://{bucket}/{key}", created=False)

@@ -1,145 +1,100 @@
-"""Component registration against greengrassv2 through botocore's Stubber: moto has no greengrassv2, so the
-calls and their exact parameters are checked against the real service model instead of a live endpoint."""
+"""Component registration against the local cloud's greengrassv2 endpoint over HTTP: versions bumped as asked, a
+new version waited for until DEPLOYABLE, throttling that outlasts the retries one clear error. Registration reusing
+an unchanged version is tested there too (tests/localcloud/test_greengrassv2.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.config import Config
 
-from scripts.publishing import components, recipes
+from localcloud.cloud import Cloud, running
+from localcloud.throttle import Throttle
+from scripts.aws import AwsError
+from scripts.publishing import components
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 NAME = "com.edgeml.WineQualityPublisher"
 ARN = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{NAME}"
-VALUES = {"artifact_uri": "s3://bucket/artifacts/com.edgeml.WineQualityPublisher/abc/publisher.zip"}
+
+
+def values(name: str) -> dict[str, str]:
+    return {"artifact_uri": f"s3://bucket/artifacts/{NAME}/{name}/publisher.zip"}
+
+
+@contextlib.contextmanager
+def local_cloud(throttle: Throttle | None = None) -> Iterator[Cloud]:
+    """The local cloud, with the artifacts the recipes name (the service checks it can read them)."""
+    with running(REGION, {}, throttle=throttle) as local:
+        s3 = local.client("s3")
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # moto's state outlives one local cloud
+            s3.create_bucket(Bucket="bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+        for name in ("a", "b", "c", "d"):
+            s3.put_object(Bucket="bucket", Key=f"artifacts/{NAME}/{name}/publisher.zip", Body=name.encode())
+        yield local
 
 
 @pytest.fixture
-def gg() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("greengrassv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def gg() -> Iterator[Any]:
+    with local_cloud() as local:
+        yield local.client("greengrassv2")
 
 
-def recipe(version: str, values: dict[str, str] = VALUES) -> dict[str, Any]:
-    return recipes.render_component("publisher", {**values, "component_name": NAME, "component_version": version})
+def test_the_first_registration_is_1_0_0_and_waits_until_deployable(gg: Any) -> None:
+    """A new version is REQUESTED first (CloudComponentStatus): register returns once DescribeComponent says
+    DEPLOYABLE, so a deployment made next never names a version the service cannot deploy yet."""
+    registered = components.register(gg, "publisher", NAME, values("a"), REGION, ACCOUNT)
+    assert registered == components.Registered(NAME, "1.0.0", f"{ARN}:versions:1.0.0", created=True)
+    assert gg.describe_component(arn=registered.arn)["status"]["componentState"] == "DEPLOYABLE"
 
 
-def expect_versions(stubber: Stubber, *versions: str) -> None:
-    stubber.add_response(
-        "list_component_versions",
-        {
-            "componentVersions": [
-                {"componentName": NAME, "componentVersion": v, "arn": f"{ARN}:versions:{v}"} for v in versions
-            ]
-        },
-        {"arn": ARN},
+def test_a_changed_recipe_creates_the_version_its_bump_asks_for(gg: Any) -> None:
+    made = [
+        components.register(gg, "publisher", NAME, values(name), REGION, ACCOUNT, bump=bump).version
+        for name, bump in (("a", "patch"), ("b", "patch"), ("c", "minor"), ("d", "major"))
+    ]
+    assert made == ["1.0.0", "1.0.1", "1.1.0", "2.0.0"]
+    versions = gg.list_component_versions(arn=ARN)["componentVersions"]
+    assert [v["componentVersion"] for v in versions] == ["2.0.0", "1.1.0", "1.0.1", "1.0.0"]
+
+
+def test_throttling_that_outlasts_the_retries_is_one_clear_error() -> None:
+    """The service's ThrottlingException until the client gives up: one line naming the action, not a traceback.
+    The throttle's clock stands still, so after its one token every request is over the rate."""
+    with local_cloud(Throttle.parse("ListComponentVersions=1", clock=lambda: 0.0)) as local:
+        gg = local.client("greengrassv2", config=Config(retries={"max_attempts": 2, "mode": "standard"}))
+        gg.list_component_versions(arn=ARN)  # the one token
+        with pytest.raises(AwsError, match=r"list the versions of .*still throttled after"):
+            components.register(gg, "publisher", NAME, values("a"), REGION, ACCOUNT)
+
+
+class NeverDeployable:
+    """A mock, where the local cloud has no real part: it never leaves a version FAILED after creating it (an
+    unreadable artifact is refused at CreateComponentVersion instead) nor REQUESTED for long. DescribeComponent's
+    answers here are shaped as the API reference's CloudComponentStatus."""
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        self.status, self.calls = status, 0
+
+    def describe_component(self, arn: str) -> dict[str, Any]:
+        self.calls += 1
+        return {"arn": arn, "status": self.status}
+
+
+def test_a_version_that_fails_shows_its_errors() -> None:
+    failed = NeverDeployable(
+        {"componentState": "FAILED", "message": "artifact check failed", "errors": {"s3://b/x.zip": "ACCESS_DENIED"}}
     )
+    with pytest.raises(components.ComponentError, match=r"FAILED: artifact check failed s3://b/x\.zip: ACCESS_DENIED"):
+        components.wait_deployable(failed, f"{ARN}:versions:1.0.0", attempts=3, sleep=lambda s: None)
+    assert failed.calls == 1
 
 
-def expect_create(stubber: Stubber, version: str, values: dict[str, str] = VALUES) -> None:
-    body = recipes.to_json(recipe(version, values)).encode()
-    stubber.add_response(
-        "create_component_version",
-        {
-            "arn": f"{ARN}:versions:{version}",
-            "componentName": NAME,
-            "componentVersion": version,
-            "creationTimestamp": 0,
-            "status": {"componentState": "REQUESTED"},
-        },
-        {"inlineRecipe": body, "clientToken": hashlib.sha256(body).hexdigest()[:64]},
-    )
-
-
-def no_wait(client: Any, arn: str) -> None:
-    pass
-
-
-def test_the_first_registration_creates_1_0_0(gg: tuple[Any, Stubber]) -> None:
-    client, stubber = gg
-    stubber.add_client_error("list_component_versions", "ResourceNotFoundException", expected_params={"arn": ARN})
-    expect_create(stubber, "1.0.0")
-    assert components.register(
-        client, "publisher", NAME, VALUES, REGION, ACCOUNT, wait=no_wait
-    ) == components.Registered(NAME, "1.0.0", f"{ARN}:versions:1.0.0", created=True)
-
-
-def test_an_unchanged_recipe_reuses_the_latest_version(gg: tuple[Any, Stubber]) -> None:
-    client, stubber = gg
-    expect_versions(stubber, "1.0.0", "1.0.10", "1.0.9")
-    stubber.add_response(
-        "get_component",
-        {"recipeOutputFormat": "JSON", "recipe": recipes.to_json(recipe("1.0.10")).encode()},
-        {"arn": f"{ARN}:versions:1.0.10", "recipeOutputFormat": "JSON"},
-    )
-    registered = components.register(client, "publisher", NAME, VALUES, REGION, ACCOUNT, wait=no_wait)
-    assert registered == components.Registered(NAME, "1.0.10", f"{ARN}:versions:1.0.10", created=False)
-
-
-@pytest.mark.parametrize(("bump", "expected"), [("patch", "1.2.4"), ("minor", "1.3.0"), ("major", "2.0.0")])
-def test_a_changed_recipe_creates_the_next_version(gg: tuple[Any, Stubber], bump: str, expected: str) -> None:
-    client, stubber = gg
-    expect_versions(stubber, "1.2.3")
-    old = recipe("1.2.3", {"artifact_uri": "s3://bucket/artifacts/old/publisher.zip"})
-    stubber.add_response(
-        "get_component",
-        {"recipeOutputFormat": "JSON", "recipe": json.dumps(old).encode()},
-        {"arn": f"{ARN}:versions:1.2.3", "recipeOutputFormat": "JSON"},
-    )
-    expect_create(stubber, expected)
-    registered = components.register(client, "publisher", NAME, VALUES, REGION, ACCOUNT, bump=bump, wait=no_wait)
-    assert (registered.version, registered.created) == (expected, True)
-
-
-def test_a_version_that_fails_shows_its_errors(gg: tuple[Any, Stubber]) -> None:
-    client, stubber = gg
-    arn = f"{ARN}:versions:1.0.0"
-    stubber.add_response(
-        "describe_component",
-        {
-            "status": {
-                "componentState": "FAILED",
-                "message": "artifact check failed",
-                "errors": {"s3://bucket/x.zip": "ACCESS_DENIED"},
-            }
-        },
-        {"arn": arn},
-    )
-    with pytest.raises(
-        components.ComponentError, match=r"FAILED: artifact check failed s3://bucket/x\.zip: ACCESS_DENIED"
-    ):
-        components.wait_deployable(client, arn, attempts=3, sleep=lambda s: None)
-
-
-def test_a_version_that_never_becomes_deployable_times_out(gg: tuple[Any, Stubber]) -> None:
-    client, stubber = gg
-    arn = f"{ARN}:versions:1.0.0"
-    for _ in range(3):
-        stubber.add_response("describe_component", {"status": {"componentState": "REQUESTED"}}, {"arn": arn})
+def test_a_version_that_never_becomes_deployable_times_out() -> None:
+    stuck = NeverDeployable({"componentState": "REQUESTED"})
     with pytest.raises(components.ComponentError, match="still REQUESTED after 3 checks"):
-        components.wait_deployable(client, arn, attempts=3, sleep=lambda s: None)
-
-
-def test_deployable_after_a_while(gg: tuple[Any, Stubber]) -> None:
-    client, stubber = gg
-    arn = f"{ARN}:versions:1.0.0"
-    for state in ("REQUESTED", "INITIATED", "DEPLOYABLE"):
-        stubber.add_response("describe_component", {"status": {"componentState": state}}, {"arn": arn})
-    components.wait_deployable(client, arn, attempts=5, sleep=lambda s: None)
-
-
-def test_throttling_that_outlasts_the_retries_is_one_clear_error(gg: tuple[Any, Stubber]) -> None:
-    client, stubber = gg
-    stubber.add_client_error(
-        "list_component_versions", "ThrottlingException", "Rate exceeded", expected_params={"arn": ARN}
-    )
-    with pytest.raises(Exception, match="still throttled after"):
-        components.register(client, "publisher", NAME, VALUES, REGION, ACCOUNT, wait=no_wait)
+        components.wait_deployable(stuck, f"{ARN}:versions:1.0.0", attempts=3, sleep=lambda s: None)
+    assert stuck.calls == 3

@@ -1,130 +1,121 @@
-"""Teardown: our components off the devices first, then versions, S3 object versions, ECR images and Terraform.
-S3 and the ECR API are moto as a real endpoint, its images in a real registry; greengrassv2 and IoT's job operations are
-botocore's Stubber here (the control plane's own tests and the local cloud's cover it over HTTP)."""
+"""Teardown: our components off the devices first, then versions, S3 object versions, ECR images and Terraform,
+against the local cloud over HTTP (moto for S3, ECR and IoT with the images in a real registry, the Greengrass
+endpoint), with a hollow core device in the group taking the deployments (localcloud.hollow)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
 
+from localcloud.cloud import Cloud, running
+from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from scripts import product
-from scripts.fleet import pacing, teardown
-from scripts.fleet.pacing import Pacer
-from tests.support.followed import expect_one_device_succeeds
+from scripts.fleet import deployments, teardown
 from tests.support.outputs import stack_outputs
 from tests.support.registry import push_manifest
+from tests.support.watch import watch
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/edgeml-cores"
 PUB, SUB, MODEL, OTHER = product.DEFAULT.publisher, product.DEFAULT.subscriber, product.DEFAULT.model, "com.other.Team"
 
 
+@dataclasses.dataclass
+class Stack:
+    cloud: Cloud
+    group: str
+    s3: Any
+    ecr: Any
+    gg: Any
+    iot: Any
+    bucket: str
+    repository: str
+    repository_url: str
+
+
 @pytest.fixture
-def cloud(moto_endpoint: str, registry: str) -> Iterator[dict[str, Any]]:
-    session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
-    s3, ecr = session.client("s3", endpoint_url=moto_endpoint), session.client("ecr", endpoint_url=moto_endpoint)
-    s3.create_bucket(Bucket="td-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_versioning(Bucket="td-bucket", VersioningConfiguration={"Status": "Enabled"})
-    for body in (b"v1", b"v2"):
-        s3.put_object(Bucket="td-bucket", Key="artifacts/com.x/abc/publisher.zip", Body=body)
-    s3.put_object(Bucket="td-bucket", Key="elsewhere/keep.txt", Body=b"not ours")
-    uri = ecr.create_repository(repositoryName="td/subscriber")["repository"]["repositoryUri"]
-    assert uri == f"{registry}/td/subscriber"  # ECR names the local registry
-    digest = push_manifest(registry, "td/subscriber", "img-1")
-    assert ecr.list_images(repositoryName="td/subscriber")["imageIds"] == [{"imageDigest": digest, "imageTag": "img-1"}]
-    outputs = stack_outputs(REGION, ACCOUNT, uri, "td-bucket", GROUP)
-    yield {"s3": s3, "ecr": ecr, "outputs": outputs}
-    for version in s3.list_object_versions(Bucket="td-bucket").get("Versions", []):
-        s3.delete_object(Bucket="td-bucket", Key=version["Key"], VersionId=version["VersionId"])
-    s3.delete_bucket(Bucket="td-bucket")
-    ecr.delete_repository(repositoryName="td/subscriber", force=True)
+def stack(registry: str) -> Iterator[Stack]:
+    """A deployed stack: its bucket (two versions of an artifact, and an object not ours), its image, its
+    component versions and another team's, deployed together to a group whose one device took it."""
+    unique = uuid.uuid4().hex[:8]
+    with running(REGION, {}, registry=registry) as cloud:
+        s3, ecr, gg, iot = (cloud.client(s) for s in ("s3", "ecr", "greengrassv2", "iot"))
+        bucket, repository = f"td-{unique}", f"td-{unique}/subscriber"
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        for body in (b"v1", b"v2"):
+            s3.put_object(Bucket=bucket, Key="artifacts/com.x/abc/publisher.zip", Body=body)
+        s3.put_object(Bucket=bucket, Key="elsewhere/keep.txt", Body=b"not ours")
+        uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
+        assert uri == f"{registry}/{repository}"  # ECR names the local registry
+        push_manifest(registry, repository, "img-1")
+        group = iot.create_thing_group(thingGroupName=f"td-{unique}")["thingGroupArn"]
+        clock = ScaledClock(30.0)  # the hollow device takes its deployments this much faster
+        hollow = HollowFleet(cloud.plane, [f"td-{unique}-core"], Faults(), clock)
+        cloud.plane.jobs.notify = hollow.notified
+        hollow.start()
+        try:
+            assert hollow.provision(iot, f"td-{unique}")
+            wanted = {}
+            for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"]), (MODEL, ["1.0.0"]), (OTHER, ["3.0.0"])):
+                for version in versions:
+                    recipe = {"RecipeFormatVersion": "2020-01-25", "ComponentName": name, "ComponentVersion": version,
+                              "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {"run": "app"}}]}  # fmt: skip
+                    gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
+                wanted[name] = {"componentVersion": versions[-1]}
+            deployments.create(gg, group, "edgeml", wanted, deployments.Policies(rollout="all"), None)
+            yield Stack(cloud, group, s3, ecr, gg, iot, bucket, repository, uri)
+        finally:
+            hollow.stop()
+            with contextlib.suppress(Exception):
+                ecr.delete_repository(repositoryName=repository, force=True)
 
 
-def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(cloud: dict[str, Any]) -> None:
-    gg = boto3.client("greengrassv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    iot = boto3.client("iot", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    stub, iot_stub = Stubber(gg), Stubber(iot)
-    stub.activate()
-    iot_stub.activate()
-    stub.add_response(
-        "list_deployments",
-        {"deployments": [{"deploymentId": "d-1", "isLatestForTarget": True}]},
-        {"targetArn": GROUP, "historyFilter": "LATEST_ONLY"},
-    )
-    stub.add_response(
-        "get_deployment",
-        {
-            "components": {
-                PUB: {"componentVersion": "1.0.1"},
-                SUB: {"componentVersion": "1.0.0"},
-                MODEL: {"componentVersion": "1.0.0", "configurationUpdate": {"reset": [""]}},
-                OTHER: {"componentVersion": "3.0.0"},
-            }
-        },
-        {"deploymentId": "d-1"},
-    )
-    stub.add_response(
-        "create_deployment",
-        {"deploymentId": "d-2"},
-        {
-            "targetArn": GROUP,
-            "deploymentName": "edgeml-teardown",
-            "components": {OTHER: {"componentVersion": "3.0.0"}},
-            "deploymentPolicies": ANY,
-            "iotJobConfiguration": ANY,
-            "clientToken": ANY,
-        },
-    )
-    expect_one_device_succeeds(stub, iot_stub, GROUP, "d-2", "edgeml-teardown", {}, health_checked=False)
-    for name, versions in ((PUB, ["1.0.0", "1.0.1"]), (SUB, ["1.0.0"]), (MODEL, ["1.0.0"])):
-        arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{name}"
-        stub.add_response(
-            "list_component_versions",
-            {
-                "componentVersions": [
-                    {"componentName": name, "componentVersion": v, "arn": f"{arn}:versions:{v}"} for v in versions
-                ]
-            },
-            {"arn": arn},
-        )
-        for version in versions:
-            stub.add_response("delete_component", {}, {"arn": f"{arn}:versions:{version}"})
+def test_teardown_removes_ours_keeps_others_and_ends_with_terraform(stack: Stack) -> None:
+    outputs = stack_outputs(REGION, ACCOUNT, stack.repository_url, stack.bucket, stack.group)
     order: list[str] = []
 
     def terraform_destroy() -> None:
         order.append("terraform destroy")
-        assert cloud["s3"].list_object_versions(Bucket="td-bucket", Prefix="artifacts/").get("Versions") is None
-        assert cloud["ecr"].list_images(repositoryName="td/subscriber")["imageIds"] == []
+        assert stack.s3.list_object_versions(Bucket=stack.bucket, Prefix="artifacts/").get("Versions") is None
+        assert stack.ecr.list_images(repositoryName=stack.repository)["imageIds"] == []
 
+    session = boto3.Session(
+        region_name=REGION, aws_access_key_id=stack.cloud.owner[0], aws_secret_access_key=stack.cloud.owner[1]
+    )
     result = teardown.destroy(
-        cloud["outputs"],
-        gg,
-        pacing.Watch(iot, gg, cloud["ecr"], Pacer(1000.0)),
-        cloud["s3"],
-        cloud["ecr"],
+        outputs,
+        stack.gg,
+        watch(session, stack.cloud.aws, stack.cloud.greengrass),
+        stack.s3,
+        stack.ecr,
         lambda message: None,
         lambda devices: None,
         terraform_destroy,
-        interval=0,
+        timeout=120,
+        interval=0.2,
     )
-    stub.assert_no_pending_responses()
-    iot_stub.assert_no_pending_responses()
     assert order == ["terraform destroy"]
     assert result.record() == {
-        "deployment": "d-2",
+        "deployment": result.deployment,
         "artifact_versions_deleted": 2,
         "images_deleted": 1,
-        "component_versions_deleted": [f"{PUB} 1.0.0", f"{PUB} 1.0.1", f"{SUB} 1.0.0", f"{MODEL} 1.0.0"],
+        "component_versions_deleted": [f"{PUB} 1.0.1", f"{PUB} 1.0.0", f"{SUB} 1.0.0", f"{MODEL} 1.0.0"],
     }
-    assert [v["Key"] for v in cloud["s3"].list_object_versions(Bucket="td-bucket")["Versions"]] == [
-        "elsewhere/keep.txt"
-    ]
+    # The group keeps the other team's component, and only it; the device took that deployment.
+    assert result.deployment is not None
+    assert stack.gg.get_deployment(deploymentId=result.deployment)["components"] == {
+        OTHER: {"componentVersion": "3.0.0"}
+    }
+    assert [c["componentName"] for c in stack.gg.list_components()["components"]] == [OTHER]
+    assert [v["Key"] for v in stack.s3.list_object_versions(Bucket=stack.bucket)["Versions"]] == ["elsewhere/keep.txt"]
 
 
 def test_what_the_installer_made_is_found_named_and_removed_and_terraforms_own_is_kept(moto_endpoint: str) -> None:

@@ -17,16 +17,22 @@ resource "aws_ecr_repository" "this" {
   }
 }
 
+# Counts releases, not images: the kit tags each release's image (or, for several platforms, its index) `img-<hash>`
+# and pushes the per-platform manifests of an index untagged, reached through it. A rule over "any" image would
+# count an index and each of its manifests alike (about three releases kept of ten images) and could expire a
+# platform manifest of a release still deployed. Untagged images are never expired here: they are the platform
+# halves of kept releases. `make rollback` still checks the release's image resolves before deploying it.
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
   policy = jsonencode({
     rules = [{
       rulePriority = 1
-      description  = "Keep the last ${var.keep_images} images"
+      description  = "Keep the last ${var.keep_images} releases' images"
       selection = {
-        tagStatus   = "any"
-        countType   = "imageCountMoreThan"
-        countNumber = var.keep_images
+        tagStatus     = "tagged"
+        tagPrefixList = ["img-"]
+        countType     = "imageCountMoreThan"
+        countNumber   = var.keep_images
       }
       action = { type = "expire" }
     }]

@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "keep_images" {
-  description = "How many images the lifecycle policy keeps; older ones expire."
+  description = "How many releases' images (tagged img-) the lifecycle policy keeps; older ones expire."
   type        = number
   default     = 10
 

@@ -24,7 +24,7 @@ run "tags_are_immutable_scanned_and_expired" {
   }
 
   assert {
-    condition     = jsondecode(aws_ecr_lifecycle_policy.this.policy).rules[0].selection == { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 5 }
-    error_message = "the lifecycle policy must keep the last keep_images images"
+    condition     = jsondecode(aws_ecr_lifecycle_policy.this.policy).rules[0].selection == { tagStatus = "tagged", tagPrefixList = ["img-"], countType = "imageCountMoreThan", countNumber = 5 }
+    error_message = "the lifecycle policy must keep the last keep_images releases (tagged img-), never an untagged platform manifest"
   }
 }
