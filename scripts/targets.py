@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import boto3
 
 from localcloud.info import StackInfo
-from scripts import aws, platforms, tfoutputs
-from scripts.cloud import device, infra, tfstate
+from scripts import platforms, tfoutputs
+from scripts.cloud import account, device, infra, tfstate
 from scripts.errors import ToolError
 from scripts.fleet import releases, teardown
 from scripts.local import localdevices, sandbox
@@ -172,17 +172,7 @@ class AccountStack(Stack):
         return self.outputs()  # an account's stack is applied by its owner, after reading the plan
 
     def changing(self) -> infra.Workspace:
-        """Terraform asks before it changes the account, unless CONFIRM names the account the credentials reach
-        (sts:GetCallerIdentity): then it applies unattended, as CI needs."""
-        if self.target.confirm is None:
-            return self.space
-        reached = aws.caller_account(boto3.Session(region_name=boto3.Session().region_name or "us-east-1"))
-        if reached != self.target.confirm:
-            raise TargetError(
-                f"CONFIRM={self.target.confirm} is not the account your AWS credentials reach ({reached}): "
-                "nothing changed"
-            )
-        return replace(self.space, unattended=True)
+        return account.unattended_if_confirmed(self.space, self.target.confirm)
 
     def check_destroy(self, keep_infrastructure: bool) -> None:
         if self.target.outputs_file and not keep_infrastructure:
@@ -207,11 +197,7 @@ class AccountStack(Stack):
         )
         if not approve(outputs.account_id, question):
             raise TargetError("not confirmed: nothing deleted")
-        reached = aws.caller_account(self.session(outputs.region))
-        if reached != outputs.account_id:
-            raise TargetError(
-                f"your AWS credentials reach account {reached}, not the stack's ({outputs.account_id}): nothing deleted"
-            )
+        account.check_reached(self.session(outputs.region), outputs.account_id)
 
     def nothing_applied(self, error: tfoutputs.OutputsError, force: bool, progress: Progress) -> bool:
         raise error
@@ -329,25 +315,9 @@ class LocalStack(Stack):
         return self._stop(force, progress)
 
     def _stop(self, force: bool, progress: Progress) -> bool:
-        """Stopped when it holds nothing but the bucket of its Terraform state, or anyway with `force`. Otherwise it
-        keeps running, whole, and the error says what it holds that the tooling did not put there, and the way
-        out."""
-        session = self.session(self.cloud.region)
         state = tfstate.bootstrapped(self.space.bootstrap.state_file)
-        gg, s3, ecr = (aws.client(session, service) for service in ("greengrassv2", "s3", "ecr"))
-        left = sandbox.leftovers(gg, s3, ecr, ours=frozenset({state.bucket} if state else ()))
-        if left and not force:
-            held = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
-            raise sandbox.LocalCloudError(
-                f"the local cloud still holds what this project did not create ({held}). It keeps running with "
-                "them. Remove them yourself, or run `make destroy FORCE=1` to stop the local cloud and discard "
-                "everything in it, the core device included."
-            )
-        if left:
-            progress(f"local cloud: discarding what it still holds ({', '.join(left)}), as FORCE asks")
-        else:
-            progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
-        return sandbox.stop(progress, self.target.root)
+        ours = frozenset({state.bucket} if state else ())
+        return sandbox.stop_if_empty(self.session(self.cloud.region), ours, force, progress, self.target.root)
 
 
 def chosen(

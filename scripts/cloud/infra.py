@@ -126,7 +126,7 @@ def _hint(output: str) -> str:
         # S3 answers a HEAD without a body: Terraform cannot say which permission it lacked.
         return (
             "\nYour credentials may not read the stack's Terraform state: reading it needs s3:GetObject on the state "
-            "object and s3:ListBucket on its bucket (README: \"What the deploying identity needs\")."
+            'object and s3:ListBucket on its bucket (README: "What the deploying identity needs").'
         )
     return ""
 

@@ -19,7 +19,7 @@ from typing import Any
 from localcloud import info
 from localcloud.info import STATE_FILE, StackInfo
 from scripts import isolation, product
-from scripts.aws import calling
+from scripts.aws import calling, client
 from scripts.building import engine, machine
 from scripts.errors import ToolError
 from scripts.local import localdevices
@@ -226,6 +226,26 @@ def _reap(folder: Path, progress: Progress) -> None:
 def _previous(root: Path) -> Path:
     """Where the folder of a stack that died waits, until the next start or stop."""
     return root.with_name(f"{root.name}.previous")
+
+
+def stop_if_empty(session: Any, ours: frozenset[str], force: bool, progress: Progress, root: Path = ROOT) -> bool:
+    """Stopped when it holds nothing but `ours` (the bucket of its Terraform state), or anyway with `force`.
+    Otherwise it keeps running, whole, and the error says what it holds that the tooling did not put there, and the
+    way out."""
+    gg, s3, ecr = (client(session, service) for service in ("greengrassv2", "s3", "ecr"))
+    left = leftovers(gg, s3, ecr, ours)
+    if left and not force:
+        held = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in left.items())
+        raise LocalCloudError(
+            f"the local cloud still holds what this project did not create ({held}). It keeps running with "
+            "them. Remove them yourself, or run `make destroy FORCE=1` to stop the local cloud and discard "
+            "everything in it, the core device included."
+        )
+    if left:
+        progress(f"local cloud: discarding what it still holds ({', '.join(left)}), as FORCE asks")
+    else:
+        progress("local cloud: nothing left behind (components, buckets, objects, repositories, images)")
+    return stop(progress, root)
 
 
 def leftovers(gg: Any, s3: Any, ecr: Any, ours: frozenset[str] = frozenset()) -> dict[str, list[str]]:

@@ -226,7 +226,7 @@ def test_bucket_and_repository_hardening_read_back(applied: dict[str, Any], endp
     assert repository["imageTagMutability"] == "IMMUTABLE"
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
     lifecycle = json.loads(ecr.get_lifecycle_policy(repositoryName="itest/subscriber")["lifecyclePolicyText"])
-    assert lifecycle["rules"][0]["selection"]["countNumber"] == 10
+    assert lifecycle["rules"][0]["selection"]["countNumber"] == 30
 
 
 def test_replan_shows_no_changes(terraform: Run, env: dict[str, str], applied: dict[str, Any]) -> None:
