@@ -29,7 +29,14 @@ def _fleet(fleet: Result | None) -> str:
         return ""
     counts = {status: count for status, count in fleet["executions"].items() if count}
     shown = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in counts.items())
-    return f"{fleet['devices']} device(s): {shown or 'none reached'}"
+    unjoined = fleet.get("not_joined") or []
+    waiting = (
+        f"; {len(unjoined)} of the group's things never joined ({', '.join(unjoined[:5])}"
+        f"{', ...' if len(unjoined) > 5 else ''}): `make device THING=<name>` prints how one joins"
+        if unjoined
+        else ""
+    )
+    return f"{fleet['devices']} device(s): {shown or 'none reached'}{waiting}"
 
 
 def _model(role: str, stored: Result) -> str:

@@ -129,14 +129,20 @@ class Release:
         return self.verdict == "good"
 
 
+# Executions that never ran the deployment, and so say nothing against it: QUEUED (a thing in the group that never
+# joined), CANCELED (still queued when a newer deployment replaced it: IoT's CancelJob cancels queued executions and,
+# without force, leaves started ones to finish) and REMOVED (the thing left the group).
+NEVER_RAN = ("Queued", "Canceled", "Removed")
+
+
 def _counts(job: dict[str, Any]) -> dict[str, int]:
     details = job.get("jobProcessDetails") or {}
     return {key.removeprefix("numberOf").removesuffix("Things"): int(v or 0) for key, v in details.items()}
 
 
 def weigh(gg: Any, describe_job: Any, deployment_id: str) -> Release:
-    """A deployment is good when its job ended with every execution SUCCEEDED and the tooling did not mark its
-    devices unhealthy after it; `describe_job(jobId=...)` is IoT's DescribeJob."""
+    """A deployment is good when every device that ran it SUCCEEDED (at least one did) and the tooling did not mark
+    its devices unhealthy after it; `describe_job(jobId=...)` is IoT's DescribeJob."""
     with calling(f"get deployment {deployment_id}"):
         deployment = gg.get_deployment(deploymentId=deployment_id)
     components = dict(deployment.get("components") or {})
@@ -144,7 +150,7 @@ def weigh(gg: Any, describe_job: Any, deployment_id: str) -> Release:
         return Release(deployment_id, components, "its devices went unhealthy after it succeeded")
     with calling(f"describe the job of deployment {deployment_id}"):
         counts = _counts(describe_job(jobId=deployment["iotJobId"])["job"])
-    others = {status: n for status, n in counts.items() if status != "Succeeded" and n}
+    others = {status: n for status, n in counts.items() if status not in ("Succeeded", *NEVER_RAN) and n}
     if others or not counts.get("Succeeded"):
         shown = ", ".join(f"{n} {status.lower()}" for status, n in others.items()) or "no device succeeded"
         return Release(deployment_id, components, f"not every device succeeded ({shown})")

@@ -115,7 +115,13 @@ def first_deploy(make: Make, docker_client: docker.DockerClient) -> None:
     }
     log = make.cloud().component_log(make.names.subscriber)
     assert PREDICTION in log.read_text()
-    assert docker_client.containers.get(make.names.subscriber).status == "running"
+    container = docker_client.containers.get(make.names.subscriber)
+    assert container.status == "running"
+    # Its log in the engine is bounded (a line a message would otherwise fill the device's disk).
+    assert container.attrs["HostConfig"]["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-size": "10m", "max-file": "3"},
+    }
     # `make device` prints, from the outputs, the installer command the local core joined with.
     joining = make("device", THING=thing)
     assert joining.returncode == 0, joining.stderr
