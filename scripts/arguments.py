@@ -89,14 +89,18 @@ def add_target(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_apply(parser: argparse.ArgumentParser) -> None:
-    add_target(parser)
+def _add_confirm(parser: argparse.ArgumentParser, without_asking: str, otherwise: str) -> None:
     parser.add_argument(
         "--confirm",
         metavar="ACCOUNT_ID",
-        help="aws: change the account without asking, if ACCOUNT_ID is the one your credentials reach "
-        "(sts:GetCallerIdentity); otherwise Terraform shows the plan and asks",
+        help=f"aws: {without_asking} without asking, if ACCOUNT_ID is the account your credentials reach "
+        f"(sts:GetCallerIdentity); otherwise {otherwise}",
     )
+
+
+def add_apply(parser: argparse.ArgumentParser) -> None:
+    add_target(parser)
+    _add_confirm(parser, "change the account", "Terraform shows the plan and asks")
 
 
 def add_state(parser: argparse.ArgumentParser) -> None:
@@ -224,11 +228,7 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 def add_destroy(parser: argparse.ArgumentParser) -> None:
     add_outputs(parser)
-    parser.add_argument(
-        "--confirm",
-        metavar="ACCOUNT_ID",
-        help="aws: delete without asking, if this is the stack's account id (otherwise it asks on the terminal)",
-    )
+    _add_confirm(parser, "delete the stack, in its own account only,", "it asks on the terminal")
     parser.add_argument("--keep-infrastructure", action="store_true", help="skip the final terraform destroy")
     parser.add_argument(
         "--force",

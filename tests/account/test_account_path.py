@@ -87,8 +87,9 @@ class AsAUser(Make):
 
     def env_for(self, keys: dict[str, str]) -> dict[str, str]:
         quiet = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        devices = json.dumps({THING: {}, NOT_YET: {}})
         return {**isolation.environment({**self.cloud_env, **quiet, **keys}), "TERM": "dumb",
-                "TF_VAR_name_prefix": self.prefix, "TF_VAR_core_devices": json.dumps({THING: {}, NOT_YET: {}})}  # fmt: skip
+                "TF_VAR_name_prefix": self.prefix, "TF_VAR_core_devices": devices}  # fmt: skip
 
     def readme(self, command: str, **added: str) -> subprocess.CompletedProcess[str]:
         """One of the README's commands, with what the test adds."""
