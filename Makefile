@@ -58,7 +58,9 @@ PLATFORMS ?=
 # Test files run at once by `make test` (pytest-xdist; a file's tests stay on one worker, in order, sharing its
 # fixtures). Every test has a stack and names of its own, so they never meet; most of a scenario's time is waiting
 # (with two workers on two cores, the CPU idled 46% of a run; with three, 22%, and the run took 11 min, not 16).
-TEST_WORKERS ?= 4
+# With the account suite, three took 14 min 5 s in CI, four 12 min 40 s: three stays, the tests' waits having been
+# sized for that load.
+TEST_WORKERS ?= 3
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

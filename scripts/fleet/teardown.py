@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from scripts import tfoutputs
-from scripts.aws import calling, error_code
+from scripts.aws import AwsError, calling, error_code
 from scripts.fleet import deployments, pacing, rollout
 from scripts.progress import Progress
 from scripts.publishing import components
@@ -67,7 +67,15 @@ def purge_artifacts(s3: Any, bucket: str, prefix: str) -> int:
                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
             ]
             if doomed:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+                # DeleteObjects answers 200 and lists what it could not delete, a denied version among them.
+                failed = answer.get("Errors") or []
+                if failed:
+                    raise AwsError(
+                        f"purge s3://{bucket}/{prefix}/: {len(failed)} of {len(doomed)} object versions not deleted "
+                        f"({failed[0].get('Code')}: {failed[0].get('Message')}); deleting a version needs "
+                        "s3:DeleteObjectVersion"
+                    )
                 count += len(doomed)
     return count
 
