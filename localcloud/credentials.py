@@ -53,6 +53,8 @@ class CredentialsProvider:
             if exc.response["Error"]["Code"] == "ResourceNotFoundException":
                 return _answer(404, {"message": f"Role alias {match['alias']} does not exist"})
             raise
+        if caller.user is not None:  # the provider authenticates over mutual TLS: a certificate, never IAM keys
+            return _answer(403, {"message": "the credentials provider takes a device's X.509 certificate, not keys"})
         if not caller.acts_for(thing):
             return _answer(403, {"message": f"the certificate is not attached to thing {thing}"})
         account, region = alias["roleAliasArn"].split(":")[4], alias["roleAliasArn"].split(":")[3]

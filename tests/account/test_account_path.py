@@ -24,7 +24,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from scripts import isolation
 from scripts.platforms import this_machine
 from tests.conftest import REPO, Run
 from tests.support import checkout, deployer
+from tests.support.eventually import eventually
 from tests.support.make import Make
 from tests.support.models import small_model
 
@@ -185,11 +185,13 @@ def account(terraform: Run, seed: Path, tmp_path_factory: pytest.TempPathFactory
             cwd=REPO, env=isolation.environment({}), stdout=output, stderr=output, start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
-        while (running := info.find(root)) is None:
+
+        def started() -> info.StackInfo | None:
             assert stack.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the local cloud did not start in 180 s"
-            time.sleep(0.5)
+            return info.find(root)
+
+        running = eventually(started, 180, 0.5, what="the local cloud's stack.json")
+        assert running is not None  # eventually returns only a truthy value
         environment = running.environment()
         owner = {name: environment.pop(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
         make = AsAUser(repo, seed / "xgboost_wine_quality.json", environment)

@@ -10,12 +10,16 @@ one, and what was allowed is recorded. Each rule is AWS's:
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from localcloud.cloud import Cloud, running
@@ -101,3 +105,22 @@ def test_deleting_object_versions_needs_delete_object_version(cloud: Cloud) -> N
     _, versions = user(cloud, {"Action": ["s3:DeleteObjectVersion", "s3:ListBucketVersions"], "Resource": resources})
     assert teardown.purge_artifacts(versions.client("s3", endpoint_url=cloud.aws), bucket, "artifacts") == 1
     assert "Versions" not in s3.list_object_versions(Bucket=bucket)
+
+
+def test_an_iam_user_cannot_take_a_devices_credentials(cloud: Cloud) -> None:
+    """The IoT credentials provider authenticates a device's X.509 certificate over mutual TLS (developer guide,
+    authorizing-direct-aws): IAM keys get nothing from it, whatever their policy allows."""
+    iot, iam = cloud.client("iot"), cloud.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "credentials.iot.amazonaws.com"}}]}  # fmt: skip
+    role = iam.create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps(trust))
+    alias = f"a-{uuid.uuid4().hex[:8]}"
+    iot.create_role_alias(roleAlias=alias, roleArn=role["Role"]["Arn"])
+    _, session = user(cloud, {"Action": ["iot:AssumeRoleWithCertificate", "sts:AssumeRole"], "Resource": "*"})
+    url = f"{cloud.greengrass}/role-aliases/{alias}/credentials"
+    request = AWSRequest("GET", url, headers={"x-amzn-iot-thingname": "t"})
+    SigV4Auth(session.get_credentials(), "iot", REGION).add_auth(request)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url, headers=dict(request.headers.items())), timeout=30)
+    assert refused.value.code == 403
+    assert b"X.509 certificate" in refused.value.read()
