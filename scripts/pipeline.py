@@ -20,7 +20,7 @@ from scripts import tfoutputs
 from scripts.building import image
 from scripts.fleet import pacing, releases, rollout
 from scripts.platforms import BY_GREENGRASS, PLATFORMS, Platform
-from scripts.product import COMPONENTS, Components, Made
+from scripts.product import COMPONENTS, REPO, Components, Made
 from scripts.progress import Progress, step
 from scripts.publishing import artifacts, components, modelfile, models, recipes, registry
 
@@ -43,6 +43,7 @@ class Options:
     # The device platforms to build and publish for: each gets its image and publisher zip, and a manifest in the
     # recipes; a device of another CPU is refused by the service's own resolution (no manifest for it).
     platforms: tuple[Platform, ...] = tuple(PLATFORMS.values())
+    profile_data: Path | None = None  # rows to profile the champion on (PROFILE_DATA), else `make model`'s profile
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,11 @@ def publish_image(clients: Clients, repository_url: str, builds: image.Builds, p
 class PublishedModels:
     champion: models.StoredModel
     challenger: models.StoredModel | None
+    profile: models.StoredModel | None  # the champion's reference profile
     uploaded: bool  # False: every file was already there
+
+
+PROFILES = REPO / "build" / "profiles"  # those PROFILE_DATA made, named after the model and the data
 
 
 def publish_models(
@@ -120,6 +125,7 @@ def publish_models(
     challenger: Path | None,
     folder: Path,
     progress: Progress,
+    profile_data: Path | None = None,
 ) -> PublishedModels:
     """The model files as the model component's artifacts, stored under their SHA-256 and named after it
     (`model-<sha256 prefix>.json`) whatever the files' own names: the same model is always the same artifact,
@@ -127,19 +133,22 @@ def publish_models(
     folder.mkdir(parents=True, exist_ok=True)
     stored: dict[str, models.StoredModel] = {}
     created = False
-    for role, path in (("champion", champion), ("challenger", challenger)):
+    profile = modelfile.profile(champion, profile_data, PROFILES)
+    for role, path in (("champion", champion), ("challenger", challenger), ("profile", profile)):
         if path is None:
             continue
         sha256 = artifacts.sha256(path)
-        staged = folder / f"model-{sha256[:12]}{path.suffix}"
+        staged = folder / f"{'profile' if role == 'profile' else 'model'}-{sha256[:12]}{path.suffix}"
         shutil.copyfile(path, staged)
         uploaded = artifacts.upload(
             clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, outputs.components.model, staged
         )
-        progress(f"{role} model {sha256[:12]}: {'uploaded' if uploaded.created else 'already in S3'}")
-        stored[role] = models.StoredModel(uploaded.uri, sha256, modelfile.metrics(path))
+        what = "reference profile" if role == "profile" else f"{role} model"
+        progress(f"{what} {sha256[:12]}: {'uploaded' if uploaded.created else 'already in S3'}")
+        measured = modelfile.metrics(path) if role != "profile" else {}
+        stored[role] = models.StoredModel(uploaded.uri, sha256, measured)
         created = created or uploaded.created
-    return PublishedModels(stored["champion"], stored.get("challenger"), created)
+    return PublishedModels(stored["champion"], stored.get("challenger"), stored.get("profile"), created)
 
 
 def prepare(options: Options, client: docker.DockerClient, progress: Progress) -> image.Builds:
@@ -148,6 +157,12 @@ def prepare(options: Options, client: docker.DockerClient, progress: Progress) -
     for path in filter(None, (options.model, options.challenger)):
         predictions = modelfile.check(path)
         progress(f"model {path}: scores the publisher's records ({len(predictions)} predictions)")
+    profile = modelfile.profile(options.model, options.profile_data, PROFILES)
+    progress(
+        f"reference profile {profile}: the devices' telemetry is binned with it"
+        if profile
+        else f"no reference profile for {options.model} (PROFILE_DATA=<csv> makes one): telemetry says 'no reference'"
+    )
     return image.Builds(client, options.platforms, progress)
 
 
@@ -165,7 +180,9 @@ def deploy(
     check_templates(names)
     builds = builds or prepare(options, clients.docker, progress)
     published = publish_image(clients, outputs.repository_url, builds, progress)
-    held = publish_models(clients, outputs, options.model, options.challenger, workdir / "models", progress)
+    held = publish_models(
+        clients, outputs, options.model, options.challenger, workdir / "models", progress, options.profile_data
+    )
     uploads = {
         architecture: artifacts.upload(
             clients.s3,
@@ -180,7 +197,7 @@ def deploy(
         progress(f"publisher zip for {architecture}: {'uploaded' if uploaded.created else 'already in S3'}")
     made = Made(
         published.image,
-        models.component_values(names.model, held.champion, held.challenger),
+        models.component_values(names.model, held.champion, held.challenger, held.profile),
         {architecture: uploaded.uri for architecture, uploaded in uploads.items()},
     )
     registered = [

@@ -53,6 +53,7 @@ class Components:
     their own versions."""
 
     namespace: str
+    telemetry_prefix: str = "edgeml"  # Terraform's telemetry_topic_prefix
 
     def of(self, component: Component) -> str:
         return f"{self.namespace}.{component.suffix}"
@@ -80,7 +81,12 @@ class Components:
         """The subscriber template's values: its image (pinned by digest), the model component it mounts, and the
         container's network, a deploy-time choice (`none`, or `host` for AWS credentials in the container) that the
         component cannot change over IPC, as it could a configuration value."""
-        return {"image": image, "model_component": self.model, "docker_network": docker_network}
+        return {
+            "image": image,
+            "model_component": self.model,
+            "docker_network": docker_network,
+            "telemetry_prefix": self.telemetry_prefix,
+        }
 
 
 # Every component, in the order a release registers them: the template check, `make deploy`, `make demo` and
@@ -98,8 +104,9 @@ COMPONENTS = (
 )
 DEFAULT = Components("com.edgeml")  # the namespace of the default `name_prefix`
 # `make demo`'s own: its core shares the machine's engine with the local cloud's, and the subscriber's container is
-# named after its component (components/subscriber/recipe.yaml), so the two never meet.
-DEMO = Components("com.edgeml.demo")
+# named after its component (components/subscriber/recipe.yaml), so the two never meet. Its core has no AWS IoT Core
+# to send telemetry to: the windows are off.
+DEMO = Components("com.edgeml.demo", telemetry_prefix="")
 RESULT = re.compile(r"result: (\[[^\]]*\])")
 AGREEMENT = re.compile(r"shadow: count=(\d+) mean_abs_diff=([0-9.e+-]+) max_abs_diff=([0-9.e+-]+)")
 OVERLOAD = re.compile(r"overload: dropped=(\d+)")

@@ -38,10 +38,11 @@ class Outputs:
     iot_credential_endpoint: str
     iot_policy_names: dict[str, str]  # each core device's own IoT policy, by thing
     certificate_pems: dict[str, str]  # the certificate issued from each core device's CSR, by thing
+    telemetry_topic_prefix: str  # devices publish their telemetry windows on <prefix>/<thing>/telemetry
 
     @property
     def components(self) -> Components:
-        return Components(self.component_namespace)
+        return Components(self.component_namespace, self.telemetry_topic_prefix)
 
     def record(self) -> dict[str, Any]:
         return asdict(self)

@@ -70,6 +70,11 @@ output "github_plan_role_arn" {
   value       = one(module.github_plan_role[*].role_arn)
 }
 
+output "telemetry_topic_prefix" {
+  description = "Devices publish their telemetry windows on <prefix>/<thing name>/telemetry (the IoT policy allows it)."
+  value       = var.telemetry_topic_prefix
+}
+
 output "iot_data_endpoint" {
   description = "The account's AWS IoT data endpoint (iot:Data-ATS), the nucleus's iotDataEndpoint."
   value       = data.aws_iot_endpoint.data.endpoint_address

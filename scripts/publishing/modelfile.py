@@ -120,3 +120,56 @@ def summary(measured: dict[str, object]) -> str:
         f"RMSE {measured['rmse']}, MAE {measured['mae']} on {measured['rows']} held-out rows "
         f"of data sha256 {str(measured['data_sha256'])[:12]}"
     )
+
+
+PROFILE = "profile.json"  # `make model` writes it beside model.json
+
+
+def profile(model: Path, data: Path | None, folder: Path) -> Path | None:
+    """The champion's reference profile: made from `data` (PROFILE_DATA) into `folder`, else the one `make model`
+    wrote beside the model (matched by the model's SHA-256, as its metrics are), else None: the devices' telemetry
+    then says "no reference". Either way checked as the device will read it, before anything is built."""
+    sha256 = artifacts.sha256(model)
+    if data is not None:
+        made = folder / f"profile-{sha256[:12]}-{artifacts.sha256(data)[:12]}.json"
+        if not made.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            made.write_text(_made_profile(model, data))
+        found: Path | None = made
+    else:
+        beside = model.parent / PROFILE
+        try:
+            found = beside if json.loads(beside.read_text()).get("model_sha256") == sha256 else None
+        except (OSError, ValueError, AttributeError):
+            found = None
+    if found is not None:
+        _check_profile(model, found)
+    return found
+
+
+def _made_profile(model: Path, data: Path) -> str:
+    making = confined.Module("subscriber_training.reference", SUBSCRIBER_SOURCE, {"model": model, "data": data})
+    try:
+        finished = confined.run(
+            making,
+            lambda at: ["--model", str(at["model"]), "--data", str(at["data"]), "--out", "-"],
+            "",
+            TIMEOUT,
+            os.environ,
+        )
+    except subprocess.TimeoutExpired:
+        raise ModelFileError(f"profiling {model} on {data} took over {TIMEOUT:.0f}s") from None
+    if finished.process.returncode != 0:
+        lines = finished.told(finished.process.stderr).strip().splitlines() or ["no reason given"]
+        raise ModelFileError(f"no profile of {model} from {data}: {lines[-1].removeprefix('error: ')}")
+    return finished.process.stdout
+
+
+def _check_profile(model: Path, found: Path) -> None:
+    checking = confined.Module("subscriber.profile", SUBSCRIBER_SOURCE, {"model": model, "profile": found})
+    finished = confined.run(
+        checking, lambda at: ["--model", str(at["model"]), str(at["profile"])], "", TIMEOUT, os.environ
+    )
+    if finished.process.returncode != 0:
+        lines = finished.told(finished.process.stderr).strip().splitlines() or ["no reason given"]
+        raise ModelFileError(f"the profile is refused for model {model}: {lines[-1].removeprefix('error: ')}")

@@ -37,20 +37,25 @@ class StoredModel:
         return f"sha256 {self.sha256[:12]}, {modelfile.summary(self.metrics)}"
 
 
-def component_values(name: str, champion: StoredModel, challenger: StoredModel | None) -> dict[str, Value]:
-    """The model template's values."""
+def component_values(
+    name: str, champion: StoredModel, challenger: StoredModel | None, profile: StoredModel | None = None
+) -> dict[str, Value]:
+    """The model template's values. `profile`: the champion's reference profile (None: telemetry says "no
+    reference")."""
     held = {"champion": champion, **({"challenger": challenger} if challenger else {})}
     if challenger is not None and challenger.sha256 == champion.sha256:
         raise SameModel(f"the challenger is the champion itself (sha256 {champion.sha256[:12]}): nothing to compare")
     description = "XGBoost wine-quality models. " + "; ".join(f"{role}: {m.describe()}" for role, m in held.items())
+    shipped = [*held.values(), *([profile] if profile else [])]
     return {
         "component_name": name,
         "description": description,
         "model_file": champion.file,
         "challenger_file": challenger.file if challenger else "",
+        "profile_file": profile.file if profile else "",
         "models": {role: asdict(m) for role, m in held.items()},
         # The subscriber's container reads them as its own user, not the component's.
-        "artifacts": [{"URI": m.uri, "Permission": {"Read": "ALL"}} for m in held.values()],
+        "artifacts": [{"URI": m.uri, "Permission": {"Read": "ALL"}} for m in shipped],
     }
 
 

@@ -28,6 +28,7 @@ VALUES: dict[str, dict[str, recipes.Value]] = {
         "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/edgeml@sha256:" + "a" * 64,
         "model_component": "com.edgeml.Model",
         "docker_network": "none",
+        "telemetry_prefix": "fleet-a",
     },
     "model": {
         "component_version": "1.2.3",
@@ -90,6 +91,18 @@ def test_access_is_limited_to_the_topics_each_component_uses() -> None:
         ("aws.greengrass#PublishToTopic", "edgeml/errors"),
         ("aws.greengrass#PublishToTopic", "edgeml/shadow"),  # a challenger's records, when there is one
     }
+    # To AWS IoT Core: only its telemetry windows, on the stack's prefix (Terraform's telemetry_topic_prefix), any
+    # thing's name as a single level (the recipe is the group's; each device's IoT policy admits only its own).
+    proxied = {
+        (op, res)
+        for policy in policies["aws.greengrass.ipc.mqttproxy"].values()
+        for op in policy["operations"]
+        for res in policy["resources"]
+    }
+    assert proxied == {("aws.greengrass#PublishToIoTCore", "fleet-a/+/telemetry")}
+    assert set(policies) == {"aws.greengrass.ipc.pubsub", "aws.greengrass.ipc.mqttproxy"}
+    configuration = subscriber()["ComponentConfiguration"]["DefaultConfiguration"]
+    assert configuration["telemetryTopicPrefix"] == "fleet-a"
 
 
 def test_a_missing_placeholder_value_is_named() -> None:

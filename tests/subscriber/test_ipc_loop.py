@@ -29,7 +29,7 @@ MODEL_VERSION = "1.0.7"  # what the recipe passes from the model component's con
 
 
 def deploy_subscriber(
-    gg: CoreThread, model: Path, configuration: dict[str, Any] | None = None, challenger: str = ""
+    gg: CoreThread, model: Path, configuration: dict[str, Any] | None = None, challenger: str = "", profile: str = ""
 ) -> None:
     """The real recipe's configuration and policies; Run starts the package as a process instead of a container."""
     rendered = recipes.render_component(
@@ -50,6 +50,7 @@ def deploy_subscriber(
                 "MODEL_PATH": str(model),
                 "EDGEML_MODEL_VERSION": MODEL_VERSION,
                 "EDGEML_CHALLENGER_FILE": challenger,
+                "EDGEML_PROFILE_FILE": profile,
                 "PYTHONPATH": str(REPO / "components" / "subscriber"),
             },
             "Run": f"exec {sys.executable} -m subscriber",

@@ -58,3 +58,13 @@ def test_bad_data_is_named(tmp_path: Path) -> None:
         wine.load_csv(bad)
     with pytest.raises(wine.DataError, match="cannot read"):
         wine.load_csv(tmp_path / "absent.csv")
+
+
+def test_the_training_profile_is_written_beside_the_model(trained: Path) -> None:
+    """`make model`: profile.json beside model.json, naming the model by its SHA-256 as metrics.json does."""
+    document = json.loads((trained / "profile.json").read_text())
+    report = json.loads((trained / "metrics.json").read_text())
+    assert document["model_sha256"] == report["model_sha256"]
+    assert document["rows"] == report["rows"]["train"]
+    assert list(document["features"]) == Model(trained / "model.json").features
+    assert np.isclose(sum(document["prediction"]["shares"]), 1, atol=1e-5)

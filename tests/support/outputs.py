@@ -25,6 +25,7 @@ def stack_outputs(
         thing_group_arn=group,
         iot_data_endpoint=f"abc-ats.iot.{region}.amazonaws.com",
         iot_credential_endpoint=f"abc.credentials.iot.{region}.amazonaws.com",
+        telemetry_topic_prefix="edgeml",
         iot_policy_names={},
         certificate_pems={},
     )

@@ -14,13 +14,16 @@ nucleus restarts the component (and marks it BROKEN after repeated failures), wh
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
@@ -31,13 +34,18 @@ from subscriber.inference import Limits, Model, ModelError, default_model
 from subscriber.intake import Intake, Message
 from subscriber.outbox import Outbox
 from subscriber.processing import MessageProcessor, Outcome
+from subscriber.profile import Profile, ProfileError
 from subscriber.resultlog import ResultLog
 from subscriber.shadow import Backlog, Shadow
 from subscriber.shadow import log_line as shadow_log_line
+from subscriber.telemetry import Identity, Recorder, ShadowCounts
+from subscriber.uplink import Uplink
 
 log = logging.getLogger("subscriber")
 MODEL_VERSION_ENV = "EDGEML_MODEL_VERSION"
 CHALLENGER_FILE_ENV = "EDGEML_CHALLENGER_FILE"
+PROFILE_FILE_ENV = "EDGEML_PROFILE_FILE"
+THING_NAME_ENV = "AWS_IOT_THING_NAME"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,26 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class Telemetry:
+    """Windows to AWS IoT Core on `<prefix>/<thing name>/telemetry` (subscriber.telemetry)."""
+
+    prefix: str = "edgeml"  # empty: no telemetry
+    seconds: float = 300
+    messages: int = 0  # also cut a window once it counts this many messages (0: by time only)
+    qos: str = "1"
+
+    def __post_init__(self) -> None:
+        if not self.seconds > 0 or self.messages < 0 or self.qos not in ("0", "1"):
+            raise ValueError(
+                f"configuration: telemetryWindowSeconds is {self.seconds} (above 0), telemetryWindowMessages is "
+                f"{self.messages} (0 or more), telemetryQos is {self.qos!r} ('0' or '1')"
+            )
+
+    def topic(self, thing: str) -> str:
+        return f"{self.prefix}/{thing}/telemetry"
+
+
+@dataclass(frozen=True)
 class Config:
     input_topic: str = "local/topic"
     result_topic: str = "edgeml/predictions"
@@ -74,6 +102,7 @@ class Config:
     iot_core_qos: str = "0"
     limits: Limits = field(default_factory=Limits)
     queue: Bounds = field(default_factory=Bounds)
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
     @classmethod
     def from_component(cls, values: dict[str, Any]) -> Config:
@@ -96,6 +125,12 @@ class Config:
                 int(values.get("maxPublishesInFlight", default.queue.in_flight)),
                 float(values.get("maxResultLogsPerSecond", default.queue.result_logs_per_second)),
             ),
+            telemetry=Telemetry(
+                str(values.get("telemetryTopicPrefix", default.telemetry.prefix)),
+                float(values.get("telemetryWindowSeconds", default.telemetry.seconds)),
+                int(values.get("telemetryWindowMessages", default.telemetry.messages)),
+                str(values.get("telemetryQos", default.telemetry.qos)),
+            ),
         )
 
 
@@ -106,7 +141,9 @@ class Subscriber:
         config: Config,
         processor: MessageProcessor,
         shadow: Shadow | None = None,
+        telemetry: tuple[Recorder, str] | None = None,
     ) -> None:
+        """`telemetry`: the windows' recorder and the IoT Core topic they go to (None: no telemetry)."""
         self.ipc = ipc
         self.config = config
         self.processor = processor
@@ -120,6 +157,17 @@ class Subscriber:
         self.backlog = Backlog(shadow, self.report_shadow, batch=bounds.batch) if shadow is not None else None
         self.closed = threading.Event()
         self._scorer = threading.Thread(target=self._score, name="scoring", daemon=True)
+        self.uplink: Uplink | None = None
+        if telemetry is not None:
+            recorder, topic = telemetry
+            windows = config.telemetry
+            self.uplink = Uplink(
+                recorder,
+                lambda payload: self._send_window(topic, payload),
+                self._totals,
+                windows.seconds,
+                windows.messages,
+            )
 
     def on_message(self, event: SubscriptionResponseMessage) -> None:
         """On the IPC client's thread: queued, never scored here, so the socket is read as fast as it fills."""
@@ -135,8 +183,12 @@ class Subscriber:
             # A second without messages still reports drops that came at the end of a flood.
             batch = self.intake.take(timeout=1.0)
             if batch:
-                for outcome in self._scored(batch):
+                outcomes = self._scored(batch)
+                done = time.monotonic()
+                for outcome in outcomes:
                     self.report(outcome)
+                if self.uplink is not None:
+                    self.uplink.scored(batch, outcomes, done)
             self.report_drops()
 
     def _scored(self, batch: list[Message]) -> list[Outcome]:
@@ -190,6 +242,22 @@ class Subscriber:
         )
         return sent
 
+    def _send_window(self, topic: str, payload: bytes) -> concurrent.futures.Future[Any]:
+        sent: concurrent.futures.Future[Any] = self.ipc.publish_to_iot_core_async(
+            topic_name=topic, qos=self.config.telemetry.qos, payload=payload
+        )
+        return sent
+
+    def _totals(self) -> tuple[int, ShadowCounts | None]:
+        if self.backlog is None:
+            return self.intake.dropped, None
+        shadow = self.backlog.shadow
+        agreement = shadow.agreement
+        counts = ShadowCounts(
+            agreement.count, agreement.total_abs_diff, agreement.total_sq_diff, shadow.failures, shadow.dropped
+        )
+        return self.intake.dropped, counts
+
     def report_shadow(self, shadow: Shadow, outcomes: list[Outcome]) -> None:
         scored = [(o.record["topic"], o.scored, o.record["predictions"]) for o in outcomes]
         records = shadow.score_batch(scored)
@@ -201,6 +269,14 @@ class Subscriber:
         if records and "error" not in records[-1]:
             log.info(shadow_log_line(records[-1]))
 
+    def finish(self) -> None:
+        """What still waits is not scored (the nucleus is stopping us, or the stream is gone); the batch being scored
+        is counted, then the last telemetry window cut and handed to the core."""
+        self.intake.close()
+        if self.uplink is not None:
+            self._scorer.join(timeout=10)
+            self.uplink.stop()
+
     def on_error(self, error: Exception) -> bool:
         log.error("subscription error: %s: %s", type(error).__name__, error)
         return True
@@ -210,6 +286,8 @@ class Subscriber:
 
     def run(self) -> None:
         self._scorer.start()
+        if self.uplink is not None:
+            self.uplink.start()
         self.ipc.subscribe_to_topic(
             topic=self.config.input_topic,
             on_stream_event=self.on_message,
@@ -240,6 +318,41 @@ def challenger_shadow(champion: Model, version: str) -> Shadow | None:
     return Shadow(challenger, version)
 
 
+def telemetry_recorder(model: Model, config: Telemetry, version: str) -> tuple[Recorder, str] | None:
+    """The windows' recorder and topic, or None when telemetry is off (no prefix, or no thing name to send under).
+    A profile that cannot be used is said, and the windows go without a reference: the model serves regardless."""
+    thing = os.environ.get(THING_NAME_ENV, "")
+    if not config.prefix or not thing:
+        log.info("telemetry off (%s)", "telemetryTopicPrefix is empty" if not config.prefix else f"no {THING_NAME_ENV}")
+        return None
+    profile = None
+    name = os.environ.get(PROFILE_FILE_ENV, "")
+    if name:
+        try:
+            profile = Profile.load(model.path.parent / name, model.features)
+        except ProfileError as exc:
+            log.error("telemetry without a reference: %s", exc)
+    challenger = os.environ.get(CHALLENGER_FILE_ENV, "")
+    identity = Identity(
+        thing,
+        hashlib.sha256(model.path.read_bytes()).hexdigest(),
+        _sha256(model.path.parent / challenger) if challenger else None,
+        version,
+        time.time(),
+    )
+    topic = config.topic(thing)
+    reference = f"reference {profile.sha256[:12]}" if profile else "no reference"
+    log.info("telemetry: a window every %gs to %s (%s)", config.seconds, topic, reference)
+    return Recorder(identity, profile), topic
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
@@ -260,7 +373,8 @@ def main() -> int:
         return 2
     version = os.environ.get(MODEL_VERSION_ENV, "")
     shadow = challenger_shadow(model, version)
-    subscriber = Subscriber(ipc, config, MessageProcessor(model, config.limits, version), shadow)
+    telemetry = telemetry_recorder(model, config.telemetry, version)
+    subscriber = Subscriber(ipc, config, MessageProcessor(model, config.limits, version), shadow, telemetry)
     stopping = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:
@@ -272,7 +386,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     subscriber.run()
     subscriber.closed.wait()
-    subscriber.intake.close()  # what still waits is not scored: the nucleus is stopping us, or the stream is gone
+    subscriber.finish()
     ipc.close()
     if stopping.is_set():
         return 0

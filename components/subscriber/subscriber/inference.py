@@ -33,11 +33,13 @@ class ModelError(RuntimeError):
 
 
 class InvalidInput(ValueError):
-    """A message that cannot be scored. `reason` is a stable code for machines, the message is for people."""
+    """A message that cannot be scored. `reason` is a stable code for machines, the message is for people;
+    `feature` names the model feature whose value was missing or not a finite number, where that was the reason."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, feature: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.feature = feature
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,11 @@ class Model:
                 try:
                     value = record[name]
                 except KeyError:
-                    raise InvalidInput("missing_feature", f"record {index} has no feature {name!r}") from None
+                    raise InvalidInput("missing_feature", f"record {index} has no feature {name!r}", name) from None
                 # bool is an int in Python, but `true` is not a measurement.
                 if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                     raise InvalidInput(
-                        "not_numeric", f"record {index} feature {name!r} is {value!r}, not a finite number"
+                        "not_numeric", f"record {index} feature {name!r} is {value!r}, not a finite number", name
                     )
                 row.append(value)
             rows.append(row)

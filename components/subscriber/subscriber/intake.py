@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import collections
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +20,7 @@ from typing import Any
 class Message:
     topic: str
     payload: bytes | dict[str, Any]  # a binary message's bytes, or a JSON message as the SDK parsed it
+    arrived: float = field(default_factory=time.monotonic, compare=False)  # its latency runs from here
 
     @property
     def size(self) -> int:

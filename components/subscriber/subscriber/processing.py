@@ -52,6 +52,8 @@ class MessageProcessor:
             except InvalidInput as exc:
                 size = len(message.payload) if isinstance(message.payload, bytes) else None
                 record = {"topic": message.topic, "error": exc.reason, "message": str(exc), "bytes": size}
+                if exc.feature is not None:
+                    record["feature"] = exc.feature
                 checked.append(Outcome(False, record))
         rows = [row for item in checked if not isinstance(item, Outcome) for row in item[2]]
         predictions = iter(self.model.predict_rows(rows) if rows else [])

@@ -29,6 +29,7 @@ Prediction = float | list[float]
 class Agreement:
     count: int = 0
     total_abs_diff: float = 0.0
+    total_sq_diff: float = 0.0  # for the telemetry windows' root mean square difference
     max_abs_diff: float = 0.0
 
     def add(self, champion: list[Prediction], challenger: list[Prediction]) -> None:
@@ -37,6 +38,7 @@ class Agreement:
             difference = abs(ours - theirs)
             self.count += 1
             self.total_abs_diff += difference
+            self.total_sq_diff += difference * difference
             self.max_abs_diff = max(self.max_abs_diff, difference)
 
     def summary(self) -> dict[str, float | int]:

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from subscriber_training import profile
+
 MEASUREMENTS = [
     "fixed acidity",
     "volatile acidity",
@@ -221,6 +223,11 @@ def run(data: Dataset, out: Path, reference: Path | None) -> dict[str, object]:
     if reference is not None:
         report["reference"] = reference_report(reference, train_set, test_set)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    # What the model learnt from, as the devices' telemetry windows will be binned and compared with it.
+    rows = train_set.features[:, [FEATURES.index(name) for name in booster.feature_names or FEATURES]]
+    profile.write(
+        profile.make(booster, rows, str(report["model_sha256"]), fingerprint(train_set)), out / "profile.json"
+    )
     return report
 
 
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("WINE_DATA") or None,
         help="wine CSV (default: $WINE_DATA, else download from UCI)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder for model.json and metrics.json")
+    parser.add_argument("--out", type=Path, required=True, help="folder for model.json, metrics.json and profile.json")
     parser.add_argument("--reference", type=Path, help="a model to score on the same held-out rows")
     parser.add_argument("--json", action="store_true", help="print the whole report (metrics.json), not one line")
     args = parser.parse_args(argv)
