@@ -45,6 +45,7 @@ import base64
 import functools
 import json
 import threading
+import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
@@ -119,6 +120,20 @@ def _recording_tags(create: Callable[[IoTResponse], ActionResult], arn_field: st
     return wrapper
 
 
+def _create_topic_rule_recording_tags(create: Callable[[IoTResponse], Any]) -> Callable[[IoTResponse], Any]:
+    """CreateTopicRule carries its tags in the `x-amz-tagging` header, as a URL query string (the API reference)."""
+
+    def wrapper(self: IoTResponse) -> Any:
+        result = create(self)
+        tagging = self.headers.get("x-amz-tagging") or ""
+        tags = [{"Key": k, "Value": v} for k, v in urllib.parse.parse_qsl(tagging, keep_blank_values=True)]
+        backend = self.iot_backend
+        _tag(f"arn:aws:iot:{backend.region_name}:{backend.account_id}:rule/{self._get_param('ruleName')}", tags)
+        return result
+
+    return wrapper
+
+
 def install_iot_tagging() -> None:
     """Patch moto's IoT responses (idempotent)."""
     if getattr(IoTResponse, "_edgeml_tagging", False):
@@ -133,6 +148,7 @@ def install_iot_tagging() -> None:
         ("create_thing_type", "thingTypeArn"),
     ):
         setattr(IoTResponse, method, _recording_tags(getattr(IoTResponse, method), arn_field))
+    IoTResponse.create_topic_rule = _create_topic_rule_recording_tags(IoTResponse.create_topic_rule)  # type: ignore[method-assign]
     IoTResponse._edgeml_tagging = True  # type: ignore[attr-defined]
 
 

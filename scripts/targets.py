@@ -222,8 +222,9 @@ class Local(Target):
         # Its real devices are Terraform's core devices: each gets its own IoT policy before it joins. Every artifact
         # version is kept unless TF_VAR_ says (moto expires nothing; the provider waits a minute for a new rule).
         chosen: dict[str, object] = {"core_devices": {thing: {} for thing in cloud.devices}}
-        if "TF_VAR_noncurrent_version_days" not in os.environ:
-            chosen["noncurrent_version_days"] = None  # a file says null, -var cannot
+        for kept in ("noncurrent_version_days", "telemetry_retention_days"):
+            if f"TF_VAR_{kept}" not in os.environ:
+                chosen[kept] = None  # a file says null, -var cannot
         (self.root / "local.tfvars.json").write_text(json.dumps(chosen))
         space = infra.Workspace(
             self.name,

@@ -18,6 +18,19 @@ module "artifact_bucket" {
   kms_key_arn             = var.kms_key_arn
   force_destroy           = var.force_destroy
   noncurrent_version_days = var.noncurrent_version_days
+  expiring_prefixes       = var.telemetry_retention_days == null ? {} : { "telemetry/" = var.telemetry_retention_days }
+}
+
+module "telemetry" {
+  source = "./modules/telemetry"
+
+  name_prefix    = var.name_prefix
+  topic_prefix   = var.telemetry_topic_prefix
+  bucket_name    = module.artifact_bucket.bucket_name
+  bucket_arn     = module.artifact_bucket.bucket_arn
+  object_prefix  = "telemetry"
+  buffer_seconds = var.telemetry_buffer_seconds
+  kms_key_arn    = var.kms_key_arn
 }
 
 module "container_registry" {

@@ -75,6 +75,11 @@ output "telemetry_topic_prefix" {
   value       = var.telemetry_topic_prefix
 }
 
+output "telemetry_windows_prefix" {
+  description = "Key prefix in the artifact bucket under which Firehose delivers the windows (year=/month=/day=/hour=)."
+  value       = module.telemetry.windows_prefix
+}
+
 output "iot_data_endpoint" {
   description = "The account's AWS IoT data endpoint (iot:Data-ATS), the nucleus's iotDataEndpoint."
   value       = data.aws_iot_endpoint.data.endpoint_address

@@ -70,6 +70,28 @@ variable "telemetry_topic_prefix" {
   }
 }
 
+variable "telemetry_retention_days" {
+  description = "Days the devices' telemetry windows are kept in the artifact bucket (under telemetry/); null keeps them."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.telemetry_retention_days == null ? true : var.telemetry_retention_days >= 1
+    error_message = "telemetry_retention_days must be at least 1, or null."
+  }
+}
+
+variable "telemetry_buffer_seconds" {
+  description = "Firehose writes the windows it holds at least this often (60-900 s): the delay before make monitor sees them."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.telemetry_buffer_seconds >= 60 && var.telemetry_buffer_seconds <= 900
+    error_message = "telemetry_buffer_seconds must be between 60 and 900 (Firehose's bounds)."
+  }
+}
+
 variable "core_devices" {
   description = "Core device things to create in the thing group, by name; give a PEM `csr` to issue a certificate (no private key ever reaches state)."
   type = map(object({

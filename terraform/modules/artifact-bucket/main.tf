@@ -46,18 +46,38 @@ resource "aws_s3_bucket_versioning" "this" {
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   # None when every version is kept: S3 answers a new lifecycle configuration slowly, and the AWS provider waits
   # for it to read back the same three times in a row (about a minute per apply that creates one).
-  count  = var.noncurrent_version_days == null ? 0 : 1
+  count  = var.noncurrent_version_days == null && length(var.expiring_prefixes) == 0 ? 0 : 1
   bucket = aws_s3_bucket.this.id
 
-  rule {
-    id     = "expire-old-versions"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_version_days
+  dynamic "rule" {
+    for_each = var.noncurrent_version_days == null ? [] : [var.noncurrent_version_days]
+    content {
+      id     = "expire-old-versions"
+      status = "Enabled"
+      filter {}
+      noncurrent_version_expiration {
+        noncurrent_days = rule.value
+      }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 7
+      }
     }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
+  }
+
+  dynamic "rule" {
+    for_each = var.expiring_prefixes
+    content {
+      id     = "expire-${trimsuffix(rule.key, "/")}"
+      status = "Enabled"
+      filter {
+        prefix = rule.key
+      }
+      expiration {
+        days = rule.value
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = 1
+      }
     }
   }
 

@@ -36,6 +36,17 @@ variable "noncurrent_version_days" {
   }
 }
 
+variable "expiring_prefixes" {
+  description = "Key prefixes whose objects expire after the given days (e.g. telemetry/ = 90)."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for prefix, days in var.expiring_prefixes : days >= 1 && endswith(prefix, "/")])
+    error_message = "expiring_prefixes: each prefix must end with '/' and each number of days be at least 1."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource of the module."
   type        = map(string)
