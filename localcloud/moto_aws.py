@@ -79,6 +79,7 @@ from localcloud.identities import Certificate, device_secret, statements_of
 from localcloud.net import free_port
 from localcloud.registry import USER, RegistryApi
 from localcloud.restjson import ServiceError
+from localcloud.service_role import trusts
 from localcloud.sigv4 import AUTHORIZATION
 
 _TAGS: dict[str, dict[str, str]] = {}
@@ -148,7 +149,7 @@ def install_iot_tagging() -> None:
         ("create_thing_type", "thingTypeArn"),
     ):
         setattr(IoTResponse, method, _recording_tags(getattr(IoTResponse, method), arn_field))
-    IoTResponse.create_topic_rule = _create_topic_rule_recording_tags(IoTResponse.create_topic_rule)  # type: ignore[method-assign]
+    IoTResponse.create_topic_rule = _create_topic_rule_recording_tags(IoTResponse.create_topic_rule)  # type: ignore[method-assign,assignment]
     IoTResponse._edgeml_tagging = True  # type: ignore[attr-defined]
 
 
@@ -594,7 +595,7 @@ def service_assumer(account: str, service: str) -> Callable[[str, str, int], dic
     def assume(role_arn: str, session: str, duration: int) -> dict[str, Any]:
         role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
         trust = json.loads(role.assume_role_policy_document)
-        if not any(_trusts(statement, service) for statement in trust.get("Statement", [])):
+        if not any(trusts(statement, service) for statement in trust.get("Statement", [])):
             raise NotTrusted(f"the trust policy of {role_arn} does not let {service} assume it")
         assumed = sts_backends[account]["aws"].assume_role(
             region_name="us-east-1",
@@ -612,16 +613,6 @@ def service_assumer(account: str, service: str) -> Callable[[str, str, int], dic
         }
 
     return assume
-
-
-def _trusts(statement: dict[str, Any], service: str) -> bool:
-    actions = statement.get("Action", [])
-    services = (statement.get("Principal") or {}).get("Service", [])
-    return (
-        statement.get("Effect") == "Allow"
-        and "sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions)
-        and service in ([services] if isinstance(services, str) else services)
-    )
 
 
 def start(

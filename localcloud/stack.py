@@ -38,13 +38,14 @@ from pathlib import Path
 import docker
 from botocore.exceptions import ClientError
 
-from localcloud import audit, broker, coredevice, moto_aws, mqttauth, registry
+from localcloud import audit, broker, coredevice, firehose, moto_aws, mqttauth, registry
 from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, emulated_device, names
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
 from localcloud.info import STATE_FILE, Device, StackInfo, device_home
+from localcloud.rules import RulesEngine
 from localcloud.throttle import Throttle
 from localgg.leftovers import reap_under
 from localgg.mqtt import MqttBridge
@@ -90,6 +91,25 @@ class FleetSettings:
 
     def names(self, thing: str) -> list[str]:
         return [f"{thing}-hollow-{index:05d}" for index in range(1, self.hollow + 1)]
+
+
+async def _rules(engine: RulesEngine, listener: MqttBridge, delivery: firehose.Delivery, interval: float) -> None:
+    """The rules engine listening on what the enabled rules select, as they are created and deleted, and Firehose's
+    buffers written as they come due."""
+    loop = asyncio.get_running_loop()
+    listening: dict[str, Callable[[], None]] = {}
+    while True:
+        wanted = engine.filters()
+        for topic_filter in wanted - set(listening):
+
+            def receive(topic: str, payload: bytes, retain: bool) -> None:
+                engine.receive(topic, payload)
+
+            listening[topic_filter] = await loop.run_in_executor(None, listener.subscribe, topic_filter, 1, receive)
+        for topic_filter in set(listening) - wanted:
+            listening.pop(topic_filter)()
+        await loop.run_in_executor(None, delivery.tick)
+        await asyncio.sleep(interval)
 
 
 def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], None]:
@@ -161,6 +181,14 @@ async def run(
         listener.connect()
         parts.callback(listener.close)
         listener.subscribe(FLEET_STATUS, 1, fleet_status_receiver(plane))
+        # IoT topic rules and Firehose's buffering, on the stack's clock (a hollow fleet's hour passes in minutes).
+        delivery = firehose.Delivery(ACCOUNT, clock)
+        parts.callback(firehose.install(delivery))
+        rules_engine = RulesEngine(
+            ACCOUNT, region, clock, lambda topic, data, qos: listener.publish(topic, qos, data, False)
+        )
+        rules = asyncio.create_task(_rules(rules_engine, listener, delivery, poll_interval))
+        parts.callback(rules.cancel)
 
         def spec(name: str, folder: Path) -> DeviceSpec:
             return DeviceSpec(folder, name, gg_url, gg_url, aws_url, mqtt)
@@ -205,10 +233,10 @@ async def run(
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)
         log.info("local cloud ready: %s", json.dumps(asdict(info)))
-        tasks = [asyncio.create_task(stop.wait()), native, installer, accounts]
+        tasks = [asyncio.create_task(stop.wait()), native, installer, accounts, rules]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping the local cloud")
-        for task in (native, installer, accounts):
+        for task in (native, installer, accounts, rules):
             if task.done():
                 task.result()  # a loop died: say why (the parts still stop)
     log.info("stopped")

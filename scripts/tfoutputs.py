@@ -39,6 +39,7 @@ class Outputs:
     iot_policy_names: dict[str, str]  # each core device's own IoT policy, by thing
     certificate_pems: dict[str, str]  # the certificate issued from each core device's CSR, by thing
     telemetry_topic_prefix: str  # devices publish their telemetry windows on <prefix>/<thing>/telemetry
+    telemetry_object_prefix: str  # in the artifact bucket: windows/ (Firehose's delivery), delivery- and rule-errors/
 
     @property
     def components(self) -> Components:

@@ -75,9 +75,9 @@ output "telemetry_topic_prefix" {
   value       = var.telemetry_topic_prefix
 }
 
-output "telemetry_windows_prefix" {
-  description = "Key prefix in the artifact bucket under which Firehose delivers the windows (year=/month=/day=/hour=)."
-  value       = module.telemetry.windows_prefix
+output "telemetry_object_prefix" {
+  description = "Key prefix of telemetry in the artifact bucket: windows/ (Firehose's, year=/month=/day=/hour=), delivery-errors/, rule-errors/."
+  value       = module.telemetry.object_prefix
 }
 
 output "iot_data_endpoint" {

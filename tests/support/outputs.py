@@ -26,6 +26,7 @@ def stack_outputs(
         iot_data_endpoint=f"abc-ats.iot.{region}.amazonaws.com",
         iot_credential_endpoint=f"abc.credentials.iot.{region}.amazonaws.com",
         telemetry_topic_prefix="edgeml",
+        telemetry_object_prefix="telemetry",
         iot_policy_names={},
         certificate_pems={},
     )

@@ -5,7 +5,10 @@ moto lacks IoT tagging, which the provider needs: localcloud/moto_aws.py adds it
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud import core_mqtt, iotpolicy, moto_aws
+from localcloud import core_mqtt, firehose, iotpolicy, moto_aws
+from localcloud.rules import RulesEngine
+from localcloud.service_role import NotPermitted, ServiceRoles
 from scripts import tfoutputs
 from scripts.cloud import infra
 from tests.conftest import REPO, Run
@@ -50,7 +55,7 @@ def applied(terraform: Run, env: dict[str, str], tmp_path_factory: pytest.TempPa
     # Every version kept, as the local stack does: the lifecycle rule's minute of provider waiting is spent in
     # test_plan_role.py, whose apply keeps the default (30 days) and whose plan must read it.
     kept = tmp_path_factory.mktemp("vars") / "kept.tfvars.json"
-    kept.write_text(json.dumps({"noncurrent_version_days": None}))
+    kept.write_text(json.dumps({"noncurrent_version_days": None, "telemetry_retention_days": None}))
     variables = [
         *("-var", f"region={REGION}", "-var", "s3_use_path_style=true", "-var", "name_prefix=itest"),
         *("-var", f'core_devices={{"{CORE}" = {{}}}}', "-var-file", str(kept)),
@@ -227,6 +232,90 @@ def test_bucket_and_repository_hardening_read_back(applied: dict[str, Any], endp
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
     lifecycle = json.loads(ecr.get_lifecycle_policy(repositoryName="itest/subscriber")["lifecyclePolicyText"])
     assert lifecycle["rules"][0]["selection"]["countNumber"] == 30
+
+
+@pytest.fixture
+def delivery() -> Iterator[firehose.Delivery]:
+    """The local cloud's Firehose buffering in place of moto's write-per-record, for this test only."""
+    buffered = firehose.Delivery("123456789012")
+    uninstall = firehose.install(buffered)
+    yield buffered
+    uninstall()
+
+
+def test_the_telemetry_rule_delivers_windows_to_s3_in_batches_through_firehose(
+    applied: dict[str, Any], endpoint: str, delivery: firehose.Delivery
+) -> None:
+    """The rule and the stream as Terraform made them, run by the local cloud's rules engine and Firehose: windows
+    on <prefix>/<thing>/telemetry reach one gzip object (JSON lines, the device named by the topic) under
+    telemetry/windows/year=/month=/day=/hour=/; a message on another topic triggers nothing (AWS IoT SQL reference,
+    FROM; Firehose developer guide, buffering hints and custom prefixes)."""
+    engine = RulesEngine("123456789012", REGION)
+    windows = [{"schema": "edgeml.telemetry/1", "seq": seq, "messages": 10 + seq} for seq in range(3)]
+    for window in windows:
+        assert engine.receive(f"edgeml/{CORE}/telemetry", json.dumps(window).encode()) == 1
+    assert engine.receive(f"edgeml/{CORE}/predictions", b"{}") == 0
+    delivery.tick(everything=True)
+    s3, bucket = client("s3", endpoint), applied["outputs"]["artifact_bucket"]
+    prefix = applied["outputs"]["telemetry_object_prefix"] + "/windows"
+    (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/")["Contents"]]
+    assert re.fullmatch(
+        rf"{prefix}/year=\d{{4}}/month=\d\d/day=\d\d/hour=\d\d/itest-telemetry-1-[-\d]+-[-a-f0-9]+\.gz", key
+    )
+    lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).decode().splitlines()
+    delivered = [json.loads(line) for line in lines]
+    assert [d["seq"] for d in delivered] == [0, 1, 2]
+    assert {d["device"] for d in delivered} == {CORE} and all(isinstance(d["received"], int) for d in delivered)
+    # The bucket is emptied by `make destroy` (scripts' teardown); this stack is destroyed by Terraform alone.
+    for version in s3.list_object_versions(Bucket=bucket, Prefix=f"{prefix}/").get("Versions", []):
+        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+
+
+def test_the_telemetry_roles_may_write_only_under_the_telemetry_prefix(
+    applied: dict[str, Any], endpoint: str, delivery: firehose.Delivery, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each role as Terraform made it, used by its service: the delivery role writes under telemetry/ and nowhere
+    else (a stream pointed elsewhere with it writes nothing and logs S3.AccessDenied, as Firehose's error log does);
+    the rule's role puts into its own stream only."""
+    iam, bucket = client("iam", endpoint), applied["outputs"]["artifact_bucket"]
+    delivery_role = iam.get_role(RoleName="itest-telemetry-delivery")["Role"]["Arn"]
+    rule_role = iam.get_role(RoleName="itest-telemetry-rule")["Role"]["Arn"]
+    writer = ServiceRoles("123456789012", "firehose.amazonaws.com")
+    writer.check(delivery_role, "s3:PutObject", f"arn:aws:s3:::{bucket}/telemetry/windows/x.gz")
+    for elsewhere in (
+        f"{bucket}/artifacts/com.itest.Model/x.json",
+        f"{bucket}/telemetryx/y",
+        "other-bucket/telemetry/z",
+    ):
+        with pytest.raises(NotPermitted, match="not authorized"):
+            writer.check(delivery_role, "s3:PutObject", f"arn:aws:s3:::{elsewhere}")
+    with pytest.raises(NotPermitted, match=r"does not let iot\.amazonaws\.com"):
+        ServiceRoles("123456789012", "iot.amazonaws.com").check(delivery_role, "s3:PutObject", "*")
+    rules = ServiceRoles("123456789012", "iot.amazonaws.com")
+    stream = f"arn:aws:firehose:{REGION}:123456789012:deliverystream/itest-telemetry"
+    rules.check(rule_role, "firehose:PutRecord", stream)
+    with pytest.raises(NotPermitted):
+        rules.check(rule_role, "firehose:PutRecord", stream + "-other")
+    # The delivery role given to a stream that writes under another prefix: nothing is written.
+    fh = client("firehose", endpoint)
+    fh.create_delivery_stream(
+        DeliveryStreamName="itest-elsewhere",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": delivery_role,
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": "artifacts/",
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60},
+        },
+    )
+    try:
+        fh.put_record(DeliveryStreamName="itest-elsewhere", Record={"Data": b"{}\n"})
+        with caplog.at_level(logging.ERROR, logger="localcloud.firehose"):
+            delivery.tick(everything=True)
+        assert "itest-elsewhere: S3.AccessDenied" in caplog.text
+        listed = client("s3", endpoint).list_objects_v2(Bucket=bucket, Prefix="artifacts/").get("Contents", [])
+        assert not [o for o in listed if "itest-elsewhere" in o["Key"]]
+    finally:
+        fh.delete_delivery_stream(DeliveryStreamName="itest-elsewhere")
 
 
 def test_replan_shows_no_changes(terraform: Run, env: dict[str, str], applied: dict[str, Any]) -> None:

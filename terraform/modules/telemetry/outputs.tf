@@ -13,9 +13,9 @@ output "delivery_stream_arn" {
   value       = aws_kinesis_firehose_delivery_stream.this.arn
 }
 
-output "windows_prefix" {
-  description = "Key prefix of the delivered windows (year=/month=/day=/hour= partitions below it)."
-  value       = local.windows
+output "object_prefix" {
+  description = "Key prefix of everything telemetry writes: windows/ (year=/month=/day=/hour=), delivery-errors/, rule-errors/."
+  value       = var.object_prefix
 }
 
 output "role_arns" {
