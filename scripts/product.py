@@ -54,6 +54,7 @@ class Components:
 
     namespace: str
     telemetry_prefix: str = "edgeml"  # Terraform's telemetry_topic_prefix
+    telemetry_window: int = 300  # Terraform's telemetry_window_seconds
 
     def of(self, component: Component) -> str:
         return f"{self.namespace}.{component.suffix}"
@@ -77,7 +78,7 @@ class Components:
     def names(self) -> tuple[str, ...]:
         return tuple(self.of(component) for component in COMPONENTS)
 
-    def subscriber_values(self, image: str, docker_network: str = "none") -> dict[str, str]:
+    def subscriber_values(self, image: str, docker_network: str = "none") -> dict[str, str | int]:
         """The subscriber template's values: its image (pinned by digest), the model component it mounts, and the
         container's network, a deploy-time choice (`none`, or `host` for AWS credentials in the container) that the
         component cannot change over IPC, as it could a configuration value."""
@@ -86,6 +87,7 @@ class Components:
             "model_component": self.model,
             "docker_network": docker_network,
             "telemetry_prefix": self.telemetry_prefix,
+            "telemetry_window_seconds": self.telemetry_window,
         }
 
 

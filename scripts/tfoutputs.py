@@ -40,10 +40,11 @@ class Outputs:
     certificate_pems: dict[str, str]  # the certificate issued from each core device's CSR, by thing
     telemetry_topic_prefix: str  # devices publish their telemetry windows on <prefix>/<thing>/telemetry
     telemetry_object_prefix: str  # in the artifact bucket: windows/ (Firehose's delivery), delivery- and rule-errors/
+    telemetry_window_seconds: str  # how often each device sends one (a number, as Terraform's outputs are strings here)
 
     @property
     def components(self) -> Components:
-        return Components(self.component_namespace, self.telemetry_topic_prefix)
+        return Components(self.component_namespace, self.telemetry_topic_prefix, int(self.telemetry_window_seconds))
 
     def record(self) -> dict[str, Any]:
         return asdict(self)

@@ -75,6 +75,11 @@ output "telemetry_topic_prefix" {
   value       = var.telemetry_topic_prefix
 }
 
+output "telemetry_window_seconds" {
+  description = "How often each device's subscriber sends a telemetry window (the component's telemetryWindowSeconds)."
+  value       = tostring(var.telemetry_window_seconds)
+}
+
 output "telemetry_object_prefix" {
   description = "Key prefix of telemetry in the artifact bucket: windows/ (Firehose's, year=/month=/day=/hour=), delivery-errors/, rule-errors/."
   value       = module.telemetry.object_prefix

@@ -81,6 +81,17 @@ variable "telemetry_retention_days" {
   }
 }
 
+variable "telemetry_window_seconds" {
+  description = "Each device's subscriber sends one telemetry window this often (10-3600 s)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.telemetry_window_seconds >= 10 && var.telemetry_window_seconds <= 3600
+    error_message = "telemetry_window_seconds must be between 10 and 3600."
+  }
+}
+
 variable "telemetry_buffer_seconds" {
   description = "Firehose writes the windows it holds at least this often (60-900 s): the delay before make monitor sees them."
   type        = number

@@ -31,7 +31,7 @@ ARTIFACT_FOLDER = re.compile(r"\{(?:[A-Za-z0-9._-]+:)?artifacts:(?:path|decompre
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-Value = str | list[Any] | dict[str, Any]
+Value = str | int | list[Any] | dict[str, Any]
 
 
 def render(template: str, values: Mapping[str, Value]) -> dict[str, Any]:

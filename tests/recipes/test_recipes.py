@@ -29,6 +29,7 @@ VALUES: dict[str, dict[str, recipes.Value]] = {
         "model_component": "com.edgeml.Model",
         "docker_network": "none",
         "telemetry_prefix": "fleet-a",
+        "telemetry_window_seconds": 60,
     },
     "model": {
         "component_version": "1.2.3",

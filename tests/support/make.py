@@ -35,7 +35,14 @@ class Make:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "TERM": "dumb", "TF_VAR_name_prefix": self.prefix}
+        # Telemetry at a test's pace: a window every 10 s, and Firehose writing what it holds every minute (its least).
+        return {
+            **os.environ,
+            "TERM": "dumb",
+            "TF_VAR_name_prefix": self.prefix,
+            "TF_VAR_telemetry_window_seconds": "10",
+            "TF_VAR_telemetry_buffer_seconds": "60",
+        }
 
     def _command(self, target: str, variables: dict[str, str]) -> list[str]:
         overrides = {

@@ -27,6 +27,7 @@ def stack_outputs(
         iot_credential_endpoint=f"abc.credentials.iot.{region}.amazonaws.com",
         telemetry_topic_prefix="edgeml",
         telemetry_object_prefix="telemetry",
+        telemetry_window_seconds="300",
         iot_policy_names={},
         certificate_pems={},
     )

@@ -59,6 +59,14 @@ class Uplink:
             return
         sent.add_done_callback(lambda future: self._answered(document["seq"], future))
         self._last = sent
+        # One line a window (every telemetryWindowSeconds): what left, to be found in the account.
+        log.info(
+            "telemetry: window %d sent, %d messages, %d records, %d dropped",
+            document["seq"],
+            document["messages"],
+            document["records"],
+            document["dropped"],
+        )
 
     def _answered(self, seq: int, future: concurrent.futures.Future[Any]) -> None:
         error = future.exception()

@@ -29,12 +29,18 @@ def as_decimals(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float32).astype(str).astype(np.float64)
 
 
-def histogram(values: np.ndarray) -> dict[str, list[float]]:
+def histogram(values: np.ndarray) -> dict[str, Any]:
+    """Edges, shares, and the mean and standard deviation (what a drift of "one standard deviation" means)."""
     values = as_decimals(values)
     inner = np.quantile(values, QUANTILES)
     edges = np.unique(np.concatenate([[values.min()], inner, [np.nextafter(values.max(), np.inf)]]))
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    return {"edges": [float(e) for e in edges], "shares": [round(float(c) / len(values), 6) for c in counts]}
+    return {
+        "edges": [float(e) for e in edges],
+        "shares": [round(float(c) / len(values), 6) for c in counts],
+        "mean": round(float(values.mean()), 6),
+        "std": round(float(values.std()), 6),
+    }
 
 
 def make(booster: xgb.Booster, rows: np.ndarray, model_sha256: str, data_sha256: str) -> dict[str, Any]:
