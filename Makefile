@@ -19,6 +19,9 @@ WINE_DATA ?= $(wildcard $(SEED)/wine_concat.csv)
 REFERENCE_MODEL ?= $(wildcard $(SEED)/xgboost_wine_quality.json)
 TRAINED_MODEL := build/model/model.json
 MODEL_PATH ?= $(TRAINED_MODEL)
+# The rows a model of your own learnt from (a CSV): its reference profile, which its telemetry is binned with. `make
+# model` writes its own beside its model.
+PROFILE_DATA ?=
 IMAGE ?= edgeml/subscriber:local
 DEMO_MESSAGES ?= 5
 TARGET ?= local
@@ -30,10 +33,13 @@ LOCAL_HOLLOW ?=
 LOCAL_FAULTS ?=
 LOCAL_TIME_SCALE ?=
 LOCAL_THROTTLE ?=
+# That share of the hollow devices see the named features moved by SHIFT training standard deviations, in the
+# telemetry they send (e.g. 0.1:alcohol,pH:1.0).
+LOCAL_DRIFT ?=
 LOCAL_DEVICES_ARG = $(if $(LOCAL_DEVICES),--local-devices $(LOCAL_DEVICES)) \
 	$(if $(LOCAL_HOLLOW),--local-hollow $(LOCAL_HOLLOW)) $(if $(LOCAL_FAULTS),--local-faults $(LOCAL_FAULTS)) \
 	$(if $(LOCAL_TIME_SCALE),--local-time-scale $(LOCAL_TIME_SCALE)) \
-	$(if $(LOCAL_THROTTLE),--local-throttle $(LOCAL_THROTTLE))
+	$(if $(LOCAL_THROTTLE),--local-throttle $(LOCAL_THROTTLE)) $(if $(LOCAL_DRIFT),--local-drift $(LOCAL_DRIFT))
 # How a deployment reaches the group: canary (the default), fast or all (README, "Fleets"); REQUEST_RATE caps the
 # API requests a second while it is followed (default 5).
 ROLLOUT ?= canary
@@ -138,6 +144,7 @@ apply: $(VENV_STAMP) ## terraform apply of the cloud side (local: without asking
 
 deploy: $(VENV_STAMP) $(MODEL_PATH) ## Local cloud + apply + build, publish, deploy, follow the group (TARGET=aws, PLATFORMS=, ROLLOUT=canary|fast|all, DRY_RUN=1, CHALLENGER_PATH=<model>, LOCAL_DEVICES=amd64,arm64, LOCAL_HOLLOW=N)
 	$(PY) -m scripts deploy --target $(TARGET) --model $(MODEL_PATH) $(if $(CHALLENGER_PATH),--challenger $(CHALLENGER_PATH)) \
+		$(if $(PROFILE_DATA),--profile-data $(PROFILE_DATA)) \
 		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(REDEPLOY),--redeploy) $(ROLLOUT_ARGS) $(LOCAL_DEVICES_ARG)
 
 device: $(VENV_STAMP) ## How a core device joins: the installer's command and the IAM it needs (THING=<name>; CSR=1: an --init-config file)

@@ -22,6 +22,7 @@ from localcloud import coredevice, info, installer
 from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, EmulationUnavailable
 from localcloud.hollow import Faults, FaultSpecError
+from localcloud.hollow_telemetry import Drift, DriftSpecError
 from localcloud.throttle import Throttle, ThrottleSpecError
 from localgg import leftovers
 from localgg.core import CoreError
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=Faults(),
         metavar="FAULT=SHARE,...",
         help="the share of hollow devices that are offline, slow, failing or broken (e.g. failing=0.2,offline=0.01)",
+    )
+    run.add_argument(
+        "--hollow-drift",
+        type=_drift,
+        default=Drift(),
+        metavar="SHARE:FEATURE,...:SHIFT",
+        help="that share of the hollow devices see the named features moved by SHIFT training standard deviations "
+        "in the telemetry they send (e.g. 0.1:alcohol,pH:1.0)",
     )
     run.add_argument(
         "--time-scale",
@@ -139,6 +148,13 @@ def _faults(text: str) -> Faults:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _drift(text: str) -> Drift:
+    try:
+        return Drift.parse(text)
+    except DriftSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _throttle(text: str) -> Throttle:
     try:
         return Throttle.parse(text)
@@ -200,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.thing_group,
                 args.region,
                 tuple(args.emulated_device),
-                stack.FleetSettings(args.hollow_devices, args.hollow_faults, args.time_scale, args.throttle),
+                stack.FleetSettings(
+                    args.hollow_devices, args.hollow_faults, args.time_scale, args.throttle, args.hollow_drift
+                ),
             )
         )
     except (CoreError, RegistryUnavailable, BrokerUnavailable, BridgeError, EmulationUnavailable) as exc:

@@ -34,9 +34,11 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 from botocore.exceptions import ClientError
+from moto.s3.models import s3_backends
 
 from localcloud import audit, broker, coredevice, firehose, moto_aws, mqttauth, registry
 from localcloud.cloud import ACCOUNT, running
@@ -44,6 +46,7 @@ from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, emulated_device, names
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.hollow import Faults, HollowFleet, ScaledClock
+from localcloud.hollow_telemetry import Drift, HollowTelemetry, Setup, setup_reader
 from localcloud.info import STATE_FILE, Device, StackInfo, device_home
 from localcloud.rules import RulesEngine
 from localcloud.throttle import Throttle
@@ -88,6 +91,7 @@ class FleetSettings:
     faults: Faults = field(default_factory=Faults)
     time_scale: float = 1.0
     throttle: Throttle | None = None
+    drift: Drift = field(default_factory=Drift)  # which hollow devices see shifted inputs (their telemetry says so)
 
     def names(self, thing: str) -> list[str]:
         return [f"{thing}-hollow-{index:05d}" for index in range(1, self.hollow + 1)]
@@ -110,6 +114,32 @@ async def _rules(engine: RulesEngine, listener: MqttBridge, delivery: firehose.D
             listening.pop(topic_filter)()
         await loop.run_in_executor(None, delivery.tick)
         await asyncio.sleep(interval)
+
+
+def hollow_windows(
+    hollow: HollowFleet, plane: ControlPlane, fleet: FleetSettings, clock: ScaledClock, engine: RulesEngine
+) -> HollowTelemetry:
+    """The hollow devices' telemetry, from the components each has installed, into the rules engine."""
+
+    def recipe_of(name: str, version: str) -> dict[str, Any] | None:
+        with plane.lock:
+            found = plane.components.get(name, {}).get(version)
+        return found.recipe if found else None
+
+    def read(uri: str) -> bytes | None:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            found = s3_backends[ACCOUNT]["aws"].get_object(bucket, key)
+        except Exception:  # moto's MissingKey or MissingBucket: the device would fail its deployment, not send
+            return None
+        return bytes(found.value) if found is not None else None
+
+    setup = setup_reader(recipe_of, read)
+
+    def of(thing: str) -> Setup | None:
+        return setup(tuple(sorted(hollow.cores[thing].components.items())))
+
+    return HollowTelemetry(list(hollow.cores), fleet.drift, clock, of, engine.receive, fleet.drift.seed)
 
 
 def fleet_status_receiver(plane: ControlPlane) -> Callable[[str, bytes, bool], None]:
@@ -189,6 +219,9 @@ async def run(
         )
         rules = asyncio.create_task(_rules(rules_engine, listener, delivery, poll_interval))
         parts.callback(rules.cancel)
+        windows = hollow_windows(hollow, plane, fleet, clock, rules_engine)
+        windows.start()
+        parts.callback(windows.stop)
 
         def spec(name: str, folder: Path) -> DeviceSpec:
             return DeviceSpec(folder, name, gg_url, gg_url, aws_url, mqtt)

@@ -78,6 +78,13 @@ def add_target(parser: argparse.ArgumentParser) -> None:
         help="local: hollow devices' faults (offline, slow, failing, broken), e.g. failing=0.2",
     )
     parser.add_argument(
+        "--local-drift",
+        default="",
+        metavar="SHARE:FEATURE,...:SHIFT",
+        help="local: that share of the hollow devices see the features moved by SHIFT training standard deviations "
+        "(their telemetry), e.g. 0.1:alcohol,pH:1.0",
+    )
+    parser.add_argument(
         "--local-time-scale", type=float, default=1.0, help="local: run the jobs' clock and hollow devices faster"
     )
     parser.add_argument(
@@ -132,6 +139,12 @@ def add_deploy(parser: argparse.ArgumentParser) -> None:
         choices=components.BUMPS,
         default="patch",
         help="which version part a changed component gets (default: patch)",
+    )
+    parser.add_argument(
+        "--profile-data",
+        type=Path,
+        help="a CSV of the rows the model learnt from: the reference profile its telemetry is binned with (default: "
+        "the profile.json `make model` wrote beside it, if it is this model's)",
     )
     parser.add_argument(
         "--challenger",
@@ -261,7 +274,9 @@ def approval(confirmed: str | None) -> Callable[[str, str], bool]:
 def target(args: argparse.Namespace) -> targets.Target:
     fleet = None
     if args.local_hollow is not None:
-        fleet = LocalFleet(args.local_hollow, args.local_faults, args.local_time_scale, args.local_throttle)
+        fleet = LocalFleet(
+            args.local_hollow, args.local_faults, args.local_time_scale, args.local_throttle, args.local_drift
+        )
     return targets.chosen(
         args.target,
         getattr(args, "outputs", None),

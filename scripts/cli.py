@@ -51,7 +51,12 @@ def _followed(args: argparse.Namespace, action: Callable[[Callable[[rollout.Flee
 
 def _deploy(args: argparse.Namespace, progress: Progress) -> Recorded:
     options = pipeline.Options(
-        args.model, args.challenger, args.bump, arguments.rollout(args), arguments.platforms(args)
+        args.model,
+        args.challenger,
+        args.bump,
+        arguments.rollout(args),
+        arguments.platforms(args),
+        args.profile_data,
     )
     return _followed(args, lambda on_rollout: flows.deploy(arguments.target(args), options, progress, on_rollout))
 

@@ -43,6 +43,7 @@ class LocalFleet:
     faults: str = ""  # e.g. failing=0.2,offline=0.01
     time_scale: float = 1.0
     throttle: str = ""  # e.g. DescribeJob=10,greengrassv2=20
+    drift: str = ""  # e.g. 0.1:alcohol,pH:1.0: a tenth of the hollow devices see two features moved
 
     def __post_init__(self) -> None:
         if self.hollow < 0 or self.time_scale <= 0:
@@ -56,6 +57,7 @@ class LocalFleet:
             "--hollow-faults": self.faults,
             "--time-scale": f"{self.time_scale:g}" if self.time_scale != 1.0 else "",
             "--throttle": self.throttle,
+            "--hollow-drift": self.drift,
         }
         return [f"{flag}={value}" for flag, value in given.items() if value]
 
