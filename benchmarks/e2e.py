@@ -33,12 +33,16 @@ from typing import Any
 
 from benchmarks import ipc
 from benchmarks.e2e_peer import ERRORS, INPUT, RESULTS
+from localcloud import broker
 from scripts.building import engine, image
 from scripts.product import REPO, Components
-from scripts.publishing import models, recipes
+from scripts.publishing import modelfile, models, recipes
 from scripts.publishing.artifacts import sha256
 
-NAMES = Components("com.edgeml.bench")  # its own, apart from any stack's or demo's containers
+# Its own names, apart from any stack's or demo's containers; its core has no AWS IoT Core: telemetry is off but in
+# the telemetry cost runs, which give the core a broker and the subscriber a window a second.
+NAMES = Components("com.edgeml.bench", telemetry_prefix="")
+TELEMETRY = Components("com.edgeml.bench", telemetry_prefix="edgeml", telemetry_window=1)
 SUBSCRIBER, MODEL = NAMES.subscriber, NAMES.model
 
 OUT = REPO / "build" / "benchmarks" / "e2e.json"
@@ -60,23 +64,32 @@ def stage(
     rate: float,
     inflight: int,
     topic: str = INPUT,
+    names: Components = NAMES,
 ) -> list[str]:
-    """Recipes and artifacts for a local deployment of the subscriber, its models and the two peers."""
+    """Recipes and artifacts for a local deployment of the subscriber, its models (with the champion's profile,
+    if `make model` wrote one for it) and the two peers."""
     recipe_dir, artifact_dir = folder / "recipes", folder / "artifacts" / MODEL / VERSION
     recipe_dir.mkdir(parents=True)
     artifact_dir.mkdir(parents=True)
     held = {}
-    for role, path in (("model", champion), ("challenger", challenger)):
+    beside = champion.parent / modelfile.PROFILE
+    mine = beside.is_file() and json.loads(beside.read_text()).get("model_sha256") == sha256(champion)
+    profile = beside if mine else None
+    for role, path in (("model", champion), ("challenger", challenger), ("profile", profile)):
         if path is not None:
             shutil.copyfile(path, artifact_dir / f"{role}{path.suffix}")
             held[role] = models.StoredModel(f"s3://local/{role}{path.suffix}", sha256(path))
     version = {"component_version": VERSION}
     rendered = [
         recipes.render_component(
-            "subscriber", {**version, "component_name": SUBSCRIBER, **NAMES.subscriber_values(tag)}
+            "subscriber", {**version, "component_name": SUBSCRIBER, **names.subscriber_values(tag)}
         ),
         recipes.render_component(
-            "model", {**version, **models.component_values(MODEL, held["model"], held.get("challenger"))}
+            "model",
+            {
+                **version,
+                **models.component_values(MODEL, held["model"], held.get("challenger"), held.get("profile")),
+            },
         ),
     ]
     peer = f"cd {REPO} && exec {sys.executable} -m benchmarks.e2e_peer"
@@ -104,11 +117,21 @@ def stage(
 
 
 def one_run(
-    tag: str, champion: Path, challenger: Path | None, count: int, rate: float, inflight: int = 1, topic: str = INPUT
+    tag: str,
+    champion: Path,
+    challenger: Path | None,
+    count: int,
+    rate: float,
+    inflight: int = 1,
+    topic: str = INPUT,
+    mqtt: str = "",
 ) -> dict[str, Any]:
+    """`mqtt`: a broker's HOST:PORT for the core's AWS IoT Core, and telemetry on (a window a second)."""
     folder = Path(tempfile.mkdtemp(prefix="e2e-", dir="/tmp"))  # short: the IPC socket's path is limited
     try:
-        args = stage(folder, tag, champion, challenger, count, rate, inflight, topic)
+        args = stage(folder, tag, champion, challenger, count, rate, inflight, topic, TELEMETRY if mqtt else NAMES)
+        if mqtt:
+            args += ["--mqtt-broker", mqtt]
         core = subprocess.Popen(
             [sys.executable, "-m", "localgg", "run", "--root", str(folder / "core"), *args],
             stderr=(folder / "localgg.err").open("w"),
@@ -195,6 +218,38 @@ def show(result: dict[str, Any]) -> None:
     )
 
 
+def telemetry_cost(tag: str, count: int, repeat: int) -> dict[str, Any]:
+    """The trained model alone (its profile shipped: every record binned), throughput with telemetry off and on (a
+    window a second through the core's PublishToIoTCore to a broker), interleaved, the median of each."""
+    model = REPO / "build" / "model" / "model.json"
+    folder = Path(tempfile.mkdtemp(prefix="e2e-mqtt-", dir="/tmp"))
+    mqtt = broker.start(folder)
+    try:
+        address = f"{mqtt.address[0]}:{mqtt.address[1]}"
+        off, on = [], []
+        for _ in range(repeat):
+            off.append(one_run(tag, model, None, count, 0.0, PIPELINED))
+            on.append(one_run(tag, model, None, count, 0.0, PIPELINED, mqtt=address))
+    finally:
+        mqtt.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    off_rate, on_rate = median_run(off)["msg_per_s"], median_run(on)["msg_per_s"]
+    figures = {
+        "model": str(model.relative_to(REPO)),
+        "off_msg_per_s": off_rate,
+        "on_msg_per_s": on_rate,
+        "on_share_of_off": round(on_rate / off_rate, 3),
+        "off_of_repeats": [run["msg_per_s"] for run in off],
+        "on_of_repeats": [run["msg_per_s"] for run in on],
+    }
+    print(
+        f"telemetry cost, trained model alone: off {off_rate} msg/s, on {on_rate} msg/s "
+        f"({figures['on_share_of_off']:.3f} of off)",
+        flush=True,
+    )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     seed = REPO.parent / "shared" / "seed"
@@ -222,6 +277,7 @@ def main() -> None:
             result = {"case": name, "run": kind, **median_run(repeats)}
             results.append(result)
             show(result)
+    document_telemetry = telemetry_cost(tag, args.count, args.repeat)
     sustained = results[1]["msg_per_s"]  # the champion alone's throughput
     rate = 3 * sustained
     flood = one_run(tag, args.model, None, int(rate * args.flood_seconds), rate, PIPELINED)
@@ -235,6 +291,7 @@ def main() -> None:
         "paced_hop_p50_ms": paced["p50_latency_ms"],
         "paced_hop_p99_ms": paced["p99_latency_ms"],
         "sustained_share_of_ipc": round(sustained / hop, 3),
+        "telemetry": document_telemetry,
         "runs": results,
     }
     OUT.write_text(json.dumps(document, indent=2) + "\n")

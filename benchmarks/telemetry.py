@@ -8,7 +8,9 @@ window every `--window` seconds (localcloud.hollow_telemetry), the local cloud's
 the figures and writes build/benchmarks/telemetry.json (or `--out`).
 
 Figures: devices, simulated_hours, windows_sent, windows_in_s3 (lines of the delivered objects, read back), objects,
-object_megabytes, window_bytes_mean and window_bytes_max (a window as sent), wall_s, peak_rss_mb.
+object_megabytes, window_bytes_mean and window_bytes_max (a window as sent), wall_s, peak_rss_mb; and on the device's
+side, what counting costs the subscriber: counting_us_per_message (subscriber.telemetry.Recorder on batches of 64
+publisher messages, binned with the profile) beside scoring_us_per_message (subscriber.processing on the same).
 """
 
 from __future__ import annotations
@@ -108,6 +110,32 @@ def account_side(endpoint: str) -> None:
     )
 
 
+def device_cost(model_path: Path, profile_path: Path, batches: int = 2000) -> dict[str, float]:
+    """The subscriber's own code, in this process: microseconds a message to count it into a window, and to score it."""
+    sys.path.insert(0, str(REPO / "components" / "subscriber"))
+    from subscriber.inference import Limits, Model
+    from subscriber.intake import Message
+    from subscriber.processing import MessageProcessor
+    from subscriber.profile import Profile
+    from subscriber.telemetry import Identity, Recorder
+
+    model = Model(model_path)
+    samples = (REPO / "components" / "publisher" / "publisher" / "samples.json").read_text()
+    batch = [Message("local/topic", json.dumps({"body": samples}).encode()) for _ in range(64)]
+    processor = MessageProcessor(model, Limits(), "1.0.0")
+    outcomes = processor.process_batch(batch)
+    recorder = Recorder(Identity("bench", "0" * 64, None, "1.0.0", 0.0), Profile.load(profile_path, model.features))
+    started = time.perf_counter()
+    for _ in range(batches):
+        recorder.scored(batch, outcomes, time.monotonic())
+    counting = (time.perf_counter() - started) / (batches * len(batch)) * 1e6
+    started = time.perf_counter()
+    for _ in range(batches // 10):
+        processor.process_batch(batch)
+    scoring = (time.perf_counter() - started) / (batches // 10 * len(batch)) * 1e6
+    return {"counting_us_per_message": round(counting, 2), "scoring_us_per_message": round(scoring, 2)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request to moto otherwise
     server, endpoint = moto_aws.start()
@@ -152,6 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "window_bytes_max": max(sizes, default=0),
             "wall_s": round(wall, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **device_cost(args.profile.parent / "model.json", args.profile),
         }
     finally:
         server.stop()
