@@ -331,7 +331,11 @@ class IpcServices:
             raise invalid("Payload is required")
         qos = self._qos(request)
         payload = base64.b64decode(request["payload"])  # base64 already (shapes)
-        self._bridge().publish(topic, qos, payload, bool(request["retain"]))
+        try:
+            self._bridge().publish(topic, qos, payload, bool(request["retain"]))
+        except OSError as exc:  # the spooler refused it (localgg.mqtt.BridgeError): the caller hears why
+            log.warning("PublishToIoTCore on %s not spooled: %s", topic, exc)
+            raise IpcError("ServiceError", str(exc)) from None
         return None
 
     def _subscribe_to_iot_core(self, peer: Peer, stream_id: int, request: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """PublishToIoTCore and SubscribeToIoTCore through a real MQTT broker standing in for AWS IoT Core.
 
 paho-mqtt runs its network loop on its own thread; deliveries are handed to the core's event loop, so a
-subscriber sees messages in the order the broker sent them and never before its subscribe response.
+subscriber sees messages in the order the broker sent them and never before its subscribe response. Publishes go
+through the nucleus's spooler (localgg.spool): answered once spooled, sent oldest first by a thread of their own
+whenever the broker is reachable, held while it is not; paho reconnects by itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from localgg.spool import Spool, Spooled, SpoolRefused
 
 log = logging.getLogger("localgg.mqtt")
 Deliver = Callable[[str, bytes, bool], None]
@@ -31,9 +35,16 @@ class MqttBridge:
         client_id: str,
         loop: asyncio.AbstractEventLoop,
         credentials: tuple[str, str] | None = None,
+        spool: Spool | None = None,
     ) -> None:
-        """`credentials`: the username and password the broker knows this client by (None: anonymous)."""
+        """`credentials`: the username and password the broker knows this client by (None: anonymous); `spool`:
+        the core's spooler (None: in memory, the nucleus's defaults)."""
         self.loop = loop
+        self.spool = spool or Spool()
+        self._online = threading.Event()
+        self._spooled = threading.Event()
+        self._closing = threading.Event()
+        self._sender = threading.Thread(target=self._send_spooled, name=f"mqtt-spool-{client_id}", daemon=True)
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if credentials is not None:
             self._client.username_pw_set(*credentials)
@@ -41,6 +52,7 @@ class MqttBridge:
         self._connected = threading.Event()
         self._refused = ""  # the broker's last reason for refusing the connection
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._acknowledged: dict[int, threading.Event] = {}
         self._subscribers: dict[str, list[Deliver]] = {}
@@ -53,6 +65,7 @@ class MqttBridge:
         except OSError as exc:
             raise BridgeError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from None
         self._client.loop_start()
+        self._sender.start()
         if not self._connected.wait(timeout):
             self.close()
             why = f": {self._refused}" if self._refused else ""
@@ -65,11 +78,48 @@ class MqttBridge:
             self._refused = str(reason)
         else:
             self._connected.set()
+            self._online.set()
+
+    def _on_disconnect(self, client: object, userdata: object, flags: object, reason: Any, properties: object) -> None:
+        self._online.clear()
+        self.spool.went_offline()
+
+    @property
+    def online(self) -> bool:
+        return self._online.is_set()
 
     def publish(self, topic: str, qos: int, payload: bytes, retain: bool) -> None:
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Spooled, then sent by the spooler's thread; BridgeError when the spooler refuses it (the nucleus's
+        reason), as PublishToIoTCore's answer would say."""
+        try:
+            self.spool.add(topic, payload, qos, retain, self.online)
+        except SpoolRefused as exc:
+            raise BridgeError(f"publish to {topic} failed: {exc}") from None
+        self._spooled.set()
+
+    def _send_spooled(self, ack_timeout: float = 10.0) -> None:
+        while not self._closing.is_set():
+            self._spooled.wait(1.0)
+            self._spooled.clear()
+            while self._online.is_set() and not self._closing.is_set():
+                message = self.spool.take()
+                if message is None:
+                    break
+                if not self._sent(message, ack_timeout):
+                    self.spool.failed(message)
+                    self._online.wait(1.0)  # the connection is likely gone: paho is reconnecting
+                    break
+                self.spool.sent(message)
+
+    def _sent(self, message: Spooled, ack_timeout: float) -> bool:
+        info = self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise BridgeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            return False
+        try:
+            info.wait_for_publish(ack_timeout)  # QoS 1: until the broker's PUBACK
+        except (ValueError, RuntimeError):  # paho: the connection went away meanwhile
+            return False
+        return info.is_published()
 
     def subscribe(self, topic_filter: str, qos: int, deliver: Deliver) -> Callable[[], None]:
         with self._lock:
@@ -116,5 +166,9 @@ class MqttBridge:
             self.loop.call_soon_threadsafe(deliver, message.topic, bytes(message.payload), bool(message.retain))
 
     def close(self) -> None:
+        self._closing.set()
+        self._spooled.set()
+        if self._sender.is_alive():
+            self._sender.join(timeout=5)
         self._client.loop_stop()
         self._client.disconnect()
