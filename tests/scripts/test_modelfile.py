@@ -139,3 +139,30 @@ def test_metrics_are_read_only_for_the_model_they_were_measured_on(tmp_path: Pat
     model.write_bytes(model.read_bytes() + b" ")  # another model now: those metrics are not its
     assert modelfile.metrics(model) == {}
     assert "no metrics recorded" in modelfile.summary({})
+
+
+def test_a_profile_is_found_for_its_own_model_made_from_profile_data_and_refused_for_other_features(
+    tmp_path: Path, seed: Path
+) -> None:
+    """The reference profile, checked as the device reads it (`python -m subscriber.profile`, confined): beside the
+    model only when it names the model's SHA-256; made from PROFILE_DATA by the training code; one whose features
+    are not the model's stops the deploy before anything is built, naming them."""
+    model = tmp_path / "model.json"
+    model.write_bytes((seed / "xgboost_wine_quality.json").read_bytes())
+    made = modelfile.profile(model, seed / "wine_concat.csv", tmp_path / "profiles")
+    assert made is not None and made.parent == tmp_path / "profiles"
+    document = json.loads(made.read_text())
+    assert document["model_sha256"] == artifacts.sha256(model) and "alcohol" in document["features"]
+    assert modelfile.profile(model, None, tmp_path / "profiles") is None  # nothing beside the model
+    beside = tmp_path / modelfile.PROFILE
+    beside.write_text(json.dumps({**document, "model_sha256": "0" * 64}))
+    assert modelfile.profile(model, None, tmp_path / "profiles") is None  # another model's
+    features = dict(document["features"])
+    features["colour"] = features.pop("color_red")
+    beside.write_text(json.dumps({**document, "features": features}))
+    with pytest.raises(modelfile.ModelFileError, match=r"the profile is refused .* its features .* are not the model"):
+        modelfile.profile(model, None, tmp_path / "profiles")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("alcohol,pH\n9.5,3.2\n")
+    with pytest.raises(modelfile.ModelFileError, match=r"no profile of .* has no column for the model.s features"):
+        modelfile.profile(model, rows, tmp_path / "other-profiles")

@@ -34,7 +34,7 @@ def rows_from_csv(path: Path, names: list[str]) -> np.ndarray:
         if not table:
             raise wine.DataError(f"{path} has no rows")
         return np.asarray(table, dtype=np.float32)
-    if set(names) <= set(wine.FEATURES):
+    if set(names) <= set(wine.FEATURES) and {*wine.MEASUREMENTS, "color", "quality"} <= set(header):
         data = wine.load_csv(path)
         return data.features[:, [wine.FEATURES.index(name) for name in names]]
     missing = sorted(set(names) - set(header))
