@@ -34,6 +34,12 @@ mock_provider "aws" {
   mock_resource "aws_iot_thing" {
     defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:thing/core-1" }
   }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/edgeml-mock" }
+  }
+  mock_resource "aws_kinesis_firehose_delivery_stream" {
+    defaults = { arn = "arn:aws:firehose:eu-west-1:123456789012:deliverystream/edgeml-telemetry" }
+  }
 }
 
 run "outputs_name_everything_the_scripts_need" {

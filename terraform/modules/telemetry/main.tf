@@ -5,8 +5,6 @@
 # allowed exactly its part: the rule's may only put records into this stream (and its errors under the prefix),
 # Firehose's may only write under the prefix.
 
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
@@ -62,13 +60,15 @@ resource "aws_iam_role_policy" "delivery" {
 }
 
 resource "aws_kinesis_firehose_delivery_stream" "this" {
+  #checkov:skip=CKV_AWS_241:Encrypted with an AWS-owned key by default; set kms_key_arn to use a customer-managed KMS key.
   name        = local.stream_name
   destination = "extended_s3"
   tags        = var.tags
 
   server_side_encryption {
     enabled  = true
-    key_type = "AWS_OWNED_CMK"
+    key_type = var.kms_key_arn == null ? "AWS_OWNED_CMK" : "CUSTOMER_MANAGED_CMK"
+    key_arn  = var.kms_key_arn
   }
 
   extended_s3_configuration {
