@@ -1,0 +1,132 @@
+"""The fleet's windows merged by SQL: one query text for the embedded engine here (DuckDB, reading the delivered
+objects) and for Amazon Athena over the Glue table at fleet scale.
+
+Only what both engines take is written here (Trino's and DuckDB's shared subset): `WITH`, `row_number() OVER`,
+`CROSS JOIN UNNEST(...) WITH ORDINALITY`, `array_agg(DISTINCT ...)`, `sum`, `min`, `max`, `count`. The windows'
+source is the one difference, given as `{windows}`: DuckDB's `read_json(...)` of the downloaded objects, or the Glue
+table's name. A window delivered twice (QoS 1 is at least once) is counted once: a window is (device, started, seq).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+UNIQUE = """
+WITH w AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (PARTITION BY device, started, seq ORDER BY received) AS arrival FROM {windows}
+  ) AS all_copies
+  WHERE arrival = 1 AND (device = {thing} OR {thing} = '')
+)
+"""
+
+DEVICES = (
+    UNIQUE
+    + """
+SELECT device, sum(messages) AS messages, sum(records) AS records, sum(dropped) AS dropped, sum(unsent) AS unsent,
+       min(start) AS first_start, max("end") AS last_end, sum("end" - start) AS seconds, count(*) AS windows,
+       array_agg(DISTINCT model_version) AS model_versions, array_agg(DISTINCT profile) AS profiles
+FROM w GROUP BY device ORDER BY device
+"""
+)
+
+FEATURE_BINS = (
+    UNIQUE
+    + """
+SELECT device, f.i AS feature, b.j AS bin, sum(b.n) AS n
+FROM w
+CROSS JOIN UNNEST(w.features) WITH ORDINALITY AS f(bins, i)
+CROSS JOIN UNNEST(f.bins) WITH ORDINALITY AS b(n, j)
+GROUP BY device, f.i, b.j
+"""
+)
+
+PREDICTION_BINS = (
+    UNIQUE
+    + """
+SELECT device, b.j AS bin, sum(b.n) AS n
+FROM w CROSS JOIN UNNEST(w.prediction) WITH ORDINALITY AS b(n, j)
+GROUP BY device, b.j
+"""
+)
+
+LATENCY = (
+    UNIQUE
+    + """
+SELECT device, b.j AS bucket, sum(b.n) AS n
+FROM w CROSS JOIN UNNEST(w.latency) WITH ORDINALITY AS b(n, j)
+GROUP BY device, b.j
+"""
+)
+
+TIMELINE = (
+    UNIQUE
+    + """
+SELECT floor("end" / 300) * 300 AS period, sum(messages) AS messages, sum("end" - start) AS seconds, count(*) AS windows
+FROM w GROUP BY floor("end" / 300) * 300 ORDER BY period
+"""
+)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What the queries returned, as rows of plain values."""
+
+    devices: list[dict[str, Any]]
+    feature_bins: list[tuple[str, int, int, int]]  # device, feature (from 1), bin (from 1), count
+    prediction_bins: list[tuple[str, int, int]]
+    latency: list[tuple[str, int, int]]
+    timeline: list[dict[str, Any]]
+
+
+def source(folder: Path) -> str:
+    """The delivered objects (gzip JSON lines) under `folder`, as DuckDB reads them; the schema is given, so windows
+    without a reference (no `features`) and windows with one read alike."""
+    columns = {
+        "device": "VARCHAR",
+        "started": "DOUBLE",
+        "seq": "BIGINT",
+        "start": "DOUBLE",
+        "end": "DOUBLE",
+        "received": "BIGINT",
+        "model_version": "VARCHAR",
+        "profile": "VARCHAR",
+        "messages": "BIGINT",
+        "records": "BIGINT",
+        "dropped": "BIGINT",
+        "unsent": "BIGINT",
+        "latency": "BIGINT[]",
+        "features": "BIGINT[][]",
+        "prediction": "BIGINT[]",
+    }
+    spec = ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items())
+    pattern = str(folder / "**" / "*.gz").replace("'", "''")
+    return f"read_json('{pattern}', format='newline_delimited', compression='gzip', columns={{{spec}}})"
+
+
+def run(folder: Path, thing: str = "") -> Merged:
+    """Every query on the embedded engine, over the objects under `folder` (an empty folder: nothing)."""
+    if not any(folder.rglob("*.gz")):
+        return Merged([], [], [], [], [])
+    connection = duckdb.connect()
+    quoted = "'" + thing.replace("'", "''") + "'"
+
+    def rows(query: str) -> list[tuple[Any, ...]]:
+        return connection.sql(query.format(windows=source(folder), thing=quoted)).fetchall()
+
+    def records(query: str) -> list[dict[str, Any]]:
+        result = connection.sql(query.format(windows=source(folder), thing=quoted))
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    return Merged(
+        records(DEVICES),
+        [(str(d), int(f), int(b), int(n)) for d, f, b, n in rows(FEATURE_BINS)],
+        [(str(d), int(b), int(n)) for d, b, n in rows(PREDICTION_BINS)],
+        [(str(d), int(b), int(n)) for d, b, n in rows(LATENCY)],
+        records(TIMELINE),
+    )
