@@ -131,6 +131,12 @@ def add_outputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_monitor(parser: argparse.ArgumentParser) -> None:
+    add_outputs(parser)
+    parser.add_argument("--since", default="1h", help="how far back: 90m, 1h, 2d (default 1h)")
+    parser.add_argument("--thing", help="one device only")
+
+
 def add_deploy(parser: argparse.ArgumentParser) -> None:
     add_outputs(parser)
     add_model(parser)

@@ -133,6 +133,12 @@ COMMANDS: dict[str, Command] = {
         arguments.add_device,
         render.joining,
     ),
+    "monitor": Command(
+        "the group's telemetry: drift against the model's reference, speed, drops; one HTML report (build/monitor)",
+        lambda args, progress: flows.monitor(arguments.target(args), args.since, args.thing or "", progress),
+        arguments.add_monitor,
+        render.monitor,
+    ),
     "status": Command(
         "the per-device view of the thing group's current deployment, and its models",
         lambda args, progress: flows.status(arguments.target(args), progress),

@@ -16,7 +16,8 @@ from scripts.building import engine, image
 from scripts.cloud import device, infra, plans
 from scripts.fleet import pacing, releases, rollout, teardown
 from scripts.local import demo, sandbox
-from scripts.progress import Progress
+from scripts.monitoring import monitor as monitoring
+from scripts.progress import Progress, step
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,17 @@ def join_device(target: targets.Target, thing: str, csr: bool, progress: Progres
     """How `thing` joins the stack (scripts/cloud/device.py), from the target's outputs."""
     outputs = target.reach(progress).outputs()
     return device.joining(outputs, thing, csr, product.REPO / "build" / "device" / thing)
+
+
+def monitor(target: targets.Target, since: str, thing: str, progress: Progress) -> monitoring.Monitored:
+    """The group's telemetry of the last `since` from the account's S3, merged and judged (scripts.monitoring)."""
+    stack = target.find(progress)
+    if stack is None:
+        raise sandbox.LocalCloudError("the local cloud is not running: `make deploy` starts it")
+    outputs = stack.outputs()
+    s3 = aws.client(stack.session(outputs.region), "s3")
+    with step(progress, f"reading the telemetry of the last {since}"):
+        return monitoring.monitor(s3, outputs, since, thing, product.REPO / "build" / "monitor")
 
 
 def status(target: targets.Target, progress: Progress) -> releases.Status:

@@ -174,6 +174,53 @@ def listing(result: Result, indent: str = "") -> list[str]:
     return lines
 
 
+def monitor(result: Result) -> list[str]:
+    """At most 25 lines whatever the fleet's size: the group, the worst drifting devices with their features, the
+    slowest and the most dropping, what could not be read, where the report is."""
+    group = result["group"]
+    lines = [
+        f"telemetry, last {result['since']}: {group['devices']} devices, {group['windows']} windows, "
+        f"{group['messages']} messages ({group['messages_per_s']}/s), {group['dropped']} dropped, "
+        f"p50 {group['p50_ms']} ms, p99 {group['p99_ms']} ms",
+    ]
+    if group["without_reference"]:
+        lines.append(f"no reference: {group['without_reference']} devices' windows carry no profile (not judged)")
+    devices = {d["device"]: d for d in result["devices"]}
+    drifting = [devices[name] for name in result["drifting"]]
+    threshold = result["thresholds"]["significant"]
+    lines.append(f"drifting: {len(drifting)} of {group['judged']} judged devices (a feature's PSI over {threshold})")
+    for device in drifting[:8]:
+        named = ", ".join(f"{f} {device['psi'][f]:.2f}" for f in device["drifting"][:4])
+        lines.append(f"  {device['device']:<28} {named}")
+    if len(drifting) > 8:
+        lines.append(f"  ... and {len(drifting) - 8} more (--json, or the report)")
+    answered = [d for d in result["devices"] if d["p99_ms"] is not None]
+    if answered:
+        lines.append(
+            "slowest (p99): "
+            + ", ".join(f"{d['device']} {d['p99_ms']} ms" for d in sorted(answered, key=lambda d: -d["p99_ms"])[:3])
+        )
+    dropping = [d for d in result["devices"] if d["dropped"]]
+    if dropping:
+        lines.append(
+            "most dropped: "
+            + ", ".join(f"{d['device']} {d['dropped']}" for d in sorted(dropping, key=lambda d: -d["dropped"])[:3])
+        )
+    problems = []
+    if result["unreadable_objects"]:
+        problems.append(f"{len(result['unreadable_objects'])} unreadable objects ({result['unreadable_objects'][0]})")
+    if result["bad_lines"]:
+        problems.append(f"{result['bad_lines']} lines that are not windows")
+    if result["unknown_profiles"]:
+        problems.append(
+            f"windows of {len(result['unknown_profiles'])} unknown profiles ({result['unknown_profiles'][0][:12]})"
+        )
+    if problems:
+        lines.append("left out: " + "; ".join(problems))
+    lines.append(f"report: {result['report']}")
+    return lines[:25]
+
+
 def status(result: Result) -> list[str]:
     """The device table (every device of a small group, the failing ones of a large one, whose counts are in
     `fleet`), then the rest."""

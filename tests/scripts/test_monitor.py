@@ -6,19 +6,25 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 import xgboost as xgb
 from subscriber_training import profile as profiling
 from subscriber_training import wine
 
+from localcloud import moto_aws
+from localcloud.hollow import ScaledClock
 from localcloud.hollow_telemetry import Drift, HollowTelemetry, Setup
 from localcloud.hollow_telemetry import Reference as HollowReference
-from scripts.monitoring import drift, queries
+from scripts import render
+from scripts.monitoring import drift, monitor, queries
 from tests.support.models import small_model
+from tests.support.outputs import stack_outputs
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +44,7 @@ def fleet_windows(
     written as Firehose's gzip JSON lines."""
     setup = Setup("edgeml", 300.0, HollowReference.of(raw), "c" * 64, "1.0.3")
     things = [f"dev-{index:04d}" for index in range(devices)]
-    telemetry = HollowTelemetry(things, Drift.parse(spec, seed=seed), lambda: 0.0, lambda t: setup, print, seed)
+    telemetry = HollowTelemetry(things, Drift.parse(spec, seed=seed), ScaledClock(), lambda t: setup, print, seed)
     windows = []
     for thing in things:
         for seq, start in enumerate(np.arange(0.0, seconds, 300.0)):
@@ -104,3 +110,57 @@ def test_psi_is_zero_for_the_training_shares_and_grows_with_a_shift() -> None:
     assert drift.psi(shares * 1000, shares) == pytest.approx(0, abs=1e-9)
     moved = np.array([0, 0, 0.25, 0.25, 0.25, 0.25])
     assert drift.psi(moved * 1000, shares) > drift.SIGNIFICANT
+
+
+def test_make_monitor_reads_the_account_reports_and_names_what_it_could_not_read(
+    reference: tuple[bytes, drift.Reference], tmp_path: Path
+) -> None:
+    """`make monitor`'s work over S3 (moto as a real endpoint, the objects where Firehose writes them): the record,
+    the terminal's lines (at most 25 for 300 devices), the self-contained report; an object that is not gzip, a line
+    that is not a window and a window of an unknown profile are each counted and named, never a traceback, and the
+    account is only read (its objects are the same after)."""
+    raw, ref = reference
+    server, endpoint = moto_aws.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="k",
+                          aws_secret_access_key="s")  # fmt: skip
+        outputs = stack_outputs("eu-west-1", "123456789012", "r/edgeml", "mon-bucket", "arn:aws:iot:x:1:thinggroup/g")
+        s3.create_bucket(Bucket="mon-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        key = f"artifacts/{outputs.components.model}/{ref.sha256}/profile-{ref.sha256[:12]}.json"
+        s3.put_object(Bucket="mon-bucket", Key=key, Body=raw)
+        windows, shifted = fleet_windows(raw, 300, 600.0, "0.1:alcohol:1.5", tmp_path / "made")
+        now = datetime.now(UTC)
+        hour = now.strftime("year=%Y/month=%m/day=%d/hour=%H")
+        body = "".join(json.dumps({**w, "profile": ref.sha256}) + "\n" for w in windows) + "not json\n"
+        stranger = {**windows[0], "device": "stranger", "profile": "f" * 64}
+        s3.put_object(Bucket="mon-bucket", Key=f"telemetry/windows/{hour}/a.gz", Body=gzip.compress(body.encode()))
+        s3.put_object(Bucket="mon-bucket", Key=f"telemetry/windows/{hour}/b.gz", Body=b"plain, not gzip")
+        s3.put_object(
+            Bucket="mon-bucket", Key=f"telemetry/windows/{hour}/c.gz",
+            Body=gzip.compress((json.dumps(stranger) + "\n").encode()),
+        )  # fmt: skip
+        before = s3.list_objects_v2(Bucket="mon-bucket")["Contents"]
+        done = monitor.monitor(s3, outputs, "1h", "", tmp_path / "monitor")
+        record = done.record()
+        assert record["windows"] == len(windows) + 1 and record["bad_lines"] == 1
+        assert record["unreadable_objects"] == [f"telemetry/windows/{hour}/b.gz"]
+        assert record["unknown_profiles"] == ["f" * 64]
+        assert set(record["drifting"]) <= shifted and len(record["drifting"]) >= 0.9 * len(shifted)
+        assert record["group"]["messages"] == sum(w["messages"] for w in windows) + stranger["messages"]
+        lines = render.monitor(record)
+        assert len(lines) <= 25 and lines[-1] == f"report: {tmp_path / 'monitor' / 'report.html'}"
+        assert any(line.startswith("left out: 1 unreadable objects") for line in lines)
+        page = (tmp_path / "monitor" / "report.html").read_text()
+        assert 'id="heatmap"' in page and 'id="histograms"' in page and len(page) < 5_000_000
+        assert "http://" not in page and "https://" not in page and "<script" not in page
+        assert s3.list_objects_v2(Bucket="mon-bucket")["Contents"] == before
+    finally:
+        server.stop()
+
+
+def test_since_is_a_span_in_minutes_hours_or_days() -> None:
+    assert monitor.parse_since("90m").total_seconds() == 5400
+    assert monitor.parse_since("2d").total_seconds() == 172800
+    for wrong in ("1w", "h", "-1h", ""):
+        with pytest.raises(ValueError, match="--since"):
+            monitor.parse_since(wrong)
