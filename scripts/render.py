@@ -200,6 +200,15 @@ def monitor(result: Result) -> list[str]:
             "slowest (p99): "
             + ", ".join(f"{d['device']} {d['p99_ms']} ms" for d in sorted(answered, key=lambda d: -d["p99_ms"])[:3])
         )
+    losing = [d for d in result["devices"] if d["lost_windows"]]
+    if losing:
+        lines.append(
+            f"windows lost on the way: {group['lost_windows']} ("
+            + ", ".join(
+                f"{d['device']} {d['lost_windows']}" for d in sorted(losing, key=lambda d: -d["lost_windows"])[:3]
+            )
+            + ")"
+        )
     dropping = [d for d in result["devices"] if d["dropped"]]
     if dropping:
         lines.append(

@@ -72,6 +72,7 @@ class Device:
     dropped: int
     unsent: int
     windows: int
+    lost_windows: int  # missing from a run's numbering: lost between the device and the account
     messages_per_s: float
     p50_ms: float | None
     p99_ms: float | None
@@ -147,6 +148,7 @@ def assess(merged: Merged, references: dict[str, Reference]) -> Assessment:
                 int(row["dropped"]),
                 int(row["unsent"]),
                 int(row["windows"]),
+                merged.lost.get(name, 0),
                 round(row["messages"] / seconds, 3) if seconds > 0 else 0.0,
                 quantile_ms(buckets, 0.5),
                 quantile_ms(buckets, 0.99),
@@ -168,6 +170,7 @@ def assess(merged: Merged, references: dict[str, Reference]) -> Assessment:
         "records": sum(d.records for d in devices),
         "dropped": sum(d.dropped for d in devices),
         "windows": sum(d.windows for d in devices),
+        "lost_windows": sum(d.lost_windows for d in devices),
         "messages_per_s": round(sum(d.messages_per_s for d in devices), 3),
         "p50_ms": quantile_ms(group_latency, 0.5),
         "p99_ms": quantile_ms(group_latency, 0.99),

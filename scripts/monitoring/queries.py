@@ -63,6 +63,17 @@ GROUP BY device, b.j
 """
 )
 
+# Windows that never arrived: a run (device, started) numbers its windows from 0 without gaps, so what is missing
+# below its highest number was lost on the way (a spool lost in a core restart, a window the core refused).
+LOST = (
+    UNIQUE
+    + """
+SELECT device, sum(highest + 1 - arrived) AS lost FROM (
+  SELECT device, started, max(seq) AS highest, count(*) AS arrived FROM w GROUP BY device, started
+) AS runs GROUP BY device
+"""
+)
+
 TIMELINE = (
     UNIQUE
     + """
@@ -81,6 +92,7 @@ class Merged:
     prediction_bins: list[tuple[str, int, int]]
     latency: list[tuple[str, int, int]]
     timeline: list[dict[str, Any]]
+    lost: dict[str, int]  # windows missing from each device's runs
 
 
 def source(folder: Path) -> str:
@@ -111,7 +123,7 @@ def source(folder: Path) -> str:
 def run(folder: Path, thing: str = "") -> Merged:
     """Every query on the embedded engine, over the objects under `folder` (an empty folder: nothing)."""
     if not any(folder.rglob("*.gz")):
-        return Merged([], [], [], [], [])
+        return Merged([], [], [], [], [], {})
     connection = duckdb.connect()
     quoted = "'" + thing.replace("'", "''") + "'"
 
@@ -129,4 +141,5 @@ def run(folder: Path, thing: str = "") -> Merged:
         [(str(d), int(b), int(n)) for d, b, n in rows(PREDICTION_BINS)],
         [(str(d), int(b), int(n)) for d, b, n in rows(LATENCY)],
         records(TIMELINE),
+        {str(d): int(n) for d, n in rows(LOST)},
     )

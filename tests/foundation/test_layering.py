@@ -64,6 +64,7 @@ STAGES = {
     "fleet": ("publishing",),
     "local": ("building", "publishing"),
     "cloud": (),
+    "monitoring": (),
 }
 CONDUCTORS = ("cli", "arguments", "render", "targets", "flows", "pipeline", "__main__")
 TOOLING = sorted((REPO / "scripts").rglob("*.py"))

@@ -88,6 +88,22 @@ def test_a_window_delivered_twice_counts_once_and_one_thing_can_be_asked_for(
     assert sum(row["windows"] for row in merged.devices) == len(windows)
     one = queries.run(tmp_path / "windows", thing="dev-0001")
     assert [row["device"] for row in one.devices] == ["dev-0001"]
+    assert merged.lost == {"dev-0000": 0, "dev-0001": 0, "dev-0002": 0}
+
+
+def test_windows_missing_from_a_runs_numbering_are_reported_lost(
+    reference: tuple[bytes, drift.Reference], tmp_path: Path
+) -> None:
+    """A core restarted with its spool in memory loses what it held (localgg.spool, the nucleus's InMemorySpool): the
+    subscriber's next windows arrive, the held ones never do, and the gap in the run's numbering says how many."""
+    raw, _ = reference
+    windows, _ = fleet_windows(raw, 1, 3000.0, "", tmp_path / "made")
+    kept = [w for w in windows if w["seq"] not in (3, 4, 5)]  # held in the spool when the core restarted
+    (tmp_path / "windows").mkdir()
+    with gzip.open(tmp_path / "windows" / "a.gz", "wt") as out:
+        out.writelines(json.dumps(w) + "\n" for w in kept)
+    assessment = drift.assess(queries.run(tmp_path / "windows"), {})
+    assert assessment.devices[0].lost_windows == 3 and assessment.group["lost_windows"] == 3
 
 
 def test_latency_quantiles_are_bucket_edges_and_no_reference_is_said(tmp_path: Path) -> None:
