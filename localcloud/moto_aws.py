@@ -62,6 +62,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.ecr import models as ecr_models
 from moto.ecr.exceptions import RepositoryNotEmptyException
 from moto.ecr.responses import ECRResponse
+from moto.firehose.responses import FirehoseResponse
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.iam.models import iam_backends
 from moto.iam.policy_conditions import CONDITION_OPERATIONS
@@ -402,6 +403,8 @@ def _resources(request: Any, moto_s: str) -> list[str]:
         return iam_resources.of_iot(request)
     if isinstance(request, ECRResponse):
         return iam_resources.of_ecr(request)
+    if isinstance(request, FirehoseResponse):
+        return iam_resources.of_firehose(request)
     return [moto_s]
 
 

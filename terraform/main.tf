@@ -84,10 +84,11 @@ module "github_plan_role" {
   readable = {
     bucket_arn     = module.artifact_bucket.bucket_arn
     repository_arn = module.container_registry.repository_arn
-    role_arns      = [module.token_exchange.role_arn]
+    role_arns      = concat([module.token_exchange.role_arn], values(module.telemetry.role_arns))
     policy_arns    = [module.token_exchange.installer_access_policy_arn]
+    firehose_arns  = [module.telemetry.delivery_stream_arn]
     iot_arns = concat(
-      [module.token_exchange.role_alias_arn, module.thing_group.arn],
+      [module.token_exchange.role_alias_arn, module.thing_group.arn, module.telemetry.rule_arn],
       values(module.token_exchange.iot_policy_arns),
       values(module.thing_group.core_device_arns),
       values(module.thing_group.certificate_arns),

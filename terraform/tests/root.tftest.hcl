@@ -37,6 +37,9 @@ mock_provider "aws" {
   mock_resource "aws_iam_role" {
     defaults = { arn = "arn:aws:iam::123456789012:role/edgeml-mock" }
   }
+  mock_resource "aws_iot_topic_rule" {
+    defaults = { arn = "arn:aws:iot:eu-west-1:123456789012:rule/edgeml_telemetry" }
+  }
   mock_resource "aws_kinesis_firehose_delivery_stream" {
     defaults = { arn = "arn:aws:firehose:eu-west-1:123456789012:deliverystream/edgeml-telemetry" }
   }
@@ -123,8 +126,15 @@ run "the_github_plan_role_reads_this_stacks_resources_only_when_asked_for" {
   }
 
   assert {
-    condition     = length(jsondecode(module.github_plan_role[0].policy_json).Statement[4].Resource) == 4
-    error_message = "the plan role reads the role alias, the thing group, and the device's policy and thing"
+    condition     = length(jsondecode(module.github_plan_role[0].policy_json).Statement[5].Resource) == 5
+    error_message = "the plan role reads the role alias, the thing group, the telemetry rule, and the device's policy and thing"
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.github_plan_role[0].policy_json).Statement : s.Resource if s.Sid == "ReadTheDeliveryStreams"
+    ] == [["arn:aws:firehose:eu-west-1:123456789012:deliverystream/edgeml-telemetry"]]
+    error_message = "the plan role reads the telemetry's delivery stream, and no other"
   }
 }
 

@@ -48,6 +48,13 @@ locals {
         Resource = ["*"]
       },
       {
+        # The AWS provider finds a topic rule by listing the account's rules (ListTopicRules has no resource type).
+        Sid      = "FindTheTopicRules"
+        Effect   = "Allow"
+        Action   = ["iot:ListTopicRules"]
+        Resource = ["*"]
+      },
+      {
         Sid    = "ReadTheIoTResources"
         Effect = "Allow"
         Action = [
@@ -56,6 +63,7 @@ locals {
           "iot:DescribeThing",
           "iot:DescribeThingGroup",
           "iot:GetPolicy",
+          "iot:GetTopicRule",
           "iot:ListAttachedPolicies",
           "iot:ListTagsForResource",
           "iot:ListThingGroupsForThing",
@@ -64,6 +72,12 @@ locals {
         Resource = var.readable.iot_arns
       },
     ],
+    length(var.readable.firehose_arns) == 0 ? [] : [{
+      Sid      = "ReadTheDeliveryStreams"
+      Effect   = "Allow"
+      Action   = ["firehose:DescribeDeliveryStream", "firehose:ListTagsForDeliveryStream"]
+      Resource = var.readable.firehose_arns
+    }],
     length(var.readable.policy_arns) == 0 ? [] : [{
       Sid      = "ReadThePolicies"
       Effect   = "Allow"

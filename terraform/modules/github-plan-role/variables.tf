@@ -40,13 +40,14 @@ variable "oidc_provider_arn" {
 }
 
 variable "readable" {
-  description = "ARNs of the stack's resources the plan refreshes: the artifact bucket, the registry, the IAM roles and managed policies, the IoT resources (role alias, policies, thing group, things, certificates) and KMS keys."
+  description = "ARNs of the stack's resources the plan refreshes: the artifact bucket, the registry, the IAM roles and managed policies, the IoT resources (role alias, policies, thing group, things, certificates, the telemetry rule), the Firehose delivery streams and KMS keys."
   type = object({
     bucket_arn     = string
     repository_arn = string
     role_arns      = list(string)
     policy_arns    = optional(list(string), [])
     iot_arns       = list(string)
+    firehose_arns  = optional(list(string), [])
     kms_key_arns   = optional(list(string), [])
   })
 

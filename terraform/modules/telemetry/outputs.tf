@@ -3,6 +3,11 @@ output "rule_name" {
   value       = aws_iot_topic_rule.this.name
 }
 
+output "rule_arn" {
+  description = "ARN of the IoT topic rule."
+  value       = aws_iot_topic_rule.this.arn
+}
+
 output "delivery_stream_name" {
   description = "Name of the Firehose delivery stream."
   value       = aws_kinesis_firehose_delivery_stream.this.name

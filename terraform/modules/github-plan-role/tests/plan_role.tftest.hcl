@@ -47,12 +47,12 @@ run "it_reads_the_stacks_resources_and_nothing_else" {
   }
 
   assert {
-    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Effect == "Allow" && (s.Sid == "FindTheIoTEndpoints" || !contains(s.Resource, "*"))])
+    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Effect == "Allow" && (contains(["FindTheIoTEndpoints", "FindTheTopicRules"], s.Sid) || !contains(s.Resource, "*"))])
     error_message = "every statement but DescribeEndpoint's (it has no resource type) must name the stack's resources"
   }
 
   assert {
-    condition     = [for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid] == ["ReadTheArtifactBucket", "ReadTheRegistry", "ReadTheRoles", "FindTheIoTEndpoints", "ReadTheIoTResources"]
+    condition     = [for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid] == ["ReadTheArtifactBucket", "ReadTheRegistry", "ReadTheRoles", "FindTheIoTEndpoints", "FindTheTopicRules", "ReadTheIoTResources"]
     error_message = "without managed policies, a KMS key or a state backend there are five statements"
   }
 
