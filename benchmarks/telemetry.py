@@ -28,7 +28,8 @@ from typing import Any
 import boto3
 
 from localcloud import firehose, moto_aws
-from localcloud.hollow_telemetry import Drift, HollowTelemetry, Reference, Setup
+from localcloud.hollow import Drift
+from localcloud.hollow_telemetry import HollowTelemetry, Reference, Setup
 from localcloud.rules import RulesEngine
 from scripts.product import REPO
 

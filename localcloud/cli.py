@@ -21,8 +21,7 @@ from pathlib import Path
 from localcloud import coredevice, info, installer
 from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, EmulationUnavailable
-from localcloud.hollow import Faults, FaultSpecError
-from localcloud.hollow_telemetry import Drift, DriftSpecError
+from localcloud.hollow import Drift, DriftSpecError, Faults, FaultSpecError
 from localcloud.throttle import Throttle, ThrottleSpecError
 from localgg import leftovers
 from localgg.core import CoreError

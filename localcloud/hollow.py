@@ -84,6 +84,39 @@ class Faults:
         return None
 
 
+class DriftSpecError(ValueError):
+    """A drift specification that does not parse."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    share: float = 0.0
+    features: tuple[str, ...] = ()
+    shift: float = 0.0  # in training standard deviations
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, spec: str, seed: int = 0) -> Drift:
+        """`share:features:shift`, e.g. `0.1:alcohol,pH:1.0` (empty: no drift)."""
+        if not spec.strip():
+            return cls(seed=seed)
+        parts = spec.split(":")
+        try:
+            share, names, shift = (
+                float(parts[0]),
+                tuple(n.strip() for n in parts[1].split(",") if n.strip()),
+                float(parts[2]),
+            )
+        except (IndexError, ValueError):
+            share, names, shift = -1.0, (), 0.0
+        if len(parts) != 3 or not 0 <= share <= 1 or not names:
+            raise DriftSpecError(f"{spec!r}: expected SHARE:FEATURE,...:SHIFT, e.g. 0.1:alcohol,pH:1.0")
+        return cls(share, names, shift, seed)
+
+    def drifted(self, index: int) -> bool:
+        return random.Random(f"drift:{self.seed}:{index}").random() < self.share
+
+
 class ScaledClock:
     """Wall-clock time that runs `scale` times faster from the moment it is made."""
 

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from localcloud.hollow import Drift
+
 
 class Clock(Protocol):
     """The jobs' clock (localcloud.hollow.ScaledClock): its seconds, and how long they take in real seconds."""
@@ -39,39 +41,6 @@ SCHEMA = "edgeml.telemetry/1"
 RATE = 1.0  # messages a second, the publisher's pace
 RECORDS = 2  # records a message: the publisher's samples
 LATENCY_SHARES = {7: 0.2, 8: 0.5, 9: 0.25, 12: 0.05}  # log-scale buckets (subscriber.telemetry): about 1 ms
-
-
-class DriftSpecError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Drift:
-    share: float = 0.0
-    features: tuple[str, ...] = ()
-    shift: float = 0.0  # in training standard deviations
-    seed: int = 0
-
-    @classmethod
-    def parse(cls, spec: str, seed: int = 0) -> Drift:
-        """`share:features:shift`, e.g. `0.1:alcohol,pH:1.0` (empty: no drift)."""
-        if not spec.strip():
-            return cls(seed=seed)
-        parts = spec.split(":")
-        try:
-            share, names, shift = (
-                float(parts[0]),
-                tuple(n.strip() for n in parts[1].split(",") if n.strip()),
-                float(parts[2]),
-            )
-        except (IndexError, ValueError):
-            share, names, shift = -1.0, (), 0.0
-        if len(parts) != 3 or not 0 <= share <= 1 or not names:
-            raise DriftSpecError(f"{spec!r}: expected SHARE:FEATURE,...:SHIFT, e.g. 0.1:alcohol,pH:1.0")
-        return cls(share, names, shift, seed)
-
-    def drifted(self, index: int) -> bool:
-        return random.Random(f"drift:{self.seed}:{index}").random() < self.share
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ from localcloud.cloud import ACCOUNT, running
 from localcloud.coredevice import DeviceSpec
 from localcloud.emulated import Emulated, emulated_device, names
 from localcloud.greengrassv2 import ControlPlane
-from localcloud.hollow import Faults, HollowFleet, ScaledClock
-from localcloud.hollow_telemetry import Drift, HollowTelemetry, Setup, setup_reader
+from localcloud.hollow import Drift, Faults, HollowFleet, ScaledClock
+from localcloud.hollow_telemetry import HollowTelemetry, Setup, setup_reader
 from localcloud.info import STATE_FILE, Device, StackInfo, device_home
 from localcloud.rules import RulesEngine
 from localcloud.throttle import Throttle

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from localcloud.hollow import ScaledClock
-from localcloud.hollow_telemetry import Drift, DriftSpecError, HollowTelemetry, Reference, Setup
+from localcloud.hollow import Drift, DriftSpecError, ScaledClock
+from localcloud.hollow_telemetry import HollowTelemetry, Reference, Setup
 
 PROFILE = {
     "features": {

@@ -18,8 +18,8 @@ from subscriber_training import profile as profiling
 from subscriber_training import wine
 
 from localcloud import moto_aws
-from localcloud.hollow import ScaledClock
-from localcloud.hollow_telemetry import Drift, HollowTelemetry, Setup
+from localcloud.hollow import Drift, ScaledClock
+from localcloud.hollow_telemetry import HollowTelemetry, Setup
 from localcloud.hollow_telemetry import Reference as HollowReference
 from scripts import render
 from scripts.monitoring import drift, monitor, queries
