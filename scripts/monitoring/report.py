@@ -36,9 +36,9 @@ def _png(figure: Any) -> str:
 
 
 def _heat_map(assessment: Assessment) -> str:
-    judged = [d for d in assessment.devices if d.psi]
+    judged = [d for d in assessment.devices if d.judged]
     if not judged:
-        return "<p>No device's windows carry a reference profile: nothing to compare.</p>"
+        return "<p>No device has windows with a reference profile and enough records: nothing to compare yet.</p>"
     worst = sorted(judged, key=lambda d: -max(d.psi.values()))[:HEAT_DEVICES]
     names = assessment.feature_names
     values = np.array([[d.psi.get(f, 0.0) for f in names] for d in worst])
