@@ -8,20 +8,26 @@ window every `--window` seconds (localcloud.hollow_telemetry), the local cloud's
 the figures and writes build/benchmarks/telemetry.json (or `--out`).
 
 Figures: devices, simulated_hours, windows_sent, windows_in_s3 (lines of the delivered objects, read back), objects,
-object_megabytes, window_bytes_mean and window_bytes_max (a window as sent), wall_s, peak_rss_mb; and on the device's
-side, what counting costs the subscriber: counting_us_per_message (subscriber.telemetry.Recorder on batches of 64
-publisher messages, binned with the profile) beside scoring_us_per_message (subscriber.processing on the same).
+object_megabytes, window_bytes_mean and window_bytes_max (a window as sent), wall_s, peak_rss_mb; `make monitor`'s
+work over those objects: monitor_fetch_s (from S3 through its checks to a folder), monitor_query_s (the DuckDB merge
+and the drift judgement), monitor_report_s (the HTML), report_megabytes, monitor_flagged (of the drifted); and on
+the device's side, what counting costs the subscriber: counting_us_per_message (subscriber.telemetry.Recorder on
+batches of 64 publisher messages, binned with the profile) beside scoring_us_per_message (subscriber.processing on
+the same).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import logging
 import resource
 import sys
+import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from localcloud import firehose, moto_aws
 from localcloud.hollow import Drift
 from localcloud.hollow_telemetry import HollowTelemetry, Reference, Setup
 from localcloud.rules import RulesEngine
+from scripts.monitoring import drift, queries, report, windows
 from scripts.product import REPO
 
 OUT = REPO / "build" / "benchmarks" / "telemetry.json"
@@ -137,6 +144,28 @@ def device_cost(model_path: Path, profile_path: Path, batches: int = 2000) -> di
     return {"counting_us_per_message": round(counting, 2), "scoring_us_per_message": round(scoring, 2)}
 
 
+def monitor_cost(s3: Any, raw: bytes, drifted: set[str]) -> dict[str, Any]:
+    """`make monitor`'s stages over the delivered objects, timed: fetch (with its checks), merge and judge, report."""
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.monotonic()
+        windows.fetch(s3, BUCKET, "telemetry/windows", timedelta(hours=2), Path(folder))
+        fetched = time.monotonic()
+        sha = hashlib.sha256(raw).hexdigest()
+        merged = queries.run(Path(folder) / "telemetry")
+        assessment = drift.assess(merged, {sha: drift.Reference.of(sha, json.loads(raw))})
+        queried = time.monotonic()
+        page = report.write(Path(folder) / "report.html", assessment, merged, None, "benchmark")
+        reported = time.monotonic()
+        flagged = {d.device for d in assessment.devices if d.drifting}
+        return {
+            "monitor_fetch_s": round(fetched - started, 1),
+            "monitor_query_s": round(queried - fetched, 1),
+            "monitor_report_s": round(reported - queried, 1),
+            "report_megabytes": round(page.stat().st_size / 1e6, 2),
+            "monitor_flagged": f"{len(flagged & drifted)} of {len(drifted)} drifted, {len(flagged - drifted)} others",
+        }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request to moto otherwise
     server, endpoint = moto_aws.start()
@@ -167,6 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench"
         )
         listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="telemetry/windows/").get("Contents", [])
+        monitored = monitor_cost(s3, raw, set(telemetry.drifted()))
         lines = sum(
             len(gzip.decompress(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()).splitlines()) for o in listed
         )
@@ -181,6 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "window_bytes_max": max(sizes, default=0),
             "wall_s": round(wall, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **monitored,
             **device_cost(args.profile.parent / "model.json", args.profile),
         }
     finally:

@@ -125,13 +125,15 @@ def run(folder: Path, thing: str = "") -> Merged:
     if not any(folder.rglob("*.gz")):
         return Merged([], [], [], [], [], {})
     connection = duckdb.connect()
+    # The objects are read once, into a table the queries share, as Athena's would be the Glue table.
+    connection.execute(f"CREATE TEMP TABLE delivered AS SELECT * FROM {source(folder)}")
     quoted = "'" + thing.replace("'", "''") + "'"
 
     def rows(query: str) -> list[tuple[Any, ...]]:
-        return connection.sql(query.format(windows=source(folder), thing=quoted)).fetchall()
+        return connection.sql(query.format(windows="delivered", thing=quoted)).fetchall()
 
     def records(query: str) -> list[dict[str, Any]]:
-        result = connection.sql(query.format(windows=source(folder), thing=quoted))
+        result = connection.sql(query.format(windows="delivered", thing=quoted))
         names = [column[0] for column in result.description]
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
