@@ -29,12 +29,15 @@ LATENCY_BASE_MS = 0.1
 
 
 def psi(observed: np.ndarray, expected: np.ndarray) -> float:
-    total = observed.sum()
-    if total == 0:
-        return 0.0
-    o = np.maximum(observed / total, EPSILON)
-    e = np.maximum(expected, EPSILON)
-    return float(np.sum((o - e) * np.log(o / e)))
+    return float(psis(observed[np.newaxis, :], expected)[0])
+
+
+def psis(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """PSI of each row of counts (the last axis: bins) against one set of shares; 0 for a row with no counts."""
+    totals = observed.sum(axis=-1, keepdims=True)
+    o = np.maximum(np.divide(observed, totals, out=np.zeros_like(observed, dtype=float), where=totals > 0), EPSILON)
+    e = np.maximum(np.asarray(expected, float), EPSILON)
+    return np.where(totals[..., 0] > 0, np.sum((o - e) * np.log(o / e), axis=-1), 0.0)
 
 
 def bucket_upper_ms(bucket: int) -> float:
@@ -62,6 +65,14 @@ class Reference:
     def of(cls, sha256: str, document: dict[str, Any]) -> Reference:
         features = {name: list(spec["shares"]) for name, spec in document["features"].items()}
         return cls(sha256, features, list(document["prediction"]["shares"]))
+
+    def matrix(self) -> np.ndarray:
+        """The features' shares as rows of one width, padded with zeros (a padded bin adds nothing to a PSI)."""
+        width = max(len(shares) for shares in self.features.values())
+        padded = np.zeros((len(self.features), width))
+        for row, shares in enumerate(self.features.values()):
+            padded[row, : len(shares)] = shares
+        return padded
 
 
 @dataclass(frozen=True)
@@ -109,9 +120,6 @@ def _worst(device: Device) -> float:
 
 
 def assess(merged: Merged, references: dict[str, Reference]) -> Assessment:
-    bins: dict[str, dict[int, dict[int, int]]] = {}
-    for thing, index, bin_, n in merged.feature_bins:
-        bins.setdefault(thing, {}).setdefault(index, {})[bin_] = n
     predictions: dict[str, dict[int, int]] = {}
     for thing, bin_, n in merged.prediction_bins:
         predictions.setdefault(thing, {})[bin_] = n
@@ -132,9 +140,16 @@ def assess(merged: Merged, references: dict[str, Reference]) -> Assessment:
         prediction_psi = None
         if reference is not None:
             names = list(reference.features)
-            for position, (feature, shares) in enumerate(reference.features.items(), start=1):
-                observed = _dense(bins.get(name, {}).get(position, {}), len(shares))
-                scores[feature] = round(psi(observed, np.asarray(shares)), 4)
+            expected = reference.matrix()
+            observed = np.zeros_like(expected)
+            counted = merged.feature_bins.get(name)
+            if counted is not None:
+                rows, width = min(counted.shape[0], expected.shape[0]), min(counted.shape[1], expected.shape[1])
+                observed[:rows, :width] = counted[:rows, :width]
+            values = psis(observed, expected)  # one row a feature: bins past a feature's own are 0 on both sides
+            scores = {
+                feature: round(float(value), 4) for feature, value in zip(reference.features, values, strict=True)
+            }
             observed = _dense(predictions.get(name, {}), len(reference.prediction))
             prediction_psi = round(psi(observed, np.asarray(reference.prediction)), 4)
         judged = reference is not None and row["records"] >= MIN_RECORDS

@@ -2,9 +2,12 @@
 objects) and for Amazon Athena over the Glue table at fleet scale.
 
 Only what both engines take is written here (Trino's and DuckDB's shared subset): `WITH`, `row_number() OVER`,
-`CROSS JOIN UNNEST(...) WITH ORDINALITY`, `array_agg(DISTINCT ...)`, `sum`, `min`, `max`, `count`. The windows'
-source is the one difference, given as `{windows}`: DuckDB's `read_json(...)` of the downloaded objects, or the Glue
-table's name. A window delivered twice (QoS 1 is at least once) is counted once: a window is (device, started, seq).
+`CROSS JOIN UNNEST(...) WITH ORDINALITY`, `array_agg(DISTINCT ...)`, `sum`, `min`, `max`, `count`. What differs is
+where the rows come from: `{windows}`, the windows (DuckDB: a table of the downloaded objects; Athena: the Glue
+table), and `{feature_bins}`, one row per window, feature and bin (device, started, seq, feature, bin, n) of the
+windows counted once. DuckDB makes the latter with its own `unnest()`, five times faster here than its lateral
+`CROSS JOIN UNNEST` over 17 million rows; on Athena it is a view of the same rows written with `CROSS JOIN UNNEST`.
+A window delivered twice (QoS 1 is at least once) is counted once: a window is (device, started, seq).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 UNIQUE = """
 WITH w AS (
@@ -34,16 +38,23 @@ FROM w GROUP BY device ORDER BY device
 """
 )
 
-FEATURE_BINS = (
-    UNIQUE
-    + """
-SELECT device, f.i AS feature, b.j AS bin, sum(b.n) AS n
-FROM w
-CROSS JOIN UNNEST(w.features) WITH ORDINALITY AS f(bins, i)
-CROSS JOIN UNNEST(f.bins) WITH ORDINALITY AS b(n, j)
-GROUP BY device, f.i, b.j
+FEATURE_BINS = """
+SELECT device, feature, bin, sum(n) AS n FROM {feature_bins} AS x
+WHERE device = {thing} OR {thing} = ''
+GROUP BY device, feature, bin
 """
-)
+
+# DuckDB's own: the windows counted once, then each window's bins as rows.
+_DUCKDB_FEATURE_BINS = """
+CREATE TEMP TABLE feature_bins AS
+SELECT device, started, seq, feature, generate_subscripts(bins, 1) AS bin, unnest(bins) AS n FROM (
+  SELECT device, started, seq, generate_subscripts(features, 1) AS feature, unnest(features) AS bins FROM (
+    SELECT * FROM (
+      SELECT *, row_number() OVER (PARTITION BY device, started, seq ORDER BY received) AS arrival FROM delivered
+    ) AS all_copies WHERE arrival = 1
+  ) AS once
+) AS per_feature
+"""
 
 PREDICTION_BINS = (
     UNIQUE
@@ -88,7 +99,7 @@ class Merged:
     """What the queries returned, as rows of plain values."""
 
     devices: list[dict[str, Any]]
-    feature_bins: list[tuple[str, int, int, int]]  # device, feature (from 1), bin (from 1), count
+    feature_bins: dict[str, np.ndarray]  # device -> counts by [feature, bin], both from 0
     prediction_bins: list[tuple[str, int, int]]
     latency: list[tuple[str, int, int]]
     timeline: list[dict[str, Any]]
@@ -120,26 +131,39 @@ def source(folder: Path) -> str:
     return f"read_json('{pattern}', format='newline_delimited', compression='gzip', columns={{{spec}}})"
 
 
+def _by_device(columns: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The (device, feature, bin, n) rows as one array a device, without a Python loop over the rows."""
+    if not len(columns["device"]):
+        return {}
+    devices, which = np.unique(columns["device"].astype(str), return_inverse=True)
+    features, bins = np.asarray(columns["feature"], int) - 1, np.asarray(columns["bin"], int) - 1
+    counts = np.zeros((len(devices), features.max() + 1, bins.max() + 1))
+    np.add.at(counts, (which, features, bins), np.asarray(columns["n"], float))
+    return {str(device): counts[index] for index, device in enumerate(devices)}
+
+
 def run(folder: Path, thing: str = "") -> Merged:
     """Every query on the embedded engine, over the objects under `folder` (an empty folder: nothing)."""
     if not any(folder.rglob("*.gz")):
-        return Merged([], [], [], [], [], {})
+        return Merged([], {}, [], [], [], {})
     connection = duckdb.connect()
     # The objects are read once, into a table the queries share, as Athena's would be the Glue table.
     connection.execute(f"CREATE TEMP TABLE delivered AS SELECT * FROM {source(folder)}")
+    connection.execute(_DUCKDB_FEATURE_BINS)
     quoted = "'" + thing.replace("'", "''") + "'"
+    relations = {"windows": "delivered", "feature_bins": "feature_bins", "thing": quoted}
 
     def rows(query: str) -> list[tuple[Any, ...]]:
-        return connection.sql(query.format(windows="delivered", thing=quoted)).fetchall()
+        return connection.sql(query.format(**relations)).fetchall()
 
     def records(query: str) -> list[dict[str, Any]]:
-        result = connection.sql(query.format(windows="delivered", thing=quoted))
+        result = connection.sql(query.format(**relations))
         names = [column[0] for column in result.description]
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     return Merged(
         records(DEVICES),
-        [(str(d), int(f), int(b), int(n)) for d, f, b, n in rows(FEATURE_BINS)],
+        _by_device(connection.sql(FEATURE_BINS.format(**relations)).fetchnumpy()),
         [(str(d), int(b), int(n)) for d, b, n in rows(PREDICTION_BINS)],
         [(str(d), int(b), int(n)) for d, b, n in rows(LATENCY)],
         records(TIMELINE),

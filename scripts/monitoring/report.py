@@ -59,12 +59,14 @@ def _histograms(assessment: Assessment, merged: Merged, reference: Reference | N
     devices = {d.device for d in drifting}
     parts = []
     for feature in features:
-        index = assessment.feature_names.index(feature) + 1
+        index = assessment.feature_names.index(feature)
         shares = np.asarray(reference.features[feature])
         observed = np.zeros(len(shares))
-        for device, f, b, n in merged.feature_bins:
-            if f == index and device in devices and 1 <= b <= len(shares):
-                observed[b - 1] += n
+        for device in devices:
+            counted = merged.feature_bins.get(device)
+            if counted is not None and index < counted.shape[0]:
+                width = min(len(shares), counted.shape[1])
+                observed[:width] += counted[index, :width]
         parts.append(_bars(f"{feature}: the drifting devices' inputs against the training rows", shares, observed))
     shares = np.asarray(reference.prediction)
     observed = np.zeros(len(shares))
