@@ -44,17 +44,16 @@ WHERE device = {thing} OR {thing} = ''
 GROUP BY device, feature, bin
 """
 
-# DuckDB's own: the windows counted once, then each window's bins as rows.
-_DUCKDB_FEATURE_BINS = """
-CREATE TEMP TABLE feature_bins AS
+# DuckDB's own: the windows counted once (UNIQUE, as every query), then each window's bins as rows.
+_DUCKDB_FEATURE_BINS = (
+    "CREATE TEMP TABLE feature_bins AS"
+    + UNIQUE
+    + """
 SELECT device, started, seq, feature, generate_subscripts(bins, 1) AS bin, unnest(bins) AS n FROM (
-  SELECT device, started, seq, generate_subscripts(features, 1) AS feature, unnest(features) AS bins FROM (
-    SELECT * FROM (
-      SELECT *, row_number() OVER (PARTITION BY device, started, seq ORDER BY received) AS arrival FROM delivered
-    ) AS all_copies WHERE arrival = 1
-  ) AS once
+  SELECT device, started, seq, generate_subscripts(features, 1) AS feature, unnest(features) AS bins FROM w
 ) AS per_feature
 """
+)
 
 PREDICTION_BINS = (
     UNIQUE
@@ -149,9 +148,9 @@ def run(folder: Path, thing: str = "") -> Merged:
     connection = duckdb.connect()
     # The objects are read once, into a table the queries share, as Athena's would be the Glue table.
     connection.execute(f"CREATE TEMP TABLE delivered AS SELECT * FROM {source(folder)}")
-    connection.execute(_DUCKDB_FEATURE_BINS)
     quoted = "'" + thing.replace("'", "''") + "'"
     relations = {"windows": "delivered", "feature_bins": "feature_bins", "thing": quoted}
+    connection.execute(_DUCKDB_FEATURE_BINS.format(**relations))
 
     def rows(query: str) -> list[tuple[Any, ...]]:
         return connection.sql(query.format(**relations)).fetchall()

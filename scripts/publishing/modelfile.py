@@ -10,6 +10,7 @@ root, as an unprivileged user with no network.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -143,7 +144,7 @@ def profile(model: Path, data: Path | None, folder: Path) -> Path | None:
         except (OSError, ValueError, AttributeError):
             found = None
     if found is not None:
-        _check_profile(model, found)
+        _check_profile(model, found, sha256, artifacts.sha256(found))
     return found
 
 
@@ -165,7 +166,10 @@ def _made_profile(model: Path, data: Path) -> str:
     return finished.process.stdout
 
 
-def _check_profile(model: Path, found: Path) -> None:
+@functools.cache
+def _check_profile(model: Path, found: Path, model_sha256: str, profile_sha256: str) -> None:
+    """Once a run for these bytes (the digests are the key): a deploy asks before building and again when it
+    publishes. A refusal raises, and is never remembered."""
     checking = confined.Module("subscriber.profile", SUBSCRIBER_SOURCE, {"model": model, "profile": found})
     finished = confined.run(
         checking, lambda at: ["--model", str(at["model"]), str(at["profile"])], "", TIMEOUT, os.environ

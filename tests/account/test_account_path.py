@@ -277,6 +277,7 @@ class TestTheAccountPath:
         make = account.as_deployer()
         app = make.repo / "components/publisher/publisher/app.py"
         source = app.read_text()
+        # The fault itself, not a wait: the publisher runs long enough to be RUNNING and reported, then exits.
         app.write_text(source.replace("def main() -> int:\n", "def main() -> int:\n    import time\n\n"
                                       "    time.sleep(5)\n    return 1\n", 1))  # fmt: skip
         try:
