@@ -7,8 +7,9 @@ local cloud of yours is left alone), runs as a user does
 2. `make deploy MODEL_PATH=<the trained model>`: the model path (one model version, no image),
 3. `make deploy` after a one-line change to the subscriber's code: the image path (build, push, pull),
 then `make destroy FORCE=1`. Bytes to the device: the model artifact's size on the model path; on the image path,
-the layers of the new linux/amd64 image the device's engine did not have (from the registry's manifests). Writes
-build/benchmarks/model_redeploy.json (make's output goes to model_redeploy.log beside it).
+the layers of the new linux/amd64 image the device's engine did not have (from the image's manifests, read with
+ECR's BatchGetImage). Writes build/benchmarks/model_redeploy.json (make's output goes to model_redeploy.log beside
+it).
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 from localcloud.info import StackInfo
 from scripts.product import REPO
 
 OUT = REPO / "build" / "benchmarks" / "model_redeploy.json"
-MANIFESTS = ", ".join(f"application/vnd.docker.distribution.{kind}.v2+json" for kind in ("manifest.list", "manifest"))
 
 
 def make(worktree: Path, log: Path, target: str, **variables: str) -> float:
@@ -53,24 +54,29 @@ def make(worktree: Path, log: Path, target: str, **variables: str) -> float:
     return seconds
 
 
-def registry_of(worktree: Path) -> str:
+def ecr_of(worktree: Path) -> Any:
+    """ECR of the worktree's local cloud, as its owner."""
     stack = StackInfo.load(worktree / "build" / "local")
     if stack is None:
         sys.exit(f"no local cloud runs in {worktree} after a deploy")
-    return stack.registry
+    env = stack.environment()
+    return boto3.client(
+        "ecr",
+        region_name=stack.region,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
-def layers(registry: str, reference: str) -> dict[str, int]:
+def layers(ecr: Any, reference: str) -> dict[str, int]:
     """digest -> size of the linux/amd64 image's layers that `reference` (repository@digest of an index) names."""
     repository, digest = reference.split("/", 1)[1].split("@")
 
     def get(ref: str) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"http://{registry}/v2/{repository}/manifests/{ref}", headers={"Accept": MANIFESTS}
-        )
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            document: dict[str, Any] = json.load(reply)
-            return document
+        (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": ref}])["images"]
+        document: dict[str, Any] = json.loads(image["imageManifest"])
+        return document
 
     index = get(digest)
     amd64 = next(m["digest"] for m in index["manifests"] if m["platform"]["architecture"] == "amd64")
@@ -98,14 +104,14 @@ def main() -> None:
     )
     try:
         make(worktree, log, "deploy", MODEL_PATH=str(reference))
-        registry = registry_of(worktree)
-        before = layers(registry, image_of(log))
+        ecr = ecr_of(worktree)
+        before = layers(ecr, image_of(log))
         model_s = make(worktree, log, "deploy", MODEL_PATH=str(model))
         pushed_on_model_path = "image_pushed: True" in log.read_text().rsplit("===== make", 1)[-1]
         app = worktree / "components" / "subscriber" / "subscriber" / "app.py"
         app.write_text(app.read_text() + "\n# a release\n")
         image_s = make(worktree, log, "deploy", MODEL_PATH=str(model))
-        after = layers(registry, image_of(log))
+        after = layers(ecr, image_of(log))
         make(worktree, log, "destroy", FORCE="1")
     finally:
         subprocess.run(

@@ -19,10 +19,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from localcloud import credentials, iam_users, moto_aws
+from localcloud import credentials, ecr_front, iam_users, moto_aws
 from localcloud.credentials import CredentialsProvider
 from localcloud.greengrassv2 import ControlPlane
 from localcloud.identities import Identities
+from localcloud.registry import RegistryApi
 from localcloud.server import Endpoint, serve
 from localcloud.sigv4 import Guard
 from localcloud.throttle import Throttle
@@ -39,6 +40,7 @@ class Cloud:
     region: str
     owner: tuple[str, str]  # the access key id and secret of the IAM user that may do everything
     plane: ControlPlane
+    registry: str | None = None  # host:port of ECR's registry endpoint, as repository URIs name it
 
     def client(self, service: str, **config: Any) -> Any:
         session = boto3.Session(
@@ -72,10 +74,22 @@ def running(
     clock: Callable[[], float] = time.time,
     registry_password: str | None = None,
 ) -> Iterator[Cloud]:
-    """Every request must be signed with the owner's key or one of `device_keys` (key id -> secret); ECR's tokens
-    carry `registry_password`, the registry's."""
+    """Every request must be signed with the owner's key or one of `device_keys` (key id -> secret). ECR is bound to
+    the `registry` (host:port); given its `registry_password` (a registry only the stack can use), ECR's registry
+    endpoint is a front that authorizes each call as the identity whose token it carries (localcloud.ecr_front)."""
     with contextlib.ExitStack() as parts:
-        moto, aws_url = moto_aws.start(registry=registry, enforce_iam=True, registry_password=registry_password)
+        public = registry
+        if registry is not None and registry_password is None:
+            parts.callback(moto_aws.bind_ecr_to_registry(RegistryApi(registry)))
+        elif registry is not None:
+            tokens = ecr_front.Tokens()
+            checks = ecr_front.Front(
+                registry, registry_password, tokens, moto_aws.repository_arns(ACCOUNT, region), ACCOUNT
+            )
+            front, public = ecr_front.serve(checks)
+            parts.callback(front.shutdown)
+            parts.callback(moto_aws.bind_ecr_to_registry(RegistryApi(registry, registry_password), public, tokens))
+        moto, aws_url = moto_aws.start(enforce_iam=True)
         parts.callback(moto.stop)
         owner = moto_aws.owner(ACCOUNT, f"localcloud-owner-{secrets.token_hex(4)}")
         session = boto3.Session(region_name=region, aws_access_key_id=owner[0], aws_secret_access_key=owner[1])
@@ -99,7 +113,7 @@ def running(
         advancing.start()
         parts.callback(advancing.join)
         parts.callback(stop.set)
-        yield Cloud(aws_url, gg_url, region, owner, plane)
+        yield Cloud(aws_url, gg_url, region, owner, plane, public)
 
 
 def _advance(plane: ControlPlane, stop: threading.Event) -> None:

@@ -19,9 +19,28 @@ class User:
     policies: tuple[Any, ...]  # as moto's IAM backend holds them, read when the request came
 
     def permits(self, action: str, resource: str = "*") -> bool:
-        """IAM's rule: an explicit Deny wins, else some statement must Allow."""
-        results = [IAMPolicy(policy).is_action_permitted(action, resource) for policy in self.policies]
-        return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
+        return allowed(self.policies, action, resource)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Whoever signed a request (moto's IAMUserAccessKey or AssumedRoleAccessKey), its policies read at each check:
+    what it was given lasts (an ECR token 12 hours), and its policies can change in that time."""
+
+    key: Any
+
+    @property
+    def arn(self) -> str:
+        return str(self.key.arn)
+
+    def permits(self, action: str, resource: str = "*") -> bool:
+        return allowed(tuple(self.key.collect_policies()), action, resource)
+
+
+def allowed(policies: tuple[Any, ...], action: str, resource: str) -> bool:
+    """IAM's rule: an explicit Deny wins, else some statement must Allow."""
+    results = [IAMPolicy(policy).is_action_permitted(action, resource) for policy in policies]
+    return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
 
 
 def lookup(account: str, partition: str = "aws") -> Callable[[str], User | None]:

@@ -49,7 +49,8 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -61,6 +62,7 @@ from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ecr import models as ecr_models
 from moto.ecr.exceptions import RepositoryNotEmptyException
+from moto.ecr.models import ecr_backends
 from moto.ecr.responses import ECRResponse
 from moto.firehose.responses import FirehoseResponse
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
@@ -75,7 +77,8 @@ from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 from werkzeug.serving import make_server
 
-from localcloud import audit, iam_resources
+from localcloud import audit, iam_resources, iam_users
+from localcloud.ecr_front import Tokens
 from localcloud.identities import Certificate, device_secret, statements_of
 from localcloud.net import free_port
 from localcloud.registry import USER, RegistryApi
@@ -256,13 +259,13 @@ def install_condition_semantics() -> None:
     IAMPolicyStatement._edgeml_conditions = True  # type: ignore[attr-defined]
 
 
-_REGISTRY: list[RegistryApi] = []  # the registry that ECR's image operations act on, once bound
+_BOUND: list[BoundRegistry] = []  # the registries ECR was bound to, the last one the current
 
 
 def _registry(self: ECRResponse) -> RegistryApi:
     # Raises RepositoryNotFoundException, as ECR does, before the registry is asked anything.
     self.ecr_backend._get_repository(self._get_param("repositoryName"), self._get_param("registryId"))
-    return _REGISTRY[0]
+    return _BOUND[-1].api
 
 
 def _list_images(self: ECRResponse) -> ActionResult:
@@ -323,41 +326,85 @@ def _deleting_images(delete: Callable[[ECRResponse], ActionResult]) -> Callable[
 
 
 def _authorization_token(self: ECRResponse) -> ActionResult:
-    """GetAuthorizationToken: the bound registry's own password (moto hands out a fixed `<account>-auth-token`)."""
-    registry = _REGISTRY[0]
-    token = base64.b64encode(f"{USER}:{registry.password}".encode()).decode()
-    expires = datetime.now(UTC) + timedelta(hours=12)  # as long as an ECR token lasts
+    """GetAuthorizationToken with a front (localcloud.ecr_front): a password of the front's bound to the caller, who
+    then pushes and pulls with its own permissions (moto's own hands out a fixed `<account>-auth-token`)."""
+    bound = _BOUND[-1]
+    assert bound.tokens is not None  # called only then (_install_ecr_binding)
+    password, expires = bound.tokens.issue(getattr(_REQUEST, "signer", None))
+    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
     return ActionResult(
         {
             "authorizationData": [
-                {"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": f"http://{registry.host}"}
+                {
+                    "authorizationToken": token,
+                    "expiresAt": datetime.fromtimestamp(expires, UTC),
+                    "proxyEndpoint": f"http://{bound.public}",
+                }
                 for _ in self._get_param("registryIds") or [self.current_account]
             ]
         }
     )
 
 
-def bind_ecr_to_registry(host: str, password: str | None = None) -> None:
-    """Point moto's ECR at the registry on `host` (once per process: moto's backends are process-wide); with the
-    registry's `password`, GetAuthorizationToken hands it out, to whoever IAM lets call it."""
-    if _REGISTRY:
-        if _REGISTRY[0].base != RegistryApi(host).base:
-            raise RuntimeError("moto's ECR is already bound to another registry in this process")
+@dataclass(frozen=True)
+class BoundRegistry:
+    api: RegistryApi  # the registry itself, as the stack reaches it
+    public: str  # host:port in repository URIs: the front, or the registry when there is none
+    tokens: Tokens | None  # the front's; None: moto's own fixed token
+
+
+def bind_ecr_to_registry(
+    registry: RegistryApi, public: str | None = None, tokens: Tokens | None = None
+) -> Callable[[], None]:
+    """Point moto's ECR at `registry` until the returned callable unbinds it (moto's backends are process-wide: a
+    test's stack binds inside the session's registry, and gives it back). With a front (`public`, its host, and its
+    `tokens`), repository URIs name the front and GetAuthorizationToken issues its caller a token of the front's."""
+    _install_ecr_binding()
+    bound = BoundRegistry(registry, public or registry.host, tokens)
+    _BOUND.append(bound)
+    return lambda: _BOUND.remove(bound)
+
+
+def _install_ecr_binding() -> None:
+    """moto's ECR, its image operations acting on the registry bound now; moto's own while none is."""
+    if getattr(ECRResponse, "_edgeml_bound", False):
         return
-    _REGISTRY.append(RegistryApi(host, password))
-    if password is not None:
-        ECRResponse.get_authorization_token = _authorization_token  # type: ignore[method-assign]
     original_init = ecr_models.Repository.__init__
 
     def init(self: ecr_models.Repository, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        self.uri = f"{host}/{self.name}"
+        if _BOUND:
+            self.uri = f"{_BOUND[-1].public}/{self.name}"
 
     ecr_models.Repository.__init__ = init  # type: ignore[method-assign]
-    ECRResponse.list_images = _list_images  # type: ignore[method-assign]
-    ECRResponse.batch_delete_image = _batch_delete_image  # type: ignore[method-assign]
-    ECRResponse.batch_get_image = _batch_get_image  # type: ignore[method-assign]
-    ECRResponse.delete_repository = _deleting_images(ECRResponse.delete_repository)  # type: ignore[method-assign,assignment]
+    own_token = ECRResponse.get_authorization_token
+    ECRResponse.get_authorization_token = lambda self: (  # type: ignore[method-assign]
+        _authorization_token(self) if _BOUND and _BOUND[-1].tokens is not None else own_token(self)
+    )
+    for name, bound in (
+        ("list_images", _list_images),
+        ("batch_delete_image", _batch_delete_image),
+        ("batch_get_image", _batch_get_image),
+        ("delete_repository", _deleting_images(ECRResponse.delete_repository)),
+    ):
+        setattr(ECRResponse, name, _while_bound(bound, getattr(ECRResponse, name)))
+    ECRResponse._edgeml_bound = True  # type: ignore[attr-defined]
+
+
+def _while_bound(
+    bound: Callable[[ECRResponse], ActionResult], own: Callable[[ECRResponse], Any]
+) -> Callable[[ECRResponse], Any]:
+    return lambda self: bound(self) if _BOUND else own(self)
+
+
+def repository_arns(account: str, region: str) -> Callable[[str], str | None]:
+    """The ARN of a repository of the account's ECR in `region`, None when it was never created."""
+
+    def arn(name: str) -> str | None:
+        found = ecr_backends[account][region].repositories.get(name)
+        return None if found is None else str(found.arn)
+
+    return arn
 
 
 _REQUEST = threading.local()  # whether the request this thread serves came to an enforcing server
@@ -384,6 +431,7 @@ def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         for each in _resources(self, resource):
             request.check_action_permitted(each)
         audit.allowed(request._access_key.arn, request._action)
+        _REQUEST.signer = iam_users.Signer(request._access_key)
     except _RESTError as refused:
         raise _in_the_services_protocol(refused, request_service(self.headers)) from None
 
@@ -492,11 +540,11 @@ class _Guard:
         if self.enforce and environ.get("PATH_INFO", "").startswith("/moto-api"):
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"moto's control API is off on this endpoint\n"]
-        _REQUEST.enforced = self.enforce
+        _REQUEST.enforced, _REQUEST.signer = self.enforce, None
         try:
             return list(self.app(environ, start_response))  # the checks run while the answer is made
         finally:
-            _REQUEST.enforced = False
+            _REQUEST.enforced, _REQUEST.signer = False, None
 
 
 class _Server(ThreadedMotoServer):
@@ -618,21 +666,15 @@ def service_assumer(account: str, service: str) -> Callable[[str, str, int], dic
     return assume
 
 
-def start(
-    port: int | None = None,
-    registry: str | None = None,
-    enforce_iam: bool = False,
-    registry_password: str | None = None,
-) -> tuple[ThreadedMotoServer, str]:
-    """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging and, given a registry host, ECR bound to it;
-    with `enforce_iam`, every request must be signed by a known key and be allowed by its identity's policies."""
+def start(port: int | None = None, enforce_iam: bool = False) -> tuple[ThreadedMotoServer, str]:
+    """moto on 127.0.0.1 (`port`, else a free one), with IoT tagging (ECR is bound to a registry apart:
+    bind_ecr_to_registry); with `enforce_iam`, every request must be signed by a known key and be allowed by its
+    identity's policies."""
     install_iot_tagging()
     install_device_keys()
     install_stable_endpoints()
     install_condition_semantics()
     install_iam_enforcement()
-    if registry is not None:
-        bind_ecr_to_registry(registry, registry_password)
     port = port or free_port()
     server = _Server(port, enforce_iam)
     server.start()

@@ -185,7 +185,7 @@ async def run(
     audit.record_to(root / AUDIT_FILE)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:  # whatever started is stopped, in reverse, whatever fails
-        # The registry answers only the password ECR's GetAuthorizationToken hands to whoever IAM lets ask for it.
+        # The registry answers only the stack; ECR's front (localcloud.ecr_front) answers the tokens it issues.
         registry_password = secrets.token_urlsafe(32)
         registry_process, registry_host = registry.start(root / "registry", password=registry_password)
         parts.callback(_terminate, registry_process)
@@ -200,6 +200,7 @@ async def run(
         clock = ScaledClock(fleet.time_scale)
         cloud = parts.enter_context(running(region, {}, registry_host, fleet.throttle, clock, registry_password))
         aws_url, gg_url, plane, owner = cloud.aws, cloud.greengrass, cloud.plane, cloud.owner
+        assert cloud.registry is not None  # given one
         iot = cloud.client("iot")
         hollow = HollowFleet(plane, fleet.names(thing), fleet.faults, clock)
         plane.jobs.notify = hollow.notified
@@ -253,7 +254,7 @@ async def run(
             os.getpid(),
             aws_url,
             gg_url,
-            registry_host,
+            cloud.registry,
             region,
             ACCOUNT,
             thing,

@@ -191,10 +191,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def moto_endpoint(registry: str) -> Iterator[str]:
     """moto as a real HTTP endpoint, as the local cloud runs it: IoT tagging added, ECR bound to the registry."""
     from localcloud import moto_aws
+    from localcloud.registry import RegistryApi
 
-    server, url = moto_aws.start(registry=registry)
+    unbind = moto_aws.bind_ecr_to_registry(RegistryApi(registry))
+    server, url = moto_aws.start()
     yield url
     server.stop()
+    unbind()
 
 
 @pytest.fixture(scope="session")

@@ -324,15 +324,21 @@ class TestTheAccountPath:
     @pytest.mark.parametrize("row", [row.sid for row in deployer.rows() if row.checked])
     def test_08_without_any_checked_row_a_command_fails_naming_its_action(self, account: Account, row: str) -> None:
         """The deployer's policy without one statement: `make status`, else a new deployment of the same release
-        (REDEPLOY=1), fails, and says which action was refused."""
+        (REDEPLOY=1), fails, and says which action was refused. Without ImagePush, the release has new subscriber
+        code: only a new image is pushed (ECR's registry endpoint checks each push call)."""
         (actions,) = [r.actions for r in deployer.rows() if r.sid == row]
         make = account.as_deployer()
+        app = make.repo / "components/subscriber/subscriber/app.py"
+        source = app.read_text()
         account.allow("deployer", deployer.policy(account.values(), without=row))
         try:
             done = make.readme("make status TARGET=aws")
             if done.returncode == 0:
+                if row == "ImagePush":
+                    app.write_text(source + "\n# a release with new code\n")
                 done = make.readme("make deploy TARGET=aws", **FAST, REDEPLOY="1")
         finally:
+            app.write_text(source)
             account.allow("deployer", deployer.policy(account.values()))
         assert done.returncode != 0, f"{row} removed, yet status and a redeploy passed"
         assert any(action in done.stderr for action in actions), done.stderr[-2000:]

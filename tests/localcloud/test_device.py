@@ -97,10 +97,13 @@ class Fleet:
 def enforcing_moto(registry: str) -> Iterator[tuple[str, tuple[str, str]]]:
     """moto as the stack runs it: IAM enforced, driven by an owner's keys."""
     from localcloud import moto_aws
+    from localcloud.registry import RegistryApi
 
-    server, url = moto_aws.start(registry=registry, enforce_iam=True)
+    unbind = moto_aws.bind_ecr_to_registry(RegistryApi(registry))
+    server, url = moto_aws.start(enforce_iam=True)
     yield url, moto_aws.owner(ACCOUNT, f"owner-{uuid.uuid4().hex[:8]}")
     server.stop()
+    unbind()
 
 
 @pytest.fixture(scope="module")
