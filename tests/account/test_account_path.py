@@ -18,6 +18,7 @@ that expired)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -68,6 +69,7 @@ SEQUENCE = [
     "make rollback TARGET=aws",
     "make deploy TARGET=aws CHALLENGER_PATH=m.json",
     "make promote TARGET=aws",
+    "make monitor TARGET=aws",
     "make destroy TARGET=aws",
 ]
 
@@ -88,8 +90,10 @@ class AsAUser(Make):
     def env_for(self, keys: dict[str, str]) -> dict[str, str]:
         quiet = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
         devices = json.dumps({THING: {}, NOT_YET: {}})
+        # Telemetry windows of 10 s, in S3 a minute later (Firehose's shortest buffer): `make monitor` has some.
+        telemetry = {"TF_VAR_telemetry_window_seconds": "10", "TF_VAR_telemetry_buffer_seconds": "60"}
         return {**isolation.environment({**self.cloud_env, **quiet, **keys}), "TERM": "dumb",
-                "TF_VAR_name_prefix": self.prefix, "TF_VAR_core_devices": devices}  # fmt: skip
+                "TF_VAR_name_prefix": self.prefix, "TF_VAR_core_devices": devices, **telemetry}  # fmt: skip
 
     def readme(self, command: str, **added: str) -> subprocess.CompletedProcess[str]:
         """One of the README's commands, with what the test adds."""
@@ -208,6 +212,11 @@ def account(terraform: Run, seed: Path, tmp_path_factory: pytest.TempPathFactory
         subprocess.run([sys.executable, "-m", "localcloud", "reap", "--root", str(root)], cwd=REPO, check=False)
 
 
+def _lines(s3: Any, bucket: str, key: str) -> list[str]:
+    """A Firehose object's JSON lines (gzip)."""
+    return gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).decode().splitlines()
+
+
 def passed(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
@@ -312,7 +321,36 @@ class TestTheAccountPath:
         assert images[0]["imageDigest"] in refused
         assert gg.list_deployments(historyFilter="ALL")["deployments"] == before
 
-    def test_07_the_deployer_used_every_action_of_the_table(self, account: Account) -> None:
+    def test_07_monitor_reads_the_devices_windows_from_the_account(self, account: Account) -> None:
+        """`make monitor TARGET=aws` as the deployer: the device's windows, delivered by the account's IoT rule and
+        Firehose into its bucket, reported as the monitor's own code reports the same objects read by the owner,
+        and nothing in the account changed by it."""
+        s3, bucket = account.client("s3"), account.values()["artifact_bucket"]
+
+        def delivered() -> list[str]:
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix="telemetry/windows/").get("Contents", [])
+            return [item["Key"] for item in listed]
+
+        eventually(delivered, 180, 2, what="telemetry windows in the artifact bucket")
+        before = s3.list_objects_v2(Bucket=bucket)["Contents"]
+        make = account.as_deployer()
+        printed = passed(make.readme("make monitor TARGET=aws"))
+        assert THING in printed and "no reference" in printed  # the seed model ships without a profile
+        for _ in range(3):  # Firehose may deliver an object while the monitor reads: compare over the same ones
+            keys = delivered()
+            done = subprocess.run(
+                [sys.executable, "-m", "scripts", "monitor", "--target", "aws", "--json"],
+                cwd=make.repo, env=make.env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            record = json.loads(passed(done))
+            if delivered() == keys:
+                break
+        windows = [json.loads(line) for key in keys for line in _lines(s3, bucket, key)]
+        assert record["group"]["messages"] == sum(w["messages"] for w in windows if w["device"] == THING) > 0
+        assert record["unreadable_objects"] == [] and record["bad_lines"] == 0
+        assert s3.list_objects_v2(Bucket=bucket)["Contents"] == before
+
+    def test_08_the_deployer_used_every_action_of_the_table(self, account: Account) -> None:
         """Nothing more: each action of a checked row was allowed to the deployer at least once by the commands above
         (the ones of destroy are checked after it)."""
         used = account.allowed("deployer")
@@ -322,7 +360,7 @@ class TestTheAccountPath:
         assert listed - destroy_only - used == set()
 
     @pytest.mark.parametrize("row", [row.sid for row in deployer.rows() if row.checked])
-    def test_08_without_any_checked_row_a_command_fails_naming_its_action(self, account: Account, row: str) -> None:
+    def test_09_without_any_checked_row_a_command_fails_naming_its_action(self, account: Account, row: str) -> None:
         """The deployer's policy without one statement: `make status`, else a new deployment of the same release
         (REDEPLOY=1), fails, and says which action was refused. Without ImagePush, the release has new subscriber
         code: only a new image is pushed (ECR's registry endpoint checks each push call)."""
@@ -343,7 +381,7 @@ class TestTheAccountPath:
         assert done.returncode != 0, f"{row} removed, yet status and a redeploy passed"
         assert any(action in done.stderr for action in actions), done.stderr[-2000:]
 
-    def test_09_destroy(self, account: Account) -> None:
+    def test_10_destroy(self, account: Account) -> None:
         """The deployer removes the components, artifacts and images (`--keep-infrastructure`: the table's part of
         destroy); the owner's `make destroy` then the infrastructure. Both with the account's id."""
         make = account.as_deployer()

@@ -3,11 +3,16 @@ stands in for AWS IoT Core through the core's PublishToIoTCore (the unmodified c
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import xgboost as xgb
@@ -21,11 +26,14 @@ from subscriber.telemetry import LATENCY_BUCKETS, Identity, Recorder, ShadowCoun
 from subscriber_training import profile as profiling
 from subscriber_training import wine
 
+from localcloud import moto_aws
 from localgg.mqtt import MqttBridge
+from scripts.monitoring import drift, monitor
 from tests.localgg.harness import CoreThread
 from tests.subscriber.test_ipc_loop import NAME, deploy_subscriber
 from tests.support.eventually import eventually
 from tests.support.models import small_model
+from tests.support.outputs import stack_outputs
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +242,64 @@ def test_the_component_sends_its_windows_to_iot_core_and_the_last_when_it_stops(
     finally:
         cloud.client.loop_stop()
         bridge.close()
+
+
+def test_the_real_component_fed_the_wine_rows_is_not_flagged_by_make_monitor(
+    gg: CoreThread, mosquitto: tuple[str, int], modelled: tuple[Path, Path], seed: Path, tmp_path: Path
+) -> None:
+    """The unmodified component on localgg, fed 600 wine rows drawn at random from the data set its profile was made
+    from, sends windows that `make monitor`'s own code (over S3, as Firehose writes them, the profile where the
+    model component's artifacts are) judges and does not flag: the same population gives a PSI near 0 on every
+    feature. Its counts reach the report whole."""
+    bridge = MqttBridge(*mosquitto, "localgg-wine", gg.loop)
+    bridge.connect()
+    gg.core.services.iot_core = bridge
+    cloud = Cloud(mosquitto)
+    model, profile = modelled
+    table = wine.load_csv(seed / "wine_concat.csv")
+    chosen = np.random.default_rng(11).choice(len(table.features), size=600, replace=False)
+    rows = [dict(zip(wine.FEATURES, map(float, table.features[i]), strict=True)) for i in chosen]
+    server, endpoint = moto_aws.start()
+    try:
+        gg.component(
+            "Tester",
+            configuration={
+                "accessControl": {
+                    "aws.greengrass.ipc.pubsub": {"t:1": {"operations": ["*"], "resources": ["local/topic"]}}
+                }
+            },
+        )
+        deploy_subscriber(
+            gg, model, {"telemetryWindowSeconds": 600, "telemetryWindowMessages": 20}, profile=str(profile)
+        )
+        log = gg.core.root / "logs" / f"{NAME}.log"
+        eventually(lambda: "subscribed to local/topic" in (log.read_text() if log.exists() else ""), 30)
+        tester = gg.client("Tester")
+        for start in range(0, len(rows), 10):
+            body = json.dumps({"body": json.dumps(rows[start : start + 10])}).encode()
+            tester.publish_to_topic(
+                topic="local/topic", publish_message=PublishMessage(binary_message=BinaryMessage(message=body))
+            )
+        gg.deploy(remove=(NAME,))
+        eventually(lambda: cloud.messages() == 60, 60, what="every window, the last sent as the component stopped")
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="k",
+                          aws_secret_access_key="s")  # fmt: skip
+        outputs = stack_outputs("eu-west-1", "123456789012", "r/edgeml", "wine-bucket", "arn:aws:iot:x:1:thinggroup/g")
+        s3.create_bucket(Bucket="wine-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        sha = hashlib.sha256(profile.read_bytes()).hexdigest()
+        key = f"artifacts/{outputs.components.model}/{sha}/profile-{sha[:12]}.json"
+        s3.put_object(Bucket="wine-bucket", Key=key, Body=profile.read_bytes())
+        now = datetime.now(UTC)
+        delivered = [{**w, "device": "test-thing", "received": int(now.timestamp() * 1000)} for w in cloud.windows]
+        hour = now.strftime("year=%Y/month=%m/day=%d/hour=%H")
+        lines = "".join(json.dumps(w) + "\n" for w in delivered).encode()
+        s3.put_object(Bucket="wine-bucket", Key=f"telemetry/windows/{hour}/wine.gz", Body=gzip.compress(lines))
+        record = monitor.monitor(s3, outputs, "1h", "", tmp_path / "monitor").record()
+    finally:
+        server.stop()
+        cloud.client.loop_stop()
+        bridge.close()
+    assert {w["profile"] for w in cloud.windows} == {sha}
+    assert record["group"]["records"] == 600 and record["drifting"] == []
+    (device,) = record["devices"]
+    assert device["judged"] and max(device["psi"].values()) < drift.MODERATE, device["psi"]
