@@ -26,6 +26,7 @@ AUTHORIZATION = re.compile(
 )
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 SKEW = timedelta(minutes=15)  # as AWS: an older (or newer) signature is refused, so a captured request expires
+MISMATCH = "The request signature we calculated does not match the signature you provided."
 MAX_BODY = 4 << 20  # a component recipe is at most 16 KB and a deployment far less: 4 MB is generous
 
 
@@ -79,7 +80,11 @@ class Guard:
         if "host" not in signed or any(name not in lower for name in signed) or "x-amz-date" not in lower:
             return Refusal(403, "InvalidSignatureException", "the signature must cover Host and X-Amz-Date")
         claimed = lower.get("x-amz-content-sha256")
-        if claimed is not None and claimed != "UNSIGNED-PAYLOAD" and claimed != hashlib.sha256(body).hexdigest():
+        if claimed == "UNSIGNED-PAYLOAD":
+            # Only S3 takes an unsigned payload; for these services the canonical request hashes the body itself,
+            # so a signature made over the words UNSIGNED-PAYLOAD never matches (and a swapped body is not let in).
+            return Refusal(403, "InvalidSignatureException", MISMATCH)
+        if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
             return Refusal(
                 400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match the body"
             )
@@ -96,9 +101,5 @@ class Guard:
         auth = SigV4Auth(Credentials(found["key"], secret), found["service"], found["region"])
         expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
         if not hmac.compare_digest(expected, found["signature"]):
-            return Refusal(
-                403,
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided.",
-            )
+            return Refusal(403, "InvalidSignatureException", MISMATCH)
         return Signed(found["key"])

@@ -266,7 +266,9 @@ async def run(
         )
         info.save(root)
         parts.callback((root / STATE_FILE).unlink, missing_ok=True)
-        log.info("local cloud ready: %s", json.dumps(asdict(info)))
+        # The owner's secret stays in the 0600 state file alone: a log is copied, attached and pasted.
+        shown = {**asdict(info), "secret_access_key": f"(in {root / STATE_FILE})"}
+        log.info("local cloud ready: %s", json.dumps(shown))
         tasks = [asyncio.create_task(stop.wait()), native, installer, accounts, rules]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping the local cloud")

@@ -3,12 +3,15 @@
 
 Every HTTP request the clients send (retries included) first waits for its slot, so together they never exceed
 `rate` requests a second. botocore's own retries are off for them: a ThrottlingException is waited out here, for
-the `retryAfterSeconds` the service sent (greengrassv2's Retry-After) or else a doubling backoff, and counted.
+the `retryAfterSeconds` the service sent (greengrassv2's Retry-After) or else a doubling backoff, and counted. A
+told wait is held to [0, MAX_BACKOFF]: an endpoint (or whatever answers in its name) cannot stop the tooling by
+asking for a day, and a wait that is not a number is not one.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,14 +30,17 @@ MAX_BACKOFF = 30.0
 
 
 def retry_after(error: ClientError) -> float | None:
-    """The wait a throttled request was told to observe, when the service said."""
+    """The wait a throttled request was told to observe, when the service said, held to [0, MAX_BACKOFF]."""
     told = error.response.get("retryAfterSeconds")
     if told is None:
         told = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
     try:
-        return float(told) if told is not None else None
-    except ValueError:
+        seconds = float(told) if told is not None else None
+    except (TypeError, ValueError):
         return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_BACKOFF)
 
 
 @dataclass

@@ -60,6 +60,9 @@ def test_start_find_provision_stop(tmp_path: Path, registry: str) -> None:
         assert (tmp_path / "local.previous" / "terraform.tfstate").exists()  # a dead stack's folder, kept until stop
         assert sandbox.ensure(quiet, root) == info  # found, not started twice
         env = info.environment()
+        # The owner's secret is in the 0600 state file only, not in the stack's log (copied, attached, pasted).
+        eventually(lambda: "local cloud ready" in (root / sandbox.LOG).read_text(), 10, what="the ready line")
+        assert env["AWS_SECRET_ACCESS_KEY"] not in (root / sandbox.LOG).read_text()
         session = boto3.Session(
             region_name=info.region,
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
