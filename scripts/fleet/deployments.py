@@ -111,9 +111,11 @@ class NothingToRollBack(ToolError):
     """The target has no earlier desired state to go back to."""
 
 
-# UNHEALTHY on a deployment whose devices broke after it succeeded (scripts/fleet/health.py).
+# The health window's verdict, written on the deployment when the window ends (scripts/fleet/health.py): HEALTHY when
+# it passed, UNHEALTHY when a device broke after it succeeded. A deployment without one was never proven (the window
+# was interrupted: Ctrl-C, a kill, a lost network, an AccessDenied) and no rollback returns to it.
 HEALTH_TAG = "edgeml:health"
-UNHEALTHY = "UNHEALTHY"
+HEALTHY, UNHEALTHY = "HEALTHY", "UNHEALTHY"
 
 
 @dataclass(frozen=True)
@@ -141,13 +143,16 @@ def _counts(job: dict[str, Any]) -> dict[str, int]:
 
 
 def weigh(gg: Any, describe_job: Any, deployment_id: str) -> Release:
-    """A deployment is good when every device that ran it SUCCEEDED (at least one did) and the tooling did not mark
-    its devices unhealthy after it; `describe_job(jobId=...)` is IoT's DescribeJob."""
+    """A deployment is good when every device that ran it SUCCEEDED (at least one did) and its health window passed
+    (the tooling tagged it HEALTHY); `describe_job(jobId=...)` is IoT's DescribeJob."""
     with calling(f"get deployment {deployment_id}"):
         deployment = gg.get_deployment(deploymentId=deployment_id)
     components = dict(deployment.get("components") or {})
-    if (deployment.get("tags") or {}).get(HEALTH_TAG) == UNHEALTHY:
+    verdict = (deployment.get("tags") or {}).get(HEALTH_TAG)
+    if verdict == UNHEALTHY:
         return Release(deployment_id, components, "its devices went unhealthy after it succeeded")
+    if verdict != HEALTHY:
+        return Release(deployment_id, components, "unproven: its health window never finished")
     with calling(f"describe the job of deployment {deployment_id}"):
         counts = _counts(describe_job(jobId=deployment["iotJobId"])["job"])
     others = {status: n for status, n in counts.items() if status not in ("Succeeded", *NEVER_RAN) and n}
@@ -189,8 +194,9 @@ def last_good(gg: Any, describe_job: Any, target_arn: str) -> tuple[Release, Rel
     )
 
 
-def mark_unhealthy(gg: Any, region: str, account: str, deployment_id: str) -> None:
-    """Remember, in the service, that this deployment's devices broke after it succeeded: no rollback returns to it."""
+def mark(gg: Any, region: str, account: str, deployment_id: str, verdict: str) -> None:
+    """Remember, in the service, how this deployment's health window ended (HEALTHY or UNHEALTHY): a rollback returns
+    only to a HEALTHY one."""
     arn = f"arn:aws:greengrass:{region}:{account}:deployments:{deployment_id}"
-    with calling(f"tag deployment {deployment_id} as unhealthy"):
-        gg.tag_resource(resourceArn=arn, tags={HEALTH_TAG: UNHEALTHY})
+    with calling(f"tag deployment {deployment_id} as {verdict.lower()}"):
+        gg.tag_resource(resourceArn=arn, tags={HEALTH_TAG: verdict})

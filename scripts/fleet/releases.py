@@ -142,7 +142,7 @@ def _deploy_and_follow(
             f"{outputs.thing_group_name} already wants these versions (deployment {replaced}): checking its devices"
         )
         try:
-            return _followed(release, outputs, watch, replaced, watched, rollout_options, on_rollout, 0.0)
+            return _followed(release, outputs, watch, replaced, watched, rollout_options, on_rollout, 0.0, progress)
         except (rollout.RolloutError, health.HealthError) as exc:
             raise type(exc)(
                 f"{exc}\nNothing changed since, so no deployment was made: `make deploy REDEPLOY=1` deploys these "
@@ -158,10 +158,14 @@ def _deploy_and_follow(
     )
     try:
         window = rollout_options.health_window
-        return _followed(release, outputs, watch, deployment_id, watched, rollout_options, on_rollout, window)
+        followed = _followed(
+            release, outputs, watch, deployment_id, watched, rollout_options, on_rollout, window, progress
+        )
+        deployments.mark(gg, outputs.region, outputs.account_id, deployment_id, deployments.HEALTHY)
+        return followed
     except (rollout.RolloutError, health.HealthError) as exc:
         if isinstance(exc, health.HealthError):
-            deployments.mark_unhealthy(gg, outputs.region, outputs.account_id, deployment_id)
+            deployments.mark(gg, outputs.region, outputs.account_id, deployment_id, deployments.UNHEALTHY)
         if not rollout_options.auto_rollback:
             raise
         progress(f"deployment {deployment_id} failed; AUTO_ROLLBACK: deploying the group's last good state")
@@ -178,6 +182,7 @@ def _followed(
     rollout_options: Rollout,
     on_rollout: Callable[[rollout.FleetView], None],
     health_window: float,
+    progress: Progress,
 ) -> Release:
     """The deployment followed until every device finished it, then the health window (a zero one still looks
     once)."""
@@ -185,6 +190,8 @@ def _followed(
     view = rollout.follow(
         watch, group, deployment_id, watched, rollout_options.timeout, on_rollout, rollout_options.poll_interval
     )
+    if health_window > 0:
+        progress(f"health window: watching {outputs.thing_group_name} for {health_window:g} s before it counts as good")
     health.watch(watch, group, watched, health_window, rollout_options.poll_interval, rollout_options.log_of)
     devices = tuple(device_record(d) for d in view.devices or view.failures)
     return replace(release, fleet=view.record(), devices=devices)

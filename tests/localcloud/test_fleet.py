@@ -14,7 +14,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from localcloud.rollout import MINUTE
 from localcloud.throttle import Throttle
 from scripts.fleet import deployments, pacing, releases, rollout
 from scripts.fleet.pacing import Pacer
+from scripts.publishing.components import Registered
 from tests.support.outputs import stack_outputs
 from tests.support.watch import watch
 
@@ -207,11 +208,12 @@ def test_calls_per_poll_do_not_grow_with_the_group() -> None:
 
 def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
     """A version with no manifest for the devices' platform fails everywhere and is aborted; `rollback` deploys the
-    group's last good state (the newest earlier deployment whose job every device succeeded in) as a new
-    deployment, which every device takes, and says which it went back to."""
+    group's last good state (the newest earlier deployment whose job every device succeeded in and whose health
+    window passed) as a new deployment, which every device takes, and says which it went back to."""
     with fleet(60) as f:
         first = f.deploy("1.0.0", "all")
         f.follow(first, [])
+        deployments.mark(f.gg, REGION, "123456789012", first, deployments.HEALTHY)  # as its health window ends
         bad = f.deploy("3.0.0", "canary", replaces=first)
         with pytest.raises(rollout.RolloutError, match="cannot be resolved"):
             f.follow(bad, [])
@@ -230,6 +232,41 @@ def test_rollback_deploys_the_previous_desired_state_and_follows_it() -> None:
             deployments.last_good(
                 f.gg, f.watch().iot.describe_job, f"arn:aws:iot:{REGION}:123456789012:thinggroup/none"
             )
+
+
+def test_a_release_whose_health_window_was_interrupted_is_never_rolled_back_to() -> None:
+    """A is deployed and its health window passes; B's window is cut by Ctrl-C (KeyboardInterrupt as the window
+    begins); C fails. `rollback` passes over C and over B, which was never proven healthy, says why, and lands on
+    A; B carries no health verdict, A carries HEALTHY."""
+    with fleet(10) as f:
+        outputs = stack_outputs(REGION, "123456789012", "r/x", "bucket", f.group)
+        options = releases.Rollout(
+            timeout=120, poll_interval=0.2, policies=deployments.Policies(rollout="all"), health_window=1
+        )
+
+        def release(version: str, progress: Callable[[str], None] = lambda message: None) -> releases.Release:
+            registered = [Registered(APP, version, f"arn:aws:greengrass:{REGION}:123456789012:x", False)]
+            return releases.roll_out(outputs, f.gg, f.watch(), registered, options, progress, lambda view: None)
+
+        def interrupted(message: str) -> None:
+            if message.startswith("health window:"):
+                raise KeyboardInterrupt
+
+        a = release("1.0.0").deployment
+        with pytest.raises(KeyboardInterrupt):
+            release("2.0.0", interrupted)
+        b, _ = deployments.current(f.gg, f.group)
+        with pytest.raises(rollout.RolloutError):
+            release("3.0.0")  # no manifest for the devices' platform: every device fails
+        c, _ = deployments.current(f.gg, f.group)
+        assert len({a, b, c}) == 3
+        said: list[str] = []
+        back = releases.rollback(outputs, f.gg, f.watch(), options, said.append, lambda view: None).record()
+        assert (back["rollback"]["from"], back["rollback"]["to"]) == (c, a)
+        assert f"passed over {b} (unproven: its health window never finished)" in back["rollback"]["reason"]
+        assert deployments.current(f.gg, f.group)[1] == {APP: {"componentVersion": "1.0.0"}}
+        assert "edgeml:health" not in (f.gg.get_deployment(deploymentId=b).get("tags") or {})
+        assert f.gg.get_deployment(deploymentId=a)["tags"] == {"edgeml:health": "HEALTHY"}
 
 
 def test_offline_slow_and_broken_devices_are_told_apart() -> None:
