@@ -226,8 +226,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _device(args: argparse.Namespace) -> int:
-    # The checkout's PYTHONPATH (an emulated device's) has been read by now; the components must not inherit it.
-    os.environ.pop("PYTHONPATH", None)
     spec = DeviceSpec(args.root.resolve(), args.thing_name, args.greengrass, args.credentials, args.aws, args.mqtt)
     try:
         return asyncio.run(_run_device(spec, args.poll_interval))

@@ -22,6 +22,7 @@ import docker
 from localcloud.device import Connection, DeviceAgent
 from localcloud.identities import device_secret
 from localcloud.installer import IDENTITY, Identity
+from localgg import environment
 from localgg.core import Core, check_docker_image
 from localgg.mqtt import MqttBridge
 from localgg.runwith import RunWith
@@ -73,7 +74,10 @@ async def _life(spec: DeviceSpec, poll_interval: float) -> None:
         # Images are pulled by the engine the agent logs in to the registry with (its ECR token), as the nucleus's
         # Docker application manager logs in and then pulls.
         pull = functools.partial(check_docker_image, engine=engine)
-        core = Core(spec.root / "core", spec.thing, identity.region, mqtt, pull, run_with=run_with)
+        # As a device's greengrass.service would declare them: its engine, and the platform it pulls (an emulated one).
+        kept = environment.of_service(("DOCKER_HOST", "DOCKER_DEFAULT_PLATFORM"))
+        core = Core(spec.root / "core", spec.thing, identity.region, mqtt, pull, run_with=run_with,
+                    service_environment=kept)  # fmt: skip
         await core.start()
         parts.push_async_callback(core.stop)
         connection = Connection(

@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from localgg import environment
 from localgg.core import Core, CoreError
 from localgg.deployment import DeploymentError, DeploymentRequest, parse_merge, parse_update_config
 from localgg.mqtt import BridgeError, MqttBridge
@@ -77,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="expand recipe variables such as {iot:thingName} inside component configurations, accessControl "
         "included (the nucleus setting interpolateComponentConfiguration)",
     )
+    run.add_argument(
+        "--keep-env",
+        action="append",
+        default=["DOCKER_HOST"],
+        metavar="NAME",
+        help="pass NAME from this shell to the components, as a device's greengrass.service would declare it with "
+        "Environment=; the rest of this shell's environment (keys, tokens) stays out, as it does of a nucleus "
+        "systemd starts (default: DOCKER_HOST)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -100,6 +110,7 @@ async def run(args: argparse.Namespace) -> int:
         args.region,
         iot_core=bridge,
         interpolate_configuration=args.interpolate_component_configuration,
+        service_environment=environment.of_service(args.keep_env),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

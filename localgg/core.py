@@ -7,13 +7,14 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from localgg import environment
 from localgg.authorization import Authorizer
 from localgg.config import ConfigStore, merged
 from localgg.deployment import (
@@ -88,10 +89,16 @@ class Core:
         docker_check: Callable[[str], None] = check_docker_image,
         interpolate_configuration: bool = False,
         run_with: RunWith | None = None,
+        service_environment: Mapping[str, str] | None = None,
     ) -> None:
         """`run_with`: the components' default user (the installer's `--component-default-user`); None runs them as
-        this core's own user, as a nucleus installed without one does."""
+        this core's own user, as a nucleus installed without one does. `service_environment`: what the steps start
+        from, as a nucleus installed as a system service has it (localgg.environment; by default its PATH, locale
+        and HOME, and DOCKER_HOST, the engine of this device)."""
         self.run_with = run_with or RunWith.current()
+        self.service_environment = dict(
+            service_environment if service_environment is not None else environment.of_service(("DOCKER_HOST",))
+        )
         self.root = root.resolve()
         self.socket = self.root / "ipc.socket"
         if len(str(self.socket)) > MAX_SOCKET_PATH:
@@ -246,7 +253,11 @@ class Core:
             )
             for name, step in recipe.steps.items()
         }
-        env = {**os.environ, **self._environment(recipe.name), **{k: expand(v) for k, v in recipe.env.items()}}
+        env = {
+            **self.service_environment,
+            **self._environment(recipe.name),
+            **{k: expand(v) for k, v in recipe.env.items()},
+        }
         return steps, env
 
     def _component(self, recipe: Recipe, configuration: dict[str, Any]) -> Component:

@@ -160,3 +160,32 @@ def test_a_root_someone_else_could_change_is_refused(tmp_path: Path, ggc_user: R
     assert main(["run", "--root", str(root), "--recipe-dir", str(tmp_path), "--artifact-dir", str(tmp_path)]) == 2
     assert not (root / "logs").exists()
     assert stat.S_IMODE(own_root(tmp_path / "fresh").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("as_user", [True, False], ids=["ggc_user", "the core's own user"])
+def test_no_secret_of_the_operators_shell_reaches_a_component(
+    ggc_user: RunWith, monkeypatch: pytest.MonkeyPatch, as_user: bool
+) -> None:
+    """The attack: keys exported in the shell that starts the core. A nucleus installed as a system service starts
+    from systemd's environment (localgg.environment: UnixExec hands a step the nucleus's own environment, and
+    systemd gives a service a fixed PATH and the locale), so neither a component run as ggc_user nor one run as the
+    core's own user sees them; each sees what the nucleus sets it, and HOME is the run-as user's (sudo -H)."""
+    from localgg.environment import SERVICE_PATH
+
+    secrets = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG", "GITHUB_TOKEN": "ghp_leaked", "SSH_AUTH_SOCK": "/x"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    core = CoreThread(run_with=ggc_user if as_user else None)
+    try:
+        write_recipe(core.recipes, "Env", lifecycle={"Run": "env > env"})
+        core.deploy("Env")
+        eventually(lambda: core.core.components["Env"].state is State.FINISHED)
+        lines = (Paths(core.core.root, "Env", "1.0.0").work / "env").read_text().splitlines()
+    finally:
+        core.close()
+    seen = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert not set(secrets) & set(seen), sorted(seen)
+    assert not any(value in "\n".join(lines) for value in secrets.values())
+    assert seen["PATH"] == SERVICE_PATH
+    assert seen["HOME"] == (os.path.expanduser(f"~{ggc_user.user}") if as_user else os.path.expanduser("~"))
+    assert {"SVCUID", "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT", "AWS_REGION"} <= set(seen)
