@@ -5,7 +5,9 @@ and writable by everyone (components run as other users, containers as their own
 machine may connect, what an unauthenticated or misbehaving client can cost is bounded (`Limits`): a connection
 must authenticate within a deadline and in few bytes, the number of connections is capped, and a client that
 stops reading is dropped as a slow consumer once its unsent output passes a cap, so the core's memory stays
-bounded and everyone else is still served.
+bounded and everyone else is still served. Connections that have not authenticated have a smaller cap of their
+own, and a new one closes the oldest of them rather than being turned away: whoever holds open sockets without
+a token cannot keep a component from connecting.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Limits:
     connect_deadline: float = 10.0  # seconds from accept to an accepted CONNECT
     unauthenticated_bytes: int = 64 << 10  # a CONNECT is a few hundred bytes
     connections: int = 1024
+    unauthenticated: int = 64  # at once; a component's CONNECT follows its connect within milliseconds
     # Per connection: above it the client is a slow consumer and is dropped. Well above the largest frame (a
     # 17 MiB binary message, base64 in JSON, is about 23 MB), so one big message alone never trips it.
     unsent_bytes: int = 64 << 20
@@ -77,6 +80,7 @@ class Connections:
 
     def __init__(self) -> None:
         self.live: set[IpcConnection] = set()
+        self.unauthenticated: dict[IpcConnection, None] = {}  # oldest first
         self._waiting: dict[IpcConnection, None] = {}  # insertion-ordered set
         self._handling = False
         self._scheduled = False
@@ -119,12 +123,27 @@ class IpcConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
-        if len(self.connections.live) >= self.limits.connections:
-            log.warning("IPC connection refused: %d connections already open", len(self.connections.live))
-            self.transport.abort()
-            return
+        waiting = self.connections.unauthenticated
+        if len(waiting) >= self.limits.unauthenticated or len(self.connections.live) >= self.limits.connections:
+            if not waiting:
+                log.warning("IPC connection refused: %d connections already open", len(self.connections.live))
+                self.transport.abort()
+                return
+            oldest = next(iter(waiting))
+            log.warning("IPC connection closed: %d connections wait for their CONNECT; the oldest goes", len(waiting))
+            oldest.close_unauthenticated()
         self.connections.live.add(self)
+        waiting[self] = None
         self._deadline = asyncio.get_running_loop().call_later(self.limits.connect_deadline, self._too_slow_to_connect)
+
+    def close_unauthenticated(self) -> None:
+        """Out of the counts at once (its transport reports the loss later); it never had a stream."""
+        self.connections.unauthenticated.pop(self, None)
+        self.connections.live.discard(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self.transport is not None:
+            self.transport.abort()
 
     def _too_slow_to_connect(self) -> None:
         if not self.authenticated and self.transport is not None:
@@ -162,6 +181,7 @@ class IpcConnection(asyncio.Protocol):
         self.rpc.accept(accepted)
         if accepted:
             self.authenticated = True
+            self.connections.unauthenticated.pop(self, None)
             self.component = component or "?"
             log.info("connection authenticated as %s", self.component)
             for pending in self.rpc.receive_data(b""):  # frames that arrived with the CONNECT
@@ -196,8 +216,9 @@ class IpcConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
+        self.connections.unauthenticated.pop(self, None)
         if self not in self.connections.live:
-            return  # refused at the door: nothing of it was ever set up
+            return  # refused at the door or closed unauthenticated: nothing of it was ever set up
         self.connections.live.discard(self)
         streams = self.rpc.connection_lost()
         if streams:

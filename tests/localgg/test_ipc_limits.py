@@ -94,8 +94,14 @@ def test_a_flood_before_connect_is_cut_off(gg: CoreThread) -> None:
 
 
 def test_connections_beyond_the_cap_are_refused_and_the_others_kept(gg: CoreThread) -> None:
+    """Five authenticated connections fill a cap of five: a sixth is turned away, the five stay."""
     limit(gg, connections=5)
+    token = gg.component("Many", configuration={"accessControl": pubsub("*")})
     kept = [open_socket(gg) for _ in range(5)]
+    for raw in kept:
+        raw.sendall(connect_frame(token))
+        raw.settimeout(10)
+        assert raw.recv(65536)  # CONNECT_ACK
     assert eventually(lambda: live(gg) == 5)
     extra = open_socket(gg)
     assert closed_by_server(extra)
@@ -104,6 +110,19 @@ def test_connections_beyond_the_cap_are_refused_and_the_others_kept(gg: CoreThre
         raw.close()
     assert eventually(lambda: live(gg) == 0)
     still_served(gg)
+
+
+def test_sockets_held_open_without_a_token_cannot_keep_a_component_out(gg: CoreThread) -> None:
+    """The attack: another user of the machine opens connections and never sends CONNECT, as many as the cap. Those
+    waiting for their CONNECT have a cap of their own, and a new connection closes the oldest of them: the real SDK
+    client still connects and is served, and the idle ones never hold more than their cap."""
+    limit(gg, connections=8, unauthenticated=4)
+    idle = [open_socket(gg) for _ in range(20)]
+    assert eventually(lambda: live(gg) <= 4)
+    still_served(gg)
+    assert sum(closed_by_server(raw, within=0.2) for raw in idle) >= 16
+    for raw in idle:
+        raw.close()
 
 
 def test_a_subscriber_that_stops_reading_is_dropped_as_a_slow_consumer(
