@@ -9,8 +9,10 @@ arrive through moto, which hands them to `Endpoint.invoke` (localcloud.moto_aws.
 every operation is held to its rate and answered over it with the service's ThrottlingException, as AWS does.
 
 Given a Guard (localcloud.sigv4), every request must name loopback as its Host, stay under the body cap and be
-signed with a key the stack knows; otherwise it is answered as AWS answers an unauthenticated call. Every
-request is handled under the control plane's one lock.
+signed with a key the stack knows; otherwise it is answered as AWS answers an unauthenticated call, before its body
+is read. Every request is handled under the control plane's one lock. A connection that sends nothing for
+IDLE_TIMEOUT seconds is closed, and at most MAX_CONNECTIONS are served at once (a thread each): anyone on the
+machine can connect to a loopback port, and holding sockets open costs the stack nothing past those bounds.
 """
 
 from __future__ import annotations
@@ -161,10 +163,39 @@ def _refused(refusal: Refusal) -> Reply:
     return Reply(refusal.status, headers, json.dumps({"message": refusal.message}).encode())
 
 
+IDLE_TIMEOUT = 60.0  # seconds a connection may send nothing (between requests too)
+MAX_CONNECTIONS = 256  # served at once
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, up to `slots` at once; a connection over that is closed unanswered."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], slots: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(slots)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("Greengrass endpoint: %d connections already served; one more closed", MAX_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def serve(endpoint: Endpoint, port: int = 0, guard: Guard | None = None) -> tuple[ThreadingHTTPServer, str]:
     """Start serving on 127.0.0.1 in a background thread; returns the server and its endpoint URL."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_TIMEOUT
+
         def _answer(self) -> None:
             headers = dict(self.headers.items())
             try:
@@ -207,6 +238,6 @@ def serve(endpoint: Endpoint, port: int = 0, guard: Guard | None = None) -> tupl
         def log_message(self, format: str, *args: object) -> None:
             log.debug(format, *args)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = _BoundedServer(("127.0.0.1", port), Handler, MAX_CONNECTIONS)
     threading.Thread(target=server.serve_forever, daemon=True, name="greengrass-endpoint").start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -2,7 +2,8 @@
 the stack knows (its owner's, kept in its 0600 state file, and its device's). Every AWS client signs this way
 (boto3, the AWS CLI, GDK, Terraform), so they all work unchanged, and nobody without a key (another user of the
 machine, a web page) gets past it. Plus two guards a loopback HTTP service needs: the Host header must name
-loopback (a web page cannot rebind a name of its own to 127.0.0.1), and bodies are capped.
+loopback (a web page cannot rebind a name of its own to 127.0.0.1), and bodies are capped; all of this and the
+part of the signature that needs no body is checked before a body is read.
 
 Sans-IO: `Guard.check` takes the request's parts and answers None (go on) or the error to send.
 """
@@ -51,19 +52,19 @@ class Guard:
     services: frozenset[str] = frozenset({"greengrass", "iot-jobs-data", "iot"})  # signing names this endpoint serves
 
     def check(self, headers: Mapping[str, str], length: int) -> Refusal | None:
-        """Before the body is read: the Host and the size."""
+        """Before the body is read: the Host, the size, and all of the signature that needs no body (who signed, for
+        which region and service, when). A caller without a key of this stack costs no read of its body."""
         lower = {k.lower(): v for k, v in headers.items()}
         host = lower.get("host", "")
         if host.rsplit(":", 1)[0] not in LOOPBACK:
             return Refusal(403, "AccessDeniedException", f"Host {host!r} is not this machine's loopback")
         if length > MAX_BODY:
             return Refusal(413, "ValidationException", f"request body of {length} bytes exceeds {MAX_BODY}")
-        return None
+        signer = self._signer(lower)
+        return signer if isinstance(signer, Refusal) else None
 
-    def verify(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Refusal | Signed:
-        """The signature: made with a key this endpoint knows, for this region and one of its services, over this
-        very request, body included (a signed x-amz-content-sha256 must be the body's, as AWS checks it)."""
-        lower = {k.lower(): v for k, v in headers.items()}
+    def _signer(self, lower: Mapping[str, str]) -> Refusal | tuple[re.Match[str], str]:
+        """The Authorization header's parts and the key's secret, or why the request cannot be this stack's."""
         found = AUTHORIZATION.match(lower.get("authorization", ""))
         if found is None:
             return Refusal(403, "MissingAuthenticationTokenException", "the request is not signed with SigV4")
@@ -79,6 +80,23 @@ class Guard:
         signed = found["signed"].split(";")
         if "host" not in signed or any(name not in lower for name in signed) or "x-amz-date" not in lower:
             return Refusal(403, "InvalidSignatureException", "the signature must cover Host and X-Amz-Date")
+        try:
+            signed_at = datetime.strptime(lower["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return Refusal(403, "InvalidSignatureException", "X-Amz-Date is not a SigV4 timestamp")
+        if abs(datetime.now(UTC) - signed_at) > SKEW:
+            return Refusal(403, "InvalidSignatureException", "Signature expired: X-Amz-Date is more than 15 min away")
+        return found, secret
+
+    def verify(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Refusal | Signed:
+        """The signature: made with a key this endpoint knows, for this region and one of its services, over this
+        very request, body included (a signed x-amz-content-sha256 must be the body's, as AWS checks it)."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        signer = self._signer(lower)
+        if isinstance(signer, Refusal):
+            return signer
+        found, secret = signer
+        signed = found["signed"].split(";")
         claimed = lower.get("x-amz-content-sha256")
         if claimed == "UNSIGNED-PAYLOAD":
             # Only S3 takes an unsigned payload; for these services the canonical request hashes the body itself,
@@ -88,12 +106,6 @@ class Guard:
             return Refusal(
                 400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match the body"
             )
-        try:
-            signed_at = datetime.strptime(lower["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            return Refusal(403, "InvalidSignatureException", "X-Amz-Date is not a SigV4 timestamp")
-        if abs(datetime.now(UTC) - signed_at) > SKEW:
-            return Refusal(403, "InvalidSignatureException", "Signature expired: X-Amz-Date is more than 15 min away")
         request = AWSRequest(
             method=method, url=f"http://{lower['host']}{target}", headers={n: lower[n] for n in signed}, data=body
         )
