@@ -314,7 +314,7 @@ def broken_subscriber(make: Make) -> None:
     broken.write_text("{}")
     done = make("deploy", MODEL_PATH=str(broken))
     assert done.returncode != 0
-    assert f"model file {broken} cannot be loaded" in done.stderr
+    assert f"model file {broken} is refused: learner is not an object" in done.stderr
     assert "building edgeml/subscriber" not in done.stdout and "pushing" not in done.stdout
     assert "artifact:" not in done.stdout  # nothing uploaded either
     assert versions(make, make.names.subscriber) == ["1.0.0"] and versions(make, make.names.model) == PROMOTED

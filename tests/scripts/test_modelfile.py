@@ -27,7 +27,7 @@ def renamed_feature(seed: Path, folder: Path) -> Path:
 
 
 def nan_leaves(seed: Path, folder: Path) -> Path:
-    """The reference model with NaN in its first tree: it loads, and predicts NaN."""
+    """The reference model with NaN in its first tree: libxgboost would load it, and predict NaN."""
     document = json.loads((seed / "xgboost_wine_quality.json").read_text())
     tree = document["learner"]["gradient_booster"]["model"]["trees"][0]
     tree["base_weights"] = [float("nan")] * len(tree["base_weights"])
@@ -59,13 +59,16 @@ def child_outside(seed: Path, folder: Path) -> Path:
 @pytest.mark.parametrize(
     ("make_model", "reason"),
     [
-        (fewer_names, "is refused: it names 12 features but scores rows of 13"),
-        (child_outside, "is refused: tree 3: node 0's children"),
+        (fewer_names, "is refused: feature_names: it names 12 features but scores rows of 13"),
+        (child_outside, "is refused: tree 3: right_children[0] is 1073741824, outside the tree"),
         (lambda seed, folder: folder / "absent.json", "does not exist: run `make model`"),
         (lambda seed, folder: (folder / "model.pkl").write_bytes(b"x") and folder / "model.pkl", "must be XGBoost"),
-        (lambda seed, folder: (folder / "empty.json").write_text("{}") and folder / "empty.json", "cannot be loaded"),
+        (
+            lambda seed, folder: (folder / "empty.json").write_text("{}") and folder / "empty.json",
+            "is refused: learner is not an object",
+        ),  # fmt: skip
         (renamed_feature, "has no feature 'grape variety'"),
-        (nan_leaves, "predicts non-finite values"),
+        (nan_leaves, "is refused: tree 0: split_conditions[0] is nan, not finite"),
     ],
     ids=[
         "fewer-names",
@@ -123,7 +126,7 @@ def test_an_unusable_model_stops_the_deploy_before_anything_is_built_or_sent(tmp
     untouchable = UntouchableEngine()
     clients = pipeline.Clients(untouchable, untouchable, untouchable, untouchable, cast(Any, untouchable))
     outputs = stack_outputs("eu-west-1", "123456789012", "r/edgeml", "bucket", "arn:aws:iot:x:1:thinggroup/g")
-    with pytest.raises(modelfile.ModelFileError, match="cannot be loaded"):
+    with pytest.raises(modelfile.ModelFileError, match="is refused: learner is not an object"):
         pipeline.deploy(
             outputs, clients, pipeline.Options(broken), lambda message: None, lambda devices: None, tmp_path
         )

@@ -56,10 +56,10 @@ def _split_outside(document: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (_fewer_names, "names 12 features but scores rows of 13"),
-        (_child_outside, "tree 0: node 0's children 99999, 2 are outside the tree"),
-        (_child_loop, "tree 0: node 0's children 1, 0 are outside the tree"),
-        (_split_outside, "tree 0: node 0 splits on feature 500 of 13"),
+        (_fewer_names, "feature_names: it names 12 features but scores rows of 13"),
+        (_child_outside, "tree 0: left_children[0] is 99999, outside the tree"),
+        (_child_loop, "tree 0: right_children[0] is 0, outside the tree or not after its parent"),
+        (_split_outside, "tree 0: split_indices[0] is 500: node 0 splits on a feature past the model's 13"),
     ],
 )
 def test_a_model_that_would_mislead_or_crash_libxgboost_is_refused(
@@ -69,6 +69,18 @@ def test_a_model_that_would_mislead_or_crash_libxgboost_is_refused(
     with pytest.raises(ModelError, match="is refused: ") as refused:
         Model(path)
     assert reason in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_parent_outside_the_tree_is_refused_before_libxgboost_loads_it(seed: Path, tmp_path: Path) -> None:
+    """The review's finding: one out-of-range `parents` entry makes libxgboost's loader itself segfault (exit 139).
+    The JSON is checked before libxgboost reads a byte of it, so the check refuses it, naming the field."""
+
+    def parent_outside(document: dict[str, Any]) -> None:
+        _tree(document)["parents"][3] = 10_000_000
+
+    path = _edited(seed, tmp_path, parent_outside)
+    with pytest.raises(ModelError, match=r"is refused: tree 0: parents\[3\] is 10000000, outside the tree"):
+        Model(path)
 
 
 def test_a_linear_booster_is_refused_with_the_reason(tmp_path: Path) -> None:

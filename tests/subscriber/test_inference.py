@@ -109,6 +109,9 @@ def test_missing_model_file_is_named(tmp_path: Path) -> None:
 def test_unreadable_model_file_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"learner": "no"}')
+    with pytest.raises(ModelError, match=f"{broken} is refused: learner is not an object"):
+        Model(broken)
+    broken.write_text("{not json")
     with pytest.raises(ModelError, match=f"{broken} cannot be loaded"):
         Model(broken)
 

@@ -61,6 +61,12 @@ def shortest_float32(value: float) -> float:
     return value
 
 
+def _json_document(raw: bytes) -> bool:
+    """XGBoost's JSON format (a UBJ model starts with `{` too, then a key's length marker, never a quote)."""
+    opened = raw.lstrip()
+    return opened[:1] == b"{" and opened[1:].lstrip()[:1] in (b'"', b"}")
+
+
 class Model:
     """A booster plus the name-to-column mapping its records need."""
 
@@ -68,8 +74,18 @@ class Model:
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist (set {MODEL_PATH_ENV} to an XGBoost JSON/UBJ model)")
         try:
-            self._booster = Booster(path)
-        except (OSError, XGBoostError) as exc:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"model file {path} cannot be read: {exc}") from exc
+        if _json_document(raw):
+            # Checked before libxgboost reads a byte of it: its loader trusts fields such as a node's parent.
+            try:
+                admission.check(json.loads(raw))
+            except ValueError as exc:  # admission.Inadmissible and json's errors alike
+                raise ModelError(f"model file {path} is refused: {exc}") from None
+        try:
+            self._booster = Booster(raw)
+        except XGBoostError as exc:
             raise ModelError(f"model file {path} cannot be loaded: {exc}") from exc
         self.path = path
         self.features = self._booster.feature_names

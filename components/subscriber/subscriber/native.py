@@ -74,11 +74,12 @@ def _check(ret: int) -> None:
 class Booster:
     """A loaded model. `predict` is thread-safe; the result buffer belongs to the booster until the next call."""
 
-    def __init__(self, model_file: Path) -> None:
+    def __init__(self, model: bytes) -> None:
+        """`model`: a model file's bytes (JSON or UBJ): loaded from memory, so what was checked is what is loaded."""
         lib = _lib()
         self._handle = ctypes.c_void_p()
         _check(lib.XGBoosterCreate(None, ctypes.c_uint64(0), ctypes.byref(self._handle)))
-        _check(lib.XGBoosterLoadModel(self._handle, str(model_file).encode()))
+        _check(lib.XGBoosterLoadModelFromBuffer(self._handle, model, ctypes.c_uint64(len(model))))
         # One thread: per-message batches are tiny, and an OpenMP pool only adds wake-up latency.
         _check(lib.XGBoosterSetParam(self._handle, b"nthread", b"1"))
         self._lock = threading.Lock()
