@@ -66,7 +66,7 @@ def child_outside(seed: Path, folder: Path) -> Path:
         (
             lambda seed, folder: (folder / "empty.json").write_text("{}") and folder / "empty.json",
             "is refused: learner is not an object",
-        ),  # fmt: skip
+        ),
         (renamed_feature, "has no feature 'grape variety'"),
         (nan_leaves, "is refused: tree 0: split_conditions[0] is nan, not finite"),
     ],
