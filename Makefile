@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEPS := pyproject.toml components/publisher/pyproject.toml components/subscriber/pyproject.toml
 
-.PHONY: help setup machine engine test check fuzz lint model image bench demo plan state state-local apply deploy device promote rollback monitor status destroy
+.PHONY: help setup machine engine test check fuzz lint model image bench demo plan state state-local apply deploy device promote rollback logs monitor status destroy
 
 # Data and models: the shared seed where it sits beside the checkout, else the public sources.
 SEED := ../shared/seed
@@ -22,9 +22,13 @@ MODEL_PATH ?= $(TRAINED_MODEL)
 # The rows a model of your own learnt from (a CSV): its reference profile, which its telemetry is binned with. `make
 # model` writes its own beside its model.
 PROFILE_DATA ?=
-# make monitor: how far back (90m, 1h, 2d) and, optionally, one device.
-SINCE ?= 1h
+# make monitor and make logs: how far back (90m, 1h, 2d; empty: 1h and 10m) and, optionally, one device; make logs:
+# one component, lines holding GREP, and FOLLOW=1 to go on printing new lines.
+SINCE ?=
 THING ?=
+COMPONENT ?=
+GREP ?=
+FOLLOW ?=
 IMAGE ?= edgeml/subscriber:local
 DEMO_MESSAGES ?= 5
 TARGET ?= local
@@ -160,8 +164,11 @@ promote: $(VENV_STAMP) ## The deployed challenger model becomes the champion: on
 rollback: $(VENV_STAMP) ## Deploy the group's previous desired state again (after an aborted or failing rollout), followed (ROLLOUT=)
 	$(PY) -m scripts rollback --target $(TARGET) $(ROLLOUT_ARGS)
 
+logs: $(VENV_STAMP) ## The components' log lines of every device, with the device (THING=, COMPONENT=subscriber|publisher|model|nucleus, SINCE=10m, GREP=, FOLLOW=1)
+	$(PY) -m scripts logs --target $(TARGET) --since $(or $(SINCE),10m) $(if $(THING),--thing $(THING)) $(if $(COMPONENT),--component $(COMPONENT)) $(if $(GREP),--grep '$(GREP)') $(if $(FOLLOW),--follow)
+
 monitor: $(VENV_STAMP) ## The group's telemetry: drift against the model's reference, speed, drops; build/monitor/report.html (SINCE=1h, THING=)
-	$(PY) -m scripts monitor --target $(TARGET) --since $(SINCE) $(if $(THING),--thing $(THING))
+	$(PY) -m scripts monitor --target $(TARGET) --since $(or $(SINCE),1h) $(if $(THING),--thing $(THING))
 
 status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 	$(PY) -m scripts status --target $(TARGET)

@@ -13,7 +13,8 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,31 @@ class DeviceSpec:
         return self.root / IDENTITY
 
 
+class _NucleusStamp(logging.Formatter):
+    """Lines stamped as the nucleus and the components' logs are: 2026-12-08T01:02:03.456Z [INFO] name: message."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+@contextlib.contextmanager
+def _nucleus_log(path: Path) -> Iterator[None]:
+    """The core's own log beside its components' (the nucleus's logs/greengrass.log): this device's core and agent,
+    which run alone in this process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(_NucleusStamp("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("localgg", "localcloud.device", "localcloud.coredevice")]
+    for each in loggers:
+        each.addHandler(handler)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeHandler(handler)
+        handler.close()
+
+
 async def _installed(spec: DeviceSpec) -> tuple[Identity, str]:
     while (found := Identity.load(spec.identity)) is None:
         await asyncio.sleep(IDENTITY_POLL)
@@ -60,6 +86,7 @@ async def _life(spec: DeviceSpec, poll_interval: float) -> None:
     identity, private_key = await _installed(spec)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as parts:
+        parts.enter_context(_nucleus_log(spec.root / "core" / "logs" / "greengrass.log"))
         # As IoT Core knows a device by its certificate, the broker knows it by the certificate's id and key.
         mqtt = MqttBridge(*spec.mqtt, spec.thing, loop, (identity.certificate_id, device_secret(private_key)))
         await loop.run_in_executor(None, mqtt.connect)

@@ -137,6 +137,15 @@ def add_monitor(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thing", help="one device only")
 
 
+def add_logs(parser: argparse.ArgumentParser) -> None:
+    add_outputs(parser)
+    parser.add_argument("--thing", default="", help="one device only (default: every device)")
+    parser.add_argument("--component", default="", help="one component only: subscriber, publisher, model, nucleus")
+    parser.add_argument("--since", default="10m", help="how far back: 10m, 1h, 2d (default 10m)")
+    parser.add_argument("--grep", default="", help="only lines holding this text")
+    parser.add_argument("--follow", action="store_true", help="then print new lines as they are written (Ctrl-C ends)")
+
+
 def add_deploy(parser: argparse.ArgumentParser) -> None:
     add_outputs(parser)
     add_model(parser)

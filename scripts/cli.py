@@ -23,6 +23,7 @@ from recipeformat.document import RecipeError
 from scripts import arguments, flows, pipeline, product, render
 from scripts.errors import ExitStatus, ToolError
 from scripts.fleet import rollout
+from scripts.logs import UnknownLog
 from scripts.progress import Progress
 from scripts.records import Recorded
 
@@ -139,6 +140,21 @@ COMMANDS: dict[str, Command] = {
         arguments.add_monitor,
         render.monitor,
     ),
+    "logs": Command(
+        "the components' log lines of every device (or one), with the device: the last SINCE, then as they come",
+        lambda args, progress: flows.show_logs(
+            arguments.target(args),
+            args.thing,
+            args.component,
+            args.since,
+            args.grep,
+            args.follow,
+            render.log_line_printer(args.json),
+            progress,
+        ),
+        arguments.add_logs,
+        render.logs,
+    ),
     "status": Command(
         "the per-device view of the thing group's current deployment, and its models",
         lambda args, progress: flows.status(arguments.target(args), progress),
@@ -186,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = command.run(args, progress)
+    except UnknownLog as exc:  # a thing or component that is not there is a wrong command line
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
     except (ToolError, RecipeError) as exc:  # a recipe's problems are expected failures too
         return _failed(args, f"error: {exc}")
     except (docker.errors.DockerException, requests.RequestException) as exc:  # the engine, mid-operation

@@ -6,12 +6,13 @@ whose `record()` is the `--json` document (scripts/records.py).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scripts import aws, pipeline, platforms, product, targets, tfoutputs
+from scripts import aws, logs, pipeline, platforms, product, targets, tfoutputs
 from scripts.building import engine, image
 from scripts.cloud import device, infra, plans
 from scripts.fleet import pacing, releases, rollout, teardown
@@ -207,6 +208,43 @@ def monitor(target: targets.Target, since: str, thing: str, progress: Progress) 
     s3 = aws.client(stack.session(outputs.region), "s3")
     with step(progress, f"reading the telemetry of the last {since}"):
         return monitoring.monitor(s3, outputs, since, thing, product.REPO / "build" / "monitor")
+
+
+@dataclass(frozen=True)
+class Logged:
+    lines: list[logs.Line]
+    followed: bool  # the lines were printed as they came
+
+    def record(self) -> dict[str, Any]:
+        return {**logs.record(self.lines), "followed": self.followed}
+
+
+def show_logs(
+    target: targets.Target,
+    thing: str,
+    kind: str,
+    since: str,
+    grep: str,
+    follow: bool,
+    say: Callable[[logs.Line], None],
+    progress: Progress,
+) -> Logged:
+    """The components' log lines of the last `since` on every device (or `thing`); with `follow`, then each new one
+    as it is written, said at once, until Ctrl-C."""
+    stack = target.find(progress)
+    if stack is None:
+        raise sandbox.LocalCloudError("the local cloud is not running: `make deploy` starts it")
+    names = stack.outputs().components
+    files = logs.files(stack.log_folders(), names, thing, kind)
+    if not follow:
+        return Logged(logs.since(monitoring.parse_since(since), files, grep), False)
+    follower = logs.Follower(files, grep)
+    for line in logs.since(monitoring.parse_since(since), files, grep):
+        say(line)
+    with contextlib.suppress(KeyboardInterrupt):
+        for _ in logs.follow(follower, say):
+            pass
+    return Logged([], True)
 
 
 def status(target: targets.Target, progress: Progress) -> releases.Status:

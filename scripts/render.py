@@ -5,6 +5,7 @@ these; progress lines came before them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console, Group
@@ -172,6 +173,26 @@ def listing(result: Result, indent: str = "") -> list[str]:
         else:
             lines.append(f"{indent}{key}: {value}")
     return lines
+
+
+def log_line(thing: str, component: str, text: str) -> str:
+    return f"{thing} {component}: {text}"
+
+
+def log_line_printer(as_json: bool) -> Callable[[Any], None]:
+    """How `make logs FOLLOW=1` prints a line the moment it is read: as text, or one JSON object a line."""
+    if as_json:
+        return lambda line: print(json.dumps({"thing": line.thing, "component": line.component, "line": line.text}),
+                                  flush=True)  # fmt: skip
+    return lambda line: print(log_line(line.thing, line.component, line.text), flush=True)
+
+
+def logs(result: Result) -> list[str]:
+    """Each line with its device and component; nothing more when they were printed as they came."""
+    if result["followed"]:
+        return []
+    shown = [log_line(each["thing"], each["component"], each["line"]) for each in result["lines"]]
+    return shown or ["no log lines in that span (SINCE=1h reaches further back)"]
 
 
 def monitor(result: Result) -> list[str]:

@@ -98,6 +98,14 @@ class Stack(abc.ABC):
         """Each device's subscriber log, where this machine can read it."""
         return {}
 
+    def log_folders(self) -> dict[str, Path]:
+        """Each core device's logs folder, where this machine can read it."""
+        raise TargetError(
+            "make logs reads the devices' log folders of the local cloud only: on an account the kit does not yet "
+            "deploy aws.greengrass.LogManager, which uploads them to CloudWatch Logs; read "
+            "/greengrass/v2/logs/<component>.log on the device"
+        )
+
     def check_destroy(self, keep_infrastructure: bool) -> None:
         """Refuse a destroy that cannot do what it was asked, before anything is read."""
         return None
@@ -279,6 +287,9 @@ class LocalStack(Stack):
     def platforms(self, asked: tuple[platforms.Platform, ...]) -> tuple[platforms.Platform, ...]:
         # The CPUs of the local devices only: another CPU's image is minutes under emulation.
         return tuple(dict.fromkeys(platforms.named(d.platform) for d in self.cloud.devices.values()))
+
+    def log_folders(self) -> dict[str, Path]:
+        return {thing: Path(device.core) / "logs" for thing, device in self.cloud.devices.items()}
 
     def followed(self, options: releases.Rollout) -> releases.Rollout:
         cloud = self.cloud

@@ -14,6 +14,7 @@ import json
 import subprocess
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,9 @@ class TestAUsersFirstWeeks:
         self, make: InTheUsersShell, docker_client: docker.DockerClient
     ) -> None:
         users_settings_reach_nothing(make, docker_client)
+
+    def test_01c_make_logs(self, make: Make) -> None:
+        the_logs(make)
 
     def test_02_a_second_stack_beside(self, make: Make, docker_client: docker.DockerClient, tmp_path: Path) -> None:
         a_second_stack_beside(make, docker_client, Make(checkout.checkout_copy(tmp_path / "other"), make.model))
@@ -304,6 +308,31 @@ def publisher_change(make: Make, docker_client: docker.DockerClient) -> None:
     assert versions(make, make.names.subscriber) == ["1.0.0"]
     assert installed(make)[make.names.publisher] == ("1.0.1", "RUNNING")
     assert started_at(make, docker_client) == before  # the subscriber's container was not restarted
+
+
+def the_logs(make: Make) -> None:
+    """`make logs` after the first deploy: the subscriber's last lines with their device; FOLLOW=1 prints a
+    `result:` line within 2 s of its stamp (the core's own clock); a thing or a component nobody has is one line
+    naming what exists, exit 2."""
+    thing = make.cloud().thing
+    shown = make("logs", COMPONENT="subscriber", GREP="result:")
+    assert shown.returncode == 0, shown.stderr
+    assert any(line.startswith(f"{thing} subscriber: ") and "result: [" in line for line in shown.stdout.splitlines())
+    job = make.start("logs", COMPONENT="subscriber", GREP="result:", FOLLOW="1", SINCE="1m")
+    seen = len([line for line in job.stdout if "result: [" in line])
+    try:
+        eventually(lambda: len([line for line in job.stdout if "result: [" in line]) > seen + 1, 30,
+                   what="two new result lines, followed")  # fmt: skip
+        read_at = datetime.now(UTC)
+        newest = [line for line in job.stdout if "result: [" in line][-1]
+        written = datetime.fromisoformat(newest.split(": ", 1)[1].split(" ", 1)[0].replace("Z", "+00:00"))
+        assert (read_at - written).total_seconds() < 2, (newest, read_at)
+    finally:
+        job.interrupt()
+        job.finish(60)
+    for wrong, named in (({"THING": "nobody"}, thing), ({"COMPONENT": "database"}, "subscriber, publisher")):
+        refused = make("logs", **wrong)
+        assert refused.returncode == 2 and refused.stderr.count("error:") == 1 and named in refused.stderr
 
 
 def broken_subscriber(make: Make) -> None:
