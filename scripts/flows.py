@@ -96,7 +96,7 @@ def deploy(
     stack = target.reach(progress)
     options = replace(options, platforms=stack.platforms(options.platforms))
     client = engine.ensure_engine(progress=progress)
-    builds = pipeline.prepare(options, client, progress)  # while Terraform applies
+    prepared = pipeline.prepare(options, client, progress)  # the images build while Terraform applies
     outputs = stack.provisioned(progress)
     rollout_options = stack.followed(options.rollout)
     session = stack.session(outputs.region)
@@ -112,7 +112,7 @@ def deploy(
     return stack.proven(
         outputs,
         rollout_options.dry_run,
-        lambda: pipeline.deploy(outputs, clients, followed, progress, on_rollout, workdir, builds),
+        lambda: pipeline.deploy(outputs, clients, followed, progress, on_rollout, workdir, prepared),
     )
 
 

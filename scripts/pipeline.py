@@ -7,8 +7,9 @@ Recipes are checked before anything is uploaded.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def publish_models(
     challenger: Path | None,
     folder: Path,
     progress: Progress,
+    checked: Mapping[Path, str],
     profile_data: Path | None = None,
 ) -> PublishedModels:
     """The model files as the model component's artifacts, stored under their SHA-256 and named after it
@@ -137,9 +139,18 @@ def publish_models(
     for role, path in (("champion", champion), ("challenger", challenger), ("profile", profile)):
         if path is None:
             continue
-        sha256 = artifacts.sha256(path)
+        # The copy is what is uploaded: hashed after it was made, and for a model held to the bytes that were checked.
+        copy = folder / f"staging{path.suffix}"
+        shutil.copyfile(path, copy)
+        sha256 = artifacts.sha256(copy)
+        if path in checked and checked[path] != sha256:
+            copy.unlink()
+            raise modelfile.ModelFileError(
+                f"model file {path} changed after it was checked (SHA-256 {checked[path][:12]} then {sha256[:12]}): "
+                "nothing of it was uploaded; run the command again to check the new file"
+            )
         staged = folder / f"{'profile' if role == 'profile' else 'model'}-{sha256[:12]}{path.suffix}"
-        shutil.copyfile(path, staged)
+        os.replace(copy, staged)
         uploaded = artifacts.upload(
             clients.s3, outputs.artifact_bucket, outputs.artifact_prefix, outputs.components.model, staged
         )
@@ -151,19 +162,27 @@ def publish_models(
     return PublishedModels(stored["champion"], stored.get("challenger"), stored.get("profile"), created)
 
 
-def prepare(options: Options, client: docker.DockerClient, progress: Progress) -> image.Builds:
+@dataclass(frozen=True)
+class Prepared:
+    builds: image.Builds
+    checked: dict[Path, str]  # each model file -> the SHA-256 of the bytes that were checked
+
+
+def prepare(options: Options, client: docker.DockerClient, progress: Progress) -> Prepared:
     """The models checked, then the images' builds started: what a deploy does before it needs the stack (a first
     one builds while Terraform applies). Nothing is built or sent for a model the devices could not serve."""
+    checked = {}
     for path in filter(None, (options.model, options.challenger)):
-        predictions = modelfile.check(path)
-        progress(f"model {path}: scores the publisher's records ({len(predictions)} predictions)")
+        found = modelfile.checked(path)
+        checked[path] = found.sha256
+        progress(f"model {path}: scores the publisher's records ({len(found.predictions)} predictions)")
     profile = modelfile.profile(options.model, options.profile_data, PROFILES)
     progress(
         f"reference profile {profile}: the devices' telemetry is binned with it"
         if profile
         else f"no reference profile for {options.model} (PROFILE_DATA=<csv> makes one): telemetry says 'no reference'"
     )
-    return image.Builds(client, options.platforms, progress)
+    return Prepared(image.Builds(client, options.platforms, progress), checked)
 
 
 def deploy(
@@ -173,16 +192,17 @@ def deploy(
     progress: Progress,
     on_rollout: Callable[[rollout.FleetView], None],
     workdir: Path,
-    builds: image.Builds | None = None,
+    prepared: Prepared | None = None,
 ) -> Deployed:
-    """`builds`: what `prepare` started (None: prepared here)."""
+    """`prepared`: what `prepare` checked and started (None: prepared here)."""
     region, account, names = outputs.region, outputs.account_id, outputs.components
     check_templates(names)
-    builds = builds or prepare(options, clients.docker, progress)
-    published = publish_image(clients, outputs.repository_url, builds, progress)
+    prepared = prepared or prepare(options, clients.docker, progress)
+    published = publish_image(clients, outputs.repository_url, prepared.builds, progress)
     held = publish_models(
-        clients, outputs, options.model, options.challenger, workdir / "models", progress, options.profile_data
-    )
+        clients, outputs, options.model, options.challenger, workdir / "models", progress, prepared.checked,
+        options.profile_data,
+    )  # fmt: skip
     uploads = {
         architecture: artifacts.upload(
             clients.s3,

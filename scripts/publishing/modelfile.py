@@ -11,12 +11,15 @@ root, as an unprivileged user with no network.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +37,36 @@ class ModelFileError(ToolError):
     """The model cannot serve the publisher's records; the message says why and names the file."""
 
 
+@dataclass(frozen=True)
+class Checked:
+    predictions: list[object]  # for the publisher's bundled records
+    sha256: str  # of the very bytes that were checked: what may be uploaded
+
+
 def check(model: Path) -> list[object]:
     """The model's predictions for the publisher's bundled records, or ModelFileError."""
+    return checked(model).predictions
+
+
+def checked(model: Path) -> Checked:
+    """The model read once, its bytes hashed and checked from a private copy: the file may change afterwards (or
+    be swapped by whoever can write it), and the upload compares what it sends with `sha256`."""
     if not model.is_file():
         raise ModelFileError(f"model file {model} does not exist: run `make model`, or pass MODEL_PATH=<file>")
     if model.suffix not in SUFFIXES:
         raise ModelFileError(f"model file {model} must be XGBoost JSON (.json) or UBJ (.ubj)")
+    data = model.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="edgeml-model-") as folder:  # 0700: only this user reads the copy
+        copy = Path(folder) / f"model{model.suffix}"
+        copy.write_bytes(data)
+        try:
+            predictions = _scored(copy)
+        except ModelFileError as exc:
+            raise ModelFileError(str(exc).replace(str(copy), str(model))) from None
+    return Checked(predictions, hashlib.sha256(data).hexdigest())
+
+
+def _scored(model: Path) -> list[object]:
     event = {"body": PUBLISHER_SAMPLES.read_text(), "isBase64Encoded": False}
     scoring = confined.Module("subscriber.inference", SUBSCRIBER_SOURCE, {"model": model})
     try:

@@ -169,3 +169,22 @@ def test_a_profile_is_found_for_its_own_model_made_from_profile_data_and_refused
     rows.write_text("alcohol,pH\n9.5,3.2\n")
     with pytest.raises(modelfile.ModelFileError, match=r"no profile of .* has no column for the model.s features"):
         modelfile.profile(model, rows, tmp_path / "other-profiles")
+
+
+def test_a_model_swapped_after_its_check_is_not_uploaded(seed: Path, tmp_path: Path) -> None:
+    """The attack: whoever can write the model file replaces it between `make deploy`'s check and its upload. The
+    check read the file once and hashed those bytes; the upload hashes the copy it sends and refuses a different
+    one, naming the change, with nothing sent (the clients are stand-ins that fail on any use)."""
+    model = tmp_path / "model.json"
+    model.write_bytes((seed / "xgboost_wine_quality.json").read_bytes())
+    found = modelfile.checked(model)
+    assert found.predictions == [6.573914, 4.869721]
+    model.write_text(model.read_text().replace('"base_score":"5E-1"', '"base_score":"9E-1"', 1) + " ")
+    untouchable = UntouchableEngine()
+    clients = pipeline.Clients(untouchable, untouchable, untouchable, untouchable, cast(Any, untouchable))
+    outputs = stack_outputs("eu-west-1", "123456789012", "r/edgeml", "bucket", "arn:aws:iot:x:1:thinggroup/g")
+    with pytest.raises(modelfile.ModelFileError, match=f"model file {model} changed after it was checked"):
+        pipeline.publish_models(
+            clients, outputs, model, None, tmp_path / "staged", lambda message: None, {model: found.sha256}
+        )
+    assert list((tmp_path / "staged").iterdir()) == []
