@@ -26,7 +26,7 @@ from localgg.deployment import (
 )
 from localgg.ipc import IotCoreBridge, IpcServices
 from localgg.leftovers import Ledger, reap
-from localgg.lifecycle import Component, State
+from localgg.lifecycle import FILE_SIZE_KB, TOTAL_LOGS_SIZE_KB, Component, State
 from localgg.permissions import FOLDER, give, own_root
 from localgg.recipe import Dependency, Paths, Recipe, Step, interpolate
 from localgg.runwith import RunWith
@@ -96,6 +96,8 @@ class Core:
         from, as a nucleus installed as a system service has it (localgg.environment; by default its PATH, locale
         and HOME, and DOCKER_HOST, the engine of this device)."""
         self.run_with = run_with or RunWith.current()
+        # The nucleus's logging.fileSizeKB and totalLogsSizeKB, in bytes: each component log's file and total sizes.
+        self.log_limits = (FILE_SIZE_KB << 10, TOTAL_LOGS_SIZE_KB << 10)
         self.service_environment = dict(
             service_environment if service_environment is not None else environment.of_service(("DOCKER_HOST",))
         )
@@ -270,7 +272,9 @@ class Core:
         give(paths.work, self.run_with, including_itself=True)
         give(paths.artifacts, self.run_with, including_itself=False)
         give(paths.decompressed, self.run_with, including_itself=False)
-        return Component(recipe, steps, env, paths.work, log_path, self._state_changed, self.run_with, self.ledger)
+        return Component(
+            recipe, steps, env, paths.work, log_path, self._state_changed, self.run_with, self.ledger, self.log_limits
+        )
 
     def _environment(self, name: str) -> dict[str, str]:
         token = self.tokens.issue(name)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import time
@@ -44,17 +45,61 @@ class State(StrEnum):
     BROKEN = "BROKEN"
 
 
+# The nucleus's logging defaults (developer guide, "Configure logging"): a file rotates every hour or once it
+# passes fileSizeKB, as <name>_<yyyy_MM_dd_HH>_<index>.log, and a log's files together keep to totalLogsSizeKB,
+# the oldest deleted first.
+FILE_SIZE_KB, TOTAL_LOGS_SIZE_KB = 1024, 10240
+
+
 class ComponentLog:
-    def __init__(self, path: Path, component: str) -> None:
+    """`<component>.log`, rotated as the nucleus rotates it: a component that writes without end (a line per
+    message at thousands a second) costs the device at most TOTAL_LOGS_SIZE_KB of disk."""
+
+    def __init__(
+        self,
+        path: Path,
+        component: str,
+        file_size: int = FILE_SIZE_KB << 10,
+        total_size: int = TOTAL_LOGS_SIZE_KB << 10,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.component = component
+        self.path, self.component, self.file_size, self.total_size = path, component, file_size, total_size
         self._file = path.open("a", buffering=1)
+        self._size = self._file.tell()
+        self._hour = time.strftime("%Y_%m_%d_%H", time.gmtime())
+        self._rotated = re.compile(rf"^{re.escape(path.stem)}_(\d{{4}}_\d\d_\d\d_\d\d)_(\d+)\.log$")
 
     def write(self, stream: str, line: str) -> None:
         if self._file.closed:  # output that arrives after the component stopped
             return
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
-        self._file.write(f"{stamp} [{'WARN' if stream == 'stderr' else 'INFO'}] {self.component}: {stream}. {line}\n")
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        text = f"{stamp} [{'WARN' if stream == 'stderr' else 'INFO'}] {self.component}: {stream}. {line}\n"
+        hour = time.strftime("%Y_%m_%d_%H", time.gmtime(now))
+        if self._size and (self._size + len(text) > self.file_size or hour != self._hour):
+            self._rotate()
+        self._hour = hour
+        self._file.write(text)
+        self._size += len(text.encode())
+
+    def _rotate(self) -> None:
+        self._file.close()
+        index = 0
+        while (rotated := self.path.with_name(f"{self.path.stem}_{self._hour}_{index}.log")).exists():
+            index += 1
+        os.replace(self.path, rotated)
+        self._file, self._size = self.path.open("a", buffering=1), 0
+        older = sorted((p for p in self.path.parent.iterdir() if self._rotated.match(p.name)), key=self._rotation_order)
+        total = sum(p.stat().st_size for p in older)
+        while older and total > self.total_size:
+            oldest = older.pop(0)
+            total -= oldest.stat().st_size
+            oldest.unlink()
+
+    def _rotation_order(self, path: Path) -> tuple[str, int]:
+        named = self._rotated.match(path.name)
+        assert named is not None  # only rotated files are sorted
+        return named[1], int(named[2])
 
     def close(self) -> None:
         self._file.close()
@@ -71,9 +116,10 @@ class Component:
         on_state: Callable[[str, State], None] = lambda name, state: None,
         run_with: RunWith | None = None,
         ledger: Ledger | None = None,
+        log_limits: tuple[int, int] = (FILE_SIZE_KB << 10, TOTAL_LOGS_SIZE_KB << 10),
     ) -> None:
         """`run_with`: the component's user (default: the nucleus's own); `ledger`: where the core writes down the
-        process groups its scripts start (localgg.leftovers)."""
+        process groups its scripts start (localgg.leftovers); `log_limits`: its log's file and total sizes."""
         self.run_with = run_with or NUCLEUS
         self.ledger = ledger
         self.recipe = recipe
@@ -81,7 +127,7 @@ class Component:
         self.steps = steps  # already interpolated
         self.env = env
         self.work = work
-        self.log = ComponentLog(log_path, self.name)
+        self.log = ComponentLog(log_path, self.name, *log_limits)
         self.on_state = on_state
         self.state = State.NEW
         self.errors = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -190,3 +191,21 @@ def test_a_lifecycle_reads_its_dependencies_and_restarts_when_what_it_read_chang
     running = gg.core.components["App"]
     deploy("1.1.0")  # nothing it reads changed: it runs on, the same process
     assert gg.core.components["App"] is running and running.state is State.RUNNING
+
+
+def test_a_component_that_writes_without_end_costs_a_bounded_disk(gg: CoreThread) -> None:
+    """As the nucleus rotates a component's log (developer guide, "Configure logging": every hour or past
+    fileSizeKB, as <name>_<yyyy_MM_dd_HH>_<index>.log, the oldest deleted past totalLogsSizeKB), scaled down here
+    to 16 KB files and 64 KB in all: a component printing 20,000 lines leaves its newest lines in <name>.log, a few
+    rotated files named as the nucleus names them, and no more than the bound on disk."""
+    gg.core.log_limits = (16 << 10, 64 << 10)
+    write_recipe(gg.recipes, "Chatty", lifecycle={"Run": "seq 1 20000 | sed 's/^/line /'"})
+    gg.deploy("Chatty")
+    eventually(lambda: gg.core.components["Chatty"].state is State.FINISHED, 60)
+    logs = gg.core.root / "logs"
+    files = sorted(p for p in logs.iterdir() if p.name.startswith("Chatty"))
+    rotated = [p for p in files if p.name != "Chatty.log"]
+    assert rotated and all(re.fullmatch(r"Chatty_\d{4}_\d\d_\d\d_\d\d_\d+\.log", p.name) for p in rotated)
+    assert sum(p.stat().st_size for p in files) <= (64 << 10) + (16 << 10)
+    assert (logs / "Chatty.log").stat().st_size <= 16 << 10
+    assert "line 20000" in (logs / "Chatty.log").read_text()
