@@ -85,18 +85,31 @@ class Follower:
         for key, path in self.logs.items():
             size, start = _size(path), self._at.get(key, 0)
             if size < start:
-                start = 0  # rotated: a new file
-            if size == start:
-                continue
-            with path.open("rb") as log:
-                log.seek(start)
-                data = log.read(size - start)
-            complete = data.rfind(b"\n") + 1  # a line still being written waits for its end
-            self._at[key] = start + complete
-            for text in data[:complete].decode(errors="replace").splitlines():
-                if self.grep in text:
-                    found.append(Line(*key, text))
+                # Rotated: what the old file got after the last look is in the newest rotated one, then a new file.
+                older = rotated(path)
+                if older:
+                    found += self._read(key, older[-1], start, _size(older[-1]), whole=True)
+                start = self._at[key] = 0
+            found += self._read(key, path, start, size)
         return found
+
+    def _read(self, key: tuple[str, str], path: Path, start: int, end: int, whole: bool = False) -> list[Line]:
+        if end <= start:
+            return []
+        with path.open("rb") as log:
+            log.seek(start)
+            data = log.read(end - start)
+        complete = len(data) if whole else data.rfind(b"\n") + 1  # a line still being written waits for its end
+        if not whole:
+            self._at[key] = start + complete
+        return [Line(*key, text) for text in data[:complete].decode(errors="replace").splitlines() if self.grep in text]
+
+
+def rotated(path: Path) -> list[Path]:
+    """A log's rotated files, oldest first: <name>_<yyyy_MM_dd_HH>_<index>.log, as the nucleus names them."""
+    pattern = re.compile(rf"^{re.escape(path.stem)}_(\d{{4}}_\d\d_\d\d_\d\d)_(\d+)\.log$")
+    named = [(m[1], int(m[2]), p) for p in path.parent.glob(f"{path.stem}_*.log") if (m := pattern.match(p.name))]
+    return [p for _, _, p in sorted(named)]
 
 
 def follow(

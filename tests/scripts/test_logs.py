@@ -54,7 +54,9 @@ def test_the_last_span_of_every_device_in_time_order_with_their_device(tmp_path:
     assert [line.text[-5:] for line in only] == ["[5.1]", "[5.2]"]
 
 
-def test_following_prints_what_is_written_after_it_began_and_a_rotated_file_again(tmp_path: Path) -> None:
+def test_following_prints_what_is_written_after_it_began_across_a_rotation(tmp_path: Path) -> None:
+    """New lines only; a line still being written waits for its end; when the core rotates the file (as the nucleus
+    names rotated files), what the old file got after the last look is read from it, then the new file."""
     where = folders(tmp_path)
     path = write(where["pi-1"], NAMES.subscriber, (NOW, "result: [1]"))
     follower = logs.Follower(logs.files(where, NAMES, "pi-1", "subscriber"), "result:")
@@ -63,9 +65,13 @@ def test_following_prints_what_is_written_after_it_began_and_a_rotated_file_agai
     with path.open("a") as log:
         log.write("half a li")  # still being written: waits for its end
     assert [line.text[-3:] for line in follower.new()] == ["[2]"]
-    path.write_text("")  # rotated: the core began a new file
-    write(where["pi-1"], NAMES.subscriber, (NOW, "result: [3]"))
-    assert [(line.thing, line.text[-3:]) for line in follower.new()] == [("pi-1", "[3]")]
+    with path.open("a") as log:
+        log.write("ne, result: [4]\n")
+    write(where["pi-1"], NAMES.subscriber, (NOW, "result: [5]"))
+    path.rename(path.with_name(f"{path.stem}_2026_12_08_01_0.log"))  # rotated: the core begins a new file
+    write(where["pi-1"], NAMES.subscriber, (NOW, "result: [6]"))
+    assert [(line.thing, line.text[-3:]) for line in follower.new()] == [("pi-1", "[4]"), ("pi-1", "[5]"),
+                                                                         ("pi-1", "[6]")]  # fmt: skip
 
 
 @pytest.mark.parametrize(
