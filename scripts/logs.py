@@ -24,6 +24,11 @@ KINDS = ("subscriber", "publisher", "model", "nucleus")
 NUCLEUS_LOG = "greengrass.log"
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) ")
 POLL = 0.25  # seconds between two looks at the files when following
+NOT_ON_AN_ACCOUNT = (
+    "make logs reads the devices' log folders of the local cloud only: on an account the kit does not yet deploy "
+    "aws.greengrass.LogManager, which uploads them to CloudWatch Logs; read /greengrass/v2/logs/<component>.log on "
+    "the device"
+)
 
 
 class UnknownLog(ToolError):

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import boto3
 
 from localcloud.info import StackInfo
-from scripts import platforms, tfoutputs
+from scripts import logs, platforms, tfoutputs
 from scripts.cloud import account, device, infra, tfstate
 from scripts.errors import ToolError
 from scripts.fleet import releases, teardown
@@ -100,11 +100,7 @@ class Stack(abc.ABC):
 
     def log_folders(self) -> dict[str, Path]:
         """Each core device's logs folder, where this machine can read it."""
-        raise TargetError(
-            "make logs reads the devices' log folders of the local cloud only: on an account the kit does not yet "
-            "deploy aws.greengrass.LogManager, which uploads them to CloudWatch Logs; read "
-            "/greengrass/v2/logs/<component>.log on the device"
-        )
+        raise TargetError(logs.NOT_ON_AN_ACCOUNT)
 
     def check_destroy(self, keep_infrastructure: bool) -> None:
         """Refuse a destroy that cannot do what it was asked, before anything is read."""
@@ -300,20 +296,17 @@ class LocalStack(Stack):
     def proven(self, outputs: tfoutputs.Outputs, dry_run: bool, released: Callable[[], Released]) -> Proven:
         """A prediction from every device's subscriber after the release. With nothing deployed, any prediction
         since it began proves the devices still predict; after a deployment, only one made since it settled does."""
-        logs = self.subscriber_logs(outputs)
-        started_at = {thing: sandbox.log_size(log) for thing, log in logs.items()}
+        subscribers = self.subscriber_logs(outputs)
+        started_at = {thing: sandbox.log_size(log) for thing, log in subscribers.items()}
         result = released()
         if dry_run:
             return Proven(result)
         deployed = result.release.deployment is not None
-        since = {thing: sandbox.log_size(log) if deployed else started_at[thing] for thing, log in logs.items()}
-        return Proven(
-            result,
-            {
-                thing: sandbox.predictions_flowing(thing, log, since[thing], PREDICTIONS_TIMEOUT)
-                for thing, log in logs.items()
-            },
-        )
+        since = {thing: sandbox.log_size(log) if deployed else started_at[thing] for thing, log in subscribers.items()}
+        proofs = {
+            t: sandbox.predictions_flowing(t, log, since[t], PREDICTIONS_TIMEOUT) for t, log in subscribers.items()
+        }
+        return Proven(result, proofs)
 
     def subscriber_logs(self, outputs: tfoutputs.Outputs) -> dict[str, Path]:
         return self.cloud.component_logs(outputs.components.subscriber)
