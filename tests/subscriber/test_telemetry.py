@@ -199,6 +199,17 @@ class Cloud:
         return sum(window["messages"] for window in self.windows)
 
 
+def subscribed_with_a_tester(gg: CoreThread, model: Path, profile: str) -> Any:
+    """The subscriber with windows of 20 messages (or 10 minutes), subscribed, and an IPC client that may publish to
+    its input topic."""
+    access = {"aws.greengrass.ipc.pubsub": {"t:1": {"operations": ["*"], "resources": ["local/topic"]}}}
+    gg.component("Tester", configuration={"accessControl": access})
+    deploy_subscriber(gg, model, {"telemetryWindowSeconds": 600, "telemetryWindowMessages": 20}, profile=profile)
+    log = gg.core.root / "logs" / f"{NAME}.log"
+    eventually(lambda: "subscribed to local/topic" in (log.read_text() if log.exists() else ""), 30)
+    return gg.client("Tester")
+
+
 def test_the_component_sends_its_windows_to_iot_core_and_the_last_when_it_stops(
     gg: CoreThread, mosquitto: tuple[str, int], modelled: tuple[Path, Path], samples: list[Any]
 ) -> None:
@@ -212,20 +223,7 @@ def test_the_component_sends_its_windows_to_iot_core_and_the_last_when_it_stops(
     model, profile = modelled
     (model.parent / "profile.json").write_text(profile.read_text())
     try:
-        gg.component(
-            "Tester",
-            configuration={
-                "accessControl": {
-                    "aws.greengrass.ipc.pubsub": {"t:1": {"operations": ["*"], "resources": ["local/topic"]}}
-                }
-            },
-        )
-        deploy_subscriber(
-            gg, model, {"telemetryWindowSeconds": 600, "telemetryWindowMessages": 20}, profile="profile.json"
-        )
-        log = gg.core.root / "logs" / f"{NAME}.log"
-        eventually(lambda: "subscribed to local/topic" in (log.read_text() if log.exists() else ""), 30)
-        tester = gg.client("Tester")
+        tester = subscribed_with_a_tester(gg, model, "profile.json")
         body = json.dumps({"body": json.dumps(samples)}).encode()
         for _ in range(50):
             message = PublishMessage(binary_message=BinaryMessage(message=body))
@@ -261,20 +259,7 @@ def test_the_real_component_fed_the_wine_rows_is_not_flagged_by_make_monitor(
     rows = [dict(zip(wine.FEATURES, map(float, table.features[i]), strict=True)) for i in chosen]
     server, endpoint = moto_aws.start()
     try:
-        gg.component(
-            "Tester",
-            configuration={
-                "accessControl": {
-                    "aws.greengrass.ipc.pubsub": {"t:1": {"operations": ["*"], "resources": ["local/topic"]}}
-                }
-            },
-        )
-        deploy_subscriber(
-            gg, model, {"telemetryWindowSeconds": 600, "telemetryWindowMessages": 20}, profile=str(profile)
-        )
-        log = gg.core.root / "logs" / f"{NAME}.log"
-        eventually(lambda: "subscribed to local/topic" in (log.read_text() if log.exists() else ""), 30)
-        tester = gg.client("Tester")
+        tester = subscribed_with_a_tester(gg, model, str(profile))
         for start in range(0, len(rows), 10):
             body = json.dumps({"body": json.dumps(rows[start : start + 10])}).encode()
             tester.publish_to_topic(
