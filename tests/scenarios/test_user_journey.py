@@ -319,14 +319,19 @@ def the_logs(make: Make) -> None:
     assert shown.returncode == 0, shown.stderr
     assert any(line.startswith(f"{thing} subscriber: ") and "result: [" in line for line in shown.stdout.splitlines())
     job = make.start("logs", COMPONENT="subscriber", GREP="result:", FOLLOW="1", SINCE="1m")
-    seen = len([line for line in job.stdout if "result: [" in line])
+
+    def stamped() -> list[tuple[datetime, str]]:
+        lines = [line for line in job.stdout if "result: [" in line]
+        return [(datetime.fromisoformat(line.split(": ", 1)[1].split(" ", 1)[0].replace("Z", "+00:00")), line)
+                for line in lines]  # fmt: skip
+
     try:
-        eventually(lambda: len([line for line in job.stdout if "result: [" in line]) > seen + 1, 30,
-                   what="two new result lines, followed")  # fmt: skip
+        eventually(stamped, 60, what="the last minute's result lines: the follower reads")
+        began = datetime.now(UTC)  # a line stamped after this was written while it followed
+        fresh = eventually(lambda: [line for at, line in stamped() if at > began], 30, what="a new result line")
         read_at = datetime.now(UTC)
-        newest = [line for line in job.stdout if "result: [" in line][-1]
-        written = datetime.fromisoformat(newest.split(": ", 1)[1].split(" ", 1)[0].replace("Z", "+00:00"))
-        assert (read_at - written).total_seconds() < 2, (newest, read_at)
+        written = max(at for at, _ in stamped())
+        assert (read_at - written).total_seconds() < 2, (fresh, read_at)
     finally:
         job.interrupt()
         job.finish(60)
