@@ -242,8 +242,7 @@ def show_logs(
     for line in logs.since(monitoring.parse_since(since), files, grep):
         say(line)
     with contextlib.suppress(KeyboardInterrupt):
-        for _ in logs.follow(follower, say):
-            pass
+        logs.follow(follower, say)
     return Logged([], True)
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from scripts.errors import ToolError
 from scripts.product import Components
@@ -117,16 +117,11 @@ def rotated(path: Path) -> list[Path]:
     return [p for _, _, p in sorted(named)]
 
 
-def follow(
-    follower: Follower, say: Callable[[Line], None], sleep: Callable[[float], None] = time.sleep
-) -> Iterator[int]:
-    """Says every new line as it comes, forever (the caller stops it): yields the count said so far each look."""
-    said = 0
+def follow(follower: Follower, say: Callable[[Line], None], sleep: Callable[[float], None] = time.sleep) -> NoReturn:
+    """Says every new line as it comes, until the caller is interrupted (Ctrl-C)."""
     while True:
         for line in follower.new():
             say(line)
-            said += 1
-        yield said
         sleep(POLL)
 
 
